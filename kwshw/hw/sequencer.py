@@ -1,0 +1,229 @@
+"""The sequencer: runs the layers of one frame in order, and knows the schedule's timing.
+
+Per frame: take the pending frame from the window and wait for its min/max reduce; then per
+layer: start the two dividers on the input's range, wait for them, issue the layer's passes
+(``ceil(n_out / P)`` passes of ``n_in`` reads each, back to back), and wait until the scaler
+has produced the layer's last column, whose min/max then feeds the next layer's dividers.
+
+Nothing in the schedule depends on the data, so the cycles per frame are a closed formula
+(:func:`frame_cycles`), checked against simulation by the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..quantize import LayerPlan
+from .common import check_lanes
+
+__all__ = ["LayerSchedule", "Sequencer", "frame_cycles", "layer_schedules"]
+
+
+@dataclass(frozen=True)
+class LayerSchedule:
+    """The static schedule of one layer on ``P`` lanes.
+
+    Attributes
+    ----------
+    n_in, n_out : int
+        Layer shape.
+    passes : int
+        ``ceil(n_out / P)``: passes of the MAC array over the inputs.
+    spacing : int
+        Cycles from one pass's first read to the next's: ``max(n_in, P)``, so that a pass
+        never ends before the previous pass's ``P`` results have left the hold bank.
+    last_cols : int
+        Columns computed by the last pass (``n_out`` not a multiple of ``P`` leaves lanes idle).
+    """
+
+    n_in: int
+    n_out: int
+    passes: int
+    spacing: int
+    last_cols: int
+
+    @property
+    def issue_cycles(self) -> int:
+        """Cycles in which the layer's reads are issued, first to last."""
+        return (self.passes - 1) * self.spacing + self.n_in
+
+    @property
+    def ideal_cycles(self) -> int:
+        """``ceil(n_out / P) * n_in``: one MAC per lane and cycle, nothing else."""
+        return self.passes * self.n_in
+
+
+def layer_schedules(plans: Sequence[LayerPlan], lanes: int) -> list[LayerSchedule]:
+    """The schedule of every layer of ``plans`` on ``lanes`` MAC lanes."""
+    check_lanes(lanes)
+    out = []
+    for plan in plans:
+        passes = -(-plan.n_out // lanes)
+        out.append(LayerSchedule(
+            n_in=plan.n_in, n_out=plan.n_out, passes=passes,
+            spacing=max(plan.n_in, lanes), last_cols=plan.n_out - (passes - 1) * lanes))
+    return out
+
+
+def frame_cycles(schedules: Sequence[LayerSchedule], *, reduce_latency: int,
+                 divider_latency: int, pipeline_latency: int) -> int:
+    """Cycles from taking one frame to being able to take the next (the frame period when
+    frames are always pending and scores are read at once).
+
+    Parameters
+    ----------
+    schedules : sequence of LayerSchedule
+        The layers.
+    reduce_latency : int
+        Window min/max reduce, from ``take`` to ``mm_done``.
+    divider_latency : int
+        Frame dividers, from ``start`` to ``done``.
+    pipeline_latency : int
+        From a read being issued to the scaler's output for a column of the hold bank's lane 0
+        (read + requantizer + MAC beat + hold + scaler).
+
+    Notes
+    -----
+    Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer: ``divider_latency``
+    + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) + ``pipeline_latency`` +
+    ``last_cols`` - 1 (to the last column out) + 1 (start of the next layer, or idle).
+    """
+    total = 1 + reduce_latency
+    for s in schedules:
+        total += 1 + divider_latency + s.issue_cycles + pipeline_latency + s.last_cols - 1
+    return total
+
+
+class Sequencer(wiring.Component):
+    """State machine over the frame's layers and passes.
+
+    Parameters
+    ----------
+    schedules : sequence of LayerSchedule
+        The layers, in order.
+    lanes : int
+        ``P``.
+
+    Attributes
+    ----------
+    frame_valid : Signal, in
+        The window holds a pending frame.
+    take : Signal, out
+        Pulse: take it (and start the window's min/max reduce).
+    mm_done : Signal, in
+        Window reduce finished.
+    div_start : Signal, out
+        Pulse: start the dividers on the range of layer ``layer``'s input (the window's for
+        layer 0, the min-max tracker's otherwise); also the moment to latch its ``XLO``.
+    div_done : Signal, in
+        Dividers finished.
+    out_room : Signal, in
+        The score buffer can take a whole frame's scores (checked before the last layer runs).
+    layer_done : Signal, in
+        The scaler produced the current layer's last column.
+    layer : Signal, out
+        Current layer.
+    issue : stream, out
+        One beat per read: ``index`` (input ``i``), ``first``/``last`` of a pass and ``cols``
+        (lanes with real columns in this pass).
+    weight_addr : Signal, out
+        Address of the packed weight word that goes with the current ``issue`` beat: a counter
+        over the frame, because the weights are stored in issue order.
+    busy : Signal, out
+        A frame is being computed.
+    """
+
+    def __init__(self, schedules: Sequence[LayerSchedule], lanes: int) -> None:
+        self._sched = list(schedules)
+        self._lanes = check_lanes(lanes)
+        n_words = sum(s.passes * s.n_in for s in self._sched)
+        max_in = max(s.n_in for s in self._sched)
+        issue_layout = data.StructLayout({
+            "index": range(max_in),
+            "first": 1,
+            "last": 1,
+            "cols": range(lanes + 1),
+        })
+        super().__init__({
+            "frame_valid": In(1),
+            "take": Out(1),
+            "mm_done": In(1),
+            "div_start": Out(1),
+            "div_done": In(1),
+            "out_room": In(1),
+            "layer_done": In(1),
+            "layer": Out(range(len(self._sched))),
+            "issue": Out(stream.Signature(issue_layout, always_ready=True)),
+            "weight_addr": Out(range(max(n_words, 2))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sched, lanes = self._sched, self._lanes
+        last_layer = len(sched) - 1
+        spacing = max(s.spacing for s in sched)
+        idx = Signal(range(spacing))
+        pas = Signal(range(max(s.passes for s in sched)))
+        # Per-layer constants, selected by the current layer.
+        n_in = Signal(range(max(s.n_in for s in sched) + 1))
+        space = Signal(range(spacing + 1))
+        passes = Signal.like(pas, name="passes_m1")
+        last_cols = Signal(range(lanes + 1))
+        with m.Switch(self.layer):
+            for k, s in enumerate(sched):
+                with m.Case(k):
+                    m.d.comb += [n_in.eq(s.n_in), space.eq(s.spacing), passes.eq(s.passes - 1),
+                                 last_cols.eq(s.last_cols)]
+
+        beat = self.issue.payload
+        final_pass = pas == passes
+        m.d.comb += [
+            beat.index.eq(idx),
+            beat.first.eq(idx == 0),
+            beat.last.eq(idx == n_in - 1),
+            beat.cols.eq(Mux(final_pass, last_cols, lanes)),
+        ]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.frame_valid):
+                    m.d.comb += self.take.eq(1)
+                    m.d.sync += [self.layer.eq(0), self.weight_addr.eq(0)]
+                    m.next = "WINDOW"
+            with m.State("WINDOW"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.mm_done):
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += [self.busy.eq(1), self.div_start.eq(1)]
+                m.next = "DIVIDE"
+            with m.State("DIVIDE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.div_done & ((self.layer != last_layer) | self.out_room)):
+                    m.d.sync += [idx.eq(0), pas.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += [self.busy.eq(1), self.issue.valid.eq(idx < n_in)]
+                with m.If(idx < n_in):
+                    m.d.sync += self.weight_addr.eq(self.weight_addr + 1)
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(final_pass & (idx == n_in - 1)):
+                    m.next = "DRAIN"
+                with m.Elif(idx == space - 1):
+                    m.d.sync += [idx.eq(0), pas.eq(pas + 1)]
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.layer_done):
+                    with m.If(self.layer == last_layer):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += self.layer.eq(self.layer + 1)
+                        m.next = "START"
+        return m
+

@@ -1,0 +1,206 @@
+"""Run the accelerator in the Amaranth simulator: frames in, scores, trace and timing out.
+
+Used by the tests (bit-exactness against :mod:`kwshw.golden`, cycle counts) and by
+``bench/cycles.py``. The drivers honour the stream protocol: the feeder may leave random
+gaps between values, the score reader may withhold ``ready`` at random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ..features import FeatureConfig
+from ..modelfile import Model, from_float
+from ..quantize import calibrate_out_fracs, features_to_int
+from .accelerator import Accelerator
+
+__all__ = ["SimResult", "simulate", "random_model", "int_frames"]
+
+
+@dataclass
+class SimResult:
+    """What a simulation observed.
+
+    Attributes
+    ----------
+    scores : ndarray (T, n_out)
+        Scores read from ``score``, frame by frame.
+    layers : list of ndarray (T, n_out_l)
+        Every layer's outputs from the trace port.
+    feat_done : list of int
+        Cycle of each frame's last ``feat`` handshake.
+    first_out : list of int
+        Cycle of each frame's first layer-0 output (trace).
+    score_done : list of int
+        Cycle of each frame's last ``score`` handshake.
+    cycles : int
+        Cycles simulated.
+    """
+
+    scores: np.ndarray
+    layers: list[np.ndarray]
+    feat_done: list[int] = field(default_factory=list)
+    first_out: list[int] = field(default_factory=list)
+    score_done: list[int] = field(default_factory=list)
+    cycles: int = 0
+
+    @property
+    def periods(self) -> list[int]:
+        """Cycles between the first outputs of consecutive frames."""
+        return [b - a for a, b in zip(self.first_out, self.first_out[1:], strict=False)]
+
+
+def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bram",
+             feed_gap: float = 0.0, score_stall: float = 0.0, seed: int = 0,
+             dut: Accelerator | None = None, vcd: str | None = None) -> SimResult:
+    """Feed integer feature ``frames`` (T, n_mels) to an accelerator and collect everything.
+
+    Parameters
+    ----------
+    model : Model
+        The network.
+    lanes : int
+        MAC lanes.
+    frames : ndarray of int
+        Integer feature frames in the input format, one row per hop.
+    memory : {"bram", "spram"}
+        Weight memory style; with ``"spram"`` the weights are first sent on ``load``.
+    feed_gap, score_stall : float
+        Probability that the feeder idles a cycle before a value, and that the reader holds
+        ``score.ready`` low in a cycle.
+    seed : int
+        Seed of the random stalls.
+    dut : Accelerator, optional
+        A prebuilt accelerator (``trace=True``) for the same model.
+    vcd : str, optional
+        Write a waveform file.
+    """
+    frames = np.asarray(frames, np.int64)
+    t_len, bands = frames.shape
+    dut = dut or Accelerator(model, lanes, memory=memory, trace=True)
+    plans = dut.plans
+    n_out = plans[-1].n_out
+    rng = np.random.default_rng(seed)
+    state = {"cycle": 0, "stop": False}
+    result = SimResult(scores=np.zeros((t_len, n_out), np.int64),
+                       layers=[np.zeros((t_len, p.n_out), np.int64) for p in plans])
+
+    async def monitor(ctx):
+        feats = 0
+        scores = 0
+        layer_count = [0] * len(plans)
+        async for _, _, fv, fr, sv, sr, sd, tv, tl, ti, tval in ctx.tick().sample(
+                dut.feat.valid, dut.feat.ready, dut.score.valid, dut.score.ready,
+                dut.score.payload, dut.trace_valid, dut.trace_layer, dut.trace_index,
+                dut.trace_value):
+            cycle = state["cycle"]
+            if fv and fr:
+                feats += 1
+                if feats % bands == 0:
+                    result.feat_done.append(cycle)
+            if sv and sr:
+                result.scores.flat[scores] = sd
+                scores += 1
+                if scores % n_out == 0:
+                    result.score_done.append(cycle)
+            if tv:
+                k = layer_count[tl] // plans[tl].n_out
+                if k < t_len:
+                    result.layers[tl][k, ti] = tval
+                layer_count[tl] += 1
+                if tl == 0 and ti == 0:
+                    result.first_out.append(cycle)
+            state["cycle"] = cycle + 1
+
+    async def feeder(ctx):
+        if memory == "spram":
+            ctx.set(dut.load.valid, 1)
+            for word in dut.weight_load_words():
+                ctx.set(dut.load.payload, word)
+                await ctx.tick().until(dut.load.ready)
+            ctx.set(dut.load.valid, 0)
+        for value in frames.reshape(-1):
+            if feed_gap and rng.random() < feed_gap:
+                ctx.set(dut.feat.valid, 0)
+                await ctx.tick().repeat(int(rng.integers(1, 8)))
+            ctx.set(dut.feat.payload, int(value))
+            ctx.set(dut.feat.valid, 1)
+            await ctx.tick().until(dut.feat.ready)
+        ctx.set(dut.feat.valid, 0)
+
+    async def reader(ctx):
+        total = t_len * n_out
+        got = 0
+        if not score_stall:
+            ctx.set(dut.score.ready, 1)
+            while got < total:
+                await ctx.tick().until(dut.score.valid)
+                got += 1
+            return
+        while got < total:
+            ready = rng.random() >= score_stall
+            ctx.set(dut.score.ready, ready)
+            _, _, valid = await ctx.tick().sample(dut.score.valid)
+            got += bool(valid and ready)
+        ctx.set(dut.score.ready, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(monitor, background=True)
+    sim.add_testbench(feeder)
+    sim.add_testbench(reader)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    result.cycles = state["cycle"]
+    return result
+
+
+def random_model(bits: int, hidden: Sequence[int], n_out: int, features: FeatureConfig,
+                 calib: np.ndarray, *, seed: int = 0, in_frac: int = 11,
+                 constant_column: bool = False) -> Model:
+    """A model with random float weights, calibrated on normalized feature windows.
+
+    Parameters
+    ----------
+    bits : int
+        Code width.
+    hidden : sequence of int
+        Hidden layer widths.
+    n_out : int
+        Number of outputs.
+    features : FeatureConfig
+        Front end / window of the model.
+    calib : ndarray (N, n_inputs)
+        Normalized float input windows for :func:`kwshw.quantize.calibrate_out_fracs`.
+    seed : int
+        Seed of the weights.
+    in_frac : int
+        Fraction bits of the integer input.
+    constant_column : bool
+        Make one column of every layer constant (``ST_j = 0``), an edge case of the contract.
+    """
+    rng = np.random.default_rng(seed)
+    shape = [features.n_inputs, *hidden, n_out]
+    weights, biases = [], []
+    for n_in, n_o in zip(shape, shape[1:], strict=False):
+        w = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_o))
+        if constant_column:
+            w[:, n_o // 2] = w[0, n_o // 2]
+        weights.append(w)
+        biases.append(rng.normal(0.0, 0.1, n_o))
+    fracs = calibrate_out_fracs(weights, biases, calib)
+    return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,
+                      norm_mean=np.zeros(features.n_mels), norm_std=np.ones(features.n_mels),
+                      labels=[f"c{k}" for k in range(n_out)], task="test", in_frac=in_frac)
+
+
+def int_frames(normalized: np.ndarray, in_frac: int = 11) -> np.ndarray:
+    """Normalized float frames to the integer input format (:func:`features_to_int`)."""
+    return features_to_int(normalized, in_frac)

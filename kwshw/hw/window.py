@@ -1,0 +1,193 @@
+"""The input stage: the sliding window of feature frames, kept on chip.
+
+The host sends one frame (``n_mels`` values, band order) per hop. The window holds the last
+``span = (context - 1) * stride + 1`` frames in a circular buffer of ``span + 1`` frame slots:
+the extra slot takes the next frame while an inference still reads the current window, so
+the host link never waits for the accelerator except when a whole frame is already pending.
+
+Layer 0's input vector is :func:`kwshw.golden.stream_windows`: ``context`` frames ``stride``
+hops apart, oldest first; frames from before the last reset/``clear`` read as 0 (the
+normalized mean). Nothing is erased on ``clear``: a frame counter says which slots are real.
+
+Layer 0's ``XLO`` and ``R`` come cheaply: the min and max of every frame are stored as the
+frame arrives, and only the ``context`` stored pairs are reduced when an inference starts.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import ACT_WIDTH
+from ..features import FeatureConfig
+
+__all__ = ["Window"]
+
+
+class Window(wiring.Component):
+    """Circular buffer of feature frames with per-frame min/max and a window reduce.
+
+    Parameters
+    ----------
+    features : FeatureConfig
+        Gives ``n_mels``, ``context`` and ``stride``.
+
+    Attributes
+    ----------
+    feat : stream, in
+        Feature values, ``n_mels`` per frame in band order. Ready unless a complete frame is
+        pending (not yet taken by the sequencer).
+    frame_valid : Signal, out
+        A complete frame is pending.
+    take : Signal, in
+        Pulse (with ``frame_valid``): make the pending frame the newest of the current window,
+        accept the next frame, and start the min/max reduce over the window.
+    mm_done : Signal, out
+        High from :attr:`reduce_latency` cycles after ``take``: ``xmin``/``xmax`` are valid.
+    xmin, xmax : Signal, out
+        Minimum and maximum of layer 0's input vector.
+    rd_en, rd_first : Signal, in
+        Read the next element of layer 0's input vector (``rd_first``: element 0).
+    rd_data : Signal, out
+        The element read in the previous cycle (:attr:`READ_LATENCY`).
+    """
+
+    #: Cycles from ``rd_en`` to ``rd_data``.
+    READ_LATENCY = 1
+
+    def __init__(self, features: FeatureConfig) -> None:
+        self._bands, self._context, self._stride = features.n_mels, features.context, \
+            features.stride
+        self._span = features.span
+        self._slots = self._span + 1
+        super().__init__({
+            "feat": In(stream.Signature(signed(ACT_WIDTH))),
+            "frame_valid": Out(1),
+            "take": In(1),
+            "mm_done": Out(1),
+            "xmin": Out(signed(ACT_WIDTH)),
+            "xmax": Out(signed(ACT_WIDTH)),
+            "rd_en": In(1),
+            "rd_first": In(1),
+            "rd_data": Out(signed(ACT_WIDTH)),
+        })
+
+    @property
+    def reduce_latency(self) -> int:
+        """Cycles from ``take`` to the first cycle with ``mm_done``."""
+        return self._context + 1
+
+    @property
+    def bits(self) -> int:
+        """Memory bits: frame values plus per-frame min/max."""
+        return self._slots * (self._bands + 2) * ACT_WIDTH
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        bands, context, stride = self._bands, self._context, self._stride
+        span, slots = self._span, self._slots
+        depth = slots * bands
+        mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
+        m.submodules.frames = frames = memory.Memory(shape=signed(ACT_WIDTH), depth=depth,
+                                                     init=[])
+        m.submodules.frame_mm = frame_mm = memory.Memory(shape=mm_layout, depth=slots, init=[])
+        fw, fr = frames.write_port(), frames.read_port()
+        mw, mr = frame_mm.write_port(), frame_mm.read_port()
+
+        # --- Write side: frames arrive -------------------------------------------------------
+        wr_addr = Signal(range(depth))
+        wr_band = Signal(range(bands))
+        wr_slot = Signal(range(slots))
+        newest = Signal(range(slots))
+        count = Signal(range(span + 1))       # real frames in the window, saturating
+        run_min = Signal(signed(ACT_WIDTH))
+        run_max = Signal(signed(ACT_WIDTH))
+        value = self.feat.payload
+        new_min = Mux((wr_band == 0) | (value < run_min), value, run_min)
+        new_max = Mux((wr_band == 0) | (value > run_max), value, run_max)
+        m.d.comb += [
+            self.feat.ready.eq(~self.frame_valid),
+            fw.addr.eq(wr_addr), fw.data.eq(value),
+            fw.en.eq(self.feat.valid & self.feat.ready),
+            mw.addr.eq(wr_slot), mw.data.min.eq(new_min), mw.data.max.eq(new_max),
+        ]
+        with m.If(self.feat.valid & self.feat.ready):
+            m.d.sync += [
+                run_min.eq(new_min), run_max.eq(new_max),
+                wr_addr.eq(Mux(wr_addr == depth - 1, 0, wr_addr + 1)),
+                wr_band.eq(wr_band + 1),
+            ]
+            with m.If(wr_band == bands - 1):
+                m.d.comb += mw.en.eq(1)
+                m.d.sync += [
+                    wr_band.eq(0),
+                    wr_slot.eq(Mux(wr_slot == slots - 1, 0, wr_slot + 1)),
+                    newest.eq(wr_slot),
+                    count.eq(Mux(count == span, span, count + 1)),
+                    self.frame_valid.eq(1),
+                ]
+
+        # --- The current window: fixed at `take` ----------------------------------------------
+        back = (context - 1) * stride         # oldest frame's age; < slots
+        oldest_now = Mux(newest >= back, newest - back, newest + (slots - back))
+        oldest = Signal(range(slots))
+        cur_count = Signal.like(count)
+        with m.If(self.take):
+            m.d.sync += [self.frame_valid.eq(0), oldest.eq(oldest_now), cur_count.eq(count)]
+
+        # --- Min/max reduce over the context frames of the window ------------------------------
+        r_left = Signal(range(context + 1))
+        r_slot = Signal(range(slots))
+        r_age = Signal(range(back + 1))
+        slot = Mux(self.take, oldest_now, r_slot)
+        age = Mux(self.take, back, r_age)
+        real = Mux(self.take, back < count, r_age < cur_count)
+        issue = self.take | (r_left != 0)
+        m.d.comb += mr.addr.eq(slot)
+        with m.If(issue):
+            nxt = slot + stride
+            m.d.sync += [
+                r_slot.eq(Mux(nxt >= slots, nxt - slots, nxt)),
+                r_age.eq(age - stride),
+                r_left.eq(Mux(self.take, context - 1, r_left - 1)),
+            ]
+        f_valid, f_first, f_real = Signal(), Signal(), Signal()
+        m.d.sync += [f_valid.eq(issue), f_first.eq(self.take), f_real.eq(real)]
+        # A frame from before the reset is the zero frame: it contributes 0 to min and max.
+        f_min = Mux(f_real, mr.data.min, 0)
+        f_max = Mux(f_real, mr.data.max, 0)
+        with m.If(f_valid):
+            m.d.sync += [
+                self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
+                self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
+            ]
+        with m.If(self.take):
+            m.d.sync += self.mm_done.eq(0)
+        with m.Elif(f_valid & ~issue):
+            m.d.sync += self.mm_done.eq(1)
+
+        # --- Reading layer 0's input vector, element by element ----------------------------------
+        p_addr = Signal(range(depth))
+        p_band = Signal(range(bands))
+        p_age = Signal(range(back + 1))
+        base = oldest * bands
+        addr = Mux(self.rd_first, base, p_addr)
+        band = Mux(self.rd_first, 0, p_band)
+        e_age = Mux(self.rd_first, back, p_age)
+        m.d.comb += fr.addr.eq(addr)
+        with m.If(self.rd_en):
+            with m.If(band == bands - 1):
+                # Skip the stride - 1 frames between two stacked frames, around the ring.
+                jump = addr + 1 + (stride - 1) * bands
+                m.d.sync += [
+                    p_addr.eq(Mux(jump >= depth, jump - depth, jump)),
+                    p_band.eq(0),
+                    p_age.eq(e_age - stride),
+                ]
+            with m.Else():
+                m.d.sync += [p_addr.eq(addr + 1), p_band.eq(band + 1), p_age.eq(e_age)]
+        e_real = Signal()
+        m.d.sync += e_real.eq(e_age < cur_count)
+        m.d.comb += self.rd_data.eq(Mux(e_real, fr.data, 0))
+        return m

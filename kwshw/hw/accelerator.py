@@ -28,12 +28,12 @@ from ..arith import ACT_WIDTH
 from ..modelfile import Model
 from .common import check_lanes, check_plans, delay, max_width
 from .mac_array import MACArray
-from .memories import MEMORY_KINDS, WeightMemory, weight_words
+from .memories import MEMORY_KINDS, WeightMemory, const_bits, weight_words
 from .minmax import MinMax
-from .requant import FrameDivider, Requantizer
+from .requant import FrameDivider, Requantizer, divider_latency
 from .scaler import Scaler
 from .sequencer import Sequencer, frame_cycles, layer_schedules
-from .window import Window
+from .window import Window, reduce_latency, window_bits
 
 __all__ = ["Accelerator"]
 
@@ -113,13 +113,6 @@ class Accelerator(wiring.Component):
             })
         super().__init__(members)
         self._n_out = n_out
-        # Built here so that their latencies and sizes can be reported without elaborating.
-        self._window = Window(model.features)
-        self._divider = FrameDivider(self.bits, max_width(self.plans, "range"),
-                                     max_width(self.plans, "recip"),
-                                     max_width(self.plans, "step"), radix_bits=radix_bits)
-        self._wmem = WeightMemory(self._words, self.word_width, memory)
-        self._scaler = Scaler(self.plans)
 
     # --- Static facts about this build -------------------------------------------------------
 
@@ -131,13 +124,14 @@ class Accelerator(wiring.Component):
 
     @property
     def divider_latency(self) -> int:
-        return self._divider.latency
+        return max(divider_latency(max_width(self.plans, "recip"), self._radix_bits),
+                   divider_latency(max_width(self.plans, "step"), self._radix_bits))
 
     @property
     def cycles_per_frame(self) -> int:
         """Exact cycles per frame of the sequencer's schedule (see :func:`frame_cycles`)."""
-        return frame_cycles(self.schedules, reduce_latency=self._window.reduce_latency,
-                            divider_latency=self._divider.latency,
+        return frame_cycles(self.schedules, reduce_latency=reduce_latency(self.model.features),
+                            divider_latency=self.divider_latency,
                             pipeline_latency=self.pipeline_latency)
 
     @property
@@ -148,9 +142,9 @@ class Accelerator(wiring.Component):
     def memory_bits(self) -> dict[str, int]:
         """On-chip memory by kind, in bits."""
         return {
-            "weights": self._wmem.bits,
-            "constants": self._scaler.rom.bits,
-            "window": self._window.bits,
+            "weights": len(self._words) * self.word_width,
+            "constants": const_bits(self.plans),
+            "window": window_bits(self.model.features),
             "activations": 2 * self.act_depth * ACT_WIDTH,
             "scores": self._n_out * ACT_WIDTH,
         }
@@ -167,15 +161,18 @@ class Accelerator(wiring.Component):
         plans, lanes, bits = self.plans, self.lanes, self.bits
         last_layer = len(plans) - 1
 
-        m.submodules.weights = wmem = self._wmem      # survives `clear` (SPRAM load state)
-        core.submodules.window = window = self._window
+        # The weight memory survives `clear` (the SPRAM load state).
+        m.submodules.weights = wmem = WeightMemory(self._words, self.word_width, self.memory)
+        core.submodules.window = window = Window(self.model.features)
         core.submodules.sequencer = seq = Sequencer(self.schedules, lanes)
-        core.submodules.divider = div = self._divider
+        core.submodules.divider = div = FrameDivider(
+            bits, max_width(plans, "range"), max_width(plans, "recip"),
+            max_width(plans, "step"), radix_bits=self._radix_bits)
         core.submodules.requant = req = Requantizer(bits, max_width(plans, "range"),
                                                     max_width(plans, "recip"))
         core.submodules.mac = mac = MACArray(lanes, bits, max_width(plans, "acc"),
                                              max_width(plans, "psum"))
-        core.submodules.scaler = scaler = self._scaler
+        core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
         core.submodules.scores = scores = fifo.SyncFIFOBuffered(width=ACT_WIDTH,
                                                                 depth=self._n_out)

@@ -30,7 +30,9 @@ __all__ = [
     "ConstantROM",
     "WeightMemory",
     "const_bases",
+    "const_bits",
     "const_layout",
+    "spram_blocks",
     "weight_words",
 ]
 
@@ -69,6 +71,16 @@ def const_layout(plans: Sequence[LayerPlan]) -> data.StructLayout:
         "wsr": signed(max_width(plans, "wsr")),
         "bias": signed(max_width(plans, "bias")),
     })
+
+
+def const_bits(plans: Sequence[LayerPlan]) -> int:
+    """Size of the constant ROM in bits."""
+    return sum(p.n_out for p in plans) * const_layout(plans).size
+
+
+def spram_blocks(width: int, depth: int) -> tuple[int, int]:
+    """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks (16 bits x 16k) for a memory."""
+    return -(-width // _SPRAM_WIDTH), -(-depth // _SPRAM_DEPTH)
 
 
 def const_bases(plans: Sequence[LayerPlan]) -> list[int]:
@@ -168,7 +180,7 @@ class WeightMemory(wiring.Component):
 
     def spram_blocks(self) -> tuple[int, int]:
         """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks an iCE40 build uses."""
-        return -(-self._width // _SPRAM_WIDTH), -(-self._depth // _SPRAM_DEPTH)
+        return spram_blocks(self._width, self._depth)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -22,7 +22,13 @@ from .. import arith
 from ..arith import ACT_WIDTH, RECIP_FRAC
 from .common import rshift_round
 
-__all__ = ["Divider", "FrameDivider", "Requantizer"]
+__all__ = ["Divider", "FrameDivider", "Requantizer", "divider_latency"]
+
+
+def divider_latency(quot_width: int, radix_bits: int) -> int:
+    """Cycles a :class:`Divider` takes from ``start`` to ``done``: one per ``radix_bits`` quotient
+    bits."""
+    return -(-quot_width // radix_bits)
 
 
 class Divider(wiring.Component):
@@ -58,7 +64,7 @@ class Divider(wiring.Component):
         if radix_bits < 1:
             raise ValueError(f"radix_bits must be >= 1, got {radix_bits}")
         self._nw, self._dw, self._qw, self._k = num_width, den_width, quot_width, radix_bits
-        self._cycles = -(-quot_width // radix_bits)
+        self._cycles = divider_latency(quot_width, radix_bits)
         super().__init__({
             "start": In(1),
             "numerator": In(unsigned(num_width)),

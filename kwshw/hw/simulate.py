@@ -7,18 +7,20 @@ gaps between values, the score reader may withhold ``ready`` at random.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from amaranth.sim import Simulator
 
-from ..features import FeatureConfig
+from ..features import FeatureConfig, Normalizer, lfbe
 from ..modelfile import Model, from_float
 from ..quantize import calibrate_out_fracs, features_to_int
 from .accelerator import Accelerator
 
-__all__ = ["SimResult", "simulate", "random_model", "int_frames"]
+__all__ = ["SimResult", "simulate", "random_model", "int_frames", "speech_frames"]
 
 
 @dataclass
@@ -204,3 +206,34 @@ def random_model(bits: int, hidden: Sequence[int], n_out: int, features: Feature
 def int_frames(normalized: np.ndarray, in_frac: int = 11) -> np.ndarray:
     """Normalized float frames to the integer input format (:func:`features_to_int`)."""
     return features_to_int(normalized, in_frac)
+
+
+def speech_frames(features: FeatureConfig, clips: int = 4, *, data: str | None = None,
+                  words: Sequence[str] = ("yes", "no", "up", "down", "left", "right")
+                  ) -> list[np.ndarray]:
+    """Normalized LFBE frames of real Speech Commands clips (one array per clip).
+
+    Reads ``clips`` recordings from ``$KWSHW_DATA/speech_commands_v0.02_test`` (or ``data``),
+    taking words in turn, computes :func:`kwshw.features.lfbe` with ``features`` and normalizes
+    with a :class:`~kwshw.features.Normalizer` fitted on those same clips.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the data folder is not there.
+    """
+    from ..audio import load_audio
+
+    root = Path(data or os.environ.get("KWSHW_DATA", "")) / "speech_commands_v0.02_test"
+    if not root.is_dir():
+        raise FileNotFoundError(f"no Speech Commands data at {root}")
+    paths = []
+    per_word = [sorted((root / w).glob("*.wav")) for w in words]
+    k = 0
+    while len(paths) < clips:
+        lst = per_word[k % len(words)]
+        paths.append(lst[k // len(words)])
+        k += 1
+    feats = [lfbe(load_audio(p, features.sample_rate), features) for p in paths]
+    norm = Normalizer.fit(feats)
+    return [norm.apply(f) for f in feats]

@@ -22,7 +22,18 @@ from amaranth.lib.wiring import In, Out
 from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
 
-__all__ = ["Window"]
+__all__ = ["Window", "window_bits", "reduce_latency"]
+
+
+def reduce_latency(features: FeatureConfig) -> int:
+    """Cycles from ``take`` to ``mm_done`` of a :class:`Window`: one read per stacked frame,
+    plus one for the last fold."""
+    return features.context + 1
+
+
+def window_bits(features: FeatureConfig) -> int:
+    """Memory bits of a :class:`Window`: ``span + 1`` frame slots and their min/max."""
+    return (features.span + 1) * (features.n_mels + 2) * ACT_WIDTH
 
 
 class Window(wiring.Component):
@@ -59,6 +70,7 @@ class Window(wiring.Component):
     def __init__(self, features: FeatureConfig) -> None:
         self._bands, self._context, self._stride = features.n_mels, features.context, \
             features.stride
+        self._features = features
         self._span = features.span
         self._slots = self._span + 1
         super().__init__({
@@ -76,12 +88,12 @@ class Window(wiring.Component):
     @property
     def reduce_latency(self) -> int:
         """Cycles from ``take`` to the first cycle with ``mm_done``."""
-        return self._context + 1
+        return reduce_latency(self._features)
 
     @property
     def bits(self) -> int:
         """Memory bits: frame values plus per-frame min/max."""
-        return self._slots * (self._bands + 2) * ACT_WIDTH
+        return window_bits(self._features)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -1,0 +1,98 @@
+"""Scaler against :func:`kwshw.arith.scale_column`: every column, every layer, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from kwshw import arith
+from kwshw.arith import ACT_MAX, ACT_MIN
+from kwshw.hw.scaler import Scaler
+from kwshw.quantize import plan_layer, quantize_layer
+
+
+def _plans(bits: int, seed: int):
+    """Two layers (ReLU, then linear) with a constant column (ST = 0), a column that
+    saturates high and one that saturates low, and ordinary columns."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.normal(0, 0.3, (13, 7))
+    w0[:, 1] = 0.25                       # constant column: ST_j = 0
+    b0 = rng.normal(0, 0.1, 7)
+    b0[2], b0[3] = 1e4, -1e4               # saturation at ACT_MAX, and ReLU to 0
+    w1 = rng.normal(0, 0.5, (7, 5))
+    w1[:, 4] = -0.5                       # constant column in the linear layer
+    b1 = rng.normal(0, 0.1, 5)
+    b1[0], b1[1] = 1e4, -1e4               # saturation at ACT_MAX and ACT_MIN
+    lay0 = quantize_layer(w0, b0, bits=bits, out_frac=9, relu=True)
+    lay1 = quantize_layer(w1, b1, bits=bits, out_frac=7, relu=False)
+    p0 = plan_layer(lay0, bits=bits, in_frac=11, in_signed=True)
+    p1 = plan_layer(lay1, bits=bits, in_frac=9, in_signed=False)
+    return [p0, p1]
+
+
+def _cases(plan, rng):
+    """Consistent (codes -> A, P) inputs with per-frame RM and XLO, extremes included."""
+    m_code = arith.code_max(plan.bits)
+    rm_max = (1 << plan.widths.step) - 1
+    rm_max = min(rm_max, arith.step(ACT_MAX - (ACT_MIN if plan.in_signed else 0), plan.bits))
+    xlo_lo = ACT_MIN if plan.in_signed else 0
+    codes = [np.full(plan.n_in, m_code), np.zeros(plan.n_in, np.int64)]
+    codes += [rng.integers(0, m_code + 1, plan.n_in) for _ in range(4)]
+    rms = [rm_max, 0, *rng.integers(0, rm_max + 1, 4)]
+    xlos = [xlo_lo, ACT_MAX, *rng.integers(xlo_lo, ACT_MAX + 1, 4)]
+    return list(zip(codes, rms, xlos, strict=True))
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_scaler_matches_scale_column(bits):
+    rng = np.random.default_rng(bits)
+    plans = _plans(bits, seed=bits)
+    dut = Scaler(plans)
+    jobs = []
+    for k, plan in enumerate(plans):
+        for p, rm, xlo in _cases(plan, rng):
+            a = p.astype(np.int64) @ plan.layer.codes.astype(np.int64)
+            psum = int(p.sum())
+            lay = plan.layer
+            want = arith.scale_column(a, psum, int(rm), int(xlo), st=lay.st, lo=lay.lo,
+                                      wsr=plan.wsr, bias=lay.bias, bits=bits,
+                                      shifts=plan.shifts, relu=lay.relu)
+            jobs.append((k, a, psum, int(rm), int(xlo), [int(v) for v in want]))
+    # The edge cases must really be exercised.
+    outs = np.concatenate([j[5] for j in jobs])
+    assert (outs == ACT_MAX).any() and (outs == ACT_MIN).any() and (outs == 0).any()
+    got = []
+
+    async def driver(ctx):
+        for k, a, psum, rm, xlo, _ in jobs:
+            ctx.set(dut.layer, k)
+            ctx.set(dut.psum, psum)
+            ctx.set(dut.step, rm)
+            ctx.set(dut.xlo, xlo)
+            n_out = len(a)
+            for j in range(n_out):
+                ctx.set(dut.inp.valid, 1)
+                ctx.set(dut.inp.payload, {"acc": int(a[j]), "column": j,
+                                          "last": j == n_out - 1})
+                await ctx.tick()
+                if rng.random() < 0.2:          # a gap between columns
+                    ctx.set(dut.inp.valid, 0)
+                    await ctx.tick()
+            ctx.set(dut.inp.valid, 0)
+            await ctx.tick().repeat(Scaler.LATENCY)
+
+    async def monitor(ctx):
+        async for _, _, valid, value, column, last in ctx.tick().sample(
+                dut.out.valid, dut.out.payload.value, dut.out.payload.column,
+                dut.out.payload.last):
+            if valid:
+                got.append((value, column, last))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(monitor, background=True)
+    sim.run()
+    want = [(v, j, int(j == len(job[5]) - 1)) for job in jobs for j, v in enumerate(job[5])]
+    assert got == want

@@ -1,0 +1,211 @@
+"""Fit check: the memory a design needs against what a board's FPGA has, before synthesis.
+
+The accelerator's memories follow from the model and the lane count alone (see
+:mod:`kwshw.hw.memories` and :mod:`kwshw.hw.window`): packed weight codes, the per-column
+constant ROM, the sliding window of feature frames, the activation buffers and the host link's
+frame buffer. This module lists them with their widths and depths, maps each one onto the
+FPGA's block RAM geometry (or SPRAM) the way Yosys does, and refuses a design that cannot fit,
+with a message that names the numbers -- in seconds, instead of after a long synthesis run.
+
+The block counts are estimates of what Yosys' memory mapper chooses (the cheapest legal
+aspect ratio per memory); the post-place-and-route report of :func:`kwshw.build.build` gives
+the real numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .errors import FitError
+from .table import FPGA, Board
+
+__all__ = ["MemoryNeed", "memory_needs", "bram_blocks", "spram_blocks", "fit_check"]
+
+#: Aspect ratios (depth, width) of one block RAM, per family.
+_BRAM_SHAPES = {
+    # DP16KD (true dual port, up to x18) and PDPW16KD (pseudo dual port, x36).
+    "ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+    # SB_RAM40_4K.
+    "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
+}
+_SPRAM_SHAPE = (16384, 16)
+#: Memories up to this many bits may land in LUT RAM (ECP5) or flip-flops; they are not
+#: counted against the block RAMs (Yosys maps such small ones there when it is cheaper).
+_SMALL_BITS = 1024
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """One memory of the design.
+
+    Attributes
+    ----------
+    name : str
+        What it holds.
+    kind : str
+        ``"weights"``, ``"constants"``, ``"window"``, ``"activations"`` or ``"link"``.
+    width, depth : int
+        Word width in bits and number of words.
+    target : str
+        ``"bram"`` or ``"spram"``.
+    """
+
+    name: str
+    kind: str
+    width: int
+    depth: int
+    target: str = "bram"
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+
+def bram_blocks(family: str, width: int, depth: int) -> int:
+    """Block RAMs of ``family`` that a ``width`` x ``depth`` memory takes (cheapest shape)."""
+    if width * depth <= _SMALL_BITS:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES[family])
+
+
+def spram_blocks(width: int, depth: int) -> tuple[int, int]:
+    """``(columns, rows)`` of 16 x 16k SPRAM blocks for a ``width`` x ``depth`` memory."""
+    d, w = _SPRAM_SHAPE
+    return math.ceil(width / w), math.ceil(depth / d)
+
+
+def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
+    """The memories an accelerator for ``model`` with ``lanes`` MAC lanes needs.
+
+    The same arithmetic as the accelerator's own layout (:func:`kwshw.hw.memories.weight_words`,
+    :func:`kwshw.hw.memories.const_layout`, :class:`kwshw.hw.window.Window`).
+    """
+    from kwshw.arith import ACT_WIDTH as act
+
+    plans = model.plans()
+    bits = model.bits
+    words = sum(math.ceil(p.n_out / lanes) * p.n_in for p in plans)
+    const_width = sum(max(getattr(p.widths, f) for p in plans) for f in ("st", "lo", "wsr", "bias"))
+    f = model.features
+    slots = f.span + 1
+    widest = max(p.n_out for p in plans)
+    return [
+        MemoryNeed("weight codes, packed", "weights", lanes * bits, words, memory),
+        MemoryNeed("per-column constants ST, LO, WSR, B", "constants", const_width,
+                   sum(p.n_out for p in plans)),
+        MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,
+                   slots * f.n_mels),
+        MemoryNeed("per-frame min/max of the window", "window", 2 * act, slots),
+        MemoryNeed("activation buffer A (ping)", "activations", act, widest),
+        MemoryNeed("activation buffer B (pong)", "activations", act, widest),
+        MemoryNeed("host link frame buffer", "link", act, f.n_mels),
+    ]
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def _advice(model, larger: bool = False) -> str:
+    options = (["a 4-bit model"] if model.bits > 4 else []) + ["a smaller network"]
+    if larger:
+        options.append("a larger FPGA")
+    return "Use " + (", ".join(options[:-1]) + " or " if len(options) > 1 else "") \
+        + options[-1] + "."
+
+
+def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
+              needs: list[MemoryNeed] | None = None) -> dict:
+    """Check that the accelerator fits ``board``; return the memory report, or raise.
+
+    Parameters
+    ----------
+    board : Board
+        Target board.
+    model : kwshw.modelfile.Model
+        The model.
+    lanes : int
+        MAC lanes.
+    memory : str, optional
+        ``"bram"`` or ``"spram"``; the board's own choice by default.
+    needs : list of MemoryNeed, optional
+        The design's memories, if known better than :func:`memory_needs` (e.g. from the
+        generate report).
+
+    Raises
+    ------
+    FitError
+        With the numbers: what the design needs and what the FPGA has.
+    """
+    fpga: FPGA = board.fpga
+    memory = memory or board.memory
+    if memory == "spram" and not fpga.spram_blocks:
+        raise FitError(f"{board.name}: {fpga.name} has no SPRAM; build with memory='bram'")
+    if needs is None:
+        needs = memory_needs(model, lanes, memory)
+    fp = model.footprint()
+    what = f"{model.bits}-bit model {'-'.join(map(str, model.shape))}"
+
+    items = []
+    bram_total = 0
+    spram_total = 0
+    for need in needs:
+        entry = {**asdict(need), "bits": need.bits}
+        if need.target == "spram":
+            cols, rows = spram_blocks(need.width, need.depth)
+            entry["blocks"] = cols * rows
+            spram_total += cols * rows
+        else:
+            entry["blocks"] = bram_blocks(fpga.family, need.width, need.depth)
+            bram_total += entry["blocks"]
+        items.append(entry)
+
+    by_kind: dict[str, int] = {}
+    for need in needs:
+        by_kind[need.kind] = by_kind.get(need.kind, 0) + need.bits
+
+    report = {
+        "board": board.name,
+        "fpga": fpga.name,
+        "model": what,
+        "lanes": lanes,
+        "memory": memory,
+        "weight_bits": fp["weight_bits"],
+        "bits_by_kind": by_kind,
+        "memories": items,
+        "bram_blocks_needed": bram_total,
+        "bram_blocks_available": fpga.bram_blocks,
+        "bram_bits_available": fpga.bram_bits,
+        "spram_blocks_needed": spram_total,
+        "spram_blocks_available": fpga.spram_blocks,
+        "spram_bits_available": fpga.spram_bits,
+    }
+
+    weights = next(n for n in needs if n.kind == "weights")
+    if memory == "spram":
+        cols, rows = spram_blocks(weights.width, weights.depth)
+        if fp["weight_bits"] > fpga.spram_bits:
+            raise FitError(
+                f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; "
+                f"{fpga.name} SPRAM has {_fmt(fpga.spram_bits)} ({fpga.spram_blocks} blocks of "
+                f"16 x 16,384). " + _advice(model))
+        if spram_total > fpga.spram_blocks:
+            raise FitError(
+                f"{board.name}: {what} with {lanes} lanes needs {spram_total} SPRAM blocks "
+                f"({_fmt(weights.depth)} words x {weights.width} bits = {cols} x {rows} blocks "
+                f"of 16 x 16,384); {fpga.name} has {fpga.spram_blocks}. "
+                + ("Use fewer lanes." if cols > fpga.spram_blocks else
+                   "Use more lanes (wider, shallower words waste less) or a smaller network."))
+    elif fp["weight_bits"] > fpga.bram_bits:
+        raise FitError(
+            f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; {fpga.name} "
+            f"block RAM has {_fmt(fpga.bram_bits)} ({fpga.bram_blocks} EBR of "
+            f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, larger=True))
+    if bram_total > fpga.bram_blocks:
+        detail = ", ".join(f"{e['name']} {e['blocks']}" for e in items
+                           if e["target"] == "bram" and e["blocks"])
+        raise FitError(
+            f"{board.name}: {what} with {lanes} lanes needs about {bram_total} block RAMs "
+            f"({detail}); {fpga.name} has {fpga.bram_blocks} ({_fmt(fpga.bram_bits)} bits).")
+    return report

@@ -1,0 +1,319 @@
+"""Boot path of SPRAM builds: the weights image in the configuration SPI flash, copied into the
+accelerator's weight memory after configuration.
+
+iCE40 UltraPlus SPRAM cannot be initialised by the bitstream, so an SPRAM build ships two
+files: the bitstream (flash address 0) and a *weights image* written to the same flash at
+``Board.image_offset`` (1 MiB). After configuration :class:`FlashWeightLoader` wakes the flash,
+reads the image with the plain READ command (0x03, SPI mode 0), checks its header against the
+model the bitstream was built for, streams the packed weight words into the accelerator's
+``load`` port and checks the image's CRC. Only then are feature frames let through to the
+accelerator; a missing, foreign or corrupted image leaves ``error`` set (the board blinks its
+error LED) and no frame is ever scored with wrong weights.
+
+Image format (all multi-byte integers little-endian except the CRC)::
+
+    offset  size        field
+    0       4           magic b"KWSW"
+    4       1           image format version (1)
+    5       1           bytes per word, ceil(lanes * bits / 8)
+    6       4           number of words (u32)
+    10      8           model content hash, first 8 bytes (as IDENT reports it)
+    18      n * bpw     the packed words of kwshw.hw.memories.weight_words, in address order
+    18+n*bpw 2          CRC-16/CCITT-FALSE of the words, most significant byte first
+
+The words are exactly the ``load`` stream of :class:`kwshw.hw.memories.WeightMemory`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "HEADER_SIZE", "image_header", "weights_image",
+           "parse_image", "SPIFlashSignature", "FlashWeightLoader", "FlashModel"]
+
+IMAGE_MAGIC = b"KWSW"
+IMAGE_VERSION = 1
+HEADER_SIZE = 18
+
+CMD_READ = 0x03
+CMD_WAKE = 0xAB  # release from deep power-down
+
+
+def _crc16(data: bytes) -> int:
+    from kwshw.host.protocol import crc16
+    return crc16(data)
+
+
+def image_header(n_words: int, width: int, model_hash: bytes) -> bytes:
+    """The 18-byte header of a weights image."""
+    bpw = -(-width // 8)
+    return IMAGE_MAGIC + struct.pack("<BBI", IMAGE_VERSION, bpw, n_words) + bytes(model_hash[:8])
+
+
+def weights_image(words: Sequence[int], width: int, model_hash: bytes) -> bytes:
+    """A weights image of the packed ``words`` (``width`` bits each) for ``model_hash``."""
+    bpw = -(-width // 8)
+    body = b"".join(int(w).to_bytes(bpw, "little") for w in words)
+    return image_header(len(words), width, model_hash) + body + _crc16(body).to_bytes(2, "big")
+
+
+def model_image(model, lanes: int) -> bytes:
+    """The weights image of ``model`` for an accelerator with ``lanes`` lanes."""
+    from kwshw.hw.memories import weight_words
+
+    words = weight_words(model.plans(), lanes)
+    return weights_image(words, lanes * model.bits, bytes.fromhex(model.sha256)[:8])
+
+
+def parse_image(image: bytes) -> tuple[dict, list[int]]:
+    """Check and decode an image; returns ``(header fields, words)`` or raises ValueError."""
+    if len(image) < HEADER_SIZE + 2 or image[:4] != IMAGE_MAGIC:
+        raise ValueError("not a kwshw weights image")
+    version, bpw, n = struct.unpack("<BBI", image[4:10])
+    if version != IMAGE_VERSION:
+        raise ValueError(f"weights image version {version}, expected {IMAGE_VERSION}")
+    end = HEADER_SIZE + n * bpw
+    if len(image) < end + 2:
+        raise ValueError(f"weights image truncated: {len(image)} bytes, expected {end + 2}")
+    if _crc16(image[HEADER_SIZE:end + 2]) != 0:
+        raise ValueError("weights image CRC mismatch")
+    words = [int.from_bytes(image[HEADER_SIZE + k * bpw:HEADER_SIZE + (k + 1) * bpw], "little")
+             for k in range(n)]
+    return {"version": version, "bytes_per_word": bpw, "words": n,
+            "model_hash": image[10:18].hex()}, words
+
+
+class SPIFlashSignature(wiring.Signature):
+    """The four pins of an SPI flash, from the controller's side (``cs`` active high)."""
+
+    def __init__(self):
+        super().__init__({"cs": Out(1), "clk": Out(1), "copi": Out(1), "cipo": In(1)})
+
+
+class FlashWeightLoader(wiring.Component):
+    """Copies the weights image from SPI flash into the accelerator's weight memory.
+
+    Parameters
+    ----------
+    n_words, width : int
+        Number and width in bits of the packed weight words.
+    model_hash : bytes
+        The model's hash; the image must carry the same first 8 bytes.
+    offset : int
+        Flash address of the image.
+    half_period : int
+        System clock cycles per half SPI clock period (the SPI clock is
+        ``f_sys / (2 * half_period)``; 1 gives 6 MHz at 12 MHz, well within every flash's
+        READ limit).
+    wake_cycles : int
+        Cycles to wait after the wake-up command (tRES1 is 3 us on common flashes).
+
+    Attributes
+    ----------
+    spi : SPIFlashSignature
+        Flash pins.
+    load : stream of unsigned(width), out
+        The weight words in address order (to the accelerator's ``load`` port).
+    done : Signal, out
+        The whole image was copied and its CRC checked.
+    error : Signal, out
+        The header did not match (no image, or one for another model) or the CRC failed.
+    """
+
+    def __init__(self, *, n_words: int, width: int, model_hash: bytes, offset: int,
+                 half_period: int = 1, wake_cycles: int = 64):
+        if not 0 <= offset < (1 << 24):
+            raise ValueError(f"flash offset {offset:#x} is out of the 24-bit address range")
+        if half_period < 1:
+            raise ValueError("half_period must be at least 1")
+        self._n_words, self._width = n_words, width
+        self._bpw = -(-width // 8)
+        self._header = image_header(n_words, width, model_hash)
+        self._offset, self._half, self._wake = offset, half_period, wake_cycles
+        super().__init__({
+            "spi": Out(SPIFlashSignature()),
+            "load": Out(stream.Signature(unsigned(width))),
+            "done": Out(1),
+            "error": Out(1),
+        })
+
+    @property
+    def image_size(self) -> int:
+        return HEADER_SIZE + self._n_words * self._bpw + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        bpw = self._bpw
+
+        # --- Byte engine: shifts one byte out on COPI and one in from CIPO, mode 0 ----------
+        tx = Signal(8)
+        rx = Signal(8)
+        bit = Signal(range(9))          # bits left in the current byte
+        timer = Signal(range(self._half + 1))
+        start = Signal()                # pulse: begin a byte with `tx_next`
+        tx_next = Signal(8)
+        busy = Signal()
+        byte_done = Signal()            # pulse: `rx` holds a complete byte
+        m.d.comb += [
+            busy.eq(bit != 0),
+            byte_done.eq(busy & (timer == 0) & self.spi.clk & (bit == 1)),
+            self.spi.copi.eq(tx[7]),
+        ]
+        with m.If(start):
+            m.d.sync += [tx.eq(tx_next), bit.eq(8), timer.eq(self._half - 1),
+                         self.spi.clk.eq(0)]
+        with m.Elif(busy):
+            with m.If(timer != 0):
+                m.d.sync += timer.eq(timer - 1)
+            with m.Elif(~self.spi.clk):
+                # Rising edge: the flash samples COPI, we sample CIPO.
+                m.d.sync += [self.spi.clk.eq(1), rx.eq(Cat(self.spi.cipo, rx[:7])),
+                             timer.eq(self._half - 1)]
+            with m.Else():
+                # Falling edge: next bit (the flash shifts its next bit out now).
+                m.d.sync += [self.spi.clk.eq(0), tx.eq(tx << 1), bit.eq(bit - 1),
+                             timer.eq(self._half - 1)]
+
+        # --- Image reader ----------------------------------------------------------------------
+        command = [CMD_READ, (self._offset >> 16) & 0xFF, (self._offset >> 8) & 0xFF,
+                   self._offset & 0xFF]
+        header = Const(int.from_bytes(self._header, "little"), 8 * HEADER_SIZE)
+        index = Signal(range(max(HEADER_SIZE, len(command), bpw) + 1))
+        word = Signal(8 * bpw)
+        words_left = Signal(range(self._n_words + 1))
+        crc = Signal(16, init=0xFFFF)
+        wait = Signal(range(self._wake + 1))
+
+        from kwshw.hw.link import crc16_update
+
+        m.d.comb += self.load.payload.eq(word[:self._width])
+
+        with m.FSM():
+            with m.State("WAKE"):
+                m.d.comb += [self.spi.cs.eq(1), start.eq(~busy & (index == 0)),
+                             tx_next.eq(CMD_WAKE)]
+                with m.If(start):
+                    m.d.sync += index.eq(1)
+                with m.If(byte_done):
+                    m.d.sync += [index.eq(0), wait.eq(self._wake)]
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    m.next = "COMMAND"
+            with m.State("COMMAND"):
+                m.d.comb += self.spi.cs.eq(1)
+                with m.Switch(index):
+                    for k, byte in enumerate(command):
+                        with m.Case(k):
+                            m.d.comb += tx_next.eq(byte)
+                m.d.comb += start.eq(~busy)
+                with m.If(start):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(byte_done & (index == len(command))):
+                    m.d.sync += index.eq(0)
+                    m.d.comb += start.eq(1)  # first header byte follows at once
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += self.spi.cs.eq(1)
+                with m.If(byte_done):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(rx != header.word_select(index, 8)):
+                        m.next = "ERROR"
+                    with m.Elif(index == HEADER_SIZE - 1):
+                        m.d.sync += [index.eq(0), words_left.eq(self._n_words)]
+                        m.d.comb += start.eq(1)
+                        m.next = "DATA"
+                    with m.Else():
+                        m.d.comb += start.eq(1)
+            with m.State("DATA"):
+                m.d.comb += self.spi.cs.eq(1)
+                with m.If(byte_done):
+                    m.d.sync += [word.word_select(index, 8).eq(rx),
+                                 crc.eq(crc16_update(crc, rx)), index.eq(index + 1)]
+                    with m.If(index == bpw - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "PUSH"
+                    with m.Else():
+                        m.d.comb += start.eq(1)
+            with m.State("PUSH"):
+                m.d.comb += [self.spi.cs.eq(1), self.load.valid.eq(1)]
+                with m.If(self.load.ready):
+                    m.d.sync += words_left.eq(words_left - 1)
+                    m.d.comb += start.eq(1)
+                    with m.If(words_left == 1):
+                        m.next = "CRC"
+                    with m.Else():
+                        m.next = "DATA"
+            with m.State("CRC"):
+                m.d.comb += self.spi.cs.eq(1)
+                with m.If(byte_done):
+                    m.d.sync += [crc.eq(crc16_update(crc, rx)), index.eq(index + 1)]
+                    with m.If(index == 0):
+                        m.d.comb += start.eq(1)
+                    with m.Else():
+                        m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(crc == 0):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "DONE"
+                with m.Else():
+                    m.next = "ERROR"
+            with m.State("DONE"):
+                pass
+            with m.State("ERROR"):
+                m.d.sync += self.error.eq(1)
+        return m
+
+
+class FlashModel:
+    """Behavioural SPI flash for simulation: answers READ (0x03) from ``content``.
+
+    Add ``testbench`` as a background testbench; it samples the pins once per ``sync`` cycle,
+    which suffices for a controller clocked by the same domain.
+    """
+
+    def __init__(self, spi, content: bytes, *, size: int = 1 << 24, domain: str = "sync"):
+        self.spi = spi
+        self.content = content
+        self.size = size
+        self.domain = domain
+        self.reads = 0
+        self.woken = False
+
+    def byte_at(self, addr: int) -> int:
+        addr %= self.size
+        return self.content[addr] if addr < len(self.content) else 0xFF
+
+    async def testbench(self, ctx) -> None:
+        spi = self.spi
+        prev_clk, prev_cs = 0, 0
+        cmd = bits = 0
+        addr = None
+        out_byte = out_bit = 0
+        async for _ in ctx.tick(self.domain):
+            cs, clk, copi = ctx.get(spi.cs), ctx.get(spi.clk), ctx.get(spi.copi)
+            if not cs:
+                if prev_cs and bits == 8 and (cmd & 0xFF) == CMD_WAKE:
+                    self.woken = True
+                cmd = bits = 0
+                addr = None
+            elif clk and not prev_clk:              # rising edge: shift in
+                cmd = (cmd << 1) | copi
+                bits += 1
+                if bits == 32 and (cmd >> 24) == CMD_READ:
+                    addr = cmd & 0xFFFFFF
+                    self.reads += 1
+                    out_byte, out_bit = self.byte_at(addr), 0
+            elif not clk and prev_clk and addr is not None:  # falling edge: shift out
+                ctx.set(spi.cipo, (out_byte >> (7 - out_bit)) & 1)
+                out_bit += 1
+                if out_bit == 8:
+                    addr += 1
+                    out_byte, out_bit = self.byte_at(addr), 0
+            prev_clk, prev_cs = clk, cs

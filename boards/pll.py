@@ -1,0 +1,126 @@
+"""PLLs: parameter search (as Project Trellis' ``ecppll`` and IceStorm's ``icepll`` do it) and
+the primitive instances for ECP5 (``EHXPLLL``) and iCE40 (``SB_PLL40_PAD``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Instance, Signal
+
+from .errors import BuildError
+
+__all__ = ["ECP5PLL", "ICE40PLL", "ecp5_pll", "ice40_pll"]
+
+_MHZ = 1e6
+
+
+@dataclass(frozen=True)
+class ECP5PLL:
+    """EHXPLLL settings: ``f_out = f_in * clkfb_div / clki_div``, VCO ``f_out * clkop_div``."""
+
+    f_in: float
+    f_out: float
+    clki_div: int
+    clkfb_div: int
+    clkop_div: int
+
+    @property
+    def f_vco(self) -> float:
+        return self.f_out * self.clkop_div
+
+    def instance(self, clk_in, clk_out: Signal, locked: Signal) -> Instance:
+        return Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=f"{self.f_in / _MHZ:g}",
+            a_FREQUENCY_PIN_CLKOP=f"{self.f_out / _MHZ:g}",
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
+            a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
+            p_CLKOP_CPHASE=self.clkop_div - 1, p_CLKOP_FPHASE=0,
+            p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
+            i_CLKI=clk_in, i_CLKFB=clk_out, i_RST=0, i_STDBY=0,
+            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0,
+            o_CLKOP=clk_out, o_LOCK=locked,
+        )
+
+
+def ecp5_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ECP5PLL:
+    """Best EHXPLLL settings for ``f_out`` from ``f_in`` (Hz), feedback from CLKOP.
+
+    Limits (ECP5 sysCLOCK PLL guide, TN1263): PFD 3.125-400 MHz, VCO 400-800 MHz.
+    """
+    best = None
+    for clki_div in range(1, 129):
+        f_pfd = f_in / clki_div
+        if not 3.125 * _MHZ <= f_pfd <= 400 * _MHZ:
+            continue
+        for clkfb_div in range(1, 81):
+            out = f_pfd * clkfb_div
+            for clkop_div in range(1, 129):
+                vco = out * clkop_div
+                if not 400 * _MHZ <= vco <= 800 * _MHZ:
+                    continue
+                key = (abs(out - f_out), abs(vco - 600 * _MHZ))
+                if best is None or key < best[0]:
+                    best = (key, ECP5PLL(f_in, out, clki_div, clkfb_div, clkop_div))
+    if best is None or best[0][0] > tolerance * f_out:
+        raise BuildError(f"no ECP5 PLL setting makes {f_out / _MHZ:g} MHz from "
+                         f"{f_in / _MHZ:g} MHz within {tolerance:.1%}")
+    return best[1]
+
+
+@dataclass(frozen=True)
+class ICE40PLL:
+    """SB_PLL40 settings (simple feedback): ``f_out = f_in * (divf + 1) / ((divr + 1) * 2**divq)``."""
+
+    f_in: float
+    f_out: float
+    divr: int
+    divf: int
+    divq: int
+    filter_range: int
+
+    def instance(self, pad, clk_out: Signal, locked: Signal) -> Instance:
+        """``SB_PLL40_PAD`` fed straight from the clock pad ``pad`` (an I/O port)."""
+        return Instance(
+            "SB_PLL40_PAD",
+            p_FEEDBACK_PATH="SIMPLE", p_DIVR=self.divr, p_DIVF=self.divf, p_DIVQ=self.divq,
+            p_FILTER_RANGE=self.filter_range,
+            i_PACKAGEPIN=pad, i_RESETB=1, i_BYPASS=0,
+            o_PLLOUTGLOBAL=clk_out, o_LOCK=locked,
+        )
+
+
+def ice40_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ICE40PLL:
+    """Best SB_PLL40 settings for ``f_out`` from ``f_in`` (Hz), simple feedback.
+
+    Limits (iCE40 sysCLOCK PLL guide, TN1251): PFD 10-133 MHz, VCO 533-1066 MHz, output
+    16-275 MHz.
+    """
+    best = None
+    for divr in range(16):
+        f_pfd = f_in / (divr + 1)
+        if not 10 * _MHZ <= f_pfd <= 133 * _MHZ:
+            continue
+        for divf in range(128):
+            vco = f_pfd * (divf + 1)
+            if not 533 * _MHZ <= vco <= 1066 * _MHZ:
+                continue
+            for divq in range(1, 7):
+                out = vco / 2**divq
+                if not 16 * _MHZ <= out <= 275 * _MHZ:
+                    continue
+                key = abs(out - f_out)
+                if best is None or key < best[0]:
+                    mhz = f_pfd / _MHZ
+                    rng = 1 if mhz < 17 else 2 if mhz < 26 else 3 if mhz < 44 else \
+                        4 if mhz < 66 else 5 if mhz < 101 else 6
+                    best = (key, ICE40PLL(f_in, out, divr, divf, divq, rng))
+    if best is None or best[0] > tolerance * f_out:
+        raise BuildError(f"no iCE40 PLL setting makes {f_out / _MHZ:g} MHz from "
+                         f"{f_in / _MHZ:g} MHz within {tolerance:.1%} (16-275 MHz)")
+    return best[1]

@@ -1,0 +1,56 @@
+"""Stand-in models for builds and tests: the reference network shape with random weights.
+
+Resource use and timing of the accelerator depend on the network's shape, the code width and
+the lane count, hardly on the weight values, so a random model of the right shape measures a
+board build as well as a trained one (and exists before any training has run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_model"]
+
+#: The reference network: 40 mels x 25 frames in, 3 hidden layers of 128, 12 classes.
+REFERENCE_SHAPE = (1000, 128, 128, 128, 12)
+SPEECH_COMMANDS_LABELS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                          "_unknown_", "_silence_")
+
+
+def random_model(bits: int = 4, shape: Sequence[int] = REFERENCE_SHAPE, *, seed: int = 0,
+                 features=None, labels: Sequence[str] | None = None):
+    """A :class:`kwshw.modelfile.Model` with random (He-scaled) weights of ``shape``.
+
+    ``features`` defaults to ``FeatureConfig()`` when ``shape[0]`` is its 1000 inputs, else to
+    a config with ``n_mels = shape[0] // 5`` bands and 5 frames (stride 2), so that small test
+    networks still run through the real window.
+    """
+    from kwshw.features import FeatureConfig
+    from kwshw.modelfile import from_float
+    from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
+
+    shape = list(shape)
+    if features is None:
+        features = FeatureConfig()
+        if shape[0] != features.n_inputs:
+            if shape[0] % 5:
+                raise ValueError(f"input width {shape[0]} is not 5 frames of n_mels bands")
+            features = FeatureConfig(n_mels=shape[0] // 5, context=5, stride=2)
+    n_out = shape[-1]
+    if labels is None:
+        labels = (list(SPEECH_COMMANDS_LABELS) if n_out == 12 else
+                  [f"kw{k}" for k in range(n_out - 2)] + ["_unknown_", "_silence_"]
+                  if n_out > 2 else ["_other_", "keyword"][:n_out])
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, np.sqrt(2.0 / a), (a, b)).astype(np.float32)
+               for a, b in zip(shape[:-1], shape[1:])]
+    biases = [rng.normal(0, 0.1, b).astype(np.float32) for b in shape[1:]]
+    calib = rng.normal(0, 1, (256, shape[0]))
+    fracs = calibrate_out_fracs(weights, biases, calib)
+    return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,
+                      norm_mean=np.zeros(features.n_mels, np.float32),
+                      norm_std=np.ones(features.n_mels, np.float32), labels=list(labels),
+                      task="speech_commands" if n_out == 12 else "test",
+                      in_frac=DEFAULT_INPUT_FRAC, meta={"random": True, "seed": seed})

@@ -1,0 +1,329 @@
+"""The supported boards: ONE table, the single source of truth of the board flow.
+
+Every fact the flow needs about a board is in its :class:`Board` row: the ``amaranth-boards``
+platform that describes its pins, the FPGA and the resources it offers, the board clock and the
+clock the accelerator runs at, the UART and LED used, where the weights live, and how the
+bitstream is programmed. The fit check (:mod:`boards.fit`), the board top (:mod:`boards.top`),
+the build (:mod:`kwshw.build`) and ``docs/boards.md`` all read these rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["FPGA", "FPGAS", "Board", "BOARDS", "get_board", "board_names"]
+
+
+@dataclass(frozen=True)
+class FPGA:
+    """An FPGA device and the resources it offers (from the vendor's data sheet).
+
+    Attributes
+    ----------
+    name : str
+        Device as the data sheet and the platform name it (``"LFE5U-85F"``, ``"iCE40UP5K"``).
+    family : str
+        ``"ecp5"`` or ``"ice40"``.
+    luts : int
+        4-input LUTs (ECP5 ``TRELLIS_COMB``) or logic cells (iCE40 ``ICESTORM_LC``).
+    bram_blocks : int
+        Embedded block RAMs: ECP5 sysMEM EBR (DP16KD), iCE40 EBR (SB_RAM40_4K).
+    bram_block_bits : int
+        Bits of one block RAM: 18,432 (ECP5, 18 Kbit) or 4,096 (iCE40, 4 Kbit).
+    spram_blocks : int
+        iCE40 UltraPlus single-port RAMs (SB_SPRAM256KA, 16 bits x 16k); 0 elsewhere.
+    spram_block_bits : int
+        Bits of one SPRAM block (262,144).
+    dsps : int
+        Hard multipliers: ECP5 MULT18X18D, iCE40 SB_MAC16.
+    plls : int
+        PLLs.
+    """
+
+    name: str
+    family: str
+    luts: int
+    bram_blocks: int
+    bram_block_bits: int
+    dsps: int
+    plls: int
+    spram_blocks: int = 0
+    spram_block_bits: int = 0
+
+    @property
+    def bram_bits(self) -> int:
+        return self.bram_blocks * self.bram_block_bits
+
+    @property
+    def spram_bits(self) -> int:
+        return self.spram_blocks * self.spram_block_bits
+
+
+_ECP5_EBR = 18 * 1024
+
+#: Lattice ECP5 family data sheet (FPGA-DS-02012), table 1.1; LUT counts as nextpnr-ecp5
+#: reports them (the 12F is sold with half the 25F's LUTs and 32 of its EBRs usable).
+FPGAS: dict[str, FPGA] = {f.name: f for f in (
+    FPGA("LFE5U-12F", "ecp5", luts=12_144, bram_blocks=32, bram_block_bits=_ECP5_EBR,
+         dsps=28, plls=2),
+    FPGA("LFE5U-25F", "ecp5", luts=24_288, bram_blocks=56, bram_block_bits=_ECP5_EBR,
+         dsps=28, plls=2),
+    FPGA("LFE5U-45F", "ecp5", luts=43_848, bram_blocks=108, bram_block_bits=_ECP5_EBR,
+         dsps=72, plls=4),
+    FPGA("LFE5U-85F", "ecp5", luts=83_640, bram_blocks=208, bram_block_bits=_ECP5_EBR,
+         dsps=156, plls=4),
+    FPGA("LFE5UM5G-45F", "ecp5", luts=43_848, bram_blocks=108, bram_block_bits=_ECP5_EBR,
+         dsps=72, plls=4),
+    FPGA("LFE5UM5G-85F", "ecp5", luts=83_640, bram_blocks=208, bram_block_bits=_ECP5_EBR,
+         dsps=156, plls=4),
+    # iCE40 UltraPlus family data sheet (FPGA-DS-02008), table 1.1.
+    FPGA("iCE40UP5K", "ice40", luts=5_280, bram_blocks=30, bram_block_bits=4096,
+         dsps=8, plls=1, spram_blocks=4, spram_block_bits=16 * 16384),
+)}
+
+
+@dataclass(frozen=True)
+class Programmer:
+    """How a bitstream (and, for SPRAM builds, the weights image) gets onto a board.
+
+    ``sram`` and ``flash`` are argument lists after the tool name, with ``{bitstream}``,
+    ``{image}`` and ``{offset}`` substituted; an empty tuple means the board cannot do it that
+    way. ``image`` writes the weights image to the configuration flash at ``{offset}``.
+    """
+
+    tool: str
+    sram: tuple[str, ...]
+    flash: tuple[str, ...]
+    image: tuple[str, ...] = ()
+    #: Debian package that provides ``tool`` when it is not on PATH / in the venv.
+    package: str = ""
+    #: What the user must do on the board before programming (shown on failure).
+    hint: str = ""
+    #: Bitstream file the tool takes: ``"bit"`` (ECP5), ``"bin"`` (iCE40), ``"dfu"``.
+    bitstream: str = "bit"
+
+
+@dataclass(frozen=True)
+class Board:
+    """One supported board.
+
+    Attributes
+    ----------
+    name : str
+        Name used on the command line (``kwshw build --board NAME``).
+    title : str
+        Human-readable name.
+    platform : str
+        ``amaranth-boards`` platform class, ``"module:Class"``.
+    platform_args : dict
+        Attributes set on the platform instance (e.g. ``hfosc_div``).
+    fpga : FPGA
+        The device and its resources.
+    clock_hz : float
+        Frequency of the board clock.
+    clock : str
+        ``"direct"`` (the accelerator runs on the board clock), ``"pll"`` (a PLL makes
+        ``sys_clk_hz`` from the board clock) or ``"hfosc"`` (the iCE40 internal oscillator,
+        divided by the platform's ``hfosc_div``).
+    sys_clk_hz : float
+        Clock the accelerator and the UART run at.
+    clock_resource : str
+        Platform resource of the board clock (used with ``clock="pll"``).
+    uart : tuple
+        ``(resource, number)`` of the UART to the host.
+    uart_note : str
+        What the UART is connected to on the board.
+    led : tuple
+        ``(resource, number, subsignal)``: the LED that lights on a detection (subsignal
+        ``None`` for a plain LED, ``"g"`` for the green channel of an RGB LED).
+    memory : str
+        Where the weights live: ``"bram"`` (block RAM, initialised by the bitstream) or
+        ``"spram"`` (iCE40 SPRAM, filled at boot from the SPI flash).
+    flash_resource : tuple or None
+        ``(resource, number)`` of the configuration SPI flash read at boot (``"spram"`` only).
+    image_offset : int
+        Flash address of the weights image (``"spram"`` only); the bitstream is at 0.
+    error_led : tuple or None
+        LED (as ``led``) that blinks while the weights image in flash is missing or corrupt
+        (``"spram"`` only).
+    baud : int
+        UART baud rate of the host link.
+    programmer : Programmer
+        How to program the board.
+    extra_resources : tuple
+        ``(module, attribute)`` names of resource lists this flow adds to the platform
+        (pins that ``amaranth-boards`` does not define, e.g. a UART on header pins).
+    default_lanes : int
+        MAC lanes used when the build does not ask for a number.
+    notes : str
+        Anything the user must know (e.g. an external USB-serial adapter).
+    """
+
+    name: str
+    title: str
+    platform: str
+    fpga: FPGA
+    clock_hz: float
+    sys_clk_hz: float
+    clock: str
+    clock_resource: str
+    uart: tuple
+    uart_note: str
+    led: tuple
+    memory: str
+    baud: int
+    programmer: Programmer
+    default_lanes: int = 8
+    platform_args: dict = field(default_factory=dict)
+    flash_resource: tuple | None = None
+    image_offset: int = 0
+    error_led: tuple | None = None
+    extra_resources: tuple = ()
+    notes: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.fpga.family
+
+    @property
+    def divisor(self) -> int:
+        """Clock cycles per UART bit."""
+        return int(round(self.sys_clk_hz / self.baud))
+
+    @property
+    def baud_error(self) -> float:
+        """Relative error of the baud rate the divisor gives."""
+        return self.sys_clk_hz / self.divisor / self.baud - 1
+
+    def platform_class(self):
+        """Import and return the platform class."""
+        module, _, cls = self.platform.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def make_platform(self, **kwargs):
+        """A platform instance with this board's attributes and extra resources."""
+        platform = self.platform_class()(**kwargs)
+        for attr, value in self.platform_args.items():
+            setattr(platform, attr, value)
+        for ref in self.extra_resources:
+            module, _, name = ref.partition(":")
+            platform.add_resources(getattr(importlib.import_module(module), name))
+        return platform
+
+
+# --- Programmers ---------------------------------------------------------------------------------
+
+_OFL_ULX3S = Programmer(
+    "openFPGALoader", sram=("-b", "ulx3s", "-m", "{bitstream}"),
+    flash=("-b", "ulx3s", "-f", "{bitstream}"),
+    hint="connect the ULX3S by its US1 (FTDI) USB port")
+_OFL_ECPIX5 = Programmer(
+    "openFPGALoader", sram=("-b", "ecpix5", "-m", "{bitstream}"),
+    flash=("-b", "ecpix5", "-f", "{bitstream}"),
+    hint="connect the ECPIX-5 by its USB-C (FT2232) port and power it")
+# The OrangeCrab's bootloader only writes the flash (there is no SRAM load over DFU): both
+# program and flash go through dfu-util and the board starts the new bitstream after it.
+_DFU_ORANGECRAB = Programmer(
+    "dfu-util", sram=("-a", "0", "-D", "{bitstream}"), flash=("-a", "0", "-D", "{bitstream}"),
+    package="dfu-util", bitstream="dfu",
+    hint="hold the button while plugging the OrangeCrab in, to enter its DFU bootloader")
+# iCE40 boards: openFPGALoader's generic iCE40 SPI board is the iCEBreaker's (and iceprog's)
+# FTDI pinout; the UPduino's FT232H has the same wiring on its only channel.
+_OFL_ICEBREAKER = Programmer(
+    "openFPGALoader", sram=("-b", "ice40_generic", "-m", "{bitstream}"),
+    flash=("-b", "ice40_generic", "-f", "{bitstream}"),
+    image=("-b", "ice40_generic", "-f", "-o", "{offset}", "{image}"),
+    bitstream="bin", hint="connect the iCEBreaker by its USB port")
+_OFL_UPDUINO = Programmer(
+    "openFPGALoader", sram=("-b", "ice40_generic", "-c", "ft232", "-m", "{bitstream}"),
+    flash=("-b", "ice40_generic", "-c", "ft232", "-f", "{bitstream}"),
+    image=("-b", "ice40_generic", "-c", "ft232", "-f", "-o", "{offset}", "{image}"),
+    bitstream="bin", hint="connect the UPduino by its USB port")
+
+
+# --- The table -----------------------------------------------------------------------------------
+
+_ULX3S_NOTE = ("UART through the on-board FT231X (US1 port); LED 0 (D0) lights on a detection")
+_IMAGE_OFFSET = 1 << 20  # 1 MiB: past any iCE40UP5K bitstream (104 KiB)
+
+
+def _ulx3s(size: str) -> Board:
+    return Board(
+        name=f"ulx3s-{size.lower()}", title=f"Radiona ULX3S ({size})",
+        platform=f"amaranth_boards.ulx3s:ULX3S_{size}_Platform",
+        fpga=FPGAS[f"LFE5U-{size}"], clock_hz=25e6, sys_clk_hz=25e6, clock="direct",
+        clock_resource="clk25", uart=("uart", 0), uart_note="on-board FT231X (US1)",
+        led=("led", 0, None), memory="bram", baud=1_000_000, programmer=_OFL_ULX3S,
+        notes=_ULX3S_NOTE)
+
+
+def _orangecrab(size: str) -> Board:
+    return Board(
+        name=f"orangecrab-{size.lower()}", title=f"OrangeCrab r0.2 ({size})",
+        platform=f"amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_{size}Platform",
+        fpga=FPGAS[f"LFE5U-{size}"], clock_hz=48e6, sys_clk_hz=48e6, clock="direct",
+        clock_resource="clk", uart=("uart", 0),
+        uart_note="Feather pins 0 (RX, N17) and 1 (TX, M18): external 3.3 V USB-serial adapter",
+        led=("rgb_led", 0, "g"), memory="bram", baud=1_000_000, programmer=_DFU_ORANGECRAB,
+        extra_resources=("boards.resources:ORANGECRAB_UART",),
+        notes=("The OrangeCrab has no USB-UART bridge: connect a 3.3 V USB-serial adapter to "
+               "Feather pins 0 (board RX) and 1 (board TX) and GND. The RGB LED lights green "
+               "on a detection."))
+
+
+def _ecpix5(size: str) -> Board:
+    return Board(
+        name=f"ecpix5-{size.lower()}", title=f"LambdaConcept ECPIX-5 ({size})",
+        platform=f"amaranth_boards.ecpix5:ECPIX5{size[:2]}Platform",
+        fpga=FPGAS[f"LFE5UM5G-{size}"], clock_hz=100e6, sys_clk_hz=50e6, clock="pll",
+        clock_resource="clk100", uart=("uart", 0), uart_note="on-board FT2232 (channel B)",
+        led=("rgb_led", 0, "g"), memory="bram", baud=1_000_000, programmer=_OFL_ECPIX5,
+        notes="A PLL (EHXPLLL) makes 50 MHz from the 100 MHz clock. RGB LED 0 lights green "
+              "on a detection.")
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    _ulx3s("12F"), _ulx3s("25F"), _ulx3s("45F"), _ulx3s("85F"),
+    _orangecrab("25F"), _orangecrab("85F"),
+    _ecpix5("45F"), _ecpix5("85F"),
+    Board(
+        name="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
+        platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
+        clock_resource="clk12", uart=("uart", 0), uart_note="on-board FT2232H (channel B)",
+        led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", flash_resource=("spi_flash_1x", 0),
+        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER,
+        notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
+              "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
+              "configuration (the red LED blinks if the image is missing or is for another "
+              "model). The green LED lights on a detection."),
+    Board(
+        name="upduino3", title="tinyVision.ai UPduino v3 (iCE40UP5K)",
+        platform="amaranth_boards.upduino_v3:UpduinoV3Platform",
+        platform_args={"default_clk": "clk12"},
+        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
+        clock_resource="clk12", uart=("uart", 0),
+        uart_note="header pins 38 (TX) and 28 (RX): external 3.3 V USB-serial adapter",
+        led=("rgb_led", 0, "g"), error_led=("rgb_led", 0, "r"), memory="spram", flash_resource=("kws_flash", 0),
+        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_UPDUINO,
+        extra_resources=("boards.resources:UPDUINO3_EXTRA",),
+        notes="Runs on the board's 12 MHz oscillator: solder the OSC jumper (pin 20). The "
+              "internal SB_HFOSC is not used: its +-10% tolerance is too loose for a UART. The "
+              "UPduino's FT232H only programs the flash: connect a 3.3 V USB-serial adapter "
+              "to pins 38 (board TX) and 28 (board RX) and GND. Weights are loaded from the "
+              "SPI flash at 1 MiB as on the iCEBreaker; the RGB LED lights green on a "
+              "detection and blinks red if the weights image is missing."),
+)}
+
+
+def board_names() -> list[str]:
+    return list(BOARDS)
+
+
+def get_board(name: str) -> Board:
+    """The board called ``name`` (case-insensitive); ``KeyError`` lists the known boards."""
+    key = name.lower()
+    if key not in BOARDS:
+        raise KeyError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}")
+    return BOARDS[key]

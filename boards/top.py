@@ -1,0 +1,355 @@
+"""Board tops: the accelerator with its clock, reset, UART host link, detection LED and, for
+SPRAM builds, the boot path that fills the weights from the SPI flash.
+
+Two layers:
+
+- :class:`KWSCore` is everything that is the same on every board, with plain pins (UART
+  ``rx``/``tx``, ``led``, ``error_led`` and the flash's SPI pins). It runs in the ``sync``
+  domain and is what the simulation tests drive through its UART pin.
+- :class:`BoardTop` puts a :class:`KWSCore` on a board: it makes the ``sync`` domain (the board
+  clock directly, or a PLL) and connects the core's pins to the resources the board's
+  :class:`boards.table.Board` row names.
+
+Detection rule (the LED)
+------------------------
+After each frame's scores have gone out to the host, the LED lights when the frame's *argmax*
+class is a keyword (a label that does not start with ``_``, so not ``_unknown_``,
+``_silence_`` or ``_other_``) **and** its score is at least ``threshold`` (a logit, converted to
+the score format of the last layer). It stays lit for ``hold_ms`` after the last detecting
+frame, so that a detection is visible. Ties go to the lowest class index, as ``numpy.argmax``.
+The host runtime applies the finer rule (posterior smoothing over frames); the LED is the
+board-only indication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from .flashboot import FlashWeightLoader, SPIFlashSignature
+from .table import Board
+
+__all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
+
+ACT_WIDTH = 16
+
+
+def keyword_mask(labels: Sequence[str]) -> list[bool]:
+    """Which classes are keywords: every label that does not start with ``_``."""
+    return [not label.startswith("_") for label in labels]
+
+
+def score_threshold(model, threshold: float) -> int:
+    """A logit ``threshold`` in the integer score format of ``model``'s last layer."""
+    frac = model.layers[-1].out_frac
+    value = int(round(threshold * 2.0**frac))
+    return max(-(1 << (ACT_WIDTH - 1)), min((1 << (ACT_WIDTH - 1)) - 1, value))
+
+
+class Detector(wiring.Component):
+    """The LED's detection rule, applied to the score stream as it passes.
+
+    Parameters
+    ----------
+    keywords : sequence of bool
+        Per class: is it a keyword.
+    threshold : int
+        Least score (score format) of the argmax class for a detection.
+    hold : int
+        Cycles the LED stays lit after a detection.
+
+    Attributes
+    ----------
+    valid : Signal, in
+        A score is transferred this cycle (``valid & ready`` of the score stream).
+    score : Signal, in
+        That score; scores come in class order, ``len(keywords)`` per frame.
+    clear : Signal, in
+        Restart at class 0 (with the accelerator's ``clear``).
+    detect : Signal, out
+        One-cycle pulse after a frame's last score when the frame is a detection.
+    cls : Signal, out
+        The argmax class of the last complete frame.
+    led : Signal, out
+        Lit for ``hold`` cycles after a detection.
+    """
+
+    def __init__(self, keywords: Sequence[bool], threshold: int, hold: int):
+        self._keywords = [bool(k) for k in keywords]
+        self._threshold = int(threshold)
+        self._hold = max(int(hold), 1)
+        n = len(self._keywords)
+        super().__init__({
+            "valid": In(1),
+            "score": In(signed(ACT_WIDTH)),
+            "clear": In(1),
+            "detect": Out(1),
+            "cls": Out(range(max(n, 2))),
+            "led": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = len(self._keywords)
+        index = Signal(range(max(n, 2)))
+        best = Signal(signed(ACT_WIDTH))
+        best_cls = Signal(range(max(n, 2)))
+        hold = Signal(range(self._hold + 1))
+        mask = Const(sum(1 << k for k, kw in enumerate(self._keywords) if kw), max(n, 1))
+
+        first = index == 0
+        better = first | (self.score > best)
+        new_best = Mux(better, self.score, best)
+        new_cls = Mux(better, index, best_cls)
+        with m.If(self.valid):
+            m.d.sync += [best.eq(new_best), best_cls.eq(new_cls)]
+            with m.If(index == n - 1):
+                m.d.sync += [index.eq(0), self.cls.eq(new_cls)]
+                with m.If(mask.bit_select(new_cls, 1) & (new_best >= self._threshold)):
+                    m.d.sync += [self.detect.eq(1), hold.eq(self._hold)]
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+        with m.If(self.detect):
+            m.d.sync += self.detect.eq(0)
+        with m.If(~(self.valid & (index == n - 1)) & (hold != 0)):
+            m.d.sync += hold.eq(hold - 1)
+        with m.If(self.clear):
+            m.d.sync += index.eq(0)
+        m.d.comb += self.led.eq(hold != 0)
+        return m
+
+
+def _default_accelerator(model, lanes: int, memory: str):
+    from kwshw.hw.accelerator import Accelerator
+
+    return Accelerator(model, lanes, memory=memory)
+
+
+class KWSCore(wiring.Component):
+    """Board-independent top: host link, accelerator, detection and (SPRAM) weight boot.
+
+    Parameters
+    ----------
+    model : kwshw.modelfile.Model
+        The network.
+    lanes : int
+        MAC lanes.
+    clk_hz : float
+        Frequency of the ``sync`` domain.
+    baud : int
+        UART baud rate (the divisor ``round(clk_hz / baud)`` must be at least 4).
+    memory : str
+        ``"bram"`` or ``"spram"``; with ``"spram"`` the weights come from the SPI flash at
+        ``image_offset`` (:mod:`boards.flashboot`).
+    threshold : float
+        Detection threshold, a logit (see the module docstring).
+    hold_ms : float
+        How long the LED stays lit after a detection.
+    link_timeout_ms : float
+        The host link's inter-byte timeout (long enough for USB-UART bridges, which send a
+        packet in several USB transfers).
+    flash_half_period : int
+        System cycles per half SPI clock while booting.
+    accelerator : callable, optional
+        ``accelerator(model, lanes, memory)`` returns the accelerator component (default
+        :class:`kwshw.hw.accelerator.Accelerator`).
+
+    Attributes
+    ----------
+    rx : In(1)
+        UART from the host (idle high).
+    tx : Out(1)
+        UART to the host (idle high).
+    led : Out(1)
+        Detection LED (active high).
+    error_led : Out(1)
+        Blinks at about 4 Hz while the weights image could not be loaded (SPRAM builds).
+    ready : Out(1)
+        The weights are in place (always, for BRAM builds).
+    flash : SPIFlashSignature (``"spram"`` only)
+        The configuration flash's SPI pins.
+    """
+
+    def __init__(self, model, *, lanes: int, clk_hz: float, baud: int, memory: str = "bram",
+                 image_offset: int = 1 << 20, threshold: float = 0.0, hold_ms: float = 250.0,
+                 link_timeout_ms: float = 5.0, flash_half_period: int = 1,
+                 accelerator: Callable | None = None):
+        from kwshw.modelfile import VERSION
+
+        if memory not in ("bram", "spram"):
+            raise ValueError(f"memory must be 'bram' or 'spram', not {memory!r}")
+        self.model = model
+        self.lanes = lanes
+        self.memory = memory
+        self.clk_hz = clk_hz
+        self.divisor = int(round(clk_hz / baud))
+        if self.divisor < 4:
+            raise ValueError(f"{baud} baud needs at least 4 x {baud} Hz; the clock is "
+                             f"{clk_hz / 1e6:g} MHz")
+        self.baud = baud
+        self.model_hash = bytes.fromhex(model.sha256)[:8]
+        self.version = VERSION
+        self.threshold = score_threshold(model, threshold)
+        self.hold = int(hold_ms * 1e-3 * clk_hz)
+        self.timeout = max(int(link_timeout_ms * 1e-3 * clk_hz), 1024 * self.divisor)
+        self.image_offset = image_offset
+        self.flash_half_period = flash_half_period
+        #: The accelerator component (built here so that its static facts -- cycles per
+        #: frame, memory bits -- are available before elaboration).
+        self.accelerator = (accelerator or _default_accelerator)(model, lanes, memory)
+        members = {
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "led": Out(1),
+            "error_led": Out(1),
+            "ready": Out(1),
+        }
+        if memory == "spram":
+            members["flash"] = Out(SPIFlashSignature())
+        super().__init__(members)
+
+    def weight_words(self) -> list[int]:
+        from kwshw.hw.memories import weight_words
+
+        return weight_words(self.model.plans(), self.lanes)
+
+    def elaborate(self, platform):
+        from kwshw.hw.link import UARTHostLink
+
+        m = Module()
+        model = self.model
+        m.submodules.accel = accel = self.accelerator
+        m.submodules.link = link = UARTHostLink(
+            divisor=self.divisor, n_bands=model.features.n_mels, n_out=model.shape[-1],
+            model_hash=self.model_hash, bits=model.bits, lanes=self.lanes,
+            version=self.version, timeout=self.timeout)
+        m.submodules.detector = det = Detector(keyword_mask(model.labels), self.threshold,
+                                               self.hold)
+
+        m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx)]
+
+        # Frames reach the accelerator only once its weights are in place.
+        ready = Signal()
+        m.d.comb += [
+            accel.feat.payload.eq(link.feat.payload),
+            accel.feat.valid.eq(link.feat.valid & ready),
+            link.feat.ready.eq(accel.feat.ready & ready),
+            link.score.payload.eq(accel.score.payload),
+            link.score.valid.eq(accel.score.valid),
+            accel.score.ready.eq(link.score.ready),
+            accel.clear.eq(link.clear),
+            det.valid.eq(accel.score.valid & link.score.ready),
+            det.score.eq(accel.score.payload),
+            det.clear.eq(link.clear),
+            self.led.eq(det.led),
+            self.ready.eq(ready),
+        ]
+
+        if self.memory == "spram":
+            words = self.weight_words()
+            width = self.lanes * model.bits
+            m.submodules.boot = boot = FlashWeightLoader(
+                n_words=len(words), width=width, model_hash=self.model_hash,
+                offset=self.image_offset, half_period=self.flash_half_period,
+                wake_cycles=max(int(30e-6 * self.clk_hz), 4))
+            wiring.connect(m, boot.spi, wiring.flipped(self.flash))
+            wiring.connect(m, boot.load, accel.load)
+            m.d.comb += ready.eq(boot.done)
+            blink = Signal(range(max(int(self.clk_hz / 8), 2)))
+            phase = Signal()
+            m.d.sync += blink.eq(blink + 1)
+            with m.If(blink == max(int(self.clk_hz / 8), 2) - 1):
+                m.d.sync += [blink.eq(0), phase.eq(~phase)]
+            m.d.comb += self.error_led.eq(boot.error & phase)
+        else:
+            m.d.comb += ready.eq(1)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """A :class:`KWSCore` on a board: clock, reset, UART, LEDs and flash pins.
+
+    Parameters
+    ----------
+    board : Board
+        The board's row of the table.
+    model : kwshw.modelfile.Model
+        The network.
+    lanes : int
+        MAC lanes.
+    sys_clk_hz : float, optional
+        Clock of the design; the board's ``sys_clk_hz`` by default. When it differs from the
+        board clock a PLL makes it (``EHXPLLL`` on ECP5, ``SB_PLL40_PAD`` on iCE40).
+    baud : int, optional
+        UART baud rate; the board's by default.
+    **core_args
+        Passed to :class:`KWSCore` (``threshold``, ``hold_ms``, ``accelerator``, ...).
+    """
+
+    def __init__(self, board: Board, model, *, lanes: int, sys_clk_hz: float | None = None,
+                 baud: int | None = None, **core_args):
+        self.board = board
+        self.sys_clk_hz = float(sys_clk_hz or board.sys_clk_hz)
+        self.use_pll = board.clock == "pll" or self.sys_clk_hz != board.clock_hz
+        self.core = KWSCore(model, lanes=lanes, clk_hz=self.sys_clk_hz,
+                            baud=baud or board.baud, memory=board.memory,
+                            image_offset=board.image_offset, **core_args)
+        self.pll = None
+        if self.use_pll:
+            from .pll import ecp5_pll, ice40_pll
+
+            make = ecp5_pll if board.family == "ecp5" else ice40_pll
+            self.pll = make(board.clock_hz, self.sys_clk_hz)
+
+    def elaborate(self, platform):
+        m = Module()
+        board = self.board
+        m.submodules.core = core = self.core
+
+        if self.use_pll:
+            m.domains.sync = cd = ClockDomain("sync")
+            locked = Signal()
+            if board.family == "ecp5":
+                clk = platform.request(board.clock_resource, 0)
+                m.submodules.pll = self.pll.instance(clk.i, cd.clk, locked)
+            else:
+                pad = platform.request(board.clock_resource, 0, dir="-")
+                m.submodules.pll = self.pll.instance(pad.io, cd.clk, locked)
+            reset = ~locked
+            if platform.default_rst is not None:
+                reset = reset | platform.request(platform.default_rst, 0).i
+            m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
+            platform.add_clock_constraint(cd.clk, self.pll.f_out)
+
+        uart = platform.request(*board.uart)
+        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+
+        requested = {}
+
+        def led_pin(spec):
+            name, number, sub = spec
+            if (name, number) not in requested:
+                requested[(name, number)] = platform.request(name, number)
+            res = requested[(name, number)]
+            return (getattr(res, sub) if sub else res).o
+
+        m.d.comb += led_pin(board.led).eq(core.led)
+        if board.error_led is not None:
+            m.d.comb += led_pin(board.error_led).eq(core.error_led)
+
+        if core.memory == "spram":
+            flash = platform.request(*board.flash_resource)
+            m.d.comb += [
+                flash.cs.o.eq(core.flash.cs),
+                flash.clk.o.eq(core.flash.clk),
+                flash.copi.o.eq(core.flash.copi),
+                core.flash.cipo.eq(flash.cipo.i),
+            ]
+            for name in ("wp", "hold"):
+                if hasattr(flash, name):
+                    m.d.comb += getattr(flash, name).o.eq(0)  # inverted pins: inactive
+        return m

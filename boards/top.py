@@ -170,6 +170,8 @@ class KWSCore(wiring.Component):
         Blinks at about 4 Hz while the weights image could not be loaded (SPRAM builds).
     ready : Out(1)
         The weights are in place (always, for BRAM builds).
+    boot_error : Out(1)
+        The weights image in flash is missing, for another model, or corrupted (SPRAM builds).
     flash : SPIFlashSignature (``"spram"`` only)
         The configuration flash's SPI pins.
     """
@@ -207,6 +209,7 @@ class KWSCore(wiring.Component):
             "led": Out(1),
             "error_led": Out(1),
             "ready": Out(1),
+            "boot_error": Out(1),
         }
         if memory == "spram":
             members["flash"] = Out(SPIFlashSignature())
@@ -258,7 +261,7 @@ class KWSCore(wiring.Component):
                 wake_cycles=max(int(30e-6 * self.clk_hz), 4))
             wiring.connect(m, boot.spi, wiring.flipped(self.flash))
             wiring.connect(m, boot.load, accel.load)
-            m.d.comb += ready.eq(boot.done)
+            m.d.comb += [ready.eq(boot.done), self.boot_error.eq(boot.error)]
             blink = Signal(range(max(int(self.clk_hz / 8), 2)))
             phase = Signal()
             m.d.sync += blink.eq(blink + 1)

@@ -15,7 +15,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from .hw.accelerator import Accelerator
+from .hw.accelerator import Accelerator, schedule_cycles
+from .hw.common import check_lanes
 from .hw.memories import spram_blocks
 from .modelfile import Model
 
@@ -29,7 +30,8 @@ def accelerator_cycles(model: Model, lanes: int) -> int:
     period when frames are always pending and scores are read as they come. The tests check
     it against simulation cycle for cycle.
     """
-    return Accelerator(model, lanes).cycles_per_frame
+    check_lanes(lanes)
+    return schedule_cycles(model, lanes)["per_frame"]
 
 
 def _ports(dut: Accelerator) -> list[dict]:

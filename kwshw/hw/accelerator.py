@@ -35,7 +35,33 @@ from .scaler import Scaler
 from .sequencer import Sequencer, frame_cycles, layer_schedules
 from .window import Window, reduce_latency, window_bits
 
-__all__ = ["Accelerator"]
+__all__ = ["Accelerator", "PIPELINE_LATENCY", "schedule_cycles"]
+
+#: Cycles from a read being issued to the scaler output of its hold-bank lane 0.
+PIPELINE_LATENCY = (Window.READ_LATENCY + Requantizer.LATENCY + MACArray.LATENCY
+                    + Scaler.LATENCY)
+
+
+def schedule_cycles(model: Model, lanes: int, *, radix_bits: int = 2) -> dict[str, int]:
+    """The static timing of an :class:`Accelerator` build, without building it.
+
+    Returns
+    -------
+    dict
+        ``ideal`` (``sum ceil(n_out / P) * n_in``), ``per_frame`` (exact, see
+        :func:`kwshw.hw.sequencer.frame_cycles`), ``divider_latency`` and ``pipeline_latency``.
+    """
+    plans = model.plans()
+    schedules = layer_schedules(plans, lanes)
+    div = max(divider_latency(max_width(plans, "recip"), radix_bits),
+              divider_latency(max_width(plans, "step"), radix_bits))
+    return {
+        "ideal": sum(s.ideal_cycles for s in schedules),
+        "per_frame": frame_cycles(schedules, reduce_latency=reduce_latency(model.features),
+                                  divider_latency=div, pipeline_latency=PIPELINE_LATENCY),
+        "divider_latency": div,
+        "pipeline_latency": PIPELINE_LATENCY,
+    }
 
 
 class Accelerator(wiring.Component):
@@ -119,8 +145,7 @@ class Accelerator(wiring.Component):
     @property
     def pipeline_latency(self) -> int:
         """Cycles from a read being issued to the scaler output of its hold-bank lane 0."""
-        return (Window.READ_LATENCY + Requantizer.LATENCY + MACArray.LATENCY
-                + Scaler.LATENCY)
+        return PIPELINE_LATENCY
 
     @property
     def divider_latency(self) -> int:

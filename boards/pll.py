@@ -75,7 +75,8 @@ def ecp5_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ECP5PLL:
 
 @dataclass(frozen=True)
 class ICE40PLL:
-    """SB_PLL40 settings (simple feedback): ``f_out = f_in * (divf + 1) / ((divr + 1) * 2**divq)``."""
+    """SB_PLL40 settings, simple feedback:
+    ``f_out = f_in * (divf + 1) / ((divr + 1) * 2**divq)``."""
 
     f_in: float
     f_out: float

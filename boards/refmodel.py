@@ -45,7 +45,7 @@ def random_model(bits: int = 4, shape: Sequence[int] = REFERENCE_SHAPE, *, seed:
                   if n_out > 2 else ["_other_", "keyword"][:n_out])
     rng = np.random.default_rng(seed)
     weights = [rng.normal(0, np.sqrt(2.0 / a), (a, b)).astype(np.float32)
-               for a, b in zip(shape[:-1], shape[1:])]
+               for a, b in zip(shape[:-1], shape[1:], strict=True)]
     biases = [rng.normal(0, 0.1, b).astype(np.float32) for b in shape[1:]]
     calib = rng.normal(0, 1, (256, shape[0]))
     fracs = calibrate_out_fracs(weights, biases, calib)

@@ -292,7 +292,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
         fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
         clock_resource="clk12", uart=("uart", 0), uart_note="on-board FT2232H (channel B)",
-        led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", flash_resource=("spi_flash_1x", 0),
+        led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram",
+        flash_resource=("spi_flash_1x", 0),
         image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER,
         notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
               "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
@@ -305,7 +306,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
         clock_resource="clk12", uart=("uart", 0),
         uart_note="header pins 38 (TX) and 28 (RX): external 3.3 V USB-serial adapter",
-        led=("rgb_led", 0, "g"), error_led=("rgb_led", 0, "r"), memory="spram", flash_resource=("kws_flash", 0),
+        led=("rgb_led", 0, "g"), error_led=("rgb_led", 0, "r"), memory="spram",
+        flash_resource=("kws_flash", 0),
         image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_UPDUINO,
         extra_resources=("boards.resources:UPDUINO3_EXTRA",),
         notes="Runs on the board's 12 MHz oscillator: solder the OSC jumper (pin 20). The "

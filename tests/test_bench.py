@@ -1,0 +1,199 @@
+"""The benchmark harness: quick run JSON, README results section, ``kwshw report``.
+
+Everything here is small: a tiny network, no synthesis (the quick sweep with ``--no-build``),
+and synthetic result files where a real run would take minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import common, readme, sweep  # noqa: E402
+
+TINY = (50, 16, 12)
+
+
+def _check_meta(meta: dict) -> None:
+    for key in ("script", "command", "date", "wall_s", "machine", "versions", "git"):
+        assert key in meta, key
+    for key in ("cpu", "cores", "memory_gb"):
+        assert meta["machine"][key], key
+    for key in ("python", "amaranth", "yosys", "nextpnr-ecp5", "nextpnr-ice40", "torch"):
+        assert key in meta["versions"], key
+    assert meta["versions"]["python"] and meta["versions"]["amaranth"]
+    assert meta["wall_s"] >= 0
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory) -> Path:
+    """``bench/run.py --quick`` restricted to the sweep (no synthesis) and the plots."""
+    out = tmp_path_factory.mktemp("quick")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-build",
+         "--only", "sweep,plots", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_quick_run_writes_valid_json(quick_results):
+    run = json.loads((quick_results / "run.json").read_text())
+    _check_meta(run["meta"])
+    assert run["meta"]["quick"] is True
+    assert [s["step"] for s in run["steps"]] == ["sweep", "plots"]
+    assert all(s["status"] == "ok" for s in run["steps"]) and run["failed"] == []
+
+    data = json.loads((quick_results / "sweep.json").read_text())
+    _check_meta(data["meta"])
+    assert "--quick" in data["meta"]["command"]
+    assert data["config"]["shape"] == list(TINY)
+    pts = data["points"]
+    assert len(pts) == len(sweep.BOARDS) * len(sweep.BITS) * len(sweep.LANES)
+    keys = {"board", "fpga", "bits", "lanes", "model", "fit", "status", "cycles_per_frame",
+            "ideal_cycles_per_frame", "clock", "latency", "resources", "hop_ms"}
+    for p in pts:
+        assert keys <= set(p), keys - set(p)
+        assert p["status"] in ("not built", "does not fit")
+        assert p["cycles_per_frame"] >= p["ideal_cycles_per_frame"] > 0
+        lat = p["latency"]["design_clock"]
+        assert lat["ms"] == pytest.approx(p["cycles_per_frame"] / (p["clock"]["design_mhz"] * 1e3),
+                                          rel=1e-3)
+        if p["status"] == "does not fit":
+            assert p["fit"]["fits"] is False and p["fit"]["message"]
+    # The 8-bit 16-lane tiny model needs 8 SPRAM columns: recorded with the numbers, not built.
+    nofit = [p for p in pts if p["status"] == "does not fit"]
+    assert nofit and all(p["resources"] is None for p in nofit)
+    rows = data["cycles_vs_lanes"]["4"]
+    assert [r["lanes"] for r in rows] == list(range(1, 33))
+    for r in rows:
+        assert (r["cycles"] is not None) == (r["lanes"] & (r["lanes"] - 1) == 0)
+        assert r["cycles"] is None or r["cycles"] >= r["ideal"]
+    # The plots that have data were drawn.
+    assert (quick_results / "cycles.png").stat().st_size > 1000
+    assert (quick_results / "memory.png").stat().st_size > 1000
+
+
+def test_readers_accept_evaluate_and_cycles_layouts():
+    acc = {"meta": {}, "models": [{
+        "model": {"sha256": "x", "bits": 4, "task": "speech_commands"},
+        "task": "speech_commands", "split": "test",
+        "results": {"golden": {"accuracy": 0.8, "footprint": {"total_bits": 10,
+                                                              "float32_bits": 100}},
+                    "float": {"accuracy": 0.9}, "static4": {"accuracy": 0.5}}}]}
+    rows = {r["label"]: r for r in common.accuracy_rows(acc)}
+    assert rows["float32"]["accuracy"] == 0.9
+    assert rows["4-bit dynamic (QAT, bit-exact)"]["footprint_bits"] == 10
+    assert rows["4-bit static (per-tensor)"]["kind"] == "static"
+    cyc = {"results": [{"lanes": 1, "simulated": 5, "formula": 5,
+                        "simulated_equals_formula": True},
+                       {"lanes": 2, "simulated": 4, "formula": 3,
+                        "simulated_equals_formula": False}]}
+    summ = common.cycles_summary(cyc)
+    assert (summ["checked"], summ["equal"]) == (2, 1)
+    assert common.accuracy_rows(None) == [] and common.cycles_summary(None) is None
+
+
+def _readme(tmp_path: Path) -> Path:
+    path = tmp_path / "README.md"
+    src = ROOT / "README.md"
+    text = src.read_text() if src.exists() else "# kwshw\n"
+    if readme.BEGIN not in text:
+        text += f"\n## Results\n\n{readme.BEGIN}\n{readme.END}\n\nAfter.\n"
+    path.write_text(text)
+    return path
+
+
+def test_readme_check(tmp_path, quick_results):
+    results = tmp_path / "results"
+    shutil.copytree(quick_results, results)
+    path = _readme(tmp_path)
+    before = path.read_text()
+    head, tail = before.split(readme.BEGIN)[0], before.split(readme.END)[1]
+
+    assert readme.main(["--readme", str(path), "--results", str(results), "--check"]) == 1
+    assert path.read_text() == before  # --check never writes
+    assert readme.main(["--readme", str(path), "--results", str(results)]) == 0
+    after = path.read_text()
+    assert after.startswith(head) and after.endswith(tail)  # only between the markers
+    assert readme.main(["--readme", str(path), "--results", str(results), "--check"]) == 0
+
+    section = after.split(readme.BEGIN)[1].split(readme.END)[0]
+    assert "AMD" in section or "cores" in section  # the machine
+    assert "python bench/sweep.py" in section  # the command
+    assert "*published*" in section and "82.5%" in section and "5241/5280" in section
+    # Missing JSON files are reported as such, never as numbers.
+    assert "Accuracy: not measured yet (run `python bench/run.py`)" in section
+    assert "Simulation speed: not measured yet" in section
+
+    # A changed result makes the README stale.
+    data = json.loads((results / "sweep.json").read_text())
+    data["points"][0]["cycles_per_frame"] += 1
+    (results / "sweep.json").write_text(json.dumps(data))
+    assert readme.main(["--readme", str(path), "--results", str(results), "--check"]) == 1
+
+
+def test_readme_without_results_or_markers(tmp_path):
+    path = _readme(tmp_path)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    assert readme.main(["--readme", str(path), "--results", str(empty)]) == 0
+    text = path.read_text()
+    assert "No results yet" in text and "not measured yet" in text
+    assert "LFE5U" not in text.split(readme.BEGIN)[1]  # no invented build numbers
+    bad = tmp_path / "bad.md"
+    bad.write_text("# no markers\n")
+    assert readme.main(["--readme", str(bad), "--results", str(empty), "--check"]) == 2
+
+
+def test_report_formatting(tmp_path):
+    from boards.refmodel import random_model
+    from kwshw.modelfile import save
+    from kwshw.report import cache_key, format_report, report
+
+    model = random_model(4, TINY)
+    path = tmp_path / "tiny.kwm"
+    save(model, path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+
+    d = report(path, lanes=4, board="icebreaker", results_dir=tmp_path, cache_dir=cache)
+    assert d["cycles"]["per_frame"] >= d["cycles"]["ideal_per_frame"]
+    assert d["fit"]["fits"] and d["build"]["status"] == "not built"
+    text = format_report(d)
+    assert "not built: run kwshw build --board icebreaker" in text
+    assert "--lanes 4" in text and "% of float32" in text and "not measured" in text
+
+    # A cached build of this exact point is found and shown.
+    entry = {"status": "built", "resources": {
+        "luts": 4040, "luts_available": 5280, "ffs": 1460, "ffs_available": 5280, "dsps": 7,
+        "dsps_available": 8, "bram": 6, "bram_available": 30, "spram": 1, "spram_available": 4,
+        "fmax_mhz": 25.6, "sys_clk_mhz": 12.0, "timing_met": True}}
+    key = cache_key(model.sha256, "icebreaker", 4, 4)
+    (cache / f"{key}.json").write_text(json.dumps(entry))
+    model.meta["val_accuracy"] = 0.875
+    save(model, path)  # a new hash: the cache entry no longer matches ...
+    d = report(path, lanes=4, board="icebreaker", results_dir=None, cache_dir=cache)
+    assert d["build"]["status"] == "not built"
+    assert d["accuracy"][0]["value"] == pytest.approx(0.875)
+    key = cache_key(d["model"]["sha256"], "icebreaker", 4, 4)
+    (cache / f"{key}.json").write_text(json.dumps(entry))  # ... until it is rebuilt
+    text = format_report(report(path, lanes=4, board="icebreaker", results_dir=None,
+                                cache_dir=cache))
+    assert "4,040 / 5,280 (77%)" in text and "25.6 MHz" in text and "87.50%" in text
+    assert "latency" in text and "achieved fmax" in text
+
+    # Without a board: latency at the known design clocks; a point that does not fit says so.
+    assert "12 MHz" in format_report(report(path, lanes=4, results_dir=None))
+    d = report(random_model(8, TINY), lanes=16, board="icebreaker", results_dir=None,
+               cache_dir=cache)
+    assert not d["fit"]["fits"] and "SPRAM" in d["fit"]["message"]
+    assert "DOES NOT FIT" in format_report(d)

@@ -98,6 +98,7 @@ class StreamSource:
         self.width = len(payload)
         self.sent = 0
         self.last_accept_cycle = -1
+        self.on_progress: Callable[[], None] | None = None
         self.valid.value = 0
 
     def _encode(self, v: int) -> int:
@@ -129,6 +130,8 @@ class StreamSource:
                 await RisingEdge(self.ready)
             n += 1
             self.sent += 1
+            if self.on_progress is not None:
+                self.on_progress()
             self.last_accept_cycle = self.clk.cycle()
             if on_accept is not None:
                 on_accept(n)

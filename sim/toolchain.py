@@ -95,6 +95,16 @@ def yosys_share_dir() -> Path:
     return share
 
 
+def _write_text_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _icarus_dump_module(toplevel: str, path: Path) -> str:
+    return (f"module kwshw_waves;\ninitial begin\n  $dumpfile(\"{path}\");\n"
+            f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+
+
 def waves_requested(waves: bool | None = None) -> bool:
     """``waves`` if given, else the environment variable ``KWSHW_WAVES`` (1/true/yes)."""
     if waves is not None:
@@ -186,18 +196,38 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
     xml = build_dir / "results.xml"
     runner = get_runner(simulator)
     args = list(build_args)
+    sources = [Path(s).resolve() for s in sources]
+    build_waves = waves
     if simulator == "verilator":
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "unique",
                 "--x-initial", "unique", "-O2"] + args
         if waves and _verilator_fst_ok():
             args.append("--trace-fst")
-    # The Amaranth-generated Verilog has no timescale; give one to all sources.
+    else:
+        # Verilog-2005 semantics: the Yosys-written Verilog that Amaranth emits starts its
+        # combinational `always @*` blocks with an event on a `reg x = 0` initializer; under
+        # the runner's default -g2012 that initializer raises no event, and any block whose
+        # inputs never change stays X. -g2005 (the last -g wins) restores the intent.
+        args = args + ["-g2005"]
+        if waves:
+            # The runner's dump module is SystemVerilog; use a Verilog-2005 one.
+            dump = build_dir / "kwshw_waves.v"
+            text = _icarus_dump_module(toplevel, build_dir / f"{toplevel}.fst")
+            _write_text_if_changed(dump, text)
+            sources.append(dump)
+            args += ["-s", "kwshw_waves"]
+            build_waves = False
+    stamp = build_dir / "build.stamp"
+    want = repr((simulator, [str(s) for s in sources], args, toplevel))
+    if not stamp.exists() or stamp.read_text() != want:
+        always = True
     try:
-        runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
-                     build_dir=build_dir, waves=waves, build_args=args, always=always,
+        runner.build(sources=sources, hdl_toplevel=toplevel,
+                     build_dir=build_dir, waves=build_waves, build_args=args, always=always,
                      timescale=("1ns", "1ps"), log_file=log_build)
     except (SystemExit, RuntimeError) as e:
         raise SimulationError(f"{simulator} build of {toplevel} failed: {e}", log_build) from None
+    stamp.write_text(want)
     # Keep pytest's marker away from the runner so that it returns instead of sys.exit().
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     err = None

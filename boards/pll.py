@@ -85,15 +85,15 @@ class ICE40PLL:
     divq: int
     filter_range: int
 
-    def instance(self, pad, clk_out: Signal, locked: Signal) -> Instance:
-        """``SB_PLL40_PAD`` fed straight from the clock pad ``pad`` (an I/O port)."""
-        return Instance(
-            "SB_PLL40_PAD",
-            p_FEEDBACK_PATH="SIMPLE", p_DIVR=self.divr, p_DIVF=self.divf, p_DIVQ=self.divq,
-            p_FILTER_RANGE=self.filter_range,
-            i_PACKAGEPIN=pad, i_RESETB=1, i_BYPASS=0,
-            o_PLLOUTGLOBAL=clk_out, o_LOCK=locked,
-        )
+    def instance(self, clk_in, clk_out: Signal, locked: Signal, *, pad: bool) -> Instance:
+        """``SB_PLL40_PAD`` fed straight from the PLL's clock pad (``clk_in`` an I/O port), or
+        ``SB_PLL40_CORE`` fed from a clock net (``clk_in`` a signal)."""
+        params = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=self.divr, p_DIVF=self.divf,
+                      p_DIVQ=self.divq, p_FILTER_RANGE=self.filter_range,
+                      i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk_out, o_LOCK=locked)
+        if pad:
+            return Instance("SB_PLL40_PAD", i_PACKAGEPIN=clk_in, **params)
+        return Instance("SB_PLL40_CORE", i_REFERENCECLK=clk_in, **params)
 
 
 def ice40_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ICE40PLL:

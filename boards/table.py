@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["FPGA", "FPGAS", "Board", "BOARDS", "get_board", "board_names"]
+__all__ = ["FPGA", "FPGAS", "Board", "BOARDS", "get_board", "board_names", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,9 @@ class Board:
         ``(resource, number)`` of the configuration SPI flash read at boot (``"spram"`` only).
     image_offset : int
         Flash address of the weights image (``"spram"`` only); the bitstream is at 0.
+    pll_pad : bool
+        iCE40: the board clock enters on the PLL's dedicated pad, so ``SB_PLL40_PAD`` takes it
+        straight from the pin; otherwise ``SB_PLL40_CORE`` takes it from the clock buffer.
     error_led : tuple or None
         LED (as ``led``) that blinks while the weights image in flash is missing or corrupt
         (``"spram"`` only).
@@ -179,6 +182,7 @@ class Board:
     flash_resource: tuple | None = None
     image_offset: int = 0
     error_led: tuple | None = None
+    pll_pad: bool = False
     extra_resources: tuple = ()
     notes: str = ""
 
@@ -292,9 +296,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
         fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
         clock_resource="clk12", uart=("uart", 0), uart_note="on-board FT2232H (channel B)",
-        led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram",
+        led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", pll_pad=True,
         flash_resource=("spi_flash_1x", 0),
-        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER,
+        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER, default_lanes=4,
         notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
               "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
               "configuration (the red LED blinks if the image is missing or is for another "
@@ -308,7 +312,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         uart_note="header pins 38 (TX) and 28 (RX): external 3.3 V USB-serial adapter",
         led=("rgb_led", 0, "g"), error_led=("rgb_led", 0, "r"), memory="spram",
         flash_resource=("kws_flash", 0),
-        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_UPDUINO,
+        image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_UPDUINO, default_lanes=4,
         extra_resources=("boards.resources:UPDUINO3_EXTRA",),
         notes="Runs on the board's 12 MHz oscillator: solder the OSC jumper (pin 20). The "
               "internal SB_HFOSC is not used: its +-10% tolerance is too loose for a UART. The "
@@ -329,3 +333,25 @@ def get_board(name: str) -> Board:
     if key not in BOARDS:
         raise KeyError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}")
     return BOARDS[key]
+
+
+def markdown_table() -> str:
+    """The board table as Markdown (``docs/boards.md`` embeds it; a test keeps them equal)."""
+    rows = ["| name | board | FPGA | LUTs | block RAM | SPRAM | DSPs | clock (board -> design) "
+            "| UART | detection LED | weights | program / flash |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for b in BOARDS.values():
+        f = b.fpga
+        spram = f"{f.spram_blocks} x 256 Kbit" if f.spram_blocks else "-"
+        bram = f"{f.bram_blocks} x {f.bram_block_bits // 1024} Kbit ({f.bram_bits:,} bits)"
+        clock = (f"{b.clock_hz / 1e6:g} MHz -> {b.sys_clk_hz / 1e6:g} MHz "
+                 f"({'PLL' if b.clock == 'pll' else 'direct'})")
+        led = f"{b.led[0]} {b.led[1]}" + (f" ({b.led[2]})" if b.led[2] else "")
+        weights = ("BRAM (bitstream)" if b.memory == "bram" else
+                   f"SPRAM (from flash @ {b.image_offset:#x})")
+        def cmd(args):
+            return " ".join([b.programmer.tool, *(a for a in args if not a.startswith("{"))])
+        rows.append(f"| `{b.name}` | {b.title} | {f.name} | {f.luts:,} | {bram} | {spram} | "
+                    f"{f.dsps} | {clock} | {b.uart_note}, {b.baud:,} Bd | {led} | {weights} | "
+                    f"`{cmd(b.programmer.sram)}` / `{cmd(b.programmer.flash)}` |")
+    return "\n".join(rows)

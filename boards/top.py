@@ -286,7 +286,8 @@ class BoardTop(Elaboratable):
         MAC lanes.
     sys_clk_hz : float, optional
         Clock of the design; the board's ``sys_clk_hz`` by default. When it differs from the
-        board clock a PLL makes it (``EHXPLLL`` on ECP5, ``SB_PLL40_PAD`` on iCE40).
+        board clock a PLL makes it (``EHXPLLL`` on ECP5, ``SB_PLL40_PAD`` or
+        ``SB_PLL40_CORE`` on iCE40).
     baud : int, optional
         UART baud rate; the board's by default.
     **core_args
@@ -319,9 +320,12 @@ class BoardTop(Elaboratable):
             if board.family == "ecp5":
                 clk = platform.request(board.clock_resource, 0)
                 m.submodules.pll = self.pll.instance(clk.i, cd.clk, locked)
-            else:
+            elif board.pll_pad:
                 pad = platform.request(board.clock_resource, 0, dir="-")
-                m.submodules.pll = self.pll.instance(pad.io, cd.clk, locked)
+                m.submodules.pll = self.pll.instance(pad.io, cd.clk, locked, pad=True)
+            else:
+                clk = platform.request(board.clock_resource, 0)
+                m.submodules.pll = self.pll.instance(clk.i, cd.clk, locked, pad=False)
             reset = ~locked
             if platform.default_rst is not None:
                 reset = reset | platform.request(platform.default_rst, 0).i

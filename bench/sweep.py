@@ -51,8 +51,8 @@ QUICK_SHAPE = (50, 16, 12)
 #: The one build of --quick: small and on the faster iCE40 flow.
 QUICK_BUILD = ("icebreaker", 4, 4)
 #: Words of a nextpnr / Yosys error that mean the logic (not the memory) did not fit.
-_LOGIC_OVERFLOW = ("unable to place", "too many", "does not fit", "not enough",
-                   "failed to place", "no bel", "utilisation", "utilization")
+_LOGIC_OVERFLOW = ("unable to place", "too many", "does not fit", "failed to place",
+                   "no bels remaining", "failed to expand region")
 
 
 def _model_for(bits: int, shape, seed: int, source_model=None):

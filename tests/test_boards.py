@@ -422,3 +422,13 @@ def test_runtime_no_port(small, wav):
 
 def test_boards_package_exports():
     assert boards.get_board is get_board and issubclass(FitError, BuildError)
+
+
+def test_docs_show_the_board_table():
+    from pathlib import Path
+
+    from boards.table import markdown_table
+
+    text = (Path(__file__).parent.parent / "docs" / "boards.md").read_text()
+    section = text.split("<!-- board-table -->\n", 1)[1].split("\n<!-- /board-table -->")[0]
+    assert section == markdown_table(), "regenerate the table: boards.table.markdown_table()"

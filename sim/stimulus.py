@@ -87,7 +87,7 @@ def real_lfbe(n_frames: int, cfg: FeatureConfig = SMALL_FEATURES, *, seed: int =
 def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
                  features: FeatureConfig = SMALL_FEATURES, calib: np.ndarray | None = None,
                  seed: int = 0, in_frac: int = DEFAULT_INPUT_FRAC,
-                 headroom: float = 2.0) -> Model:
+                 headroom: float = 2.0, constant_column: bool = False) -> Model:
     """A model with random weights, formats calibrated on ``calib`` LFBE frames.
 
     Parameters
@@ -97,6 +97,8 @@ def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
     calib : ndarray (T, n_mels), optional
         Float LFBE frames to fit the normalization and calibrate the output formats;
         standard normal features if omitted.
+    constant_column : bool
+        Make one column of every layer constant (``ST_j = 0``), an edge case of the contract.
     """
     rng = np.random.default_rng(seed)
     shape = [features.n_inputs, *hidden, n_out]
@@ -110,6 +112,8 @@ def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
     for k in range(len(shape) - 1):
         w = rng.standard_normal((shape[k], shape[k + 1])) * np.sqrt(2.0 / shape[k])
         b = rng.standard_normal(shape[k + 1]) * 0.1
+        if constant_column:
+            w[:, shape[k + 1] // 2] = w[0, shape[k + 1] // 2]
         weights.append(w)
         biases.append(b)
     fracs = calibrate_out_fracs(weights, biases, x, headroom=headroom)

@@ -34,7 +34,9 @@ __all__ = [
 def signal_value(handle, signed: bool = False) -> int:
     """Integer value of a signal (X/Z raise ``ValueError``)."""
     v = handle.value
-    return v.to_signed() if signed else v.to_unsigned()
+    if signed and hasattr(v, "to_signed"):
+        return v.to_signed()
+    return int(v)        # 1-bit signals give a Logic, wider ones a LogicArray
 
 
 class Clocking:

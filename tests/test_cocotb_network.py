@@ -1,0 +1,204 @@
+"""The whole accelerator as generated Verilog, in Icarus and Verilator, against the golden model.
+
+Every score and every layer output (trace port) of every frame is compared exactly with
+:func:`kwshw.golden.run_network`. Models: random weights calibrated on real LFBE features
+(until a trained model exists) on a reduced window (40 bands x 4 frames), 4-bit and 8-bit.
+The reference-size network runs in the ``slow`` tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import stimulus, toolchain
+from sim.network import build_design, run_network_sim, run_scenario
+
+needs_data = pytest.mark.skipif(stimulus.data_dir() is None,
+                                reason="no speech data ($KWSHW_DATA)")
+needs_verilator = pytest.mark.skipif(not toolchain.have_simulator("verilator"),
+                                     reason="Verilator not installed")
+needs_icarus = pytest.mark.skipif(not toolchain.have_simulator("icarus"),
+                                  reason="Icarus Verilog not installed")
+
+N_REAL = 200
+
+
+@pytest.fixture(scope="module")
+def calib():
+    """LFBE frames for normalization and calibration (other recordings than the test's)."""
+    if stimulus.data_dir() is None:
+        return None
+    lf, _ = stimulus.real_lfbe(400, stimulus.SMALL_FEATURES, seed=1001)
+    return lf
+
+
+@pytest.fixture(scope="module")
+def test_lfbe():
+    if stimulus.data_dir() is None:
+        pytest.skip("no speech data ($KWSHW_DATA)")
+    lf, files = stimulus.real_lfbe(2000, stimulus.SMALL_FEATURES, seed=7)
+    return lf
+
+
+@pytest.fixture(scope="module")
+def models(calib):
+    return {
+        4: stimulus.random_model([32, 16], 4, calib=calib, seed=4),
+        8: stimulus.random_model([32, 16], 8, calib=calib, seed=8),
+    }
+
+
+LANES = {4: 4, 8: 8}
+
+
+def _assert_clean(res: dict) -> None:
+    assert res["mismatches"] == 0 and res["ok"], (
+        f"{res['mismatches']} mismatches; first: {res['first_mismatch_text']}; "
+        f"waves: {res['wave']}; log: {res['log']}")
+
+
+@needs_data
+@pytest.mark.parametrize("simulator", [
+    pytest.param("icarus", marks=needs_icarus),
+    pytest.param("verilator", marks=needs_verilator),
+])
+@pytest.mark.parametrize("bits", [4, 8])
+def test_real_frames(models, test_lfbe, simulator, bits):
+    """200 real speech frames, every output exact; Icarus also checks the cycle count."""
+    model = models[bits]
+    frames = stimulus.real_frames(model, test_lfbe[:N_REAL])
+    jitter = 0.2 if simulator == "verilator" else 0.0
+    res = run_network_sim(model, lanes=LANES[bits], simulator=simulator, frames=frames,
+                          seed=bits, gap_prob=jitter, stall_prob=jitter)
+    _assert_clean(res)
+    assert res["frames_checked"] == N_REAL
+    assert res["values_checked"] == N_REAL * sum(model.shape[1:]) * 1 + N_REAL * model.shape[-1]
+    if not jitter:
+        # Frames pending back to back: the period is the sequencer's exact schedule.
+        assert res["cycles_per_frame"] == res["expected_cycles_per_frame"]
+        assert res["cycles_per_frame_min"] == res["cycles_per_frame_max"]
+    print(f"\n{simulator} {bits}-bit lanes={LANES[bits]}: {res['frames']} frames, "
+          f"{res['frames_per_second']} frames/s, {res['cycles_per_frame']} cycles/frame")
+
+
+@pytest.mark.parametrize("simulator,bits", [
+    pytest.param("icarus", 4, marks=needs_icarus),
+    pytest.param("verilator", 8, marks=needs_verilator),
+    pytest.param("verilator", 4, marks=needs_verilator),
+])
+def test_adversarial_frames(models, simulator, bits):
+    """Constant windows (R = 0), extremes, alternating extremes, spikes, random full range,
+    under random input gaps and score back-pressure."""
+    model = models[bits]
+    n_mels = model.features.n_mels
+    frames = np.concatenate([stimulus.adversarial_frames(n_mels, seed=bits),
+                             stimulus.random_frames(20, n_mels, seed=bits)])
+    res = run_network_sim(model, lanes=LANES[bits], simulator=simulator, frames=frames,
+                          seed=11, gap_prob=0.3, stall_prob=0.4)
+    _assert_clean(res)
+    assert res["frames_checked"] == len(frames)
+
+
+def _interrupt_ops(frames: np.ndarray, n_mels: int, n_out: int, cpf: int) -> list[dict]:
+    """A stream cut by every kind of interruption, each followed by frames to check."""
+    it = iter(range(len(frames)))
+
+    def take(n):
+        return [frames[next(it)] for _ in range(n)]
+
+    return [
+        {"op": "frames", "frames": take(5)},
+        # clear in the middle of feeding a frame
+        {"op": "interrupt", "kind": "clear", "partial": take(1)[0][:17].tolist()},
+        {"op": "frames", "frames": take(6)},
+        # rst (3 cycles) in the middle of computing a frame
+        {"op": "interrupt", "kind": "rst", "partial": take(1)[0].tolist(), "delay": cpf // 2,
+         "hold": 3},
+        {"op": "frames", "frames": take(4)},
+        # clear while a frame's scores are half read (and the next frame pending)
+        {"op": "interrupt", "kind": "clear", "partial": take(1)[0].tolist(),
+         "after_scores": 4 * n_out + n_out // 2},
+        {"op": "frames", "frames": take(5)},
+        # rst in the middle of feeding a frame
+        {"op": "interrupt", "kind": "rst", "partial": take(1)[0][:n_mels - 1].tolist(),
+         "hold": 1},
+        {"op": "frames", "frames": take(3)},
+        # clear just after the last value of a frame (inference about to start)
+        {"op": "interrupt", "kind": "clear", "partial": take(1)[0].tolist(), "delay": 1},
+        {"op": "frames", "frames": take(2)},
+        # clear with one frame computing and the next pending
+        {"op": "interrupt", "kind": "clear", "partial": take(1)[0].tolist(), "delay": 3},
+        {"op": "frames", "frames": take(8)},
+    ]
+
+
+@needs_data
+@pytest.mark.parametrize("simulator", [
+    pytest.param("icarus", marks=needs_icarus),
+    pytest.param("verilator", marks=needs_verilator),
+])
+def test_reset_and_clear_mid_frame(models, test_lfbe, simulator):
+    """rst and clear in the middle of a frame (feeding, computing, reading scores): every
+    output before is right, and the stream after restarts from an all-zero window."""
+    model = models[4]
+    frames = stimulus.real_frames(model, test_lfbe[200:260])
+    design = build_design(model, LANES[4])
+    ops = _interrupt_ops(frames, model.features.n_mels, model.shape[-1],
+                         design.cycles_per_frame)
+    res = run_scenario(model, ops, lanes=LANES[4], simulator=simulator, seed=3,
+                       gap_prob=0.2, stall_prob=0.3, design=design)
+    _assert_clean(res)
+    assert res["segments"] == 7
+    # An interrupt may cut the one or two frames in flight (their outputs are dropped by
+    # design); every other frame, and all of the last segment, were checked.
+    total = sum(len(op.get("frames", [])) for op in ops) + sum(
+        len(op.get("partial", [])) == model.features.n_mels for op in ops)
+    assert res["frames"] == total
+    assert res["frames_checked"] >= total - 2 * 6
+
+
+@needs_data
+@needs_verilator
+def test_long_stream(models, test_lfbe):
+    """A long stream with random gaps and back-pressure: no frame lost or duplicated."""
+    model = models[8]
+    n = 1500
+    frames = stimulus.real_frames(model, test_lfbe[:n])
+    res = run_network_sim(model, lanes=LANES[8], simulator="verilator", frames=frames,
+                          seed=5, gap_prob=0.3, stall_prob=0.5)
+    _assert_clean(res)
+    assert res["frames_checked"] == n
+
+
+# --- Reference-size network (slow) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reference_models():
+    from kwshw.features import FeatureConfig
+
+    feats = FeatureConfig()          # 40 bands x 25 frames, stride 4: 1000 inputs
+    if stimulus.data_dir() is None:
+        pytest.skip("no speech data ($KWSHW_DATA)")
+    calib, _ = stimulus.real_lfbe(600, feats, seed=1001)
+    lf, _ = stimulus.real_lfbe(220, feats, seed=7)
+    return feats, lf, {b: stimulus.random_model([128, 128, 128], b, features=feats,
+                                                calib=calib, seed=b) for b in (4, 8)}
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize("simulator,bits,n", [
+    pytest.param("verilator", 4, 220, marks=needs_verilator),
+    pytest.param("verilator", 8, 220, marks=needs_verilator),
+    pytest.param("icarus", 4, 20, marks=needs_icarus),
+])
+def test_reference_network(reference_models, simulator, bits, n):
+    """The reference shape 1000-128-128-128-12 on 8 lanes."""
+    _, lf, models = reference_models
+    model = models[bits]
+    res = run_network_sim(model, lanes=8, simulator=simulator,
+                          frames=stimulus.real_frames(model, lf[:n]), seed=bits)
+    _assert_clean(res)
+    assert res["frames_checked"] == n
+    assert res["cycles_per_frame"] == res["expected_cycles_per_frame"]

@@ -84,7 +84,7 @@ def main() -> None:
         "definition": "frame period in clock cycles with frames always pending and scores "
                       "read at once; ideal = sum over layers of ceil(n_out/P) * n_in",
         "python": platform.python_version(),
-        "results": rows,
+        "results": sorted(rows, key=lambda r: r["lanes"]),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=1) + "\n")

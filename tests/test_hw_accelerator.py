@@ -159,7 +159,6 @@ def test_clear_restarts_from_zero_window():
     assert scores == [int(v) for v in np.concatenate([want_a.ravel(), want_c.ravel()])]
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_invalid_parameters_rejected():
     cfg = FeatureConfig(n_mels=3, context=2, stride=1)
     model, _ = _random_case([4], 2, cfg, 4, seed=1)

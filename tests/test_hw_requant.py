@@ -116,7 +116,6 @@ def test_requantizer_matches_requantize(bits):
     _run(dut, testbench)
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_divider_rejects_bad_radix():
     with pytest.raises(ValueError, match="radix_bits"):
         Divider(8, 4, 4, radix_bits=0)

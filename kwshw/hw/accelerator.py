@@ -101,13 +101,18 @@ class Accelerator(wiring.Component):
 
     def __init__(self, model: Model, lanes: int, memory: str = "bram", trace: bool = False,
                  *, radix_bits: int = 2) -> None:
-        check_lanes(lanes)
-        if memory not in MEMORY_KINDS:
-            raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
-        arith.check_bits(model.bits)
-        if model.layers[0].n_in != model.features.n_inputs:
-            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature window "
-                             f"gives {model.features.n_inputs}")
+        try:
+            check_lanes(lanes)
+            if memory not in MEMORY_KINDS:
+                raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
+            arith.check_bits(model.bits)
+            if model.layers[0].n_in != model.features.n_inputs:
+                raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
+                                 f"window gives {model.features.n_inputs}")
+        except ValueError:
+            # A rejected configuration is not an "unused elaboratable": no warning later.
+            self._MustUse__silence = True
+            raise
         self.model = model
         self.lanes = lanes
         self.memory = memory

@@ -62,6 +62,7 @@ class Divider(wiring.Component):
     def __init__(self, num_width: int, den_width: int, quot_width: int, *,
                  radix_bits: int = 2) -> None:
         if radix_bits < 1:
+            self._MustUse__silence = True      # rejected, so not an unused elaboratable
             raise ValueError(f"radix_bits must be >= 1, got {radix_bits}")
         self._nw, self._dw, self._qw, self._k = num_width, den_width, quot_width, radix_bits
         self._cycles = divider_latency(quot_width, radix_bits)

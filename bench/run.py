@@ -43,7 +43,7 @@ from bench.common import ROOT, Timer, provenance, read_json, results_dir, write_
 BENCH = ROOT / "bench"
 STEPS = ("accuracy", "cycles", "simspeed", "sweep", "plots", "readme")
 #: Per-step timeouts of a quick run (seconds); the whole quick run stays within a few minutes.
-QUICK_TIMEOUT = {"accuracy": 90, "cycles": 90, "simspeed": 90, "sweep": 150, "plots": 60,
+QUICK_TIMEOUT = {"accuracy": 90, "cycles": 90, "simspeed": 90, "sweep": 180, "plots": 60,
                  "readme": 30}
 #: Options that name the output *file* / the output *folder*, in order of preference.
 _FILE_FLAGS = ("--output", "-o", "--out-file", "--json")

@@ -370,7 +370,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="a trained model file instead of random weights")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random-weight model")
     ap.add_argument("--no-build", action="store_true", help="fit checks and cycles only")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per build")
+    ap.add_argument("--timeout", type=float,
+                    help="seconds per build (default 3600; 150 with --quick)")
     ap.add_argument("--cache", default=str(CACHE), help="build cache folder")
     ap.add_argument("--keep-builds", action="store_true", help="keep the build folders")
     ap.add_argument("--retry-failed", action="store_true", help="rebuild cached failures")
@@ -380,7 +381,8 @@ def main(argv=None) -> int:
     only = {QUICK_BUILD} if args.quick else None
     res = run_sweep(boards=args.boards, bits=args.bits, lanes=args.lanes, shape=shape,
                     seed=args.seed, model_path=args.model, build=not args.no_build,
-                    only_builds=only, jobs=args.jobs, timeout=args.timeout,
+                    only_builds=only, jobs=args.jobs,
+                    timeout=args.timeout or (150.0 if args.quick else 3600.0),
                     cache=Path(args.cache), keep=args.keep_builds,
                     retry_failed=args.retry_failed)
     out = results_dir(args.quick, args.out) / "sweep.json"

@@ -214,7 +214,8 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
         final = 0 if op["op"] == "interrupt" else final + (
             len(op["frames"]) * n_out if op["op"] == "frames" else 0)
     result_path = root / f"result-{seed}-{int(waves)}.json"
-    cfg = {"n_mels": n_mels, "n_out": n_out, "trace": trace, "seed": seed,
+    cfg = {"n_mels": n_mels, "n_out": n_out, "n_layers": len(plans), "trace": trace,
+           "seed": seed,
            "gap_prob": gap_prob, "stall_prob": stall_prob, "max_gap": 6, "max_stall": 8,
            "stall_cycles": stall_cycles, "tail_cycles": 64 + n_out * 4,
            "final_scores": final, "ops": _jsonable(ops), "out": str(result_path)}

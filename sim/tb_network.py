@@ -92,9 +92,17 @@ async def network(dut):
                       callback=on_score)
     sink.start()
     if trace:
-        mon = ValidMonitor(clk, dut.trace_valid,
-                           {"layer": (dut.trace_layer, False), "index": (dut.trace_index, False),
-                            "value": (dut.trace_value, True)}, callback=on_trace)
+        fields = {"index": (dut.trace_index, False), "value": (dut.trace_value, True)}
+        if cfg.get("n_layers", 2) > 1:
+            fields["layer"] = (dut.trace_layer, False)
+        else:
+            # One layer: `trace_layer` is a zero-width signal, which the Verilog backend
+            # writes as an undriven `[-1:0]` port (X); the layer is 0.
+            on_trace_1 = on_trace
+
+            def on_trace(rec):  # noqa: F811
+                on_trace_1({**rec, "layer": 0})
+        mon = ValidMonitor(clk, dut.trace_valid, fields, callback=on_trace)
         mon.start()
 
     stall_ns = cfg.get("stall_cycles", 100_000) * PERIOD_NS

@@ -236,7 +236,7 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
     from boards import get_board
     from boards.refmodel import REFERENCE_SHAPE
     from kwshw.modelfile import load, save
-    from kwshw.report import cache_key, source_hash
+    from kwshw.report import build_summary, cache_key, source_hash
 
     source_model = load(model_path) if model_path else None
     if source_model is not None:
@@ -309,8 +309,8 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
         point["build"] = {"cache_key": key, "cached": entry.get("cached", False),
                           "wall_s": entry.get("wall_s"), "date": entry.get("date")}
         if entry["status"] == "built":
-            res = entry["resources"]
-            rep = entry.get("build_report", {})
+            rep = entry.get("build_report") or {}
+            res = build_summary(rep) if rep else entry["resources"]
             point["resources"] = res
             point["build"]["times"] = res.get("build_times")
             point["build"]["uart_ms_per_frame"] = rep.get("throughput", {}).get(

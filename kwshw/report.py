@@ -33,7 +33,7 @@ from pathlib import Path
 from .modelfile import Model, load
 
 __all__ = ["report", "format_report", "source_hash", "cache_key", "default_cache_dir",
-           "build_summary", "lookup_build", "HARDWARE_SOURCES"]
+           "build_summary", "design_fmax", "lookup_build", "HARDWARE_SOURCES"]
 
 #: Modules whose source determines the netlist (besides the model): the hardware, the arithmetic
 #: it derives its widths from, the board flow.
@@ -100,13 +100,33 @@ def build_summary(build_report: dict) -> dict:
     for key in ("luts", "ffs", "dsps", "bram", "spram"):
         out[key] = _used(util.get(key))
         out[f"{key}_available"] = _avail(util.get(key))
+    fmax, met = design_fmax(clock.get("fmax") or {})
     out.update({
-        "fmax_mhz": clock.get("achieved_mhz"),
+        "fmax_mhz": fmax if fmax is not None else clock.get("achieved_mhz"),
         "sys_clk_mhz": clock.get("target_mhz"),
-        "timing_met": clock.get("timing_met"),
+        "timing_met": met if met is not None else clock.get("timing_met"),
+        "fmax_by_clock": {k: v.get("achieved_mhz") for k, v in (clock.get("fmax") or {}).items()},
         "build_times": build_report.get("times"),
     })
     return out
+
+
+def design_fmax(fmax: dict) -> tuple[float | None, bool | None]:
+    """``(fmax of the design clock, every real clock meets its constraint)`` from nextpnr's
+    per-clock figures (``{name: {"achieved_mhz", "constraint_mhz"}}``).
+
+    Nets nextpnr names itself (``$PACKER_GND_NET_$glb_clk``: a constant promoted to a global
+    buffer) are not clocks of the design and are left out. The design clock is the ``sync``
+    domain's; without one, the slowest real clock.
+    """
+    real = {k: v for k, v in fmax.items() if not k.startswith("$")
+            and isinstance(v, dict) and v.get("achieved_mhz") is not None}
+    if not real:
+        return None, None
+    sync = [v for k, v in real.items() if k.split(".")[0] in ("cd_sync", "sync")]
+    main = sync[0] if sync else min(real.values(), key=lambda v: v["achieved_mhz"])
+    met = all(v["achieved_mhz"] >= v.get("constraint_mhz", 0) - 1e-6 for v in real.values())
+    return main["achieved_mhz"], met
 
 
 def _read_json(path: Path) -> dict | None:
@@ -124,6 +144,8 @@ def lookup_build(model: Model, board: str, lanes: int, *, cache_dir=None,
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = _read_json(cache_dir / f"{cache_key(model.sha256, board, lanes, model.bits)}.json")
     if entry is not None and entry.get("status"):
+        if entry.get("build_report"):
+            entry["resources"] = build_summary(entry["build_report"])
         return entry, f"build cache {cache_dir}"
     if results_dir is None:
         return None, None

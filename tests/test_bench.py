@@ -197,3 +197,14 @@ def test_report_formatting(tmp_path):
                cache_dir=cache)
     assert not d["fit"]["fits"] and "SPRAM" in d["fit"]["message"]
     assert "DOES NOT FIT" in format_report(d)
+
+
+def test_design_fmax_ignores_nextpnr_pseudo_clocks():
+    from kwshw.report import design_fmax
+
+    fmax = {"$PACKER_GND_NET_$glb_clk": {"achieved_mhz": 313.3, "constraint_mhz": 12},
+            "cd_sync.clk": {"achieved_mhz": 25.6, "constraint_mhz": 12.0}}
+    assert design_fmax(fmax) == (25.6, True)
+    fmax["cd_sync.clk"]["achieved_mhz"] = 11.0
+    assert design_fmax(fmax) == (11.0, False)
+    assert design_fmax({}) == (None, None)

@@ -349,8 +349,10 @@ def markdown_table() -> str:
         led = f"{b.led[0]} {b.led[1]}" + (f" ({b.led[2]})" if b.led[2] else "")
         weights = ("BRAM (bitstream)" if b.memory == "bram" else
                    f"SPRAM (from flash @ {b.image_offset:#x})")
-        def cmd(args):
-            return " ".join([b.programmer.tool, *(a for a in args if not a.startswith("{"))])
+
+        def cmd(args, tool=b.programmer.tool):
+            return " ".join([tool, *(a for a in args if not a.startswith("{"))])
+
         rows.append(f"| `{b.name}` | {b.title} | {f.name} | {f.luts:,} | {bram} | {spram} | "
                     f"{f.dsps} | {clock} | {b.uart_note}, {b.baud:,} Bd | {led} | {weights} | "
                     f"`{cmd(b.programmer.sram)}` / `{cmd(b.programmer.flash)}` |")

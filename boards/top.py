@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from amaranth.hdl import ClockDomain, Const, Elaboratable, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -314,49 +314,59 @@ class BoardTop(Elaboratable):
         board = self.board
         m.submodules.core = core = self.core
 
+        def buffer(direction, port, name):
+            m.submodules[name] = buf = io.Buffer(direction, port)
+            return buf
+
         if self.use_pll:
             m.domains.sync = cd = ClockDomain("sync")
             locked = Signal()
-            if board.family == "ecp5":
-                clk = platform.request(board.clock_resource, 0)
-                m.submodules.pll = self.pll.instance(clk.i, cd.clk, locked)
-            elif board.pll_pad:
-                pad = platform.request(board.clock_resource, 0, dir="-")
-                m.submodules.pll = self.pll.instance(pad.io, cd.clk, locked, pad=True)
+            clk_port = platform.request(board.clock_resource, 0, dir="-")
+            if board.family == "ice40" and board.pll_pad:
+                # SB_PLL40_PAD takes the clock straight from its dedicated pad.
+                pll = self.pll.instance(clk_port.io, cd.clk, locked, pad=True)
             else:
-                clk = platform.request(board.clock_resource, 0)
-                m.submodules.pll = self.pll.instance(clk.i, cd.clk, locked, pad=False)
+                clk = buffer("i", clk_port, "clk_buf").i
+                pll = (self.pll.instance(clk, cd.clk, locked) if board.family == "ecp5" else
+                       self.pll.instance(clk, cd.clk, locked, pad=False))
+            m.submodules.pll = pll
             reset = ~locked
             if platform.default_rst is not None:
-                reset = reset | platform.request(platform.default_rst, 0).i
+                rst_port = platform.request(platform.default_rst, 0, dir="-")
+                reset = reset | buffer("i", rst_port, "rst_buf").i
             m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
             platform.add_clock_constraint(cd.clk, self.pll.f_out)
 
-        uart = platform.request(*board.uart)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request(*board.uart, dir="-")
+        m.d.comb += [
+            core.rx.eq(buffer("i", uart.rx, "uart_rx").i),
+            buffer("o", uart.tx, "uart_tx").o.eq(core.tx),
+        ]
 
         requested = {}
 
         def led_pin(spec):
             name, number, sub = spec
             if (name, number) not in requested:
-                requested[(name, number)] = platform.request(name, number)
-            res = requested[(name, number)]
-            return (getattr(res, sub) if sub else res).o
+                requested[(name, number)] = platform.request(name, number, dir="-")
+            port = requested[(name, number)]
+            port = getattr(port, sub) if sub else port
+            return buffer("o", port, f"{name}_{number}_{sub or 'o'}").o
 
         m.d.comb += led_pin(board.led).eq(core.led)
         if board.error_led is not None:
             m.d.comb += led_pin(board.error_led).eq(core.error_led)
 
         if core.memory == "spram":
-            flash = platform.request(*board.flash_resource)
+            flash = platform.request(*board.flash_resource, dir="-")
             m.d.comb += [
-                flash.cs.o.eq(core.flash.cs),
-                flash.clk.o.eq(core.flash.clk),
-                flash.copi.o.eq(core.flash.copi),
-                core.flash.cipo.eq(flash.cipo.i),
+                buffer("o", flash.cs, "flash_cs").o.eq(core.flash.cs),
+                buffer("o", flash.clk, "flash_clk").o.eq(core.flash.clk),
+                buffer("o", flash.copi, "flash_copi").o.eq(core.flash.copi),
+                core.flash.cipo.eq(buffer("i", flash.cipo, "flash_cipo").i),
             ]
             for name in ("wp", "hold"):
                 if hasattr(flash, name):
-                    m.d.comb += getattr(flash, name).o.eq(0)  # inverted pins: inactive
+                    # Inverted pins (WP#, HOLD#): 0 is the inactive level.
+                    m.d.comb += buffer("o", getattr(flash, name), f"flash_{name}").o.eq(0)
         return m

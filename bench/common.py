@@ -318,6 +318,24 @@ def simspeed_rows(data: dict | None) -> list[dict]:
     if not data:
         return []
     rows = []
+    nets = data.get("networks")
+    if isinstance(nets, dict) and all(isinstance(v, dict) and "simulators" in v
+                                      for v in nets.values()):
+        # bench/simspeed.py: {"networks": {name: {"network": {...}, "simulators": {...}}}}
+        for name, net in nets.items():
+            info = net.get("network") or {}
+            shape = "-".join(map(str, info.get("shape") or []))
+            for sim, r in (net.get("simulators") or {}).items():
+                if not isinstance(r, dict) or not _num(r.get("frames_per_second")):
+                    continue
+                rows.append({
+                    "label": f"{sim}, {name} network", "value": float(r["frames_per_second"]),
+                    "unit": "frames_per_second",
+                    "detail": {"network": shape, "bits": info.get("bits"),
+                               "lanes": info.get("lanes"), "frames": r.get("frames"),
+                               "cycles/s": r.get("cycles_per_second"),
+                               "matches golden": r.get("ok")}})
+        return rows
     for path, node in _walk(data):
         unit = next((k for k in _SPEED_KEYS if _num(node.get(k))), None)
         if unit is None:

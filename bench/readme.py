@@ -247,10 +247,17 @@ def _simspeed(res: dict) -> list[str]:
     rows = simspeed_rows(res.get("simspeed"))
     if not rows:
         return [f"Simulation speed: {MISSING}."]
+    def val(v):
+        if isinstance(v, bool):
+            return "yes" if v else "NO"
+        if isinstance(v, float):
+            return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
     return _table(["simulator", "speed", "unit", "setting"], [
-        [r["label"], f"{r['value']:,.3g}" if r["value"] < 100 else f"{r['value']:,.0f}",
-         r["unit"].replace("_", " "),
-         ", ".join(f"{k} {v}" for k, v in r["detail"].items()) or "-"] for r in rows])
+        [r["label"], val(r["value"]), r["unit"].replace("_", " "),
+         ", ".join(f"{k} {val(v)}" for k, v in r["detail"].items() if v is not None) or "-"]
+        for r in rows])
 
 
 def _ours(res: dict) -> list[list[str]]:

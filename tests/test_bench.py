@@ -100,6 +100,14 @@ def test_readers_accept_evaluate_and_cycles_layouts():
     summ = common.cycles_summary(cyc)
     assert (summ["checked"], summ["equal"]) == (2, 1)
     assert common.accuracy_rows(None) == [] and common.cycles_summary(None) is None
+    speed = {"meta": {}, "networks": {"test": {
+        "network": {"name": "test", "shape": [200, 32, 16, 12], "bits": 4, "lanes": 4},
+        "simulators": {"icarus": {"frames_per_second": 2.5, "cycles_per_second": 900.0,
+                                  "ok": True},
+                       "verilator": {"skipped": "verilator not installed"}}}}}
+    rows = common.simspeed_rows(speed)
+    assert [(r["label"], r["value"]) for r in rows] == [("icarus, test network", 2.5)]
+    assert rows[0]["detail"]["network"] == "200-32-16-12"
 
 
 def _readme(tmp_path: Path) -> Path:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -93,6 +95,102 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- sim ----------------------------------------------------------------------------------------
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from sim.network import run_network_sim
+
+    model = _load_model(args.model)
+    try:
+        res = run_network_sim(model, lanes=args.lanes, simulator=args.simulator,
+                              n_frames=args.frames, waves=args.waves, seed=args.seed,
+                              gap_prob=args.gaps, stall_prob=args.stalls,
+                              gate_level=args.gate_level)
+    except (ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+    else:
+        print(f"simulator        {res['simulator']}, {res['lanes']} lanes, "
+              f"{res['bits']}-bit {' -> '.join(map(str, res['shape']))}")
+        print(f"frames checked   {res['frames_checked']} ({res['values_checked']:,} values)")
+        print(f"mismatches       {res['mismatches']}"
+              + (f" (first: {res['first_mismatch_text']})" if res["mismatches"] else ""))
+        print(f"cycles/frame     {res['cycles_per_frame']} (schedule "
+              f"{res['expected_cycles_per_frame']}, ideal {res['ideal_cycles_per_frame']})")
+        print(f"simulation speed {res['frames_per_second']} frames/s "
+              f"({res['sim_seconds']} s simulated, {res['build_seconds']} s build)")
+        if res.get("wave"):
+            print(f"waves            {res['wave']}")
+    return 0 if res["ok"] else 1
+
+
+# --- build / run ----------------------------------------------------------------------------------
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from boards.errors import BuildError
+
+    from .build import build, format_report
+
+    model = _load_model(args.model)
+    out = args.out or f"build/{args.board}-{model.bits}b"
+    try:
+        rep = build(args.board, model, lanes=args.lanes, out_dir=out, program=args.program,
+                    flash=args.flash, verbose=args.verbose,
+                    allow_timing_fail=args.allow_timing_fail)
+    except (BuildError, ValueError, KeyError) as e:
+        raise CLIError(str(e).strip("'")) from None
+    print(json.dumps(rep, indent=1, default=float) if args.json else format_report(rep))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .host.protocol import LinkError
+    from .host.runtime import RunError, run, run_live
+
+    model = _load_model(args.model)
+    try:
+        if args.wav:
+            res = run(args.port, args.wav, model, check=args.check, baud=args.baud,
+                      threshold=args.threshold)
+        else:
+            res = run_live(args.port, model, seconds=args.seconds, baud=args.baud,
+                           threshold=args.threshold)
+    except (RunError, LinkError, OSError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(res.summary())
+    return 1 if res.mismatches else 0
+
+
+# --- report / eval --------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import format_report, report
+
+    try:
+        d = report(args.model, lanes=args.lanes, board=args.board, results_dir=args.results)
+    except (ValueError, KeyError) as e:
+        raise CLIError(str(e).strip("'")) from None
+    print(json.dumps(d, indent=1, default=str) if args.json else format_report(d))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .datasets import DatasetError
+    from .evaluate import evaluate, format_results
+
+    model = _load_model(args.model)
+    try:
+        res = evaluate(model, args.data, split=args.split, modes=args.modes.split(","),
+                       plots=args.plots)
+    except (DatasetError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(res, indent=1, default=float))
+    print(format_results(res))
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +221,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true",
                    help="add the trace_* port that shows every layer output (for testbenches)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("sim", help="check the generated Verilog against the golden model",
+                       description="Generate the accelerator, simulate it in cocotb on real "
+                                   "feature frames and compare every layer output and score "
+                                   "with the golden model.")
+    p.add_argument("--model", required=True, help="model file (.kwm)")
+    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
+    p.add_argument("--frames", type=int, default=200, help="frames to check (default 200)")
+    p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
+    p.add_argument("--seed", type=int, default=0, help="seeds frames, gaps and back-pressure")
+    p.add_argument("--gaps", type=float, default=0.1, help="probability of an input gap")
+    p.add_argument("--stalls", type=float, default=0.1, help="probability of back-pressure")
+    p.add_argument("--gate-level", choices=["ecp5", "ice40"], default=None,
+                   help="simulate the Yosys netlist for this family instead of the RTL")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("build", help="synthesize, place and route a bitstream for a board",
+                       description="Build a bitstream with Yosys + nextpnr (YoWASP) and print "
+                                   "resources and fmax; refuses models that do not fit.")
+    p.add_argument("--board", required=True, help="board name (see docs/boards.md)")
+    p.add_argument("--model", required=True, help="model file (.kwm)")
+    p.add_argument("--lanes", "-P", type=int, default=None, help="MAC lanes (board default)")
+    p.add_argument("-o", "--out", default=None, help="build folder (build/BOARD-Nb)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--program", action="store_true", help="load the bitstream into the FPGA")
+    g.add_argument("--flash", action="store_true", help="write the configuration flash")
+    p.add_argument("--allow-timing-fail", action="store_true",
+                   help="keep the bitstream even if fmax is below the design clock")
+    p.add_argument("--verbose", action="store_true", help="show tool output")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="stream audio to a board and print detections",
+                       description="Send feature frames of a WAV file (or the microphone) to "
+                                   "a board over the host link and print detections.")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--model", required=True, help="the model file the board was built with")
+    p.add_argument("--wav", help="audio file (omit for the live microphone)")
+    p.add_argument("--check", action="store_true",
+                   help="compare every returned score with the golden model")
+    p.add_argument("--baud", type=int, default=1_000_000, help="host link baud rate")
+    p.add_argument("--threshold", type=float, default=0.5, help="detection threshold")
+    p.add_argument("--seconds", type=float, default=None, help="live: stop after this long")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="the table for one model and design point",
+                       description="Accuracy, memory, cycles, latency and resources for a "
+                                   "model on P lanes (and a board), from measured results.")
+    p.add_argument("--model", required=True, help="model file (.kwm)")
+    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+    p.add_argument("--board", default=None, help="board name")
+    p.add_argument("--results", default="bench/results", help="bench results folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("eval", help="accuracy of a model file on speaker-disjoint data",
+                       description="Evaluate a model file: top-1 and confusion matrix "
+                                   "(Speech Commands) or FRR at fixed FAR and DET (wake word).")
+    p.add_argument("--model", required=True, help="model file (.kwm)")
+    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
+                   help="data folder (default $KWSHW_DATA)")
+    p.add_argument("--split", default="validation", help="validation, test, or a+b")
+    p.add_argument("--modes", default="golden,float",
+                   help="comma list of golden, float, dynamicN, staticN")
+    p.add_argument("--plots", default=None, help="folder for confusion/DET PNGs")
+    p.add_argument("--json-out", default=None, help="write the results as JSON here")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -227,7 +227,8 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
         final = 0 if op["op"] == "interrupt" else final + (
             len(op["frames"]) * n_out if op["op"] == "frames" else 0)
     result_path = root / f"result-{seed}-{int(waves)}.json"
-    cfg = {"n_mels": n_mels, "n_out": n_out, "n_layers": len(plans), "trace": trace,
+    cfg = {"n_mels": n_mels, "n_out": n_out, "n_layers": len(plans),
+           "max_n_out": max(p.n_out for p in plans), "trace": trace,
            "seed": seed,
            "gap_prob": gap_prob, "stall_prob": stall_prob, "max_gap": 6, "max_stall": 8,
            "stall_cycles": stall_cycles, "tail_cycles": 64 + n_out * 4,
@@ -329,7 +330,8 @@ def run_network_sim(model: Model, *, lanes: int, simulator: str = "icarus",
                     seed: int = 0, build_dir: str | Path | None = None, memory: str = "bram",
                     gap_prob: float = 0.0, stall_prob: float = 0.0, trace: bool = True,
                     verilog_patch: Callable[[str], str] | None = None,
-                    gate_level: str | None = None, verbose: bool = False) -> dict:
+                    gate_level: str | None = None, verbose: bool = False,
+                    auto_waves: bool = True) -> dict:
     """Simulate the accelerator generated for ``model`` on a stream of frames and check every
     output against the golden model.
 
@@ -350,6 +352,8 @@ def run_network_sim(model: Model, *, lanes: int, simulator: str = "icarus",
         Seeds the frame choice, input gaps and back-pressure.
     gap_prob, stall_prob : float
         Random gaps in the input stream and random back-pressure on the scores.
+    auto_waves : bool
+        Rerun a failing simulation with waves (default).
 
     Returns
     -------
@@ -371,6 +375,7 @@ def run_network_sim(model: Model, *, lanes: int, simulator: str = "icarus",
     out = run_scenario(model, [{"op": "frames", "frames": frames}], lanes=lanes,
                        simulator=simulator, memory=memory, seed=seed, gap_prob=gap_prob,
                        stall_prob=stall_prob, waves=waves, build_dir=build_dir, trace=trace,
-                       verilog_patch=verilog_patch, gate_level=gate_level, verbose=verbose)
+                       verilog_patch=verilog_patch, gate_level=gate_level, verbose=verbose,
+                       auto_waves=auto_waves)
     out["frames_source"] = source
     return out

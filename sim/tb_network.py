@@ -92,17 +92,24 @@ async def network(dut):
                       callback=on_score)
     sink.start()
     if trace:
-        fields = {"index": (dut.trace_index, False), "value": (dut.trace_value, True)}
-        if cfg.get("n_layers", 2) > 1:
-            fields["layer"] = (dut.trace_layer, False)
-        else:
-            # One layer: `trace_layer` is a zero-width signal, which the Verilog backend
-            # writes as an undriven `[-1:0]` port (X); the layer is 0.
-            on_trace_1 = on_trace
+        # A zero-width port (`trace_layer` of a one-layer network, `trace_index` when no
+        # layer has more than one output) is written by the Verilog backend as an undriven
+        # `[-1:0]` port (X); its value is 0.
+        fields = {"value": (dut.trace_value, True)}
+        fixed = {}
+        for name, handle, count in (("layer", dut.trace_layer, cfg.get("n_layers", 2)),
+                                    ("index", dut.trace_index, cfg.get("max_n_out", 2))):
+            if count > 1:
+                fields[name] = (handle, False)
+            else:
+                fixed[name] = 0
+        record = on_trace
 
-            def on_trace(rec):  # noqa: F811
-                on_trace_1({**rec, "layer": 0})
-        mon = ValidMonitor(clk, dut.trace_valid, fields, callback=on_trace)
+        def on_trace_fixed(rec):
+            record({**rec, **fixed})
+
+        mon = ValidMonitor(clk, dut.trace_valid, fields,
+                           callback=on_trace_fixed if fixed else on_trace)
         mon.start()
 
     stall_ns = cfg.get("stall_cycles", 100_000) * PERIOD_NS

@@ -8,6 +8,7 @@ configuration and the command that reruns it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -104,11 +105,62 @@ def _model(cfg: Config):
                                  seed=cfg.seed, constant_column=cfg.constant_column)
 
 
-def run_config(cfg: Config, simulator: str = "icarus") -> dict:
+def run_config(cfg: Config, simulator: str = "icarus", n_frames: int | None = None,
+               auto_waves: bool = True) -> dict:
     model = _model(cfg)
-    return run_network_sim(model, lanes=cfg.lanes, simulator=simulator, frames=_frames(cfg),
+    frames = _frames(cfg)
+    if n_frames is not None:
+        frames = frames[:n_frames]
+    return run_network_sim(model, lanes=cfg.lanes, simulator=simulator, frames=frames,
                            seed=cfg.seed % 1000, gap_prob=cfg.gap_prob,
-                           stall_prob=cfg.stall_prob)
+                           stall_prob=cfg.stall_prob, auto_waves=auto_waves)
+
+
+def shrink(cfg: Config, res: dict, budget: int = 10) -> tuple[Config, int, str]:
+    """Greedy shrinking of a failing configuration: fewer frames (up to the first bad one),
+    then smaller networks and fewer lanes, keeping each step that still fails. Returns the
+    smallest failing configuration found, its frame count and its first mismatch."""
+    first = res.get("first_mismatch") or {}
+    n = min(len(_frames(cfg)), int(first.get("frame", len(_frames(cfg)))) + 1)
+    text = res.get("first_mismatch_text") or "error"
+    # Only a failure of the same kind counts, so that shrinking does not wander off to a
+    # different problem.
+    kind = (first.get("source"), first.get("layer") == len(cfg.hidden))
+
+    def candidates(c: Config):
+        if c.lanes > 1:
+            yield dataclasses.replace(c, lanes=c.lanes // 2)
+        if c.hidden:
+            yield dataclasses.replace(c, hidden=c.hidden[:-1])
+            if max(c.hidden) > 1:
+                yield dataclasses.replace(c, hidden=tuple(max(1, h // 2) for h in c.hidden))
+        if c.n_out > 1:
+            yield dataclasses.replace(c, n_out=c.n_out - 1)
+        if c.context > 1:
+            yield dataclasses.replace(c, context=c.context - 1)
+        if c.n_mels > 1:
+            yield dataclasses.replace(c, n_mels=c.n_mels - 1)
+        if c.gap_prob or c.stall_prob:
+            yield dataclasses.replace(c, gap_prob=0.0, stall_prob=0.0)
+
+    progress = True
+    while progress and budget > 0:
+        progress = False
+        for cand in candidates(cfg):
+            budget -= 1
+            try:
+                r = run_config(cand, n_frames=n, auto_waves=False)
+                f = r.get("first_mismatch") or {}
+                same = (f.get("source"), f.get("layer") == len(cand.hidden)) == kind
+                failed, why = not r["ok"] and same, r["first_mismatch_text"]
+            except Exception as e:  # noqa: BLE001
+                failed, why = False, f"{type(e).__name__}: {e}"
+            if failed:
+                cfg, text, progress = cand, why or "stalled", True
+                break
+            if budget <= 0:
+                break
+    return cfg, n, text
 
 
 def test_random_configurations(capsys):
@@ -130,8 +182,10 @@ def test_random_configurations(capsys):
         if bug:
             lines[-1] += f"  [known bug: {bug}; {'reproduced' if not res['ok'] else 'NOT seen'}]"
         elif not res["ok"]:
+            small, n, why = shrink(cfg, res)
             failures.append(f"config {cfg.index} {cfg}: {res['mismatches']} mismatches, first: "
-                            f"{res['first_mismatch_text']} (waves: {res['wave']})")
+                            f"{res['first_mismatch_text']} (waves: {res['wave']}); "
+                            f"shrunk to {small} with {n} frames: {why}")
     with capsys.disabled():
         print(f"\nrandom configurations, seed {SEED}:\n" + "\n".join(lines))
     assert not failures, (

@@ -247,8 +247,8 @@ def run(port, wav, model, *, check: bool = False, baud: int = DEFAULT_BAUD,
     Returns
     -------
     RunResult
-        Frames, detections, scores, mismatches, timing. Its :meth:`RunResult.summary` is
-        printed at the end when ``out`` is set.
+        Frames, detections, scores, mismatches, timing; :meth:`RunResult.summary` is the
+        one-line account the CLI prints at the end.
     """
     model = _model(model)
     frames = wav_frames(wav, model)
@@ -257,11 +257,8 @@ def run(port, wav, model, *, check: bool = False, baud: int = DEFAULT_BAUD,
             link = Link.open(port, baud, timeout=timeout)
         except Exception as e:  # serial.SerialException, ImportError
             raise RunError(f"cannot open {port}: {e}") from None
-    result = run_frames(link, model, frames, check=check, threshold=threshold,
-                        smoothing=smoothing, refractory=refractory, out=out)
-    if out:
-        out(result.summary())
-    return result
+    return run_frames(link, model, frames, check=check, threshold=threshold,
+                      smoothing=smoothing, refractory=refractory, out=out)
 
 
 def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_BAUD,
@@ -306,6 +303,4 @@ def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_B
             result = run_frames(link, model, frames(), threshold=threshold, out=out)
         except KeyboardInterrupt:
             result = RunResult(frames=0)
-    if out:
-        out(result.summary())
     return result

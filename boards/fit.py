@@ -107,8 +107,11 @@ def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
-def _advice(model, larger: bool = False) -> str:
-    options = (["a 4-bit model"] if model.bits > 4 else []) + ["a smaller network"]
+def _advice(model, capacity: int, larger: bool = False) -> str:
+    """What to try instead: 4 bits only when the 4-bit weights would fit ``capacity`` bits."""
+    four_bit = model.footprint()["weight_bits"] * 4 // model.bits
+    options = (["a 4-bit model"] if model.bits > 4 and four_bit <= capacity else [])
+    options.append("a smaller network")
     if larger:
         options.append("a larger FPGA")
     return "Use " + (", ".join(options[:-1]) + " or " if len(options) > 1 else "") \
@@ -189,7 +192,7 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
             raise FitError(
                 f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; "
                 f"{fpga.name} SPRAM has {_fmt(fpga.spram_bits)} ({fpga.spram_blocks} blocks of "
-                f"16 x 16,384). " + _advice(model))
+                f"16 x 16,384). " + _advice(model, fpga.spram_bits))
         if spram_total > fpga.spram_blocks:
             raise FitError(
                 f"{board.name}: {what} with {lanes} lanes needs {spram_total} SPRAM blocks "
@@ -201,7 +204,7 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         raise FitError(
             f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; {fpga.name} "
             f"block RAM has {_fmt(fpga.bram_bits)} ({fpga.bram_blocks} EBR of "
-            f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, larger=True))
+            f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, fpga.bram_bits, larger=True))
     if bram_total > fpga.bram_blocks:
         detail = ", ".join(f"{e['name']} {e['blocks']}" for e in items
                            if e["target"] == "bram" and e["blocks"])

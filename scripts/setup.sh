@@ -25,21 +25,29 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if ! command -v iverilog >/dev/null 2>&1; then
-  echo "setup: installing Icarus Verilog (Debian package iverilog)"
-  if [ "$(id -u)" = 0 ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog; } \
-      >/dev/null 2>&1 || true
-  elif command -v sudo >/dev/null 2>&1; then
-    { sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog; } \
-      >/dev/null 2>&1 || true
-  fi
-  command -v iverilog >/dev/null 2>&1 || {
-    echo "setup: error: Icarus Verilog is missing and could not be installed;" \
-         "install it with 'apt-get install iverilog' (Debian/Ubuntu) and run again" >&2
-    exit 1
-  }
+# Debian packages: Icarus Verilog (required), and the USB libraries openFPGALoader loads plus
+# dfu-util (only needed to program boards; without them programming fails with a clear error).
+missing=()
+command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
+if command -v dpkg >/dev/null 2>&1; then
+  for pkg in libusb-1.0-0 libftdi1-2 libhidapi-hidraw0 dfu-util; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
 fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; then
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 || true
+  fi
+fi
+command -v iverilog >/dev/null 2>&1 || {
+  echo "setup: error: Icarus Verilog is missing and could not be installed;" \
+       "install it with 'apt-get install iverilog' (Debian/Ubuntu) and run again" >&2
+  exit 1
+}
 
 # shellcheck disable=SC1091
 source "$venv/bin/activate"

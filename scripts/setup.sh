@@ -16,10 +16,13 @@ stamp="$venv/.kwshw-installed"
 want=$(cat "$KWSHW_ROOT/pyproject.toml" "$KWSHW_ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into $venv (a few minutes on a fresh machine)"
-  "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  # The pinned CPU build; an unpinned torch would pull several GB of CUDA wheels.
-  "$venv/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
-  "$venv/bin/python" -m pip install -q -e "$KWSHW_ROOT[all]" 2>&1 | grep -v '^WARNING: Location' || true
+  log="$venv/pip-install.log"
+  {
+    "$venv/bin/python" -m pip install --upgrade pip &&
+    # The pinned CPU build; an unpinned torch would pull several GB of CUDA wheels.
+    "$venv/bin/python" -m pip install "torch==2.13.0" &&
+    "$venv/bin/python" -m pip install -e "$KWSHW_ROOT[all]"
+  } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "setup: error: pip failed (log: $log)" >&2; exit 1; }
   "$venv/bin/python" -c "import kwshw, amaranth, cocotb, torch" \
     || { echo "setup: error: Python packages failed to install (see above)" >&2; exit 1; }
   echo "$want" > "$stamp"

@@ -272,10 +272,18 @@ def plot_simspeed(res: dict, out: Path) -> Path | None:
     plt = _plt()
     units = sorted({r["unit"] for r in rows}, key=lambda u: -sum(r["unit"] == u for r in rows))
     unit = units[0]
-    rows = sorted((r for r in rows if r["unit"] == unit), key=lambda r: -r["value"])
+    def group(r):  # "icarus, test network" -> ("test network", "icarus")
+        sim, _, rest = r["label"].partition(", ")
+        return (rest, sim) if rest else ("", r["label"])
+
+    rows = sorted((r for r in rows if r["unit"] == unit),
+                  key=lambda r: (group(r)[0], -r["value"]))
+    sims = sorted({group(r)[1] for r in rows})
+    palette = ["#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
+    colour = {s: palette[i % len(palette)] for i, s in enumerate(sims)}
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.5 * len(rows)))
     y = list(range(len(rows)))[::-1]
-    ax.barh(y, [r["value"] for r in rows], color="#2ca02c")
+    ax.barh(y, [r["value"] for r in rows], color=[colour[group(r)[1]] for r in rows])
     for yi, r in zip(y, rows, strict=True):
         v = r["value"]
         ax.text(v * 1.08, yi, f"{v:,.0f}" if v >= 100 else f"{v:.3g}", va="center", fontsize=9)
@@ -284,6 +292,10 @@ def plot_simspeed(res: dict, out: Path) -> Path | None:
     ax.set_xlim(min(r["value"] for r in rows) * 0.5, max(r["value"] for r in rows) * 8)
     ax.set_xlabel(unit.replace("_", " ") + " (log scale)")
     ax.set_title("Simulation speed  " + _subtitle((res.get("simspeed") or {}).get("meta")))
+    for r in rows:  # mark runs that did not match the golden model
+        if r["detail"].get("matches golden") is False:
+            r["label"] += " (WRONG RESULTS)"
+    ax.set_yticks(y, [r["label"] for r in rows], fontsize=9)
     ax.grid(axis="y", visible=False)
     return _save(fig, out / "simspeed.png")
 

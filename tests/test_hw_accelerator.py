@@ -170,3 +170,27 @@ def test_invalid_parameters_rejected():
     model.bits = 12
     with pytest.raises(ValueError, match="b=12"):
         Accelerator(model, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_bit_exact(seed):
+    """Random shapes, code widths and lane counts, with inputs at the extremes of the input
+    format (the widest layer-0 range), constant frames and random stalls."""
+    rng = np.random.default_rng(100 + seed)
+    cfg = FeatureConfig(n_mels=int(rng.integers(1, 6)), context=int(rng.integers(1, 4)),
+                        stride=int(rng.integers(1, 4)))
+    bits = int(rng.choice([2, 3, 4, 5, 8]))
+    lanes = int(rng.choice([1, 2, 4, 8]))
+    hidden = [int(h) for h in rng.integers(1, 12, int(rng.integers(0, 3)))]
+    n_out = int(rng.integers(1, 10))
+    f = rng.normal(0, 1, (10, cfg.n_mels))
+    model = random_model(bits, hidden, n_out, cfg, stack_windows(f.astype(np.float32), cfg),
+                         seed=seed, constant_column=seed % 2 == 0)
+    frames = int_frames(f, model.in_frac)
+    frames[3] = 32767
+    frames[4, ::2] = -32768
+    frames[5:7] = 1234
+    dut = Accelerator(model, lanes, trace=True)
+    result = simulate(model, lanes, frames, dut=dut, seed=seed, feed_gap=0.2, score_stall=0.3)
+    assert _first_mismatch(model, result, frames) is None, \
+        (_first_mismatch(model, result, frames), model.shape, bits, lanes)

@@ -204,8 +204,9 @@ class Accelerator(wiring.Component):
                                              max_width(plans, "psum"))
         core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
-        core.submodules.scores = scores = fifo.SyncFIFOBuffered(width=ACT_WIDTH,
-                                                                depth=self._n_out)
+        # An unbuffered FIFO: when empty it takes `n_out` writes on consecutive cycles
+        # (a buffered one of depth 2 drops the second while moving the first to its output).
+        core.submodules.scores = scores = fifo.SyncFIFO(width=ACT_WIDTH, depth=self._n_out)
         m.submodules.core = ResetInserter(self.clear)(core)
 
         # Host side: frames in, scores out.

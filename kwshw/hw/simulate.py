@@ -87,7 +87,11 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
     plans = dut.plans
     n_out = plans[-1].n_out
     rng = np.random.default_rng(seed)
-    state = {"cycle": 0, "stop": False}
+    state = {"cycle": 0}
+    # Generous: a hang (e.g. a lost score) fails instead of running forever.
+    stall = 1.0 / (1.0 - min(score_stall, 0.95)) + 8.0 * feed_gap
+    max_cycles = int((t_len + 2) * (dut.cycles_per_frame + n_out + bands) * stall * 2) \
+        + len(dut.weight_load_words()) + 10_000
     result = SimResult(scores=np.zeros((t_len, n_out), np.int64),
                        layers=[np.zeros((t_len, p.n_out), np.int64) for p in plans])
 
@@ -117,6 +121,11 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
                 if tl == 0 and ti == 0:
                     result.first_out.append(cycle)
             state["cycle"] = cycle + 1
+            if cycle > max_cycles:
+                raise AssertionError(
+                    f"simulation did not finish in {max_cycles} cycles: {feats} of "
+                    f"{frames.size} feature values accepted, {scores} of {result.scores.size} "
+                    f"scores read")
 
     async def feeder(ctx):
         if memory == "spram":

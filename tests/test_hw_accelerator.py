@@ -62,7 +62,8 @@ def test_network_bit_exact_on_speech(speech, bits, lanes):
     dut = Accelerator(model, lanes, trace=True)
     result = simulate(model, lanes, frames, dut=dut, seed=lanes,
                       feed_gap=0.3 if stalls else 0.0, score_stall=0.6 if stalls else 0.0)
-    assert _first_mismatch(model, result, frames) is None, _first_mismatch(model, result, frames)
+    mismatch = _first_mismatch(model, result, frames)
+    assert mismatch is None, mismatch
     assert len(frames) >= 50
     if not stalls:
         # Frames are always pending and scores read at once: the period is the formula's.
@@ -88,7 +89,8 @@ def test_cycles_per_frame_equal_simulation(hidden, n_out, lanes, bits):
     model, frames = _random_case(hidden, n_out, cfg, bits, seed=lanes + n_out)
     dut = Accelerator(model, lanes, trace=True)
     result = simulate(model, lanes, frames, dut=dut)
-    assert _first_mismatch(model, result, frames) is None
+    mismatch = _first_mismatch(model, result, frames)
+    assert mismatch is None, mismatch
     assert set(result.periods) == {dut.cycles_per_frame}
     from kwshw.generate import accelerator_cycles
     assert accelerator_cycles(model, lanes) == dut.cycles_per_frame
@@ -101,7 +103,8 @@ def test_spram_weights_loaded_through_load_port():
     assert "load" in dut.signature.members
     result = simulate(model, 4, frames, dut=dut, memory="spram", feed_gap=0.2,
                       score_stall=0.3)
-    assert _first_mismatch(model, result, frames) is None
+    mismatch = _first_mismatch(model, result, frames)
+    assert mismatch is None, mismatch
 
 
 def test_clear_restarts_from_zero_window():
@@ -192,5 +195,5 @@ def test_random_networks_bit_exact(seed):
     frames[5:7] = 1234
     dut = Accelerator(model, lanes, trace=True)
     result = simulate(model, lanes, frames, dut=dut, seed=seed, feed_gap=0.2, score_stall=0.3)
-    assert _first_mismatch(model, result, frames) is None, \
-        (_first_mismatch(model, result, frames), model.shape, bits, lanes)
+    mismatch = _first_mismatch(model, result, frames)
+    assert mismatch is None, f"{mismatch} (shape {model.shape}, b={bits}, P={lanes})"

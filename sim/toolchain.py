@@ -15,6 +15,7 @@ No cocotb module is imported at module level: this file is imported by host-side
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -214,6 +215,10 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
     log = build_dir / "sim.log"
     xml = build_dir / "results.xml"
     runner = get_runner(simulator)
+    if not os.environ.get("KWSHW_SIM_VERBOSE"):
+        # The runner logs every command (and "Skipping compilation") at INFO/WARNING; the
+        # logs of the build and the simulation are in build_dir.
+        runner.log.setLevel(logging.ERROR)
     args = list(build_args)
     sources = [Path(s).resolve() for s in sources]
     build_waves = waves

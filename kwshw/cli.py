@@ -177,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .datasets import DatasetError
-    from .evaluate import evaluate, format_results
+    from .evaluate import evaluate
 
     model = _load_model(args.model)
     try:
@@ -187,8 +187,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(res, indent=1, default=float))
-    print(format_results(res))
+    print(_format_eval(res))
     return 0
+
+
+def _format_eval(res: dict) -> str:
+    lines = []
+    for mode, r in res["results"].items():
+        if "accuracy" in r:
+            lines.append(f"{mode:>10}: top-1 {100 * r['accuracy']:.2f}%"
+                         + (f"  (confusion: {r['confusion_png']})" if "confusion_png" in r
+                            else ""))
+        else:
+            ops = ", ".join(f"FRR {100 * o['frr']:.1f}% at FAR {100 * o['far']:.1f}% "
+                            f"({o['false_accepts_per_hour']:.1f} FA/h)"
+                            for o in r["operating_points"])
+            lines.append(f"{mode:>10}: {ops}")
+    for mode, why in res.get("skipped", {}).items():
+        lines.append(f"{mode:>10}: skipped ({why})")
+    if "det_png" in res:
+        lines.append(f"DET curve: {res['det_png']}")
+    return "\n".join(lines)
+
+
+# --- all ----------------------------------------------------------------------------------------
+
+def cmd_all(args: argparse.Namespace) -> int:
+    from .pipeline import DEFAULT_BOARDS, format_summary, run_all
+
+    if not args.data:
+        raise CLIError("no data: pass --data or set KWSHW_DATA")
+    boards = DEFAULT_BOARDS if args.boards is None else [
+        (b.split(":")[0], int(b.split(":")[1]) if ":" in b else 4) for b in args.boards]
+    s = run_all(args.data, args.out, bits=args.bits, lanes=args.lanes, boards=boards,
+                frames=args.frames, simulator=args.simulator, epochs=args.epochs,
+                seed=args.seed, model_path=args.model)
+    print()
+    print(format_summary(s))
+    return 0 if s["ok"] else 1
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -290,6 +326,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="folder for confusion/DET PNGs")
     p.add_argument("--json-out", default=None, help="write the results as JSON here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("all", help="the whole job: train, export, generate, verify, build",
+                       description="Train the reference network with QAT on the speech in "
+                                   "--data, export the model file, evaluate it on unseen "
+                                   "speakers, generate Verilog, check it bit-exactly in "
+                                   "cocotb, build bitstreams, and print one summary table.")
+    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
+                   help="data folder (default $KWSHW_DATA)")
+    p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
+    p.add_argument("--bits", type=int, default=4, choices=[4, 8], help="code width")
+    p.add_argument("--lanes", "-P", type=int, default=8, help="lanes of the simulated design")
+    p.add_argument("--boards", nargs="*", default=None, metavar="BOARD[:LANES]",
+                   help="boards to build (default ulx3s-85f:8 icebreaker:4); none to skip")
+    p.add_argument("--frames", type=int, default=200, help="frames checked in cocotb")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default=None, help="skip training: use this model file")
+    p.set_defaults(func=cmd_all)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""The whole job, end to end: speech in, verified bitstreams and one summary table out.
+
+``kwshw all`` (the README's main command) runs, in order: QAT training of the reference
+network on ``$KWSHW_DATA`` and export of the model file; evaluation on speakers not used
+for training; Verilog generation; the bit-exact cocotb check of that Verilog against the
+golden model; bitstream builds for the chosen boards; and a summary table (also written
+as ``summary.json``). Each step is a library call; this module only strings them together
+and records what they return.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["run_all", "format_summary", "DEFAULT_BOARDS"]
+
+#: Boards built by default: ``(board name, MAC lanes)``.
+DEFAULT_BOARDS: tuple[tuple[str, int], ...] = (("ulx3s-85f", 8), ("icebreaker", 4))
+
+
+def _step(log: Callable[[str], None], name: str):
+    class _Timer:
+        def __enter__(self):
+            self.t0 = time.monotonic()
+            log(f"==> {name}")
+            return self
+
+        def __exit__(self, *exc):
+            self.seconds = round(time.monotonic() - self.t0, 1)
+            if exc[0] is None:
+                log(f"    {name}: {self.seconds} s")
+            return False
+
+    return _Timer()
+
+
+def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
+            boards: Sequence[tuple[str, int]] = DEFAULT_BOARDS, frames: int = 200,
+            simulator: str = "verilator", epochs: int | None = None, seed: int = 0,
+            model_path: str | Path | None = None,
+            log: Callable[[str], None] = print) -> dict:
+    """Run the whole job and return the summary (also written to ``out/summary.json``).
+
+    Parameters
+    ----------
+    data : path
+        Folder with ``speech_commands_v0.02_test/`` (``$KWSHW_DATA``) or a Speech Commands tree.
+    out : path
+        Output folder: model file, evaluation, Verilog, simulation, builds, summary.
+    bits : int
+        Code width of the trained model.
+    lanes : int
+        MAC lanes of the generated and simulated Verilog.
+    boards : sequence of (board, lanes)
+        Bitstreams to build.
+    frames : int
+        Real feature frames checked bit-exactly in cocotb.
+    simulator : {"verilator", "icarus"}
+    epochs : int, optional
+        Training epochs (the trainer's default otherwise).
+    seed : int
+        Seeds training and the simulation's stimulus.
+    model_path : path, optional
+        Use this trained model file instead of training one.
+    """
+    from . import modelfile
+    from .evaluate import evaluate
+    from .generate import generate
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"data": str(data), "out": str(out), "steps": {}}
+    t_start = time.monotonic()
+
+    if model_path is None:
+        from .train import train_reference
+
+        model_path = out / f"model-{bits}b.kwm"
+        with _step(log, f"train: {bits}-bit QAT reference network") as st:
+            train_reference(data, model_path, bits=bits, epochs=epochs, seed=seed)
+        summary["steps"]["train_s"] = st.seconds
+    model = modelfile.load(model_path)
+    summary["model"] = {"path": str(model_path), "sha256": model.sha256, "bits": model.bits,
+                        "shape": model.shape, "footprint": model.footprint()}
+
+    with _step(log, "evaluate on speakers not used for training") as st:
+        ev = evaluate(model, data, split="validation", modes=("golden", "float"),
+                      plots=out / "eval", progress=False)
+        (out / "eval").mkdir(exist_ok=True)
+        (out / "eval" / "results.json").write_text(json.dumps(ev, indent=1, default=float))
+    summary["steps"]["eval_s"] = st.seconds
+    summary["accuracy"] = {mode: r.get("accuracy") for mode, r in ev["results"].items()}
+
+    with _step(log, f"generate Verilog ({lanes} lanes)") as st:
+        rep = generate(model, lanes, out / "verilog")
+    summary["steps"]["generate_s"] = st.seconds
+    summary["verilog"] = {"path": str(out / "verilog" / rep["files"]["verilog"]),
+                          "lanes": lanes, "cycles": rep["cycles"],
+                          "memory_bits": rep["memory_bits"]}
+
+    from sim.network import run_network_sim
+
+    with _step(log, f"cocotb: {frames} real frames in {simulator}, bit-exact check") as st:
+        sim = run_network_sim(model, lanes=lanes, simulator=simulator, n_frames=frames,
+                              seed=seed, gap_prob=0.1, stall_prob=0.1,
+                              build_dir=out / "sim")
+    summary["steps"]["sim_s"] = st.seconds
+    summary["sim"] = {k: sim.get(k) for k in (
+        "ok", "simulator", "frames_checked", "values_checked", "mismatches",
+        "first_mismatch_text", "cycles_per_frame", "frames_per_second", "wave")}
+    if not sim["ok"]:
+        log(f"    MISMATCH: {sim.get('first_mismatch_text')}")
+
+    from .build import build
+
+    summary["builds"] = []
+    for board, board_lanes in boards:
+        with _step(log, f"build {board} ({board_lanes} lanes)") as st:
+            try:
+                b = build(board, model, lanes=board_lanes,
+                          out_dir=out / "build" / f"{board}-{model.bits}b")
+                entry = _build_entry(b)
+            except Exception as e:  # a refused or failed build is a result, not a crash
+                entry = {"board": board, "lanes": board_lanes, "error": str(e)}
+        entry["build_s"] = st.seconds
+        summary["builds"].append(entry)
+
+    summary["total_s"] = round(time.monotonic() - t_start, 1)
+    summary["ok"] = bool(sim["ok"]) and all("error" not in b for b in summary["builds"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
+
+
+def _build_entry(rep: dict) -> dict:
+    clock, util, thr = rep["clock"], rep["utilization"], rep["throughput"]
+
+    def used(kind):
+        e = util.get(kind)
+        return None if not e else f"{e['used']:,}/{e['available']:,}"
+
+    return {
+        "board": rep["board"], "fpga": rep["fpga"], "lanes": rep["lanes"],
+        "luts": used("luts") or used("lcs"), "ffs": used("ffs"), "dsps": used("dsps"),
+        "bram": used("bram"), "spram": used("spram"),
+        "fmax_mhz": clock["achieved_mhz"], "clock_mhz": clock["target_mhz"],
+        "timing_met": clock["timing_met"],
+        "cycles_per_frame": thr["cycles_per_frame"],
+        "latency_ms": thr["compute_ms_per_frame"],
+        "bitstream": rep["files"]["bitstream"],
+    }
+
+
+def format_summary(s: dict) -> str:
+    """The summary as a text table."""
+    m = s["model"]
+    fp = m["footprint"]
+    acc = s.get("accuracy", {})
+    lines = [
+        f"model      {m['path']} ({m['sha256'][:12]}), {' -> '.join(map(str, m['shape']))}, "
+        f"{m['bits']}-bit",
+        "accuracy   " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()
+                                  if v is not None) + " (validation speakers, 12-class top-1)",
+        f"memory     {fp['total_bits']:,} bits = {100 * fp['ratio_to_float32']:.1f}% of "
+        f"float32 ({fp['float32_bits']:,} bits)",
+        f"cycles     {s['verilog']['cycles']['per_frame']:,}/frame at "
+        f"{s['verilog']['lanes']} lanes (ideal {s['verilog']['cycles']['ideal_per_frame']:,})",
+        f"cocotb     {s['sim']['frames_checked']} frames in {s['sim']['simulator']}: "
+        f"{s['sim']['mismatches']} mismatches",
+        "",
+        f"{'board':<12} {'lanes':>5} {'LUTs':>14} {'FFs':>14} {'DSPs':>8} {'BRAM':>8} "
+        f"{'SPRAM':>6} {'fmax MHz':>9} {'clock':>6} {'latency/frame':>14}",
+    ]
+    for b in s["builds"]:
+        if "error" in b:
+            lines.append(f"{b['board']:<12} {b['lanes']:>5}  not built: {b['error']}")
+            continue
+        lines.append(
+            f"{b['board']:<12} {b['lanes']:>5} {b['luts'] or '-':>14} {b['ffs'] or '-':>14} "
+            f"{b['dsps'] or '-':>8} {b['bram'] or '-':>8} {b['spram'] or '-':>6} "
+            f"{b['fmax_mhz']:>9.1f} {b['clock_mhz']:>6g} {b['latency_ms']:>11.2f} ms")
+    lines.append("")
+    lines.append(f"total {s['total_s']:.0f} s; everything in {s['out']} (summary.json)")
+    return "\n".join(lines)

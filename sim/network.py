@@ -16,6 +16,7 @@ Nothing here imports torch or cocotb (cocotb runs in the simulator's process).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -60,6 +61,20 @@ def _source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on ``path`` (created if missing) for the block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @dataclass
 class Design:
     """One generated accelerator: its Verilog, top module name and report."""
@@ -84,9 +99,10 @@ def build_design(model: Model, lanes: int, *, memory: str = "bram", trace: bool 
     folder = Path(folder) if folder else cache_root() / "designs" / key
     rep_path = folder / "report.json"
     v_path = folder / f"{name}.v"
-    if not (rep_path.exists() and v_path.exists()):
-        folder.mkdir(parents=True, exist_ok=True)
-        generate(model, lanes, folder, memory=memory, name=name, trace=trace)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder / ".lock"):
+        if not (rep_path.exists() and v_path.exists()):
+            generate(model, lanes, folder, memory=memory, name=name, trace=trace)
     report = json.loads(rep_path.read_text())
     return Design(verilog=v_path, top=name, report=report, folder=folder)
 
@@ -197,54 +213,58 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
     digest = hashlib.sha256((text + str(gate_level)).encode()).hexdigest()[:16]
     root = Path(build_dir) if build_dir else cache_root() / "runs" / digest
     root.mkdir(parents=True, exist_ok=True)
-    src = root / f"{design.top}_{variant}.v"
-    _write_if_changed(src, text)
-    sources = [src]
-    includes: list[Path] = []
-    defines: list[str] = []
-    netlist_info = None
-    if gate_level:
-        from . import gatelevel
+    # Other processes (other engineers' test runs) may simulate the same design in the same
+    # cache folder at the same time: one at a time per folder.
+    with _locked(root / ".lock"):
+        src = root / f"{design.top}_{variant}.v"
+        _write_if_changed(src, text)
+        sources = [src]
+        includes: list[Path] = []
+        defines: list[str] = []
+        netlist_info = None
+        if gate_level:
+            from . import gatelevel
 
-        if simulator != "icarus":
-            raise ValueError("gate-level simulation runs in Icarus (Yosys cell models)")
-        net = gatelevel.synthesize(src, design.top, gate_level, root / f"gate-{gate_level}")
-        sources = [net.netlist, *net.cell_models]
-        includes = net.include_dirs
-        defines = net.defines
-        netlist_info = {"arch": gate_level, "cells": net.cells, "ram_cells": net.ram_cells,
-                        "dsp_cells": net.dsp_cells, "rams": net.rams,
-                        "netlist": str(net.netlist), "synth_seconds": round(net.seconds, 1)}
-    build_seconds = time.perf_counter() - t0
+            if simulator != "icarus":
+                raise ValueError("gate-level simulation runs in Icarus (Yosys cell models)")
+            net = gatelevel.synthesize(src, design.top, gate_level, root / f"gate-{gate_level}")
+            sources = [net.netlist, *net.cell_models]
+            includes = net.include_dirs
+            defines = net.defines
+            netlist_info = {"arch": gate_level, "cells": net.cells, "ram_cells": net.ram_cells,
+                            "dsp_cells": net.dsp_cells, "rams": net.rams,
+                            "netlist": str(net.netlist), "synth_seconds": round(net.seconds, 1)}
+        build_seconds = time.perf_counter() - t0
 
-    per_frame = design.cycles_per_frame or 50_000
-    if stall_cycles is None:
-        stall_cycles = 4 * per_frame + 2000
-        if stall_prob:
-            stall_cycles *= 2
-    final = 0
-    for op in ops:
-        final = 0 if op["op"] == "interrupt" else final + (
-            len(op["frames"]) * n_out if op["op"] == "frames" else 0)
-    result_path = root / f"result-{seed}-{int(waves)}.json"
-    cfg = {"n_mels": n_mels, "n_out": n_out, "n_layers": len(plans),
-           "max_n_out": max(p.n_out for p in plans), "trace": trace,
-           "seed": seed,
-           "gap_prob": gap_prob, "stall_prob": stall_prob, "max_gap": 6, "max_stall": 8,
-           "stall_cycles": stall_cycles, "tail_cycles": 64 + n_out * 4,
-           "final_scores": final, "ops": _jsonable(ops), "out": str(result_path)}
-    cfg_path = root / f"scenario-{seed}-{int(waves)}.json"
-    cfg_path.write_text(json.dumps(cfg))
-    with_result = result_path.exists()
-    if with_result:
-        result_path.unlink()
-    t1 = time.perf_counter()
-    run = toolchain.simulate(sources, design.top, "sim.tb_network", simulator=simulator,
-                             build_dir=root, waves=waves, env={"KWSHW_TB_CONFIG": str(cfg_path)},
-                             seed=seed, includes=includes, defines=defines,
-                             icarus_generation="2012" if gate_level else "2005")
-    sim_total = time.perf_counter() - t1
-    result = json.loads(result_path.read_text())
+        per_frame = design.cycles_per_frame or 50_000
+        if stall_cycles is None:
+            stall_cycles = 4 * per_frame + 2000
+            if stall_prob:
+                stall_cycles *= 2
+        final = 0
+        for op in ops:
+            final = 0 if op["op"] == "interrupt" else final + (
+                len(op["frames"]) * n_out if op["op"] == "frames" else 0)
+        result_path = root / f"result-{seed}-{int(waves)}.json"
+        cfg = {"n_mels": n_mels, "n_out": n_out, "n_layers": len(plans),
+               "max_n_out": max(p.n_out for p in plans), "trace": trace,
+               "seed": seed,
+               "gap_prob": gap_prob, "stall_prob": stall_prob, "max_gap": 6, "max_stall": 8,
+               "stall_cycles": stall_cycles, "tail_cycles": 64 + n_out * 4,
+               "final_scores": final, "ops": _jsonable(ops), "out": str(result_path)}
+        cfg_path = root / f"scenario-{seed}-{int(waves)}.json"
+        cfg_path.write_text(json.dumps(cfg))
+        with_result = result_path.exists()
+        if with_result:
+            result_path.unlink()
+        t1 = time.perf_counter()
+        run = toolchain.simulate(sources, design.top, "sim.tb_network", simulator=simulator,
+                                 build_dir=root, waves=waves,
+                                 env={"KWSHW_TB_CONFIG": str(cfg_path)},
+                                 seed=seed, includes=includes, defines=defines,
+                                 icarus_generation="2012" if gate_level else "2005")
+        sim_total = time.perf_counter() - t1
+        result = json.loads(result_path.read_text())
     segs = _segments(ops, result, n_mels)
     chk = check(plans, feats.context, feats.stride, segs, use_trace=trace)
     timing = _timing(ops, result, n_out)

@@ -92,7 +92,8 @@ def _dp16kd_model() -> str:
     ``16 k + i`` at bits ``[20 i +: 18]`` of ``INITVAL_k``); per port, a write-first/
     read-before-write/no-change read (``WRITEMODE``) on the rising clock edge with ``CE``,
     byte enables on ``AD[1:0]`` in 18-bit mode, ``AD[13:4]`` as the row and ``AD[3]`` as the
-    half in 9-bit mode, output reset to zero by ``RST`` (``RESETMODE`` sync or async). Any
+    half in 9-bit mode, output reset to zero by ``RST`` (``RESETMODE`` sync or async); and the
+    36-bit simple dual-port mode of ``$__PDPW16KD_`` (see the comment in the model). Any
     other configuration (output registers, other widths, chip-select decoding, inverted
     clocks) stops the simulation with a message.
     """
@@ -121,7 +122,11 @@ def _dp16kd_model() -> str:
     for k in range(64):
         lines.append(f"    for (i = 0; i < 16; i = i + 1) mem[{16 * k} + i] = "
                      f"INITVAL_{k:02X}[i * 20 +: 18];")
-    lines += ["  end"]
+    lines += ["  end",
+              "  // 36-bit mode (Yosys's $__PDPW16KD_): port A writes 36 bits (DIA low, DIB high,",
+              "  // byte enables AD[3:0]), port B reads 36 bits (DOA low, DOB high); a 36-bit word",
+              "  // is the row pair 2w (low), 2w + 1 (high), w = AD[13:5].",
+              "  localparam WIDE = DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36;"]
     for x in ("A", "B"):
         di = ", ".join(f"DI{x}{k}" for k in range(17, -1, -1))
         ad = ", ".join(f"AD{x}{k}" for k in range(13, -1, -1))
@@ -134,13 +139,13 @@ def _dp16kd_model() -> str:
             f"  wire [9:0] row_{x} = ad_{x}[13:4];",
             f"  reg [17:0] old_{x}, new_{x};",
             "  initial begin",
-            f"    if (REGMODE_{x} != \"NOREG\" || (DATA_WIDTH_{x} != 18 && DATA_WIDTH_{x} != 9)"
-            f" || CSDECODE_{x} != \"0b000\" || CLK{x}MUX != \"CLK{x}\") begin",
+            f"    if (REGMODE_{x} != \"NOREG\" || (DATA_WIDTH_{x} != 18 && DATA_WIDTH_{x} != 9"
+            f" && !WIDE) || CSDECODE_{x} != \"0b000\" || CLK{x}MUX != \"CLK{x}\") begin",
             f'      $display("DP16KD model: port {x} configuration not modelled"); $finish;',
             "    end",
             "  end",
             f"  always @(posedge RST{x}) if (RESETMODE == \"ASYNC\") do_{x} <= 18'h0;",
-            f"  always @(posedge CLK{x}) begin",
+            f"  always @(posedge CLK{x}) if (!WIDE) begin",
             f"    if (RST{x}) begin",
             f"      do_{x} <= 18'h0;",
             f"    end else if (CE{x}) begin",
@@ -166,7 +171,31 @@ def _dp16kd_model() -> str:
             "    end",
             "  end",
         ]
-    lines.append("endmodule")
+    lines += [
+        "  wire [8:0] wrow = ad_A[13:5];",
+        "  wire [8:0] rrow = ad_B[13:5];",
+        "  reg [17:0] lo_w, hi_w;",
+        "  always @(posedge CLKA) if (WIDE && CEA && WEA) begin",
+        "    lo_w = mem[{wrow, 1'b0}];",
+        "    hi_w = mem[{wrow, 1'b1}];",
+        "    if (ad_A[0]) lo_w[8:0] = di_A[8:0];",
+        "    if (ad_A[1]) lo_w[17:9] = di_A[17:9];",
+        "    if (ad_A[2]) hi_w[8:0] = di_B[8:0];",
+        "    if (ad_A[3]) hi_w[17:9] = di_B[17:9];",
+        "    mem[{wrow, 1'b0}] <= lo_w;",
+        "    mem[{wrow, 1'b1}] <= hi_w;",
+        "  end",
+        "  always @(posedge CLKB) if (WIDE) begin",
+        "    if (RSTB) begin",
+        "      do_A <= 18'h0;",
+        "      do_B <= 18'h0;",
+        "    end else if (CEB) begin",
+        "      do_A <= mem[{rrow, 1'b0}];",
+        "      do_B <= mem[{rrow, 1'b1}];",
+        "    end",
+        "  end",
+        "endmodule",
+    ]
     return "\n".join(lines) + "\n"
 
 

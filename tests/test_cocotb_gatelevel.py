@@ -22,6 +22,7 @@ from sim.network import run_network_sim
 pytestmark = [
     pytest.mark.skipif(not toolchain.have_simulator("icarus"), reason="Icarus not installed"),
     pytest.mark.skipif(stimulus.data_dir() is None, reason="no speech data ($KWSHW_DATA)"),
+    pytest.mark.data,
 ]
 
 try:

@@ -14,8 +14,14 @@ import pytest
 from sim import stimulus, toolchain
 from sim.network import build_design, run_network_sim, run_scenario
 
-needs_data = pytest.mark.skipif(stimulus.data_dir() is None,
-                                reason="no speech data ($KWSHW_DATA)")
+_no_data = pytest.mark.skipif(stimulus.data_dir() is None,
+                              reason="no speech data ($KWSHW_DATA)")
+
+
+def needs_data(f):
+    return pytest.mark.data(_no_data(f))
+
+
 needs_verilator = pytest.mark.skipif(not toolchain.have_simulator("verilator"),
                                      reason="Verilator not installed")
 needs_icarus = pytest.mark.skipif(not toolchain.have_simulator("icarus"),

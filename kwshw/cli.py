@@ -210,6 +210,31 @@ def _format_eval(res: dict) -> str:
     return "\n".join(lines)
 
 
+# --- train ----------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from .train import TrainConfig, train
+    except ImportError as e:
+        raise CLIError(f"training needs PyTorch: pip install 'kwshw[train]' ({e})") from None
+    from .datasets import DatasetError
+    from .modelfile import save
+
+    if not args.data:
+        raise CLIError("no data: pass --data or set KWSHW_DATA")
+    cfg = TrainConfig(bits=None if args.bits == 0 else args.bits,
+                      hidden=tuple(args.hidden), epochs=args.epochs,
+                      qat_epochs=args.qat_epochs, seed=args.seed, copies=args.copies)
+    try:
+        model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
+    except (DatasetError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    digest = save(model, args.out)
+    print(f"wrote {args.out} ({digest[:12]}): {' -> '.join(map(str, model.shape))}, "
+          f"{model.bits}-bit, trained in {model.meta['train_seconds']:.0f} s")
+    return 0
+
+
 # --- all ----------------------------------------------------------------------------------------
 
 def cmd_all(args: argparse.Namespace) -> int:
@@ -326,6 +351,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="folder for confusion/DET PNGs")
     p.add_argument("--json-out", default=None, help="write the results as JSON here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a keyword spotter with QAT and export a model file",
+                       description="Train the DNN in float, fine-tune it with the golden "
+                                   "model's quantizers (QAT), export the model file.")
+    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
+                   help="data folder (default $KWSHW_DATA)")
+    p.add_argument("--task", choices=["speech_commands", "wake_word"],
+                   default="speech_commands")
+    p.add_argument("--keyword", default="alexa", help="wake word (task wake_word)")
+    p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128],
+                   help="hidden layer widths")
+    p.add_argument("--epochs", type=int, default=40, help="float epochs")
+    p.add_argument("--qat-epochs", type=int, default=12, help="QAT fine-tuning epochs")
+    p.add_argument("--copies", type=int, default=3, help="augmented copies of every clip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", required=True, help="model file to write (.kwm)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("all", help="the whole job: train, export, generate, verify, build",
                        description="Train the reference network with QAT on the speech in "

@@ -169,13 +169,15 @@ def lookup_build(model: Model, board: str, lanes: int, *, cache_dir=None,
 
 
 def _meta_accuracy(meta: dict) -> list[dict]:
-    """Accuracy figures stored in a model's meta (keys containing 'acc', one level deep)."""
+    """Accuracy figures stored in a model's meta (keys naming an accuracy, one level deep)."""
     found = []
 
     def visit(d, prefix):
         for k, v in d.items():
             name = f"{prefix}{k}"
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and "acc" in k.lower() \
+            low = k.lower()
+            named = "accuracy" in low or low in ("acc", "top1", "top-1") or low.endswith("_acc")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and named \
                     and 0 <= v <= 100:
                 found.append({"what": name, "value": float(v) / (100 if v > 1 else 1),
                               "source": "model file meta"})

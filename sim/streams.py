@@ -57,7 +57,9 @@ class Clocking:
         return Clock(self.clk, self.period_ns, unit="ns").start(start_high=False)
 
     def cycle(self) -> int:
-        """Index of the current clock cycle (rising edges so far)."""
+        """``floor(t / period)``: rising edge ``k`` happens at ``t = (k + 1/2) period``, so
+        right after it this is ``k``, and after the following falling edge already ``k + 1``
+        (the edge that will sample the values then present)."""
         return int(get_sim_time(unit="ns") // self.period_ns)
 
     async def cycles(self, n: int) -> None:
@@ -240,7 +242,9 @@ class ValidMonitor:
                 await RisingEdge(self.valid)
                 continue
             rec = {name: signal_value(h, s, allow_x=True) for name, (h, s) in self.fields.items()}
-            rec["cycle"] = self.clk.cycle() + 1
+            # At this falling edge the cycle count already names the next rising edge: the
+            # one that samples these values.
+            rec["cycle"] = self.clk.cycle()
             self.records.append(rec)
             if self.callback is not None:
                 self.callback(rec)

@@ -260,19 +260,25 @@ def _mode_label(mode: str, model_bits) -> tuple[str, int | None, str]:
 
 
 def accuracy_rows(data: dict | None) -> list[dict]:
-    """Rows ``{label, bits, kind, accuracy, task, split, footprint_bits, float32_bits, model}``
-    from accuracy.json. Understands :func:`kwshw.evaluate.evaluate` outputs (``results`` keyed
-    by mode) wherever they sit, and flat records with an ``accuracy`` number."""
+    """Rows ``{label, bits, kind, accuracy, wake_word, task, split, footprint_bits,
+    float32_bits, model}`` from accuracy.json. Understands :func:`kwshw.evaluate.evaluate`
+    outputs (``results`` keyed by mode) wherever they sit -- top-1 ``accuracy`` (Speech
+    Commands) or wake-word ``operating_points`` (``accuracy`` None, ``wake_word`` the FRR at
+    each FAR) -- and flat records with an ``accuracy`` number."""
     if not data:
         return []
     rows, seen = [], set()
     for path, node in _walk(data):
         results = node.get("results")
         model = node.get("model") if isinstance(node.get("model"), dict) else {}
-        if isinstance(results, dict) and any(isinstance(v, dict) and _num(v.get("accuracy"))
-                                             for v in results.values()):
+        if isinstance(results, dict) and any(
+                isinstance(v, dict) and (_num(v.get("accuracy")) or v.get("operating_points"))
+                for v in results.values()):
             for mode, res in results.items():
-                if not (isinstance(res, dict) and _num(res.get("accuracy"))):
+                if not isinstance(res, dict):
+                    continue
+                ops = res.get("operating_points")
+                if not _num(res.get("accuracy")) and not ops:
                     continue
                 label, bits, kind = _mode_label(mode, model.get("bits"))
                 fp = res.get("footprint") or {}
@@ -280,8 +286,12 @@ def accuracy_rows(data: dict | None) -> list[dict]:
                 if key in seen:
                     continue
                 seen.add(key)
+                wake = [{"far": o.get("far"), "target_far": o.get("target_far"),
+                         "frr": o.get("frr"), "fa_per_hour": o.get("false_accepts_per_hour")}
+                        for o in ops or [] if isinstance(o, dict)]
                 rows.append({"label": label, "bits": bits, "kind": kind,
-                             "accuracy": _frac(res["accuracy"]),
+                             "accuracy": _frac(res["accuracy"]) if _num(res.get("accuracy"))
+                             else None, "wake_word": wake or None,
                              "task": node.get("task") or model.get("task"),
                              "split": node.get("split"),
                              "footprint_bits": fp.get("total_bits"),
@@ -299,6 +309,7 @@ def accuracy_rows(data: dict | None) -> list[dict]:
             seen.add(key)
             fp = node.get("footprint") or {}
             rows.append({"label": str(label), "bits": bits if _num(bits) else None,
+                         "wake_word": None,
                          "kind": node.get("kind", "other"), "accuracy": _frac(node["accuracy"]),
                          "task": node.get("task"), "split": node.get("split"),
                          "footprint_bits": fp.get("total_bits") if isinstance(fp, dict) else None,

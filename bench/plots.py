@@ -60,7 +60,7 @@ def _subtitle(meta: dict | None) -> str:
 
 
 def plot_accuracy(res: dict, out: Path) -> Path | None:
-    rows = accuracy_rows(res.get("accuracy"))
+    rows = [r for r in accuracy_rows(res.get("accuracy")) if r["accuracy"] is not None]
     if not rows:
         return None
     plt = _plt()
@@ -178,7 +178,8 @@ def _accuracy_by_bits(res: dict) -> dict[int, tuple[float, str]]:
     post-training dynamic quantization."""
     best: dict[int, tuple[int, float, str]] = {}
     for r in accuracy_rows(res.get("accuracy")):
-        if r["bits"] in (None, 32) or r["kind"] not in ("dynamic-qat", "dynamic"):
+        if r["bits"] in (None, 32) or r["kind"] not in ("dynamic-qat", "dynamic") \
+                or r["accuracy"] is None:
             continue
         prio = 0 if r["kind"] == "dynamic-qat" else 1
         cur = best.get(r["bits"])

@@ -124,8 +124,15 @@ def _accuracy(res: dict) -> list[str]:
     order = {"float": 0, "dynamic-qat": 1, "dynamic": 2, "static": 3, "other": 4}
     rows = sorted(rows, key=lambda r: (str(r.get("task")), order.get(r["kind"], 9),
                                        -(r["bits"] or 0), r["label"]))
-    out = _table(["task", "split", "model", "top-1", "memory", "of float32"], [
-        [r.get("task") or "-", r.get("split") or "-", r["label"], _pct(r["accuracy"], 2),
+    def metric(r):
+        if r["accuracy"] is not None:
+            return f"top-1 {_pct(r['accuracy'], 2)}"
+        return "; ".join(f"FRR {_pct(o['frr'])} at FAR {_pct(o['far'])}"
+                         + (f" ({o['fa_per_hour']:.1f} FA/h)" if o.get("fa_per_hour")
+                            is not None else "") for o in r["wake_word"] or [])
+
+    out = _table(["task", "split", "model", "result", "memory", "of float32"], [
+        [r.get("task") or "-", r.get("split") or "-", r["label"], metric(r),
          f"{r['footprint_bits'] / 1e3:,.0f} kbit" if r.get("footprint_bits") else "-",
          _pct(r["footprint_bits"] / r["float32_bits"]) if r.get("footprint_bits")
          and r.get("float32_bits") else "-"] for r in rows])
@@ -265,7 +272,8 @@ def _ours(res: dict) -> list[list[str]]:
     sweep = res.get("sweep") or {}
     acc = {}
     for r in accuracy_rows(res.get("accuracy")):
-        if r["kind"] in ("dynamic-qat", "dynamic") and r["bits"] not in (None, 32):
+        if r["kind"] in ("dynamic-qat", "dynamic") and r["bits"] not in (None, 32) \
+                and r["accuracy"] is not None:
             prio = 0 if r["kind"] == "dynamic-qat" else 1
             if r["bits"] not in acc or prio < acc[r["bits"]][0]:
                 acc[r["bits"]] = (prio, r)

@@ -97,6 +97,12 @@ def test_readers_accept_evaluate_and_cycles_layouts():
                         "simulated_equals_formula": True},
                        {"lanes": 2, "simulated": 4, "formula": 3,
                         "simulated_equals_formula": False}]}
+    wake = {"task": "wake_word", "split": "test", "model": {"sha256": "y", "bits": 8},
+            "results": {"golden": {"operating_points": [
+                {"target_far": 0.01, "far": 0.009, "frr": 0.12, "false_accepts_per_hour": 3.0}],
+                "clip_accuracy_at_0.5": 0.9}}}
+    (row,) = common.accuracy_rows(wake)
+    assert row["accuracy"] is None and row["wake_word"][0]["frr"] == 0.12
     summ = common.cycles_summary(cyc)
     assert (summ["checked"], summ["equal"]) == (2, 1)
     assert common.accuracy_rows(None) == [] and common.cycles_summary(None) is None

@@ -43,7 +43,7 @@ from bench.common import ROOT, Timer, provenance, read_json, results_dir, write_
 BENCH = ROOT / "bench"
 STEPS = ("accuracy", "cycles", "simspeed", "sweep", "plots", "readme")
 #: Per-step timeouts of a quick run (seconds); the whole quick run stays within a few minutes.
-QUICK_TIMEOUT = {"accuracy": 90, "cycles": 90, "simspeed": 90, "sweep": 180, "plots": 60,
+QUICK_TIMEOUT = {"accuracy": 120, "cycles": 90, "simspeed": 150, "sweep": 180, "plots": 60,
                  "readme": 30}
 #: Options that name the output *file* / the output *folder*, in order of preference.
 _FILE_FLAGS = ("--output", "-o", "--out-file", "--json")
@@ -51,6 +51,10 @@ _DIR_FLAGS = ("--out", "--out-dir", "--results", "--results-dir")
 #: Arguments that make a step small when its script has no --quick of its own.
 QUICK_ARGS = {
     "cycles": ["--lanes", "16", "32", "--frames", "2"],
+}
+#: Extra arguments of the full run (used when the script offers them).
+FULL_ARGS = {
+    "simspeed": ["--reference"],
 }
 
 
@@ -106,6 +110,7 @@ def step_command(name: str, out: Path, *, quick: bool, jobs: int,
             return None, (f"{script.name} cannot be told where to write (no output option); "
                           f"skipped so that bench/results stays intact")
         return cmd + small + target, ""
+    cmd += [a for a in FULL_ARGS.get(name, []) if not a.startswith("--") or a in opts]
     if target and not default_out:
         cmd += target
     elif not target and not default_out:

@@ -36,7 +36,7 @@ reaches, so "the detector fires somewhere in the clip" is ``score >= threshold``
 
 - FRR at FAR: the fraction of keyword clips on which the detector never fires, at the
   threshold where at most 1% (5%) of the *negative clips* make it fire;
-- false accepts per hour: detections (rising edges, with a refractory time) on the negative
+- false accepts per hour: detections (:func:`detect`, with its refractory time) on the negative
   clips streamed one after another from reset, divided by their total duration. The negatives
   are isolated words (hard negatives), not hours of ordinary audio, so this rate is a
   pessimistic, small-sample figure; the duration it rests on is reported next to it.
@@ -170,10 +170,10 @@ def smooth(post, k: int = DEFAULT_SMOOTHING) -> np.ndarray:
     if int(k) != k or k < 1:
         raise ValueError(f"smoothing length must be a positive integer, got {k}")
     p = np.asarray(post, np.float64)
-    c = np.cumsum(p, axis=0)
-    out = c.copy()
-    out[k:] = c[k:] - c[:-k]
-    return out / k
+    padded = np.concatenate([np.zeros((k - 1, *p.shape[1:])), p])
+    # Each window summed oldest to newest, exactly as StreamDetector sums its history.
+    win = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)
+    return np.sum(np.ascontiguousarray(win), axis=-1) / k
 
 
 def detect(post, threshold: float, k: int = DEFAULT_SMOOTHING,
@@ -225,9 +225,9 @@ class StreamDetector:
     def update(self, posterior: float) -> bool:
         """Take the next frame's keyword posterior; return True if the detector fires now."""
         self._hist[self._t % self.k] = float(posterior)
-        # Same summation order as smooth() would not matter for a threshold at float64
-        # precision except at exact ties; sum the window in time order to match it closely.
-        self.smoothed = float(np.sum(self._hist)) / self.k
+        # Summed oldest to newest, as smooth() does, so both give the same bits.
+        ordered = np.roll(self._hist, -((self._t + 1) % self.k))
+        self.smoothed = float(np.sum(ordered)) / self.k
         t = self._t
         self._t += 1
         if self.smoothed >= self.threshold and (self._last is None
@@ -494,7 +494,7 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str 
 def _extract(dataset, cfg: FeatureConfig, progress: bool, cache):
     from .datasets import extract
 
-    return extract(dataset, cfg, progress=progress, cache=cache)
+    return extract(dataset, cfg, progress=progress, cache=cache, on_error="skip")
 
 
 def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
@@ -551,8 +551,9 @@ def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
     out = {
         "model": {"sha256": m.sha256, "bits": m.bits, "shape": m.shape, "task": task,
                   "path": None if isinstance(model, Model) else str(model)},
-        "task": task, "split": split, "n_clips": len(ds),
+        "task": task, "split": split, "n_clips": int(fs.n_clips),
         "n_speakers": len(ds.speakers()) or None, "labels": list(m.labels),
+        "unreadable_clips": [f"{it.path}: {why}" for it, why in getattr(fs, "skipped", [])],
         "results": {}, "skipped": {},
     }
     usable = []

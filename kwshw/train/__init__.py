@@ -1,5 +1,40 @@
-"""PyTorch training (the only package that imports torch)."""
+"""PyTorch training (the only package that imports torch).
 
-from .trainer import TrainConfig, train, train_reference
+- :mod:`kwshw.train.qat`: the golden model's quantizers with straight-through gradients
+  (:class:`QuantMLP`).
+- :mod:`kwshw.train.exact`: the integer network in torch, bit-exact with the golden model
+  (:class:`IntegerNet`).
+- :mod:`kwshw.train.teacher`: a CNN teacher for distillation (training only).
+- :mod:`kwshw.train.trainer`: the recipe and the entry points :func:`train`,
+  :func:`train_variants`, :func:`train_reference`.
+"""
 
-__all__ = ["TrainConfig", "train", "train_reference"]
+from .exact import IntegerNet
+from .qat import QuantMLP
+from .trainer import (
+    TrainConfig,
+    TrainData,
+    export,
+    finetune_qat,
+    prepare,
+    train,
+    train_float,
+    train_reference,
+    train_teacher,
+    train_variants,
+)
+
+__all__ = [
+    "IntegerNet",
+    "QuantMLP",
+    "TrainConfig",
+    "TrainData",
+    "export",
+    "finetune_qat",
+    "prepare",
+    "train",
+    "train_float",
+    "train_reference",
+    "train_teacher",
+    "train_variants",
+]

@@ -42,9 +42,21 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x + 0.5)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: exactly ``q`` (``x + (q - x).detach()`` would round). Backward: identity."""
+
+    @staticmethod
+    def forward(ctx, x, q):  # noqa: D102
+        return q.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        return grad, None
+
+
 def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """``q`` in the forward pass, the identity's gradient in the backward pass."""
-    return x + (q - x).detach()
+    return _StraightThrough.apply(x, q.detach())
 
 
 @torch.no_grad()

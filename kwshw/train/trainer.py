@@ -1,60 +1,98 @@
-"""Training: float pre-training, then quantization-aware fine-tuning, then export.
+"""Training: float pre-training, quantization-aware fine-tuning, export.
 
-The recipe follows the paper: the DNN is trained in float, then fine-tuned with the
-golden model's quantizers in the forward pass (:class:`kwshw.train.qat.QuantMLP` with
-``bits`` set: column-wise weights, per-frame activations, straight-through gradients),
-and exported with :func:`kwshw.modelfile.from_float`, whose integers the QAT forward
-pass reproduces exactly in inference mode (:mod:`kwshw.train.exact`).
+The recipe (every number is a :class:`TrainConfig` field, stored in the model's ``meta``):
 
-Data come from :mod:`kwshw.datasets` (features cached on disk), so the same call trains
-on the test archive in ``$KWSHW_DATA``, on the full Speech Commands set, or on the
-wake-word corpus.
+1. **Features**, once, cached on disk by :func:`kwshw.datasets.extract`: the clean training
+   clips plus ``copies`` augmented copies of each (time shift, real background noise at a
+   moderate SNR, gain). Per-band normalization statistics come from the clean clips; the
+   model file stores them (as float32, the values training used).
+2. **Teacher** (optional, ``teacher_epochs > 0``): a small CNN on the same input window
+   (:class:`kwshw.train.teacher.TeacherCNN`), trained on the labels. It is a training tool
+   only: nothing of it is exported.
+3. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers) trained with AdamW, a
+   one-cycle learning-rate schedule, dropout and weight decay, on cross-entropy with the
+   labels plus, with a teacher, knowledge distillation: a temperature-``T`` KL term towards
+   the teacher's posteriors on the training windows *and* on a transfer set of random
+   mixtures of pairs of them (``x = l x_a + (1 - l) x_b``, ``l`` uniform), precomputed once.
+4. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
+   (``QuantMLP.bits``: column-wise weights, per-frame activations, straight-through
+   gradients), same loss, lower learning rate.
+5. **Export** with :func:`kwshw.modelfile.from_float` (output formats by
+   :func:`kwshw.quantize.calibrate_out_fracs` on the clean training windows, the static
+   baseline's activation ranges in ``meta["static_ranges"]``), then measured on the
+   validation split (speakers not used for training) with the golden model; the numbers go to
+   ``meta["validation"]``.
+
+Everything is seeded: the same seed, data and thread count give the same model.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .. import modelfile, quantize
-from ..datasets import Augmentation, Augmenter, SpeechCommands, WakeWord, extract
-from ..features import FeatureConfig
+from ..datasets import Augmentation, Augmenter, DatasetError, extract
+from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
+from ..features import FeatureConfig, Normalizer
 from .qat import QuantMLP
+from .teacher import TeacherCNN
 
-__all__ = ["TrainConfig", "train", "train_reference", "resolve_corpus"]
+__all__ = [
+    "TrainConfig",
+    "TrainData",
+    "export",
+    "finetune_qat",
+    "prepare",
+    "resolve_corpus",
+    "train",
+    "train_float",
+    "train_reference",
+    "train_teacher",
+    "train_variants",
+]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (stored in the model file's ``meta``).
 
-    The defaults are the reference recipe: 3 x 128 hidden units, 40 float epochs and 12
-    QAT epochs on the clean clips plus 3 augmented copies (time shift, real background
-    noise at 5-25 dB SNR, gain), AdamW with a one-cycle schedule, dropout.
+    The defaults are the reference recipe for 12-class Speech Commands on the test archive.
+    ``bits=None`` trains float only and exports with 8-bit post-training quantization.
     """
 
     bits: int | None = 4
     hidden: tuple[int, ...] = (128, 128, 128)
     epochs: int = 40
-    qat_epochs: int = 12
+    qat_epochs: int = 10
     lr: float = 1e-3
     qat_lr: float = 2e-4
     weight_decay: float = 1e-4
     dropout: float = 0.3
     input_dropout: float = 0.1
     batch_size: int = 128
-    copies: int = 3
+    copies: int = 8
     augmentation: Augmentation = field(default_factory=lambda: Augmentation(
-        time_shift_ms=100.0, noise_prob=0.6, snr_db=(5.0, 25.0), gain_db=(-6.0, 6.0)))
+        time_shift_ms=100.0, noise_prob=0.5, snr_db=(10.0, 30.0), gain_db=(-6.0, 6.0)))
+    teacher_epochs: int = 0
+    teacher_channels: int = 32
+    teacher_lr: float = 3e-3
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.1
+    distill_transfer: float = 1.0
+    balance_classes: bool | None = None
+    negative_windows: str = "centroid"
     seed: int = 0
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
+    validate: bool = True
 
     def to_meta(self) -> dict:
         d = asdict(self)
@@ -66,44 +104,307 @@ class TrainConfig:
 
 def resolve_corpus(data_root: str | os.PathLike, task: str) -> Path:
     """The corpus folder for ``task`` inside ``data_root`` (or ``data_root`` itself)."""
-    root = Path(data_root)
-    sub = {"speech_commands": "speech_commands_v0.02_test",
-           "wake_word": "wake_word_benchmark"}[task]
-    return root / sub if (root / sub).is_dir() else root
+    return resolve_root(data_root, task)
 
 
-def _dataset(task: str, root: Path, split: str, keyword: str):
-    if task == "speech_commands":
-        return SpeechCommands(root, split)
-    return WakeWord(root, keyword=keyword, split=split)
+def _threads() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
 
 
-def _epochs(net: QuantMLP, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
-            cfg: TrainConfig, desc: str, progress: bool) -> list[float]:
-    """AdamW with a one-cycle schedule; returns the mean loss of every epoch."""
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    per_epoch = (len(x) + cfg.batch_size - 1) // cfg.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
-                                                pct_start=0.1)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    losses = []
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch")
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(_threads())
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainData:
+    """Training windows of one task, ready for the loops (features normalized, flattened).
+
+    Attributes
+    ----------
+    x, y : torch.Tensor
+        All training windows (clean clips first, then the augmented copies) and labels.
+    x_clean : numpy.ndarray
+        The clean training windows (calibration of output formats and static ranges).
+    normalizer : Normalizer
+        Per-band statistics of the clean training clips (float32 values).
+    labels : list of str
+    task : str
+    features : FeatureConfig
+    info : dict
+        Counts for the model's meta.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_clean: np.ndarray
+    normalizer: Normalizer
+    labels: list[str]
+    task: str
+    features: FeatureConfig
+    info: dict
+    data_root: str | None = None
+    keyword: str = "alexa"
+
+    @property
+    def class_weights(self) -> torch.Tensor:
+        """Inverse class frequencies, normalized to mean 1 (balanced cross-entropy)."""
+        counts = torch.bincount(self.y, minlength=len(self.labels)).double().clamp(min=1)
+        w = counts.sum() / (len(self.labels) * counts)
+        return w.float()
+
+
+def _dataset_kwargs(task: str, keyword: str, config: TrainConfig) -> dict:
+    if task == "wake_word":
+        return {"keyword": keyword, "negative_windows": config.negative_windows}
+    return {}
+
+
+def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
+            keyword: str = "alexa", config: TrainConfig = TrainConfig(),  # noqa: B008
+            features: FeatureConfig = FeatureConfig(),  # noqa: B008
+            progress: bool = True) -> TrainData:
+    """Read the training split, extract (or load cached) features, normalize, stack windows.
+
+    Raises
+    ------
+    kwshw.datasets.DatasetError
+        Missing folders, empty classes, no usable clips (from :mod:`kwshw.datasets`).
+    ValueError
+        Unknown task.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    ds = open_dataset(task, data_root, "train", **_dataset_kwargs(task, keyword, config))
+    counts = ds.counts()
+    empty = [k for k, v in counts.items() if v == 0]
+    if empty:
+        raise DatasetError(f"no training clips for class(es) {empty} in {ds.root}")
+    clean = extract(ds, features, progress=progress, on_error="skip")
+    fitted = clean.fit_normalizer()
+    # The model file stores float32 statistics; train on exactly those.
+    norm = Normalizer(mean=fitted.mean.astype(np.float32), std=fitted.std.astype(np.float32))
+    x_clean, y_clean = clean.windows(norm)
+    xs, ys = [x_clean], [y_clean]
+    if config.copies > 0:
+        aug = extract(ds, features, augment=Augmenter(config.augmentation, ds.noise_items,
+                                                      features.sample_rate),
+                      copies=config.copies, include_clean=False, seed=config.seed,
+                      progress=progress, on_error="skip")
+        xa, ya = aug.windows(norm)
+        xs.append(xa)
+        ys.append(ya)
+    x = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs), dtype=np.float32))
+    y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
+    info = {"train_clips": len(ds), "train_clips_used": int(len(clean.items)),
+            "train_speakers": len(ds.speakers()) or None, "train_examples": int(len(x)),
+            "train_counts": counts}
+    return TrainData(x=x, y=y, x_clean=np.asarray(x_clean, np.float32), normalizer=norm,
+                     labels=list(ds.labels), task=task, features=features, info=info,
+                     data_root=str(data_root), keyword=keyword)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loops
+# ---------------------------------------------------------------------------------------------
+
+def _batches(n: int, batch_size: int, gen: torch.Generator):
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def train_teacher(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
+                  progress: bool = True) -> TeacherCNN:
+    """Train the CNN teacher on the labels (see :mod:`kwshw.train.teacher`)."""
+    _seed(config.seed + 1)
+    cfg = data.features
+    net = TeacherCNN(cfg.context, cfg.n_mels, len(data.labels), config.teacher_channels)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.teacher_lr / 3, weight_decay=1e-3)
+    steps = config.teacher_epochs * ((len(data.x) + config.batch_size - 1) // config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.teacher_lr,
+                                                total_steps=steps)
+    weights = data.class_weights if _balanced(data, config) else None
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    bar = tqdm(range(config.teacher_epochs), desc="teacher", unit="epoch", disable=not progress)
     for _ in bar:
         net.train()
-        perm = torch.randperm(len(x), generator=gen)
         total = 0.0
-        for i in range(0, len(x), cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        for idx in _batches(len(data.x), config.batch_size, gen):
+            loss = torch.nn.functional.cross_entropy(net(data.x[idx]), data.y[idx], weight=weights)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        losses.append(total / len(x))
+        bar.set_postfix(loss=f"{total / len(data.x):.3f}")
+    net.eval()
+    return net
+
+
+def _balanced(data: TrainData, config: TrainConfig) -> bool:
+    return data.task == "wake_word" if config.balance_classes is None else config.balance_classes
+
+
+@torch.no_grad()
+def _logits(net: torch.nn.Module, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    net.eval()
+    return torch.cat([net(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+
+
+@dataclass
+class _Transfer:
+    """The distillation set: training windows and random mixtures of pairs, with the teacher's
+    logits; ``labelled`` marks the windows that have a label."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    labelled: torch.Tensor
+    teacher: torch.Tensor | None
+
+
+def _transfer(data: TrainData, config: TrainConfig, teacher: TeacherCNN | None) -> _Transfer:
+    n = len(data.x)
+    if teacher is None:
+        return _Transfer(data.x, data.y, torch.ones(n, dtype=torch.bool), None)
+    gen = torch.Generator().manual_seed(config.seed + 2)
+    m = int(round(config.distill_transfer * n))
+    a = torch.randint(0, n, (m,), generator=gen)
+    b = torch.randint(0, n, (m,), generator=gen)
+    lam = torch.rand(m, 1, generator=gen)
+    xm = lam * data.x[a] + (1 - lam) * data.x[b]
+    x = torch.cat([data.x, xm])
+    y = torch.cat([data.y, torch.zeros(m, dtype=torch.int64)])
+    labelled = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(m, dtype=torch.bool)])
+    return _Transfer(x, y, labelled, _logits(teacher, x))
+
+
+def _fit(net: QuantMLP, tr: _Transfer, data: TrainData, config: TrainConfig, *, epochs: int,
+         lr: float, desc: str, progress: bool) -> list[float]:
+    """AdamW with a one-cycle schedule over the transfer set; returns the loss per epoch."""
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=config.weight_decay)
+    per_epoch = (len(tr.x) + config.batch_size - 1) // config.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
+                                                pct_start=0.1)
+    weights = data.class_weights if _balanced(data, config) else None
+    t, alpha = config.distill_temperature, config.distill_alpha
+    gen = torch.Generator().manual_seed(config.seed + 3)
+    losses = []
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch")
+    for _ in bar:
+        net.train()
+        total = 0.0
+        for idx in _batches(len(tr.x), config.batch_size, gen):
+            out = net(tr.x[idx])
+            lab = tr.labelled[idx]
+            ce = (torch.nn.functional.cross_entropy(out[lab], tr.y[idx][lab], weight=weights)
+                  if bool(lab.any()) else out.sum() * 0.0)
+            if tr.teacher is None:
+                loss = ce
+            else:
+                kl = torch.nn.functional.kl_div(
+                    torch.log_softmax(out / t, dim=1), torch.log_softmax(tr.teacher[idx] / t, 1),
+                    log_target=True, reduction="batchmean")
+                loss = alpha * ce + (1 - alpha) * t * t * kl
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(tr.x))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    net.eval()
     return losses
 
+
+def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
+                teacher: TeacherCNN | None = None, progress: bool = True,
+                transfer: _Transfer | None = None) -> tuple[QuantMLP, list[float]]:
+    """Train the float DNN (with distillation from ``teacher`` when given)."""
+    _seed(config.seed)
+    net = QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
+                   dropout=config.dropout, input_dropout=config.input_dropout)
+    tr = transfer if transfer is not None else _transfer(data, config, teacher)
+    losses = _fit(net, tr, data, config, epochs=config.epochs, lr=config.lr, desc="float",
+                  progress=progress)
+    return net, losses
+
+
+def finetune_qat(net: QuantMLP, data: TrainData, bits: int,
+                 config: TrainConfig = TrainConfig(),  # noqa: B008
+                 teacher: TeacherCNN | None = None, progress: bool = True,
+                 transfer: _Transfer | None = None) -> tuple[QuantMLP, list[float]]:
+    """A copy of ``net`` fine-tuned with the quantizers at ``bits`` in the forward pass."""
+    _seed(config.seed + 10 + bits)
+    q = copy.deepcopy(net)
+    q.bits = bits
+    tr = transfer if transfer is not None else _transfer(data, config, teacher)
+    losses = _fit(q, tr, data, config, epochs=config.qat_epochs, lr=config.qat_lr,
+                  desc=f"QAT {bits}-bit", progress=progress)
+    return q, losses
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+def _validation_meta(model: modelfile.Model, data: TrainData, progress: bool) -> dict:
+    from ..evaluate import evaluate
+
+    try:
+        ev = evaluate(model, data.data_root, split="validation", modes=("golden", "float"),
+                      progress=progress,
+                      dataset_kwargs=_dataset_kwargs(data.task, data.keyword, TrainConfig()))
+    except DatasetError as e:  # e.g. a corpus without a validation split
+        return {"error": str(e)}
+    out = {"split": "validation", "clips": ev["n_clips"], "speakers": ev["n_speakers"]}
+    for mode, r in ev["results"].items():
+        if "accuracy" in r:
+            out[f"{mode}_accuracy"] = round(r["accuracy"], 4)
+        else:
+            out[f"{mode}_clip_accuracy"] = round(r["clip_accuracy_at_0.5"], 4)
+            for op in r["operating_points"]:
+                out[f"{mode}_frr_at_far{100 * op['target_far']:g}"] = round(op["frr"], 4)
+    return out
+
+
+def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = TrainConfig(),  # noqa: B008
+           *, meta: dict | None = None, progress: bool = True) -> modelfile.Model:
+    """The model file of ``net`` at ``bits`` (its latent float weights are the float reference).
+
+    ``meta`` is merged into the provenance; with ``config.validate`` the model is measured on
+    the validation split (golden and float) and the accuracies are stored as well.
+    """
+    ws, bs = net.numpy_params()
+    fracs = quantize.calibrate_out_fracs(ws, bs, data.x_clean)
+    full = {
+        "trainer": "kwshw.train.trainer",
+        "task": data.task,
+        "config": config.to_meta(),
+        "bits": bits,
+        "qat": net.bits is not None,
+        **data.info,
+        "torch": torch.__version__,
+        "threads": _threads(),
+        "static_ranges": static_ranges(ws, bs, data.x_clean),
+        **(meta or {}),
+    }
+    model = modelfile.from_float(
+        ws, bs, bits=bits, out_fracs=fracs, features=data.features,
+        norm_mean=data.normalizer.mean, norm_std=data.normalizer.std, labels=data.labels,
+        task=data.task, in_frac=config.in_frac, meta=full)
+    if config.validate and data.data_root is not None:
+        model.meta["validation"] = _validation_meta(model, data, progress)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# One-call entry points
+# ---------------------------------------------------------------------------------------------
 
 def train(data_root: str | os.PathLike, *, task: str = "speech_commands",
           keyword: str = "alexa", config: TrainConfig = TrainConfig(),  # noqa: B008 (frozen)
@@ -121,7 +422,7 @@ def train(data_root: str | os.PathLike, *, task: str = "speech_commands",
     keyword : str
         The wake word (``task="wake_word"``).
     config : TrainConfig
-        The recipe. ``bits=None`` trains float only and exports at 8 bits.
+        The recipe. ``bits=None`` trains float only and exports at 8 bits (post-training).
     features : FeatureConfig
         Front end and input window.
     progress : bool
@@ -132,56 +433,74 @@ def train(data_root: str | os.PathLike, *, task: str = "speech_commands",
     Model
         The exported model (with its float reference and the static baseline's ranges).
     """
+    bits = config.bits
+    models = train_variants(data_root, task=task, keyword=keyword, config=config,
+                            features=features, progress=progress,
+                            variants=[("qat", bits)] if bits is not None else [("ptq", 8)])
+    return next(iter(models.values()))
+
+
+def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands",
+                   keyword: str = "alexa", config: TrainConfig = TrainConfig(),  # noqa: B008
+                   features: FeatureConfig = FeatureConfig(),  # noqa: B008
+                   variants: Sequence[tuple[str, int]] = (("ptq", 8), ("ptq", 4), ("qat", 8),
+                                                          ("qat", 4)),
+                   progress: bool = True) -> dict[str, modelfile.Model]:
+    """Train the float network once and export several models from it.
+
+    ``variants`` are ``("ptq", bits)`` (the float network quantized after training) and
+    ``("qat", bits)`` (fine-tuned with the quantizers first). Returns ``{"ptq8": Model, ...}``.
+    Every model's ``meta["train_seconds"]`` is the time of the steps it needed (features,
+    teacher, float training, its own QAT).
+    """
     t0 = time.monotonic()
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    root = resolve_corpus(data_root, task)
-    ds = _dataset(task, root, "train", keyword)
-    clean = extract(ds, features, progress=progress, on_error="skip")
-    norm = clean.fit_normalizer()
-    x_clean, y_clean = clean.windows(norm)
-    xs, ys = [x_clean], [y_clean]
-    if config.copies > 0:
-        aug = extract(ds, features, augment=Augmenter(config.augmentation, ds.noise_items,
-                                                      features.sample_rate),
-                      copies=config.copies, include_clean=False, seed=config.seed,
-                      progress=progress, on_error="skip")
-        xa, ya = aug.windows(norm)
-        xs.append(xa)
-        ys.append(ya)
-    x = torch.from_numpy(np.concatenate(xs).astype(np.float32))
-    y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
+    data = prepare(data_root, task=task, keyword=keyword, config=config, features=features,
+                   progress=progress)
+    t_data = time.monotonic() - t0
+    teacher = None
+    t1 = time.monotonic()
+    if config.teacher_epochs > 0:
+        teacher = train_teacher(data, config, progress)
+    transfer = _transfer(data, config, teacher)
+    t_teacher = time.monotonic() - t1
+    t2 = time.monotonic()
+    net, losses = train_float(data, config, teacher, progress, transfer)
+    t_float = time.monotonic() - t2
+    base = {"float_losses": [round(v, 4) for v in losses],
+            "features_seconds": round(t_data, 1), "teacher_seconds": round(t_teacher, 1),
+            "float_seconds": round(t_float, 1)}
+    if teacher is not None:
+        base["teacher_validation"] = _teacher_accuracy(teacher, data)
+    out = {}
+    for kind, bits in variants:
+        t3 = time.monotonic()
+        meta = dict(base)
+        if kind == "qat":
+            q, qlosses = finetune_qat(net, data, bits, config, teacher, progress, transfer)
+            meta["qat_losses"] = [round(v, 4) for v in qlosses]
+        elif kind == "ptq":
+            q = net
+        else:
+            raise ValueError(f"unknown variant {kind!r} (ptq or qat)")
+        meta["qat_seconds"] = round(time.monotonic() - t3, 1)
+        meta["train_seconds"] = round(t_data + t_teacher + t_float + meta["qat_seconds"], 1)
+        out[f"{kind}{bits}"] = export(q, data, bits, replace(config, bits=bits), meta=meta,
+                                      progress=progress)
+    return out
 
-    net = QuantMLP(features.n_inputs, config.hidden, len(ds.labels), bits=None,
-                   dropout=config.dropout, input_dropout=config.input_dropout)
-    losses = _epochs(net, x, y, epochs=config.epochs, lr=config.lr, cfg=config,
-                     desc="float", progress=progress)
-    qat_losses: list[float] = []
-    if config.bits is not None and config.qat_epochs > 0:
-        net.bits = config.bits
-        qat_losses = _epochs(net, x, y, epochs=config.qat_epochs, lr=config.qat_lr,
-                             cfg=config, desc=f"QAT {config.bits}-bit", progress=progress)
-    net.eval()
-    ws, bs = net.numpy_params()
-    # Output formats and the static baseline's ranges from the clean training windows.
-    fracs = quantize.calibrate_out_fracs(ws, bs, x_clean)
-    from ..evaluate import static_ranges
 
-    meta = {
-        "trainer": "kwshw.train.trainer",
-        "config": config.to_meta(),
-        "train_clips": len(ds),
-        "train_examples": int(len(x)),
-        "float_losses": [round(v, 4) for v in losses],
-        "qat_losses": [round(v, 4) for v in qat_losses],
-        "train_seconds": round(time.monotonic() - t0, 1),
-        "torch": torch.__version__,
-        "static_ranges": static_ranges(ws, bs, x_clean),
-    }
-    return modelfile.from_float(
-        ws, bs, bits=config.bits or 8, out_fracs=fracs, features=features,
-        norm_mean=norm.mean, norm_std=norm.std, labels=ds.labels, task=task,
-        in_frac=config.in_frac, meta=meta)
+def _teacher_accuracy(teacher: TeacherCNN, data: TrainData) -> dict:
+    """The teacher's top-1 on the validation split (for the record; not exported)."""
+    try:
+        ds = open_dataset(data.task, data.data_root, "validation",
+                          **_dataset_kwargs(data.task, data.keyword, TrainConfig()))
+        fs = extract(ds, data.features, progress=False, on_error="skip")
+    except DatasetError as e:
+        return {"error": str(e)}
+    x, y = fs.windows(data.normalizer)
+    pred = _logits(teacher, torch.from_numpy(np.asarray(x, np.float32))).argmax(1).numpy()
+    return {"split": "validation", "clips": int(len(y)),
+            "teacher_accuracy": round(float(np.mean(pred == y)), 4)}
 
 
 def train_reference(data_root: str | os.PathLike, out_path: str | os.PathLike, *,

@@ -1,0 +1,198 @@
+"""QAT: quantizers equal the golden model's, STE gradients, reproducibility, export round trip,
+and the bit-exact integer network on synthetic models (real data: tests/test_qat_exact.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kwshw import arith, golden, modelfile, quantize  # noqa: E402
+from kwshw.features import FeatureConfig, Normalizer  # noqa: E402
+from kwshw.train.exact import IntegerNet  # noqa: E402
+from kwshw.train.qat import (  # noqa: E402
+    QuantMLP,
+    fake_quant_act,
+    fake_quant_weight,
+    weight_grid,
+)
+from kwshw.train.trainer import TrainConfig, TrainData, export, finetune_qat, train_float  # noqa: E402
+
+TINY = FeatureConfig(n_mels=8, context=3, stride=2, n_fft=512)
+
+
+def _weights(rng, n_in, n_out, constant_cols=()):
+    w = rng.normal(0, 1, (n_in, n_out)) * 10.0 ** rng.uniform(-2, 0.5, n_out)
+    for j in constant_cols:
+        w[:, j] = w[0, j]
+    return w
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_fake_quant_weights_equal_the_exported_integers(bits):
+    rng = np.random.default_rng(bits)
+    w = _weights(rng, 37, 11, constant_cols=(3,))
+    fq = fake_quant_weight(torch.from_numpy(w), bits).numpy()
+    lay = quantize.quantize_layer(w, np.zeros(11), bits=bits, out_frac=8, relu=True)
+    assert np.array_equal(fq, lay.dequantized_weights(bits))
+    codes, lo, st, e = weight_grid(torch.from_numpy(w), bits)
+    assert np.array_equal(codes.numpy().astype(np.uint8), lay.codes)
+    assert np.array_equal(lo.numpy().astype(np.int64), lay.lo)
+    assert np.array_equal(st.numpy().astype(np.int64), lay.st)
+    assert e == lay.w_exp
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_fake_quant_act_codes_equal_golden_away_from_ties(bits):
+    """Per-frame codes of the float quantizer equal the golden model's (RECIP-based) codes
+    except within 1/8 of a rounding tie, where the contract allows the reciprocal to decide."""
+    rng = np.random.default_rng(bits + 100)
+    x = np.clip(np.round(rng.normal(0, 1, (64, 50)) * 10.0 ** rng.uniform(1, 4, (64, 1))),
+                arith.ACT_MIN, arith.ACT_MAX).astype(np.int64)
+    x[0] = 17  # a constant frame (R = 0)
+    lay = quantize.quantize_layer(rng.normal(0, 1, (50, 4)), np.zeros(4), bits=bits,
+                                  out_frac=8, relu=False)
+    plan = quantize.plan_layer(lay, bits=bits, in_frac=6, in_signed=True)
+    tr = golden.run_layer(plan, x)
+    xf = torch.from_numpy(x.astype(np.float64) * 2.0**-6)
+    fq = fake_quant_act(xf, bits).numpy() * 2.0**6
+    m = arith.code_max(bits)
+    r = np.maximum(tr.r, 1)[:, None]
+    u = (x - tr.xlo[:, None]) * m / r
+    p_float = np.where(tr.r[:, None] > 0, np.round((fq - tr.xlo[:, None]) * m / r), 0)
+    clear = np.abs(u - np.floor(u) - 0.5) > 1 / 8
+    assert np.array_equal(p_float[clear], tr.p[clear])
+    # and the dequantized values agree with the golden model's x_hat to within its step rounding
+    x_hat = tr.xlo[:, None] + tr.rm[:, None] * tr.p * 2.0**-bits
+    assert np.all(np.abs(fq - x_hat)[clear] <= 0.5 + 1e-9)
+    assert np.array_equal(fq[0], x[0].astype(np.float64))
+
+
+def test_ste_gradients_flow_through_both_quantizers():
+    torch.manual_seed(0)
+    net = QuantMLP(20, (16, 16), 5, bits=4).double()
+    x = torch.randn(32, 20, dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(net(x), torch.randint(0, 5, (32,)))
+    loss.backward()
+    for p in [*net.weights, *net.biases]:
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # straight-through: the quantizers' own gradient is the identity
+    w = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    fake_quant_weight(w, 3).sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))
+    a = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
+    (fake_quant_act(a, 2) * torch.arange(9.0, dtype=torch.float64)).sum().backward()
+    assert torch.equal(a.grad, torch.arange(9.0, dtype=torch.float64).expand(4, 9))
+
+
+def test_quant_mlp_float_mode_is_plain_mlp():
+    torch.manual_seed(1)
+    net = QuantMLP(10, (7,), 3).double().eval()
+    x = torch.randn(5, 10, dtype=torch.float64)
+    ws, bs = net.numpy_params()
+    assert np.allclose(net(x).detach().numpy(), golden.float_forward(ws, bs, x.numpy()))
+    with pytest.raises(ValueError):
+        net.bits = 9
+
+
+def _synthetic_data(n=240, seed=0) -> TrainData:
+    rng = np.random.default_rng(seed)
+    n_in = TINY.n_inputs
+    centers = rng.normal(0, 1.5, (3, n_in))
+    y = rng.integers(0, 3, n)
+    x = (centers[y] + rng.normal(0, 1, (n, n_in))).astype(np.float32)
+    norm = Normalizer(mean=np.zeros(TINY.n_mels, np.float32), std=np.ones(TINY.n_mels, np.float32))
+    return TrainData(x=torch.from_numpy(x), y=torch.from_numpy(y.astype(np.int64)),
+                     x_clean=x, normalizer=norm, labels=["a", "b", "c"], task="speech_commands",
+                     features=TINY, info={"train_clips": n}, data_root=None)
+
+
+_FAST = TrainConfig(hidden=(12, 12), epochs=3, qat_epochs=2, batch_size=32, teacher_epochs=0,
+                    copies=0, validate=False)
+
+
+def test_training_is_reproducible_with_a_seed():
+    data = _synthetic_data()
+    a, la = train_float(data, _FAST, progress=False)
+    b, lb = train_float(data, _FAST, progress=False)
+    assert la == lb
+    for wa, wb in zip(a.numpy_params()[0], b.numpy_params()[0], strict=True):
+        assert np.array_equal(wa, wb)
+    qa, _ = finetune_qat(a, data, 4, _FAST, progress=False)
+    qb, _ = finetune_qat(b, data, 4, _FAST, progress=False)
+    assert all(np.array_equal(u, v) for u, v in zip(qa.numpy_params()[0], qb.numpy_params()[0],
+                                                    strict=True))
+    assert a.bits is None and qa.bits == 4  # fine-tuning works on a copy
+    c, _ = train_float(data, TrainConfig(**{**_FAST.__dict__, "seed": 1}), progress=False)
+    assert not np.array_equal(c.numpy_params()[0][0], a.numpy_params()[0][0])
+
+
+def test_training_learns_and_qat_keeps_accuracy():
+    data = _synthetic_data(n=600)
+    cfg = TrainConfig(**{**_FAST.__dict__, "epochs": 15, "qat_epochs": 5})
+    net, losses = train_float(data, cfg, progress=False)
+    assert losses[-1] < losses[0]
+    q, _ = finetune_qat(net, data, 4, cfg, progress=False)
+    model = export(q, data, 4, cfg, progress=False)
+    xi = quantize.features_to_int(data.x_clean, model.in_frac)
+    pred = golden.run_network(model.plans(), xi)[-1].y.argmax(1)
+    assert np.mean(pred == data.y.numpy()) > 0.8
+
+
+def test_export_load_round_trip(tmp_path):
+    data = _synthetic_data()
+    net, _ = train_float(data, _FAST, progress=False)
+    q, _ = finetune_qat(net, data, 8, _FAST, progress=False)
+    model = export(q, data, 8, _FAST, meta={"note": "x"}, progress=False)
+    path = tmp_path / "m.kwm"
+    digest = modelfile.save(model, path)
+    back = modelfile.load(path)
+    assert back.sha256 == digest == model.sha256
+    assert back.bits == 8 and back.shape == [TINY.n_inputs, 12, 12, 3]
+    assert back.meta["note"] == "x" and back.meta["qat"] is True
+    assert len(back.meta["static_ranges"]) == 3
+    ws, _ = q.numpy_params()
+    for w, fw in zip(ws, back.float_weights, strict=True):
+        assert np.array_equal(w.astype(np.float32), fw)
+    # the stored float weights quantize to exactly the stored integers
+    for k, w in enumerate(back.float_weights):
+        lay = quantize.quantize_layer(w, back.float_biases[k], bits=8,
+                                      out_frac=back.layers[k].out_frac,
+                                      relu=back.layers[k].relu)
+        assert np.array_equal(lay.codes, back.layers[k].codes)
+
+
+def _random_model(bits, rng, shape=(30, 16, 16, 5)):
+    ws = [_weights(rng, a, b, constant_cols=(1,) if k == 0 else ())
+          for k, (a, b) in enumerate(zip(shape[:-1], shape[1:], strict=True))]
+    bs = [rng.normal(0, 1, b) for b in shape[1:]]
+    x = rng.normal(0, 2, (200, shape[0]))
+    fracs = quantize.calibrate_out_fracs(ws, bs, x)
+    cfg = FeatureConfig(n_mels=shape[0] // 3, context=3, stride=1)
+    return modelfile.from_float(ws, bs, bits=bits, out_fracs=fracs, features=cfg,
+                                norm_mean=np.zeros(cfg.n_mels), norm_std=np.ones(cfg.n_mels),
+                                labels=[str(i) for i in range(shape[-1])], task="test",
+                                in_frac=10), x
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_integer_net_is_bit_exact_on_synthetic_models(bits):
+    rng = np.random.default_rng(1000 + bits)
+    model, x = _random_model(bits, rng)
+    xi = quantize.features_to_int(x, model.in_frac)
+    # edge cases: a constant frame, saturated frames, a frame of two extremes
+    xi[0] = 123
+    xi[1] = arith.ACT_MAX
+    xi[2] = np.where(np.arange(xi.shape[1]) % 2, arith.ACT_MAX, arith.ACT_MIN)
+    xi[3] = quantize.features_to_int(x[3] * 1e4, model.in_frac)
+    ref = golden.run_network(model.plans(), xi)
+    net = IntegerNet(model)
+    traces = net.traces(torch.from_numpy(xi))
+    for tr, gt in zip(traces, ref, strict=True):
+        for name in ("xlo", "r", "recip", "rm", "p", "psum", "acc", "y"):
+            assert np.array_equal(tr[name].numpy(), getattr(gt, name)), name
+    assert np.array_equal(net(torch.from_numpy(xi)).numpy(), ref[-1].y)
+    with pytest.raises(TypeError):
+        net(torch.from_numpy(xi).float())

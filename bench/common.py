@@ -267,6 +267,9 @@ def accuracy_rows(data: dict | None) -> list[dict]:
     each FAR) -- and flat records with an ``accuracy`` number."""
     if not data:
         return []
+    tables = _accuracy_tables(data)
+    if tables:
+        return tables
     rows, seen = [], set()
     for path, node in _walk(data):
         results = node.get("results")
@@ -315,6 +318,49 @@ def accuracy_rows(data: dict | None) -> list[dict]:
                          "footprint_bits": fp.get("total_bits") if isinstance(fp, dict) else None,
                          "float32_bits": fp.get("float32_bits") if isinstance(fp, dict) else None,
                          "model": node.get("sha256"), "name": node.get("name")})
+    return rows
+
+
+def _accuracy_tables(data: dict) -> list[dict]:
+    """Rows of bench/accuracy.py's layout: ``{task: {"task", "headline_split", "table":
+    [{label, bits, kind, sha256, accuracy_<split> | frr_at_far<t>_<split>,
+    fa_per_hour_at_far<t>_<split>, footprint}]}}``; the headline split's figures, and every
+    split's in ``splits``."""
+    rows = []
+    for key, task in data.items():
+        if key == "meta" or not isinstance(task, dict) or not isinstance(task.get("table"), list):
+            continue
+        split = task.get("headline_split")
+        for r in task["table"]:
+            if not isinstance(r, dict):
+                continue
+            accs = {k[len("accuracy_"):]: v for k, v in r.items()
+                    if k.startswith("accuracy_") and _num(v)}
+            wake = []
+            prefix = "frr_at_far"
+            for k, v in sorted(r.items()):
+                if k.startswith(prefix) and k.endswith(f"_{split}") and _num(v):
+                    t = k[len(prefix):-len(split) - 1]
+                    try:
+                        target = float(t) / 100
+                    except ValueError:
+                        continue
+                    fa = r.get(f"fa_per_hour_at_far{t}_{split}")
+                    wake.append({"far": target, "target_far": target, "frr": v,
+                                 "fa_per_hour": fa if _num(fa) else None})
+            if split not in accs and not wake:
+                continue
+            fp = r.get("footprint") or {}
+            bits = r.get("bits")
+            rows.append({"label": str(r.get("label")), "bits": bits if _num(bits) else None,
+                         "kind": r.get("kind") or "other",
+                         "accuracy": _frac(accs[split]) if split in accs else None,
+                         "splits": {k: _frac(v) for k, v in accs.items()},
+                         "wake_word": sorted(wake, key=lambda o: o["far"]) or None,
+                         "task": task.get("task") or key, "split": split,
+                         "footprint_bits": fp.get("total_bits"),
+                         "float32_bits": fp.get("float32_bits"),
+                         "model": r.get("sha256"), "name": r.get("model")})
     return rows
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -71,7 +72,8 @@ def plot_accuracy(res: dict, out: Path) -> Path | None:
     for ax, task in zip(axes[0], tasks, strict=True):
         sub = sorted((r for r in rows if (r.get("task") or "") == task),
                      key=lambda r: (order.get(r["kind"], 9), -(r["bits"] or 0), r["label"]))
-        labels = [r["label"].replace(" (", "\n(") for r in sub]
+        labels = [textwrap.fill(r["label"].replace(" (", "\n("), 16, break_on_hyphens=False)
+                  for r in sub]
         vals = [100 * r["accuracy"] for r in sub]
         bars = ax.bar(range(len(sub)), vals,
                       color=[_KIND_COLOURS.get(r["kind"], "#9e9ac8") for r in sub])

@@ -131,8 +131,13 @@ def _accuracy(res: dict) -> list[str]:
                          + (f" ({o['fa_per_hour']:.1f} FA/h)" if o.get("fa_per_hour")
                             is not None else "") for o in r["wake_word"] or [])
 
-    out = _table(["task", "split", "model", "result", "memory", "of float32"], [
-        [r.get("task") or "-", r.get("split") or "-", r["label"], metric(r),
+    def others(r):
+        return ", ".join(f"{k} {_pct(v, 2)}" for k, v in (r.get("splits") or {}).items()
+                         if k != r.get("split")) or "-"
+
+    out = _table(["task", "split", "model", "result", "other splits", "memory",
+                  "of float32"], [
+        [r.get("task") or "-", r.get("split") or "-", r["label"], metric(r), others(r),
          f"{r['footprint_bits'] / 1e3:,.0f} kbit" if r.get("footprint_bits") else "-",
          _pct(r["footprint_bits"] / r["float32_bits"]) if r.get("footprint_bits")
          and r.get("float32_bits") else "-"] for r in rows])

@@ -196,6 +196,19 @@ def _results_accuracy(sha: str, results_dir: Path | None) -> list[dict]:
     if not data:
         return []
     found = []
+    src = str(Path(results_dir) / "accuracy.json")
+    # bench/accuracy.py: {task: {"headline_split", "table": [{label, sha256, accuracy_<split>}]}}
+    for key, task in data.items():
+        if key == "meta" or not isinstance(task, dict) or not isinstance(task.get("table"), list):
+            continue
+        split = task.get("headline_split")
+        for row in task["table"]:
+            acc = row.get(f"accuracy_{split}") if isinstance(row, dict) else None
+            if row.get("sha256") == sha and isinstance(acc, (int, float)):
+                found.append({"what": f"{row.get('label')} ({split} split)",
+                              "value": float(acc), "source": src})
+    if found:
+        return found
 
     def visit(node, path):
         if isinstance(node, dict):

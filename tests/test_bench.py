@@ -103,6 +103,14 @@ def test_readers_accept_evaluate_and_cycles_layouts():
                 "clip_accuracy_at_0.5": 0.9}}}
     (row,) = common.accuracy_rows(wake)
     assert row["accuracy"] is None and row["wake_word"][0]["frr"] == 0.12
+    table = {"meta": {}, "speech_commands": {
+        "task": "speech_commands", "headline_split": "validation+test", "table": [
+            {"label": "dynamic 4-bit, QAT", "bits": 4, "kind": "dynamic-qat", "sha256": "q",
+             "accuracy_validation": 0.86, "accuracy_validation+test": 0.85,
+             "footprint": {"total_bits": 5, "float32_bits": 50}}]}}
+    (row,) = common.accuracy_rows(table)
+    assert (row["label"], row["accuracy"], row["splits"]["validation"]) == \
+        ("dynamic 4-bit, QAT", 0.85, 0.86)
     summ = common.cycles_summary(cyc)
     assert (summ["checked"], summ["equal"]) == (2, 1)
     assert common.accuracy_rows(None) == [] and common.cycles_summary(None) is None

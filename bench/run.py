@@ -56,6 +56,8 @@ QUICK_ARGS = {
 FULL_ARGS = {
     "simspeed": ["--reference"],
 }
+#: Options passed to every step that offers them (progress bars do not belong in a log).
+COMMON_ARGS = ("--no-progress",)
 
 
 def _options(script: Path) -> set[str]:
@@ -99,6 +101,7 @@ def step_command(name: str, out: Path, *, quick: bool, jobs: int,
         target = [file_flag, str(out / f"{name}.json")]
     elif dir_flag:
         target = [dir_flag, str(out)]
+    cmd += [a for a in COMMON_ARGS if a in opts]
     if quick:
         if "--quick" in opts:
             small = ["--quick"]

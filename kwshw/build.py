@@ -331,9 +331,11 @@ def _ice40_ffs(json_path: Path) -> int | None:
 
 
 def _fmax(report: dict) -> dict:
+    # nextpnr also lists constant nets promoted to global buffers (e.g.
+    # ``$PACKER_GND_NET_$glb_clk``); they clock nothing, so they are not clocks to report.
     return {name: {"achieved_mhz": round(v["achieved"], 2),
                    "constraint_mhz": round(v["constraint"], 2)}
-            for name, v in report.get("fmax", {}).items()}
+            for name, v in report.get("fmax", {}).items() if not name.startswith("$")}
 
 
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,

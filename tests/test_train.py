@@ -109,7 +109,7 @@ def _synthetic_data(n=240, seed=0) -> TrainData:
                      features=TINY, info={"train_clips": n}, data_root=None)
 
 
-_FAST = TrainConfig(hidden=(12, 12), epochs=3, qat_epochs=2, batch_size=32, teacher_epochs=0,
+_FAST = TrainConfig(hidden=(12, 12), epochs=3, qat_epochs=2, batch_size=32,
                     copies=0, validate=False)
 
 

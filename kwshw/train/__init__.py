@@ -4,7 +4,6 @@
   (:class:`QuantMLP`).
 - :mod:`kwshw.train.exact`: the integer network in torch, bit-exact with the golden model
   (:class:`IntegerNet`).
-- :mod:`kwshw.train.teacher`: a CNN teacher for distillation (training only).
 - :mod:`kwshw.train.trainer`: the recipe and the entry points :func:`train`,
   :func:`train_variants`, :func:`train_reference`.
 """
@@ -20,7 +19,6 @@ from .trainer import (
     train,
     train_float,
     train_reference,
-    train_teacher,
     train_variants,
 )
 
@@ -35,6 +33,5 @@ __all__ = [
     "train",
     "train_float",
     "train_reference",
-    "train_teacher",
     "train_variants",
 ]

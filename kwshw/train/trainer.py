@@ -6,18 +6,13 @@ The recipe (every number is a :class:`TrainConfig` field, stored in the model's 
    clips plus ``copies`` augmented copies of each (time shift, real background noise at a
    moderate SNR, gain). Per-band normalization statistics come from the clean clips; the
    model file stores them (as float32, the values training used).
-2. **Teacher** (optional, ``teacher_epochs > 0``): a small CNN on the same input window
-   (:class:`kwshw.train.teacher.TeacherCNN`), trained on the labels. It is a training tool
-   only: nothing of it is exported.
-3. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers) trained with AdamW, a
-   one-cycle learning-rate schedule, dropout and weight decay, on cross-entropy with the
-   labels plus, with a teacher, knowledge distillation: a temperature-``T`` KL term towards
-   the teacher's posteriors on the training windows *and* on a transfer set of random
-   mixtures of pairs of them (``x = l x_a + (1 - l) x_b``, ``l`` uniform), precomputed once.
-4. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
+2. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers) trained on
+   cross-entropy with AdamW, a one-cycle learning-rate schedule, dropout and weight decay
+   (class-balanced for the wake word).
+3. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
    (``QuantMLP.bits``: column-wise weights, per-frame activations, straight-through
-   gradients), same loss, lower learning rate.
-5. **Export** with :func:`kwshw.modelfile.from_float` (output formats by
+   gradients), lower learning rate.
+4. **Export** with :func:`kwshw.modelfile.from_float` (output formats by
    :func:`kwshw.quantize.calibrate_out_fracs` on the clean training windows, the static
    baseline's activation ranges in ``meta["static_ranges"]``), then measured on the
    validation split (speakers not used for training) with the golden model; the numbers go to
@@ -44,7 +39,6 @@ from ..datasets import Augmentation, Augmenter, DatasetError, extract
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
 from .qat import QuantMLP
-from .teacher import TeacherCNN
 
 __all__ = [
     "TrainConfig",
@@ -56,7 +50,6 @@ __all__ = [
     "train",
     "train_float",
     "train_reference",
-    "train_teacher",
     "train_variants",
 ]
 
@@ -71,7 +64,7 @@ class TrainConfig:
 
     bits: int | None = 4
     hidden: tuple[int, ...] = (128, 128, 128)
-    epochs: int = 40
+    epochs: int = 60
     qat_epochs: int = 10
     lr: float = 1e-3
     qat_lr: float = 2e-4
@@ -82,12 +75,6 @@ class TrainConfig:
     copies: int = 8
     augmentation: Augmentation = field(default_factory=lambda: Augmentation(
         time_shift_ms=100.0, noise_prob=0.5, snr_db=(10.0, 30.0), gain_db=(-6.0, 6.0)))
-    teacher_epochs: int = 0
-    teacher_channels: int = 32
-    teacher_lr: float = 3e-3
-    distill_temperature: float = 4.0
-    distill_alpha: float = 0.1
-    distill_transfer: float = 1.0
     balance_classes: bool | None = None
     negative_windows: str = "centroid"
     seed: int = 0
@@ -218,132 +205,58 @@ def _batches(n: int, batch_size: int, gen: torch.Generator):
         yield perm[i:i + batch_size]
 
 
-def train_teacher(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
-                  progress: bool = True) -> TeacherCNN:
-    """Train the CNN teacher on the labels (see :mod:`kwshw.train.teacher`)."""
-    _seed(config.seed + 1)
-    cfg = data.features
-    net = TeacherCNN(cfg.context, cfg.n_mels, len(data.labels), config.teacher_channels)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.teacher_lr / 3, weight_decay=1e-3)
-    steps = config.teacher_epochs * ((len(data.x) + config.batch_size - 1) // config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.teacher_lr,
-                                                total_steps=steps)
-    weights = data.class_weights if _balanced(data, config) else None
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    bar = tqdm(range(config.teacher_epochs), desc="teacher", unit="epoch", disable=not progress)
-    for _ in bar:
-        net.train()
-        total = 0.0
-        for idx in _batches(len(data.x), config.batch_size, gen):
-            loss = torch.nn.functional.cross_entropy(net(data.x[idx]), data.y[idx], weight=weights)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        bar.set_postfix(loss=f"{total / len(data.x):.3f}")
-    net.eval()
-    return net
-
-
 def _balanced(data: TrainData, config: TrainConfig) -> bool:
     return data.task == "wake_word" if config.balance_classes is None else config.balance_classes
 
 
-@torch.no_grad()
-def _logits(net: torch.nn.Module, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    net.eval()
-    return torch.cat([net(x[i:i + chunk]) for i in range(0, len(x), chunk)])
-
-
-@dataclass
-class _Transfer:
-    """The distillation set: training windows and random mixtures of pairs, with the teacher's
-    logits; ``labelled`` marks the windows that have a label."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    labelled: torch.Tensor
-    teacher: torch.Tensor | None
-
-
-def _transfer(data: TrainData, config: TrainConfig, teacher: TeacherCNN | None) -> _Transfer:
-    n = len(data.x)
-    if teacher is None:
-        return _Transfer(data.x, data.y, torch.ones(n, dtype=torch.bool), None)
-    gen = torch.Generator().manual_seed(config.seed + 2)
-    m = int(round(config.distill_transfer * n))
-    a = torch.randint(0, n, (m,), generator=gen)
-    b = torch.randint(0, n, (m,), generator=gen)
-    lam = torch.rand(m, 1, generator=gen)
-    xm = lam * data.x[a] + (1 - lam) * data.x[b]
-    x = torch.cat([data.x, xm])
-    y = torch.cat([data.y, torch.zeros(m, dtype=torch.int64)])
-    labelled = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(m, dtype=torch.bool)])
-    return _Transfer(x, y, labelled, _logits(teacher, x))
-
-
-def _fit(net: QuantMLP, tr: _Transfer, data: TrainData, config: TrainConfig, *, epochs: int,
-         lr: float, desc: str, progress: bool) -> list[float]:
-    """AdamW with a one-cycle schedule over the transfer set; returns the loss per epoch."""
+def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
+         seed: int, desc: str, progress: bool) -> list[float]:
+    """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch."""
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=config.weight_decay)
-    per_epoch = (len(tr.x) + config.batch_size - 1) // config.batch_size
+    per_epoch = (len(data.x) + config.batch_size - 1) // config.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
                                                 pct_start=0.1)
     weights = data.class_weights if _balanced(data, config) else None
-    t, alpha = config.distill_temperature, config.distill_alpha
-    gen = torch.Generator().manual_seed(config.seed + 3)
+    gen = torch.Generator().manual_seed(seed)
     losses = []
     bar = tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch")
     for _ in bar:
         net.train()
         total = 0.0
-        for idx in _batches(len(tr.x), config.batch_size, gen):
-            out = net(tr.x[idx])
-            lab = tr.labelled[idx]
-            ce = (torch.nn.functional.cross_entropy(out[lab], tr.y[idx][lab], weight=weights)
-                  if bool(lab.any()) else out.sum() * 0.0)
-            if tr.teacher is None:
-                loss = ce
-            else:
-                kl = torch.nn.functional.kl_div(
-                    torch.log_softmax(out / t, dim=1), torch.log_softmax(tr.teacher[idx] / t, 1),
-                    log_target=True, reduction="batchmean")
-                loss = alpha * ce + (1 - alpha) * t * t * kl
+        for idx in _batches(len(data.x), config.batch_size, gen):
+            loss = torch.nn.functional.cross_entropy(net(data.x[idx]), data.y[idx],
+                                                     weight=weights)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        losses.append(total / len(tr.x))
+        losses.append(total / len(data.x))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     net.eval()
     return losses
 
 
 def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
-                teacher: TeacherCNN | None = None, progress: bool = True,
-                transfer: _Transfer | None = None) -> tuple[QuantMLP, list[float]]:
-    """Train the float DNN (with distillation from ``teacher`` when given)."""
+                progress: bool = True) -> tuple[QuantMLP, list[float]]:
+    """Train the float DNN; returns it (in eval mode) and the loss of every epoch."""
     _seed(config.seed)
     net = QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
                    dropout=config.dropout, input_dropout=config.input_dropout)
-    tr = transfer if transfer is not None else _transfer(data, config, teacher)
-    losses = _fit(net, tr, data, config, epochs=config.epochs, lr=config.lr, desc="float",
-                  progress=progress)
+    losses = _fit(net, data, config, epochs=config.epochs, lr=config.lr, seed=config.seed,
+                  desc="float", progress=progress)
     return net, losses
 
 
 def finetune_qat(net: QuantMLP, data: TrainData, bits: int,
                  config: TrainConfig = TrainConfig(),  # noqa: B008
-                 teacher: TeacherCNN | None = None, progress: bool = True,
-                 transfer: _Transfer | None = None) -> tuple[QuantMLP, list[float]]:
+                 progress: bool = True) -> tuple[QuantMLP, list[float]]:
     """A copy of ``net`` fine-tuned with the quantizers at ``bits`` in the forward pass."""
-    _seed(config.seed + 10 + bits)
+    seed = config.seed + 1000 + bits
+    _seed(seed)
     q = copy.deepcopy(net)
     q.bits = bits
-    tr = transfer if transfer is not None else _transfer(data, config, teacher)
-    losses = _fit(q, tr, data, config, epochs=config.qat_epochs, lr=config.qat_lr,
+    losses = _fit(q, data, config, epochs=config.qat_epochs, lr=config.qat_lr, seed=seed,
                   desc=f"QAT {bits}-bit", progress=progress)
     return q, losses
 
@@ -451,56 +364,33 @@ def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands
     ``variants`` are ``("ptq", bits)`` (the float network quantized after training) and
     ``("qat", bits)`` (fine-tuned with the quantizers first). Returns ``{"ptq8": Model, ...}``.
     Every model's ``meta["train_seconds"]`` is the time of the steps it needed (features,
-    teacher, float training, its own QAT).
+    float training, its own QAT).
     """
     t0 = time.monotonic()
     data = prepare(data_root, task=task, keyword=keyword, config=config, features=features,
                    progress=progress)
     t_data = time.monotonic() - t0
-    teacher = None
     t1 = time.monotonic()
-    if config.teacher_epochs > 0:
-        teacher = train_teacher(data, config, progress)
-    transfer = _transfer(data, config, teacher)
-    t_teacher = time.monotonic() - t1
-    t2 = time.monotonic()
-    net, losses = train_float(data, config, teacher, progress, transfer)
-    t_float = time.monotonic() - t2
+    net, losses = train_float(data, config, progress)
+    t_float = time.monotonic() - t1
     base = {"float_losses": [round(v, 4) for v in losses],
-            "features_seconds": round(t_data, 1), "teacher_seconds": round(t_teacher, 1),
-            "float_seconds": round(t_float, 1)}
-    if teacher is not None:
-        base["teacher_validation"] = _teacher_accuracy(teacher, data)
+            "features_seconds": round(t_data, 1), "float_seconds": round(t_float, 1)}
     out = {}
     for kind, bits in variants:
-        t3 = time.monotonic()
+        t2 = time.monotonic()
         meta = dict(base)
         if kind == "qat":
-            q, qlosses = finetune_qat(net, data, bits, config, teacher, progress, transfer)
+            q, qlosses = finetune_qat(net, data, bits, config, progress)
             meta["qat_losses"] = [round(v, 4) for v in qlosses]
         elif kind == "ptq":
             q = net
         else:
             raise ValueError(f"unknown variant {kind!r} (ptq or qat)")
-        meta["qat_seconds"] = round(time.monotonic() - t3, 1)
-        meta["train_seconds"] = round(t_data + t_teacher + t_float + meta["qat_seconds"], 1)
+        meta["qat_seconds"] = round(time.monotonic() - t2, 1)
+        meta["train_seconds"] = round(t_data + t_float + meta["qat_seconds"], 1)
         out[f"{kind}{bits}"] = export(q, data, bits, replace(config, bits=bits), meta=meta,
                                       progress=progress)
     return out
-
-
-def _teacher_accuracy(teacher: TeacherCNN, data: TrainData) -> dict:
-    """The teacher's top-1 on the validation split (for the record; not exported)."""
-    try:
-        ds = open_dataset(data.task, data.data_root, "validation",
-                          **_dataset_kwargs(data.task, data.keyword, TrainConfig()))
-        fs = extract(ds, data.features, progress=False, on_error="skip")
-    except DatasetError as e:
-        return {"error": str(e)}
-    x, y = fs.windows(data.normalizer)
-    pred = _logits(teacher, torch.from_numpy(np.asarray(x, np.float32))).argmax(1).numpy()
-    return {"split": "validation", "clips": int(len(y)),
-            "teacher_accuracy": round(float(np.mean(pred == y)), 4)}
 
 
 def train_reference(data_root: str | os.PathLike, out_path: str | os.PathLike, *,

@@ -1,0 +1,230 @@
+"""Accuracy of the reference networks: float vs dynamic 8/4-bit (post-training and QAT) vs the
+per-tensor static baseline, with the memory footprint of each.
+
+::
+
+    python bench/accuracy.py              # reference recipe -> bench/results/accuracy.json + PNGs
+    python bench/accuracy.py --quick      # small, for CI -> bench/results/quick/
+    python bench/accuracy.py --retrain    # ignore the cached model files
+
+Needs ``$KWSHW_DATA`` (or ``--data``). For each task (12-class Speech Commands; the wake word
+"alexa" against the other five phrases) the float network is trained once and four model files
+are exported from it (:func:`kwshw.train.train_variants`): post-training 8- and 4-bit, and QAT
+8- and 4-bit. They are cached under ``bench/cache/models/accuracy/`` by a hash of the recipe
+and the training data, so a second run only evaluates. Every row is measured with
+:func:`kwshw.evaluate.evaluate` on speakers not used for training:
+
+=================  ===================================================================
+float32            the float network (``float`` mode of the post-training file)
+dynamic PTQ b      ``dynamicB`` of the post-training file: golden model, integers
+dynamic QAT b      ``golden`` of the QAT file: golden model, integers, bit-exact with HW
+static b           ``staticB``: per-tensor weights, calibrated fixed activation ranges
+=================  ===================================================================
+
+The held-out data: the ``validation`` and ``test`` splits of the speaker hash (16 + 16
+speakers of the archive, none used for training), reported separately and joined
+(``validation+test``, the headline number). Wake-word clips have no speaker labels and are
+split by file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CACHE, Timer, provenance, results_dir, write_json  # noqa: E402
+
+SPLITS = ("validation", "test", "validation+test")
+HEADLINE = "validation+test"
+VARIANTS = (("ptq", 8), ("ptq", 4), ("qat", 8), ("qat", 4))
+
+
+def _rows_for(task: str):
+    """(row label, model variant, evaluation mode, bits, kind) of the table."""
+    return [
+        ("float32", "ptq8", "float", 32, "float"),
+        ("dynamic 8-bit, post-training", "ptq8", "dynamic8", 8, "dynamic"),
+        ("dynamic 4-bit, post-training", "ptq4", "dynamic4", 4, "dynamic"),
+        ("dynamic 8-bit, QAT", "qat8", "golden", 8, "dynamic-qat"),
+        ("dynamic 4-bit, QAT", "qat4", "golden", 4, "dynamic-qat"),
+        ("static per-tensor 8-bit", "ptq8", "static8", 8, "static"),
+        ("static per-tensor 4-bit", "ptq4", "static4", 4, "static"),
+    ]
+
+
+def _config(task: str, quick: bool, seed: int):
+    from kwshw.train import TrainConfig
+
+    cfg = TrainConfig(seed=seed)
+    if task == "wake_word":
+        cfg = replace(cfg, negative_windows="all")
+    if quick:
+        cfg = replace(cfg, epochs=20, qat_epochs=3, copies=0, validate=False)
+    return cfg
+
+
+def _data_stamp(root: Path) -> str:
+    """Identity of a corpus: every audio file's relative path, size and modification time."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in (".wav", ".flac", ".txt"):
+            st = p.stat()
+            h.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
+            cache: Path) -> tuple[dict, dict]:
+    """The four model files of ``task`` (trained, or loaded from the cache) and their info."""
+    from kwshw import modelfile
+    from kwshw.evaluate import resolve_root
+
+    root = resolve_root(data, task)
+    key_src = {"task": task, "config": cfg.to_meta(), "data": _data_stamp(root),
+               "variants": VARIANTS, "kwshw_train": 2}
+    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache / f"{task}-{key}"
+    paths = {f"{k}{b}": folder / f"{k}{b}.kwm" for k, b in VARIANTS}
+    if not retrain and all(p.is_file() for p in paths.values()):
+        return {name: modelfile.load(p) for name, p in paths.items()}, \
+            {"cached": True, "folder": str(folder)}
+    from kwshw.train import train_variants
+
+    t0 = time.monotonic()
+    models = train_variants(data, task=task, config=cfg, variants=VARIANTS, progress=progress)
+    wall = time.monotonic() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, m in models.items():
+        modelfile.save(m, paths[name])
+    return models, {"cached": False, "folder": str(folder), "train_wall_s": round(wall, 1)}
+
+
+def _table(task: str, models: dict, evals: dict) -> list[dict]:
+    rows = []
+    for label, variant, mode, bits, kind in _rows_for(task):
+        m = models[variant]
+        row = {"label": label, "model": variant, "mode": mode, "bits": bits, "kind": kind,
+               "sha256": m.sha256}
+        for split in evals[variant]:
+            r = evals[variant][split]["results"].get(mode)
+            if r is None:
+                continue
+            if "accuracy" in r:
+                row[f"accuracy_{split}"] = r["accuracy"]
+            else:
+                for op in r["operating_points"]:
+                    t = f"{100 * op['target_far']:g}"
+                    row[f"frr_at_far{t}_{split}"] = op["frr"]
+                    row[f"fa_per_hour_at_far{t}_{split}"] = op["false_accepts_per_hour"]
+            row["footprint"] = r["footprint"]
+        rows.append(row)
+    return rows
+
+
+def _print_table(task: str, rows: list[dict], splits) -> None:
+    print(f"\n{task}:")
+    if task == "speech_commands":
+        head = "".join(f"{s:>17}" for s in splits)
+        print(f"{'':32}{head}{'bits of float32':>18}{'weights':>9}")
+        for r in rows:
+            acc = "".join(f"{100 * r.get(f'accuracy_{s}', float('nan')):>16.2f}%"
+                          for s in splits)
+            fp = r["footprint"]
+            print(f"{r['label']:32}{acc}{100 * fp['ratio_to_float32']:>17.1f}%"
+                  f"{100 * fp['weight_ratio_to_float32']:>8.1f}%")
+    else:
+        print(f"{'':32}{'FRR@FAR1%':>12}{'FRR@FAR5%':>12}{'FA/h@5%':>10}  ({splits[-1]})")
+        s = splits[-1]
+        for r in rows:
+            print(f"{r['label']:32}{100 * r.get(f'frr_at_far1_{s}', float('nan')):>11.1f}%"
+                  f"{100 * r.get(f'frr_at_far5_{s}', float('nan')):>11.1f}%"
+                  f"{r.get(f'fa_per_hour_at_far5_{s}', float('nan')):>10.1f}")
+
+
+def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain: bool,
+             progress: bool, cache: Path) -> dict:
+    from kwshw.evaluate import evaluate
+
+    cfg = _config(task, quick, seed)
+    models, info = _models(task, data, cfg, retrain=retrain, progress=progress, cache=cache)
+    splits = ("validation",) if quick else SPLITS
+    evals: dict = {}
+    ds_kwargs = {"negative_windows": "centroid"} if task == "wake_word" else None
+    for variant, m in models.items():
+        modes = {"ptq8": ("float", "dynamic8", "static8"), "ptq4": ("dynamic4", "static4"),
+                 "qat8": ("golden",), "qat4": ("golden",)}[variant]
+        evals[variant] = {}
+        for split in splits:
+            plots = None
+            if split == (splits[-1]) and variant in ("ptq8", "qat4"):
+                plots = out / f"{task}-{variant}"
+            evals[variant][split] = evaluate(m, data, split=split, modes=modes, plots=plots,
+                                             progress=False, dataset_kwargs=ds_kwargs)
+    rows = _table(task, models, evals)
+    _print_table(task, rows, splits)
+    meta0 = models["qat4"].meta
+    return {
+        "task": task,
+        "headline_split": splits[-1],
+        "table": rows,
+        "training": {
+            **info,
+            "config": cfg.to_meta(),
+            "train_seconds": {k: m.meta.get("train_seconds") for k, m in models.items()},
+            "steps_seconds": {k: meta0.get(k) for k in ("features_seconds", "float_seconds",
+                                                        "qat_seconds")},
+            "train_clips": meta0.get("train_clips"),
+            "train_speakers": meta0.get("train_speakers"),
+        },
+        "evaluations": {v: {s: e for s, e in d.items()} for v, d in evals.items()},
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
+                    help="data folder (default $KWSHW_DATA)")
+    ap.add_argument("--quick", action="store_true", help="small recipe, validation split only")
+    ap.add_argument("--tasks", default=None,
+                    help="comma-separated: speech_commands,wake_word (quick: speech_commands)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--retrain", action="store_true", help="ignore cached model files")
+    ap.add_argument("--out", default=None, help="results folder (default bench/results, "
+                                                "quick: bench/results/quick)")
+    ap.add_argument("--cache", default=str(CACHE / "models" / "accuracy"),
+                    help="where trained model files are kept")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    timer = Timer()
+    out = results_dir(args.quick, args.out)
+    name = "accuracy.json"
+    if not args.data:
+        print("accuracy: KWSHW_DATA is not set (and no --data): nothing to measure",
+              file=sys.stderr)
+        write_json(out / name, {"skipped": "no data (KWSHW_DATA unset)"},
+                   meta=provenance("bench/accuracy.py", timer, quick=args.quick, argv=argv))
+        return 0
+    tasks = (args.tasks or ("speech_commands" if args.quick else
+                            "speech_commands,wake_word")).split(",")
+    results = {}
+    for task in tasks:
+        results[task] = run_task(task, args.data, out, quick=args.quick, seed=args.seed,
+                                 retrain=args.retrain, progress=not args.no_progress,
+                                 cache=Path(args.cache))
+    path = write_json(out / name, results,
+                      meta=provenance("bench/accuracy.py", timer, quick=args.quick, argv=argv,
+                                      extra={"data": str(args.data)}))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -335,7 +335,7 @@ def _fmax(report: dict) -> dict:
     # ``$PACKER_GND_NET_$glb_clk``); they clock nothing, so they are not clocks to report.
     return {name: {"achieved_mhz": round(v["achieved"], 2),
                    "constraint_mhz": round(v["constraint"], 2)}
-            for name, v in report.get("fmax", {}).items() if not name.startswith("$")}
+            for name, v in report.get("fmax", {}).items() if "$PACKER_" not in name}
 
 
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,

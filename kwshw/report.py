@@ -33,7 +33,7 @@ from pathlib import Path
 from .modelfile import Model, load
 
 __all__ = ["report", "format_report", "source_hash", "cache_key", "default_cache_dir",
-           "build_summary", "design_fmax", "lookup_build", "HARDWARE_SOURCES"]
+           "build_summary", "lookup_build", "HARDWARE_SOURCES"]
 
 #: Modules whose source determines the netlist (besides the model): the hardware, the arithmetic
 #: it derives its widths from, the board flow.
@@ -100,6 +100,8 @@ def build_summary(build_report: dict) -> dict:
     for key in ("luts", "ffs", "dsps", "bram", "spram"):
         out[key] = _used(util.get(key))
         out[f"{key}_available"] = _avail(util.get(key))
+    from .build import design_fmax  # the one rule for which clock is the design's
+
     fmax, met = design_fmax(clock.get("fmax") or {})
     out.update({
         "fmax_mhz": fmax if fmax is not None else clock.get("achieved_mhz"),
@@ -109,24 +111,6 @@ def build_summary(build_report: dict) -> dict:
         "build_times": build_report.get("times"),
     })
     return out
-
-
-def design_fmax(fmax: dict) -> tuple[float | None, bool | None]:
-    """``(fmax of the design clock, every real clock meets its constraint)`` from nextpnr's
-    per-clock figures (``{name: {"achieved_mhz", "constraint_mhz"}}``).
-
-    Nets nextpnr names itself (``$PACKER_GND_NET_$glb_clk``: a constant promoted to a global
-    buffer) are not clocks of the design and are left out. The design clock is the ``sync``
-    domain's; without one, the slowest real clock.
-    """
-    real = {k: v for k, v in fmax.items() if not k.startswith("$")
-            and isinstance(v, dict) and v.get("achieved_mhz") is not None}
-    if not real:
-        return None, None
-    sync = [v for k, v in real.items() if k.split(".")[0] in ("cd_sync", "sync")]
-    main = sync[0] if sync else min(real.values(), key=lambda v: v["achieved_mhz"])
-    met = all(v["achieved_mhz"] >= v.get("constraint_mhz", 0) - 1e-6 for v in real.values())
-    return main["achieved_mhz"], met
 
 
 def _read_json(path: Path) -> dict | None:

@@ -222,7 +222,7 @@ def test_report_formatting(tmp_path):
 
 
 def test_design_fmax_ignores_nextpnr_pseudo_clocks():
-    from kwshw.report import design_fmax
+    from kwshw.build import design_fmax
 
     fmax = {"$PACKER_GND_NET_$glb_clk": {"achieved_mhz": 313.3, "constraint_mhz": 12},
             "cd_sync.clk": {"achieved_mhz": 25.6, "constraint_mhz": 12.0}}
@@ -230,3 +230,6 @@ def test_design_fmax_ignores_nextpnr_pseudo_clocks():
     fmax["cd_sync.clk"]["achieved_mhz"] = 11.0
     assert design_fmax(fmax) == (11.0, False)
     assert design_fmax({}) == (None, None)
+    # ECP5 names its real clock with a leading "$": it must not be dropped.
+    ecp5 = {"$glbnet$cd_sync.clk": {"achieved_mhz": 46.2, "constraint_mhz": 25.0}}
+    assert design_fmax(ecp5) == (46.2, True)

@@ -44,7 +44,11 @@ from bench.common import CACHE, Timer, provenance, results_dir, write_json  # no
 
 SPLITS = ("validation", "test", "validation+test")
 HEADLINE = "validation+test"
-VARIANTS = (("ptq", 8), ("ptq", 4), ("qat", 8), ("qat", 4))
+VARIANTS = (("ptq", 8), ("ptq", 4), ("qat", 8), ("qat", 4), ("qat", 3), ("qat", 2))
+#: Evaluation modes of each model file (the post-training rows re-quantize the float reference).
+MODES = {"ptq8": ("float", "dynamic8", "static8", "dynamic3", "static3", "dynamic2", "static2"),
+         "ptq4": ("dynamic4", "static4"), "qat8": ("golden",), "qat4": ("golden",),
+         "qat3": ("golden",), "qat2": ("golden",)}
 
 
 def _rows_for(task: str):
@@ -57,6 +61,13 @@ def _rows_for(task: str):
         ("dynamic 4-bit, QAT", "qat4", "golden", 4, "dynamic-qat"),
         ("static per-tensor 8-bit", "ptq8", "static8", 8, "static"),
         ("static per-tensor 4-bit", "ptq4", "static4", 4, "static"),
+        # Below 4 bits, where quantization noise is large enough for QAT to matter.
+        ("dynamic 3-bit, post-training", "ptq8", "dynamic3", 3, "dynamic"),
+        ("dynamic 3-bit, QAT", "qat3", "golden", 3, "dynamic-qat"),
+        ("static per-tensor 3-bit", "ptq8", "static3", 3, "static"),
+        ("dynamic 2-bit, post-training", "ptq8", "dynamic2", 2, "dynamic"),
+        ("dynamic 2-bit, QAT", "qat2", "golden", 2, "dynamic-qat"),
+        ("static per-tensor 2-bit", "ptq8", "static2", 2, "static"),
     ]
 
 
@@ -131,8 +142,8 @@ def _table(task: str, models: dict, evals: dict) -> list[dict]:
     return rows
 
 
-def _print_table(task: str, rows: list[dict], splits) -> None:
-    print(f"\n{task}:")
+def _print_table(task: str, rows: list[dict], splits, title: str | None = None) -> None:
+    print(f"\n{title or task}:")
     if task == "speech_commands":
         head = "".join(f"{s:>17}" for s in splits)
         print(f"{'':32}{head}{'bits of float32':>18}{'weights':>9}")
@@ -151,8 +162,36 @@ def _print_table(task: str, rows: list[dict], splits) -> None:
                   f"{r.get(f'fa_per_hour_at_far5_{s}', float('nan')):>10.1f}")
 
 
+def merge_seeds(runs: list[dict], seeds: list[int]) -> dict:
+    """One task's result over several training seeds.
+
+    Every numeric result of a table row (accuracy, FRR, false accepts per hour, per split)
+    becomes the mean over the seeds, with the values of each seed in ``<key>_by_seed``; the
+    confusion matrices, plots and training details are those of the first seed. Differences
+    between rows smaller than the spread over seeds are noise, not findings.
+    """
+    merged = dict(runs[0])
+    merged["seeds"] = list(seeds)
+    rows = []
+    for i, row in enumerate(runs[0]["table"]):
+        others = [r["table"][i] for r in runs]
+        assert all(o["label"] == row["label"] for o in others)
+        new = dict(row)
+        new["sha256_by_seed"] = [o["sha256"] for o in others]
+        for key, value in row.items():
+            if key.startswith(("accuracy_", "frr_", "fa_per_hour_")) and \
+                    isinstance(value, (int, float)):
+                vals = [o[key] for o in others]
+                new[key] = float(sum(vals) / len(vals))
+                new[f"{key}_by_seed"] = vals
+        rows.append(new)
+    merged["table"] = rows
+    merged["training_by_seed"] = [r["training"] for r in runs]
+    return merged
+
+
 def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain: bool,
-             progress: bool, cache: Path) -> dict:
+             progress: bool, cache: Path, plots: bool = True) -> dict:
     from kwshw.evaluate import evaluate
 
     cfg = _config(task, quick, seed)
@@ -161,14 +200,13 @@ def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain
     evals: dict = {}
     ds_kwargs = {"negative_windows": "centroid"} if task == "wake_word" else None
     for variant, m in models.items():
-        modes = {"ptq8": ("float", "dynamic8", "static8"), "ptq4": ("dynamic4", "static4"),
-                 "qat8": ("golden",), "qat4": ("golden",)}[variant]
+        modes = MODES[variant]
         evals[variant] = {}
         for split in splits:
-            plots = None
-            if split == (splits[-1]) and variant in ("ptq8", "qat4"):
-                plots = out / f"{task}-{variant}"
-            evals[variant][split] = evaluate(m, data, split=split, modes=modes, plots=plots,
+            folder = None
+            if plots and split == (splits[-1]) and variant in ("ptq8", "qat4"):
+                folder = out / f"{task}-{variant}"
+            evals[variant][split] = evaluate(m, data, split=split, modes=modes, plots=folder,
                                              progress=False, dataset_kwargs=ds_kwargs)
     rows = _table(task, models, evals)
     _print_table(task, rows, splits)
@@ -197,7 +235,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small recipe, validation split only")
     ap.add_argument("--tasks", default=None,
                     help="comma-separated: speech_commands,wake_word (quick: speech_commands)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated training seeds; the table gives the mean and every "
+                         "seed's value (default 0,1,2; quick: 0)")
     ap.add_argument("--retrain", action="store_true", help="ignore cached model files")
     ap.add_argument("--out", default=None, help="results folder (default bench/results, "
                                                 "quick: bench/results/quick)")
@@ -216,11 +256,17 @@ def main(argv=None) -> int:
         return 0
     tasks = (args.tasks or ("speech_commands" if args.quick else
                             "speech_commands,wake_word")).split(",")
+    seeds = [int(v) for v in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     results = {}
     for task in tasks:
-        results[task] = run_task(task, args.data, out, quick=args.quick, seed=args.seed,
-                                 retrain=args.retrain, progress=not args.no_progress,
-                                 cache=Path(args.cache))
+        runs = [run_task(task, args.data, out, quick=args.quick, seed=seed,
+                         retrain=args.retrain, progress=not args.no_progress,
+                         cache=Path(args.cache), plots=i == 0)
+                for i, seed in enumerate(seeds)]
+        results[task] = merge_seeds(runs, seeds)
+        if len(seeds) > 1:
+            _print_table(task, results[task]["table"], SPLITS if not args.quick else
+                         ("validation",), title=f"{task}, mean over seeds {seeds}")
     path = write_json(out / name, results,
                       meta=provenance("bench/accuracy.py", timer, quick=args.quick, argv=argv,
                                       extra={"data": str(args.data)}))

@@ -355,6 +355,8 @@ def _accuracy_tables(data: dict) -> list[dict]:
             rows.append({"label": str(r.get("label")), "bits": bits if _num(bits) else None,
                          "kind": r.get("kind") or "other",
                          "accuracy": _frac(accs[split]) if split in accs else None,
+                         "accuracy_by_seed": [_frac(v) for v in
+                                              r.get(f"accuracy_{split}_by_seed") or []],
                          "splits": {k: _frac(v) for k, v in accs.items()},
                          "wake_word": sorted(wake, key=lambda o: o["far"]) or None,
                          "task": task.get("task") or key, "split": split,

@@ -126,7 +126,10 @@ def _accuracy(res: dict) -> list[str]:
                                        -(r["bits"] or 0), r["label"]))
     def metric(r):
         if r["accuracy"] is not None:
-            return f"top-1 {_pct(r['accuracy'], 2)}"
+            seeds = r.get("accuracy_by_seed") or []
+            spread = (f" (seeds {min(seeds) * 100:.1f}-{max(seeds) * 100:.1f})"
+                      if len(seeds) > 1 else "")
+            return f"top-1 {_pct(r['accuracy'], 2)}{spread}"
         return "; ".join(f"FRR {_pct(o['frr'])} at FAR {_pct(o['far'])}"
                          + (f" ({o['fa_per_hour']:.1f} FA/h)" if o.get("fa_per_hour")
                             is not None else "") for o in r["wake_word"] or [])
@@ -135,8 +138,13 @@ def _accuracy(res: dict) -> list[str]:
         return ", ".join(f"{k} {_pct(v, 2)}" for k, v in (r.get("splits") or {}).items()
                          if k != r.get("split")) or "-"
 
-    out = _table(["task", "split", "model", "result", "other splits", "memory",
-                  "of float32"], [
+    n_seeds = max(len(r.get("accuracy_by_seed") or []) for r in rows)
+    intro = ([f"Every number is the mean over {n_seeds} training seeds (the whole recipe rerun "
+              "with another seed); brackets give the range over the seeds, so differences "
+              "smaller than that range are noise. Wake-word rows: one decision per 10 ms "
+              "hop, FRR at fixed false-accept rates.", ""] if n_seeds > 1 else [])
+    out = intro + _table(["task", "split", "model", "result", "other splits", "memory",
+                          "of float32"], [
         [r.get("task") or "-", r.get("split") or "-", r["label"], metric(r), others(r),
          f"{r['footprint_bits'] / 1e3:,.0f} kbit" if r.get("footprint_bits") else "-",
          _pct(r["footprint_bits"] / r["float32_bits"]) if r.get("footprint_bits")

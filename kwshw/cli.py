@@ -222,9 +222,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not args.data:
         raise CLIError("no data: pass --data or set KWSHW_DATA")
+    # Options left out keep the recipe's values (TrainConfig is their one definition).
+    given = {k: v for k, v in (("epochs", args.epochs), ("qat_epochs", args.qat_epochs),
+                               ("copies", args.copies)) if v is not None}
     cfg = TrainConfig(bits=None if args.bits == 0 else args.bits,
-                      hidden=tuple(args.hidden), epochs=args.epochs,
-                      qat_epochs=args.qat_epochs, seed=args.seed, copies=args.copies)
+                      hidden=tuple(args.hidden), seed=args.seed, **given)
     try:
         model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
     except (DatasetError, ValueError) as e:
@@ -363,9 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128],
                    help="hidden layer widths")
-    p.add_argument("--epochs", type=int, default=40, help="float epochs")
-    p.add_argument("--qat-epochs", type=int, default=12, help="QAT fine-tuning epochs")
-    p.add_argument("--copies", type=int, default=3, help="augmented copies of every clip")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="float epochs (default: the recipe's, docs/training.md)")
+    p.add_argument("--qat-epochs", type=int, default=None,
+                   help="QAT fine-tuning epochs (default: the recipe's)")
+    p.add_argument("--copies", type=int, default=None,
+                   help="augmented copies of every clip (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="model file to write (.kwm)")
     p.set_defaults(func=cmd_train)

@@ -14,6 +14,10 @@ The front end, exactly (``docs/features.md`` has the same text with the numbers)
 4. Mel energies ``E[m] = sum_k P[k] H[k, m]`` with the HTK-mel triangular filterbank ``H`` of
    :func:`mel_filterbank` (peak 1, no area normalization).
 5. ``LFBE[t, m] = ln(max(E[m], log_floor))``.
+6. Smoothing (``smooth = k``, default 4): the feature frame ``t`` is the mean of ``LFBE[t - k +
+   1 .. t]`` (fewer at the clip start, ``t < k - 1``), computed in float64. With the window's
+   stride of 4 hops every stacked frame then summarizes the 40 ms it stands for instead of
+   sampling one 25 ms slice of it (``smooth = 1`` turns this off).
 
 The model input of one step is :func:`stack_window` over *normalized* features
 (:class:`Normalizer`): ``context`` frames, ``stride`` hops apart, the newest last.
@@ -31,12 +35,14 @@ import numpy as np
 __all__ = [
     "FeatureConfig",
     "Normalizer",
+    "FrameSmoother",
     "n_frames",
     "hann_window",
     "hz_to_mel",
     "lfbe",
     "mel_filterbank",
     "mel_to_hz",
+    "smooth_frames",
     "stack_window",
     "stack_windows",
 ]
@@ -66,6 +72,10 @@ class FeatureConfig:
         Number of feature frames stacked into the model's input window.
     stride : int
         Hops between two stacked frames; the window spans ``(context - 1) * stride + 1`` frames.
+    smooth : int
+        Every feature frame is the mean of the last ``smooth`` log-mel frames
+        (:func:`smooth_frames`); 1 is none. Model files written before this field existed
+        read as 1, the front end they were trained with.
     """
 
     sample_rate: int = 16000
@@ -78,6 +88,7 @@ class FeatureConfig:
     log_floor: float = 1e-6
     context: int = 25
     stride: int = 4
+    smooth: int = 4
 
     @property
     def n_inputs(self) -> int:
@@ -98,7 +109,8 @@ class FeatureConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown feature configuration keys: {sorted(unknown)}")
-        return cls(**d)
+        # Written before smoothing existed: those models were trained without it.
+        return cls(**{"smooth": 1, **d})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +166,8 @@ def _check_config(cfg: FeatureConfig) -> None:
         raise ValueError(f"log_floor must be positive, got {cfg.log_floor}")
     if cfg.context <= 0 or cfg.stride <= 0:
         raise ValueError(f"context and stride must be positive, got {cfg.context}, {cfg.stride}")
+    if not isinstance(cfg.smooth, int) or cfg.smooth < 1:
+        raise ValueError(f"smooth must be a positive number of frames, got {cfg.smooth!r}")
 
 
 @lru_cache(maxsize=16)
@@ -301,7 +315,44 @@ def lfbe(audio: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
     energy = np.empty((power.shape[0], cfg.n_mels))
     for m, (lo, hi, w) in enumerate(bands):
         energy[:, m] = power[:, lo:hi] @ w
-    return np.log(np.maximum(energy, cfg.log_floor)).astype(np.float32)
+    return smooth_frames(np.log(np.maximum(energy, cfg.log_floor)), cfg.smooth)
+
+
+def smooth_frames(frames: np.ndarray, k: int) -> np.ndarray:
+    """Causal running mean over the last ``k`` frames (fewer at the start), as ``float32``.
+
+    ``out[t] = (frames[t - n + 1] + ... + frames[t]) / n`` along axis 0 with
+    ``n = min(k, t + 1)``, summed oldest first in float64. Causal, so a streaming host applies
+    it frame by frame (:class:`FrameSmoother`, the same additions in the same order, so the
+    same bits).
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    if k == 1:
+        return x.astype(np.float32)
+    acc = np.zeros_like(x)
+    for j in range(k - 1, -1, -1):  # oldest first; the zeros before the start add exactly 0
+        acc[j:] += x[: len(x) - j]
+    n = np.minimum(np.arange(1, len(x) + 1), k).reshape(-1, *([1] * (x.ndim - 1)))
+    return (acc / n).astype(np.float32)
+
+
+class FrameSmoother:
+    """:func:`smooth_frames` one frame at a time, for live input.
+
+    Each call takes the newest unsmoothed log-mel frame and returns the smoothed one, equal
+    bit for bit to :func:`smooth_frames` over the whole stream.
+    """
+
+    def __init__(self, k: int) -> None:
+        self.k = int(k)
+        self._recent: list[np.ndarray] = []
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        self._recent = [*self._recent, np.asarray(frame, np.float64)][-self.k:]
+        acc = np.zeros_like(self._recent[0])
+        for f in self._recent:
+            acc += f
+        return (acc / len(self._recent)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -400,6 +400,22 @@ def test_runtime_streams_a_wav_and_checks_scores(small, wav):
     assert all(line.strip()[0].isdigit() for line in lines)  # detections only
 
 
+def test_live_stream_frames_equal_the_file_frames(small, wav):
+    # The microphone path (blocks of any size, one frame at a time, smoothing across hops)
+    # gives the board exactly the frames of the file path.
+    import soundfile as sf
+
+    from kwshw.host.runtime import stream_frames, wav_frames
+
+    audio, _ = sf.read(wav, dtype="float32")
+    rng = np.random.default_rng(5)
+    cuts = np.sort(rng.integers(0, len(audio), 40))
+    blocks = np.split(audio, cuts)
+    assert small.features.smooth > 1
+    np.testing.assert_array_equal(np.stack(list(stream_frames(blocks, small))),
+                                  wav_frames(wav, small))
+
+
 def test_runtime_reports_mismatches_and_wrong_model(small, wav):
     from kwshw.host.protocol import Link
     from kwshw.host.runtime import RunError, run

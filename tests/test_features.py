@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 
 from kwshw.features import (
     FeatureConfig,
+    FrameSmoother,
     Normalizer,
     hann_window,
     lfbe,
     mel_filterbank,
     n_frames,
+    smooth_frames,
     stack_window,
     stack_windows,
 )
@@ -78,7 +80,11 @@ def slow_lfbe(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         for m in range(cfg.n_mels):
             e = sum(power[b] * h[b, m] for b in range(len(power)) if h[b, m] > 0)
             out[t, m] = math.log(max(e, cfg.log_floor))
-    return out
+    smoothed = np.zeros_like(out)  # step 6: mean of the last `smooth` frames, fewer at the start
+    for t in range(count):
+        first = max(0, t - cfg.smooth + 1)
+        smoothed[t] = sum(out[u] for u in range(first, t + 1)) / (t + 1 - first)
+    return smoothed
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -96,8 +102,33 @@ def test_feature_config_defaults_unchanged():
         log_floor=1e-6,
         context=25,
         stride=4,
+        smooth=4,
     )
     assert CFG.n_inputs == 1000 and CFG.span == 97
+
+
+def test_smoothing_is_a_causal_mean_and_streams_bit_exactly():
+    x = np.random.default_rng(3).normal(-5.0, 4.0, (60, 40))
+    for k in (1, 2, 4, 7):
+        s = smooth_frames(x, k)
+        for t in (0, 1, k - 1, k, 59):
+            ref = x[max(0, t - k + 1): t + 1].mean(axis=0)
+            np.testing.assert_allclose(s[t], ref, rtol=1e-6, atol=1e-6)
+        one = FrameSmoother(k)
+        np.testing.assert_array_equal(np.stack([one(f) for f in x]), s)
+    # lfbe with smooth=k is smooth_frames of the unsmoothed frames (which lfbe rounds to
+    # float32 only after smoothing, hence the tolerance).
+    audio = 0.2 * np.random.default_rng(4).standard_normal(8000)
+    raw = lfbe(audio, FeatureConfig(smooth=1))
+    np.testing.assert_allclose(lfbe(audio, CFG), smooth_frames(raw, 4), rtol=0, atol=1e-5)
+
+
+def test_smoothing_field_reads_old_files_and_is_validated():
+    d = CFG.to_dict()
+    del d["smooth"]  # a model file from before the field: trained without smoothing
+    assert FeatureConfig.from_dict(d).smooth == 1
+    with pytest.raises(ValueError, match="smooth"):
+        lfbe(np.zeros(1000), FeatureConfig(smooth=0))
 
 
 def test_filterbank_matches_definition_and_is_cached():

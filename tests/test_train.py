@@ -97,6 +97,48 @@ def test_quant_mlp_float_mode_is_plain_mlp():
         net.bits = 9
 
 
+def test_batch_norm_folds_into_the_same_function():
+    torch.manual_seed(2)
+    net = QuantMLP(12, (9, 7), 4, batch_norm=True).double()
+    net.train()
+    for _ in range(4):  # non-trivial running statistics
+        net(torch.randn(50, 12, dtype=torch.float64) * 2 + 0.5)
+    with torch.no_grad():
+        for bn in net.norms:
+            bn.weight.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-1.0, 1.0)
+    net.eval()
+    x = torch.randn(30, 12, dtype=torch.float64)
+    folded = net.folded()
+    assert folded.norms is None and not folded.training
+    assert torch.allclose(net(x), folded(x), rtol=0, atol=1e-12)
+    ws, bs = net.numpy_params()  # folds implicitly: what the model file stores
+    assert np.allclose(golden.float_forward(ws, bs, x.numpy()), net(x).detach().numpy(),
+                       rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="fold the batch norm"):
+        net.bits = 4
+    folded.bits = 4  # the folded network takes the quantizers
+    assert folded(x).shape == (30, 4)
+
+
+def test_shift_bands_moves_every_window_along_the_mel_axis():
+    from kwshw.train.trainer import shift_bands
+
+    n_mels, context = 6, 3
+    x = torch.arange(4 * context * n_mels, dtype=torch.float32).view(4, -1)
+    assert shift_bands(x, n_mels, 0, torch.Generator().manual_seed(0)) is x
+    y = shift_bands(x, n_mels, 2, torch.Generator().manual_seed(1))
+    seen = set()
+    for row_x, row_y in zip(x.view(4, context, n_mels), y.view(4, context, n_mels), strict=True):
+        # the same whole-band shift in every frame of a window, edge bands repeated
+        s = int(row_y[0, 2] - row_x[0, 2])
+        seen.add(s)
+        assert -2 <= s <= 2
+        src = (torch.arange(n_mels) + s).clamp(0, n_mels - 1)
+        assert torch.equal(row_y, row_x[:, src])
+    assert len(seen) > 1
+
+
 def _synthetic_data(n=240, seed=0) -> TrainData:
     rng = np.random.default_rng(seed)
     n_in = TINY.n_inputs

@@ -19,7 +19,7 @@ The CLI's ``kwshw run --port PORT --wav FILE [--check]`` calls :func:`run`;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,12 +97,17 @@ def wav_frames(wav, model) -> np.ndarray:
 
 def audio_frames(audio: np.ndarray, model) -> np.ndarray:
     """Integer feature frames of audio samples at the model's sample rate."""
-    from ..evaluate import model_normalizer
     from ..features import lfbe
+
+    return _board_frames(lfbe(audio, model.features), model)
+
+
+def _board_frames(frames: np.ndarray, model) -> np.ndarray:
+    """Normalized, integer feature frames from (smoothed) log-mel frames."""
+    from ..evaluate import model_normalizer
     from ..quantize import features_to_int
 
-    norm = model_normalizer(model)
-    return features_to_int(norm.apply(lfbe(audio, model.features)), model.in_frac)
+    return features_to_int(model_normalizer(model).apply(frames), model.in_frac)
 
 
 def expected_scores(model, frames: np.ndarray) -> np.ndarray:
@@ -261,6 +266,30 @@ def run(port, wav, model, *, check: bool = False, baud: int = DEFAULT_BAUD,
                       smoothing=smoothing, refractory=refractory, out=out)
 
 
+def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
+    """Integer feature frames of audio arriving in blocks (any sizes), one per hop.
+
+    Yields the frames :func:`audio_frames` computes for the concatenated audio, bit for bit
+    (tested), as soon as each frame's samples are in: framing, log-mel and the smoothing across
+    hops (:class:`kwshw.features.FrameSmoother`) are done one frame at a time.
+    """
+    import dataclasses
+
+    from ..features import FrameSmoother, lfbe
+
+    model = _model(model)
+    cfg = model.features
+    one = dataclasses.replace(cfg, smooth=1)
+    smoother = FrameSmoother(cfg.smooth)
+    buf = np.zeros(0, np.float32)
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, np.float32)])
+        while len(buf) >= cfg.win_length:
+            raw = lfbe(buf[:cfg.win_length], one)[0]
+            yield _board_frames(smoother(raw)[None, :], model)[0]
+            buf = buf[cfg.hop_length:]
+
+
 def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_BAUD,
              threshold: float = DEFAULT_THRESHOLD, device=None, link: Link | None = None,
              out: Callable[[str], None] | None = print) -> RunResult:
@@ -286,21 +315,19 @@ def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_B
     def callback(indata, n, t, status):
         blocks.put(indata[:, 0].copy())
 
-    def frames():
-        buf = np.zeros(cfg.win_length - cfg.hop_length, np.float32)
+    def blocks_until_done():
         total = 0
         limit = None if seconds is None else int(seconds * cfg.sample_rate)
         while limit is None or total < limit:
-            buf = np.concatenate([buf, blocks.get()])
-            while len(buf) >= cfg.win_length:
-                yield audio_frames(buf[:cfg.win_length], model)[0]
-                buf = buf[cfg.hop_length:]
-                total += cfg.hop_length
+            block = blocks.get()
+            total += len(block)
+            yield block
 
     with sd.InputStream(samplerate=cfg.sample_rate, channels=1, dtype="float32",
                         blocksize=cfg.hop_length, device=device, callback=callback):
         try:
-            result = run_frames(link, model, frames(), threshold=threshold, out=out)
+            result = run_frames(link, model, stream_frames(blocks_until_done(), model),
+                                threshold=threshold, out=out)
         except KeyboardInterrupt:
             result = RunResult(frames=0)
     return result

@@ -116,13 +116,18 @@ class QuantMLP(nn.Module):
         Dropout after every hidden ReLU (training only).
     input_dropout : float
         Dropout on the network input (training only).
+    batch_norm : bool
+        Batch normalization between every hidden layer's matrix product and its ReLU (float
+        training only). The accelerator has no batch norm: :meth:`folded` merges it into the
+        weights and biases, which :meth:`numpy_params` and QAT (``bits`` set) require.
 
     Weights are stored as ``(n_in, n_out)`` matrices (column ``j`` feeds output ``j``), the
     layout of the model file.
     """
 
     def __init__(self, n_in: int, hidden: Sequence[int], n_out: int, *, bits: int | None = None,
-                 dropout: float = 0.0, input_dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, input_dropout: float = 0.0,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         sizes = [int(n_in), *map(int, hidden), int(n_out)]
         self.sizes = sizes
@@ -133,6 +138,7 @@ class QuantMLP(nn.Module):
             bound = 1.0 / np.sqrt(a)
             self.weights.append(nn.Parameter(torch.empty(a, b).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(b).uniform_(-bound, bound)))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(h) for h in sizes[1:-1]) if batch_norm else None
         self.bits = bits
         self.dropout = float(dropout)
         self.input_dropout = float(input_dropout)
@@ -143,6 +149,9 @@ class QuantMLP(nn.Module):
 
     @bits.setter
     def bits(self, bits: int | None) -> None:
+        if bits is not None and getattr(self, "norms", None) is not None:
+            raise ValueError("fold the batch norm first (QuantMLP.folded()): the quantizers "
+                             "see the weights the accelerator stores")
         self._bits = None if bits is None else arith.check_bits(bits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,13 +164,40 @@ class QuantMLP(nn.Module):
                 w = fake_quant_weight(w, self._bits)
             x = x @ w + b
             if k < n - 1:
+                if self.norms is not None:
+                    x = self.norms[k](x)
                 x = torch.relu(x)
                 if self.dropout and self.training:
                     x = nn.functional.dropout(x, self.dropout, True)
         return x
 
+    @torch.no_grad()
+    def folded(self) -> QuantMLP:
+        """A copy without batch norm that computes the same function in inference mode.
+
+        Every norm's running statistics and affine parameters are merged into the matrix and
+        bias before it: ``y = (x W + b - mu) g / sqrt(var + eps) + beta``. A network without
+        batch norm is returned as a plain copy.
+        """
+        out = QuantMLP(self.sizes[0], self.sizes[1:-1], self.sizes[-1], bits=None,
+                       dropout=self.dropout, input_dropout=self.input_dropout)
+        out = out.to(self.weights[0].dtype)
+        out.load_state_dict({k: v for k, v in self.state_dict().items()
+                             if not k.startswith("norms.")})
+        if self.norms is not None:
+            for k, bn in enumerate(self.norms):
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                out.weights[k].mul_(scale)
+                out.biases[k].copy_((self.biases[k] - bn.running_mean) * scale + bn.bias)
+        out.bits = self._bits
+        out.train(self.training)
+        return out
+
     def numpy_params(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The latent float weights ``(n_in, n_out)`` and biases as float64 NumPy arrays."""
+        """The latent float weights ``(n_in, n_out)`` and biases as float64 NumPy arrays
+        (batch norm folded in)."""
+        if self.norms is not None:
+            return self.folded().numpy_params()
         ws = [w.detach().double().cpu().numpy().copy() for w in self.weights]
         bs = [b.detach().double().cpu().numpy().copy() for b in self.biases]
         return ws, bs

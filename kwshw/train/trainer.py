@@ -7,8 +7,9 @@ The recipe (every number is a :class:`TrainConfig` field, stored in the model's 
    moderate SNR, gain). Per-band normalization statistics come from the clean clips; the
    model file stores them (as float32, the values training used).
 2. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers) trained on
-   cross-entropy with AdamW, a one-cycle learning-rate schedule, dropout and weight decay
-   (class-balanced for the wake word).
+   cross-entropy with AdamW, a one-cycle learning-rate schedule, batch norm, dropout and
+   weight decay (class-balanced for the wake word); the batch norm is then folded into the
+   weights and biases (:meth:`~kwshw.train.qat.QuantMLP.folded`), as the accelerator has none.
 3. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
    (``QuantMLP.bits``: column-wise weights, per-frame activations, straight-through
    gradients), lower learning rate.
@@ -47,6 +48,7 @@ __all__ = [
     "finetune_qat",
     "prepare",
     "resolve_corpus",
+    "shift_bands",
     "train",
     "train_float",
     "train_reference",
@@ -64,13 +66,16 @@ class TrainConfig:
 
     bits: int | None = 4
     hidden: tuple[int, ...] = (128, 128, 128)
-    epochs: int = 60
+    epochs: int = 100
     qat_epochs: int = 10
     lr: float = 1e-3
     qat_lr: float = 2e-4
     weight_decay: float = 1e-4
-    dropout: float = 0.3
+    dropout: float = 0.15
     input_dropout: float = 0.1
+    batch_norm: bool = True
+    freq_shift: int = 1
+    qat_distill: bool = True
     batch_size: int = 128
     copies: int = 8
     augmentation: Augmentation = field(default_factory=lambda: Augmentation(
@@ -208,13 +213,34 @@ def _batches(n: int, batch_size: int, gen: torch.Generator):
         yield perm[i:i + batch_size]
 
 
+def shift_bands(x: torch.Tensor, n_mels: int, max_shift: int,
+                gen: torch.Generator) -> torch.Tensor:
+    """Every window of ``x`` (batch, context * n_mels) moved by its own random whole number of
+    mel bands in ``[-max_shift, max_shift]``, the edge band repeated into the gap.
+
+    A shift of the mel axis is roughly a change of vocal-tract length: an augmentation across
+    speakers that the fully connected network cannot get from its structure, as a CNN would.
+    """
+    if max_shift <= 0:
+        return x
+    n = len(x)
+    w = x.view(n, -1, n_mels)
+    shift = torch.randint(-max_shift, max_shift + 1, (n,), generator=gen)
+    src = (torch.arange(n_mels)[None, :] - shift[:, None]).clamp(0, n_mels - 1)
+    return torch.gather(w, 2, src[:, None, :].expand(-1, w.shape[1], -1)).reshape(n, -1)
+
+
 def _balanced(data: TrainData, config: TrainConfig) -> bool:
     return data.task == "wake_word" if config.balance_classes is None else config.balance_classes
 
 
 def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
-         seed: int, desc: str, progress: bool) -> list[float]:
-    """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch."""
+         seed: int, desc: str, progress: bool, teacher: QuantMLP | None = None) -> list[float]:
+    """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch.
+
+    The loss is cross-entropy against the labels, or with a ``teacher`` the KL divergence from
+    the teacher's posteriors on the same (augmented) batch.
+    """
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=config.weight_decay)
     per_epoch = (len(data.x) + config.batch_size - 1) // config.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
@@ -227,8 +253,14 @@ def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr
         net.train()
         total = 0.0
         for idx in _batches(len(data.x), config.batch_size, gen):
-            loss = torch.nn.functional.cross_entropy(net(data.x[idx]), data.y[idx],
-                                                     weight=weights)
+            xb = shift_bands(data.x[idx], data.features.n_mels, config.freq_shift, gen)
+            if teacher is None:
+                loss = torch.nn.functional.cross_entropy(net(xb), data.y[idx], weight=weights)
+            else:
+                with torch.no_grad():
+                    target = torch.softmax(teacher(xb), dim=1)
+                loss = torch.nn.functional.kl_div(torch.log_softmax(net(xb), dim=1), target,
+                                                  reduction="batchmean")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -245,22 +277,34 @@ def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B
     """Train the float DNN; returns it (in eval mode) and the loss of every epoch."""
     _seed(config.seed)
     net = QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
-                   dropout=config.dropout, input_dropout=config.input_dropout)
+                   dropout=config.dropout, input_dropout=config.input_dropout,
+                   batch_norm=config.batch_norm)
     losses = _fit(net, data, config, epochs=config.epochs, lr=config.lr, seed=config.seed,
                   desc="float", progress=progress)
-    return net, losses
+    # The accelerator has no batch norm: from here on the network is the folded one.
+    return net.folded().eval(), losses
 
 
 def finetune_qat(net: QuantMLP, data: TrainData, bits: int,
                  config: TrainConfig = TrainConfig(),  # noqa: B008
                  progress: bool = True) -> tuple[QuantMLP, list[float]]:
-    """A copy of ``net`` fine-tuned with the quantizers at ``bits`` in the forward pass."""
+    """A copy of ``net`` fine-tuned with the quantizers at ``bits`` in the forward pass.
+
+    With ``config.qat_distill`` the target is the float network's own posteriors on each
+    (augmented) batch rather than the labels: the quantized copy learns to compute what the
+    float network computes, instead of fitting the training labels further (which, after
+    the float training has converged, costs held-out accuracy; docs/training.md).
+    """
     seed = config.seed + 1000 + bits
     _seed(seed)
     q = copy.deepcopy(net)
     q.bits = bits
+    teacher = None
+    if config.qat_distill:
+        teacher = copy.deepcopy(net).eval()
+        teacher.bits = None
     losses = _fit(q, data, config, epochs=config.qat_epochs, lr=config.qat_lr, seed=seed,
-                  desc=f"QAT {bits}-bit", progress=progress)
+                  desc=f"QAT {bits}-bit", progress=progress, teacher=teacher)
     return q, losses
 
 

@@ -44,6 +44,7 @@ def cache_root() -> Path:
     per-user folder in the temporary directory)."""
     env = os.environ.get("KWSHW_SIM_CACHE")
     root = Path(env) if env else Path(tempfile.gettempdir()) / f"kwshw-sim-{os.getuid()}"
+    root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -211,7 +212,8 @@ def run_scenario(model: Model, ops: list[dict], *, lanes: int, simulator: str = 
         text = verilog_patch(text)
         variant = "patched"
     digest = hashlib.sha256((text + str(gate_level)).encode()).hexdigest()[:16]
-    root = Path(build_dir) if build_dir else cache_root() / "runs" / digest
+    # Absolute: the simulator runs in its own folder and reads these paths from there.
+    root = (Path(build_dir) if build_dir else cache_root() / "runs" / digest).resolve()
     root.mkdir(parents=True, exist_ok=True)
     # Other processes (other engineers' test runs) may simulate the same design in the same
     # cache folder at the same time: one at a time per folder.

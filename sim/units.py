@@ -87,7 +87,7 @@ def run_schedule(component, inputs: Mapping[str, Sequence], outputs: Sequence[st
     per cycle (structs as dicts). Returns one dict per recorded cycle: ``cycle`` and every
     output port, unpacked.
     """
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     src = toolchain.convert(component, build_dir / f"{name}.v", name=name)
     raw_inputs = {}

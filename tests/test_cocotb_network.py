@@ -208,3 +208,17 @@ def test_reference_network(reference_models, simulator, bits, n):
     _assert_clean(res)
     assert res["frames_checked"] == n
     assert res["cycles_per_frame"] == res["expected_cycles_per_frame"]
+
+
+@needs_icarus
+def test_relative_build_folder(models, tmp_path, monkeypatch):
+    """A relative output folder (``kwshw all``'s default ``out``) works: the simulator runs in
+    its own folder, so every path handed to it must be absolute."""
+    monkeypatch.chdir(tmp_path)
+    model = models[4]
+    rng = np.random.default_rng(11)
+    frames = rng.integers(-2**11, 2**11, (4, model.features.n_mels))
+    res = run_network_sim(model, lanes=4, simulator="icarus", frames=frames, seed=3,
+                          build_dir="out/sim")
+    _assert_clean(res)
+    assert (tmp_path / "out" / "sim").is_dir()

@@ -25,9 +25,11 @@ def _plans(bits: int, seed: int):
     b1 = rng.normal(0, 0.1, 5)
     b1[0], b1[1] = 1e4, -1e4               # saturation at ACT_MAX and ACT_MIN
     lay0 = quantize_layer(w0, b0, bits=bits, out_frac=9, relu=True)
-    lay1 = quantize_layer(w1, b1, bits=bits, out_frac=7, relu=False)
+    lay1 = quantize_layer(w1, b1, bits=bits, out_frac=5, relu=False)
     p0 = plan_layer(lay0, bits=bits, in_frac=11, in_signed=True)
     p1 = plan_layer(lay1, bits=bits, in_frac=9, in_signed=False)
+    # The layers must need different shifts, or selecting them per layer goes untested.
+    assert p0.shifts != p1.shifts
     return [p0, p1]
 
 
@@ -96,3 +98,36 @@ def test_scaler_matches_scale_column(bits):
     sim.run()
     want = [(v, j, int(j == len(job[5]) - 1)) for job in jobs for j, v in enumerate(job[5])]
     assert got == want
+
+
+@pytest.mark.parametrize("signed_x", [True, False])
+def test_select_rshift_round_equals_arith_for_every_shift(signed_x):
+    """The scaler's shared-adder rounding shift: every selectable shift (left, none, right,
+    up to past the value's width) against :func:`kwshw.arith.rshift_round`."""
+    from amaranth.hdl import Module, Signal, signed, unsigned
+
+    from kwshw.hw.common import select_rshift_round
+
+    width = 9
+    shifts = [-3, 0, 1, 2, 5, width - 1, width, width + 4]
+    m = Module()
+    x = Signal(signed(width) if signed_x else unsigned(width))
+    sel = Signal(range(len(shifts)))
+    floor, half = select_rshift_round(m, sel, x, shifts)
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed_x else (0, (1 << width) - 1)
+    values = sorted({lo, hi, 0, -1 if signed_x else 1, *range(lo, hi + 1, 7)})
+    bad = []
+
+    async def bench(ctx):
+        for k, s in enumerate(shifts):
+            ctx.set(sel, k)
+            for v in values:
+                ctx.set(x, v)
+                got = ctx.get(floor) + ctx.get(half)
+                if got != arith.rshift_round(v, s):
+                    bad.append((s, v, got))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Mux, Signal, Value, ValueLike
+from amaranth.hdl import C, Module, Mux, Signal, Value, ValueLike, signed
 
 from .. import arith
 from ..quantize import LayerPlan
 
 __all__ = [
     "rshift_round",
+    "select_rshift_round",
     "clamp",
     "check_lanes",
     "max_width",
@@ -35,6 +36,46 @@ def rshift_round(x: ValueLike, shift: int) -> Value:
     if shift < 0:
         return x << -shift
     return x
+
+
+def select_rshift_round(m: Module, sel: Value, x: Value,
+                        shifts: Sequence[int]) -> tuple[Signal, Signal]:
+    """``rshift_round(x, shifts[sel])`` for a run-time index ``sel``, as ``(floor, half)``.
+
+    The caller adds the two: ``rshift_round(x, s) = (x >> s) + (bit s - 1 of x)`` for
+    ``s > 0`` (adding half, then flooring, carries into bit ``s`` exactly when bit ``s - 1`` is
+    set), an exact left shift for ``s <= 0`` (``half`` is 0). Selecting the shifted value and
+    the rounding bit, then adding once, costs one adder instead of one per choice of shift
+    (iCE40 logic is scarce). ``x`` is a signed or unsigned value; ``floor`` is signed.
+    """
+    x = Value.cast(x)
+    signed_x = x.shape().signed
+
+    def floor_of(s: int) -> Value:
+        if s <= 0:
+            return x << -s
+        if s < len(x):
+            return x >> s
+        # Shifted past every bit: only the sign is left (-1 or 0), or 0 when unsigned.
+        return x >> (len(x) - 1) if signed_x else C(0, 1)
+
+    def half_of(s: int) -> Value | None:
+        if s <= 0:
+            return None
+        if s - 1 < len(x):
+            return x[s - 1]
+        return x[-1] if signed_x else None
+
+    cases = [(floor_of(s), half_of(s)) for s in shifts]
+    floor = Signal(signed(max(c.shape().width for c, _ in cases) + 1))
+    half = Signal()
+    with m.Switch(sel):
+        for k, (c, h) in enumerate(cases):
+            with m.Case(k):
+                m.d.comb += floor.eq(c)
+                if h is not None:
+                    m.d.comb += half.eq(h)
+    return floor, half
 
 
 def clamp(x: ValueLike, lo: int, hi: int) -> Value:

@@ -10,21 +10,22 @@ takes ``n_in`` cycles and hands over only ``P`` columns, so there is time). Per 
     Z  = (T1 << align1) + (T2 << align2)
     Y  = clamp(rshift_round(Z, out) + B)      # ReLU or saturation
 
-The shifts are constants of each layer, selected by the layer index; every register is as
-wide as the widest layer needs (:class:`kwshw.arith.LayerWidths`), which makes it exact.
+The shifts are constants of each layer, selected by the layer index (the shifted values and
+rounding bits are selected, then added once); every register is as wide as the widest layer
+needs (:class:`kwshw.arith.LayerWidths`), which makes it exact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from ..quantize import LayerPlan
-from .common import check_plans, clamp, max_width, rshift_round
+from .common import check_plans, max_width, select_rshift_round
 from .memories import ConstantROM, const_bases
 
 __all__ = ["Scaler"]
@@ -119,10 +120,8 @@ class Scaler(wiring.Component):
         t1 = Signal(signed(max_width(plans, "t1")))
         bias2 = Signal.like(bias1)
         m.d.sync += [t1.eq(self.xlo * wsr1), bias2.eq(bias1)]
-        with m.Switch(self.layer):
-            for k, plan in enumerate(plans):
-                with m.Case(k):
-                    m.d.sync += vr.eq(rshift_round(v, plan.shifts.sv))
+        v_floor, v_half = select_rshift_round(m, self.layer, v, [p.shifts.sv for p in plans])
+        m.d.sync += vr.eq(v_floor + v_half)
 
         # Stage 3: T2 = RM * VR.
         t2 = Signal(signed(max_width(plans, "t2")))
@@ -134,19 +133,20 @@ class Scaler(wiring.Component):
         z = Signal(signed(max_width(plans, "z")))
         bias4 = Signal.like(bias1)
         m.d.sync += bias4.eq(bias3)
-        with m.Switch(self.layer):
-            for k, plan in enumerate(plans):
-                with m.Case(k):
-                    s = plan.shifts
-                    m.d.sync += z.eq((t1_3 << s.align1) + (t2 << s.align2))
+        t1_al, _ = select_rshift_round(m, self.layer, t1_3, [-p.shifts.align1 for p in plans])
+        t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
+        m.d.sync += z.eq(t1_al + t2_al)
 
-        # Stage 5: Y = clamp(rshift_round(Z, out) + B).
+        # Stage 5: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
+        z_floor, z_half = select_rshift_round(m, self.layer, z, [p.shifts.out for p in plans])
+        low = Signal(signed(ACT_WIDTH))
         with m.Switch(self.layer):
             for k, plan in enumerate(plans):
                 with m.Case(k):
-                    y = rshift_round(z, plan.shifts.out) + bias4
-                    lo = 0 if plan.layer.relu else ACT_MIN
-                    m.d.sync += self.out.payload.value.eq(clamp(y, lo, ACT_MAX))
+                    m.d.comb += low.eq(0 if plan.layer.relu else ACT_MIN)
+        y = z_floor + z_half + bias4
+        m.d.sync += self.out.payload.value.eq(
+            Mux(y > ACT_MAX, ACT_MAX, Mux(y < low, low, y)))
 
         m.d.comb += [
             self.out.valid.eq(valid[n - 1]),

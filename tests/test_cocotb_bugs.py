@@ -102,19 +102,20 @@ def _floor_scale(a, p, rm, xlo, *, st, lo, wsr, bias, bits, shifts, relu):
 
 
 def test_flipped_rounding_bit_is_caught(model_frames, tmp_path, monkeypatch):
-    from amaranth.hdl import Value
+    from amaranth.hdl import C
 
     import kwshw.hw.scaler as scaler_mod
 
     model, frames = model_frames
     plans = model.plans()
     assert any(p.shifts.out > 0 or p.shifts.sv > 0 for p in plans)
+    exact = scaler_mod.select_rshift_round
 
-    def floor_shift(x, shift):
-        x = Value.cast(x)
-        return x >> shift if shift > 0 else x << -shift if shift < 0 else x
+    def floor_shift(m, sel, x, shifts):
+        floor, _ = exact(m, sel, x, shifts)
+        return floor, C(0, 1)  # the rounding bit dropped: half-up rounding becomes floor
 
-    monkeypatch.setattr(scaler_mod, "rshift_round", floor_shift)
+    monkeypatch.setattr(scaler_mod, "select_rshift_round", floor_shift)
     design = build_design(model, LANES, folder=tmp_path / "design")
     monkeypatch.undo()
 

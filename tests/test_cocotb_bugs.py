@@ -6,7 +6,7 @@ NumPy model; the simulation's report must agree with the prediction.
 
 - rounding: the scaler's rounding shifts lose their rounding bit (floor instead of half-up),
   built by generating the design with a test-only replacement of the scaler's
-  ``rshift_round`` (the hardware's files are untouched);
+  ``select_rshift_round`` that drops the rounding bit (the hardware's files are untouched);
 - weight bit: one bit of one packed weight word flipped in the generated Verilog text;
 - clear: the ``clear`` input disconnected in the generated Verilog text.
 

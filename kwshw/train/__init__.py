@@ -8,9 +8,18 @@
   :func:`train_variants`, :func:`train_reference`.
 """
 
-from .exact import IntegerNet
-from .qat import QuantMLP
-from .trainer import (
+import os as _os
+
+# Must happen before torch loads its OpenMP runtime. By default OpenMP worker threads spin
+# while they wait for work; with anything else busy on the machine (a second training, a
+# synthesis job) the spinning threads starve each other and training gets 5-50x slower.
+# Measured on the 2-core machine (docs/training.md): two trainings at once 6.0 s/epoch each
+# spinning vs 0.75-1.4 s/epoch passive; one training beside a build 1.5 vs 0.6 s/epoch.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .exact import IntegerNet  # noqa: E402
+from .qat import QuantMLP  # noqa: E402
+from .trainer import (  # noqa: E402
     TrainConfig,
     TrainData,
     export,

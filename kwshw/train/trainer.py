@@ -12,7 +12,7 @@ The recipe (every number is a :class:`TrainConfig` field, stored in the model's 
    weights and biases (:meth:`~kwshw.train.qat.QuantMLP.folded`), as the accelerator has none.
 3. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
    (``QuantMLP.bits``: column-wise weights, per-frame activations, straight-through
-   gradients), lower learning rate.
+   gradients), lower learning rate, distilled from the float network's posteriors.
 4. **Export** with :func:`kwshw.modelfile.from_float` (output formats by
    :func:`kwshw.quantize.calibrate_out_fracs` on the clean training windows, the static
    baseline's activation ranges in ``meta["static_ranges"]``), then measured on the

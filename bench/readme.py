@@ -138,11 +138,19 @@ def _accuracy(res: dict) -> list[str]:
         return ", ".join(f"{k} {_pct(v, 2)}" for k, v in (r.get("splits") or {}).items()
                          if k != r.get("split")) or "-"
 
-    n_seeds = max(len(r.get("accuracy_by_seed") or []) for r in rows)
-    intro = ([f"Every number is the mean over {n_seeds} training seeds (the whole recipe rerun "
-              "with another seed); brackets give the range over the seeds, so differences "
-              "smaller than that range are noise. Wake-word rows: one decision per 10 ms "
-              "hop, FRR at fixed false-accept rates.", ""] if n_seeds > 1 else [])
+    seeds_by_task: dict = {}
+    for r in rows:
+        n = len(r.get("accuracy_by_seed") or []) or 1
+        seeds_by_task[r.get("task")] = max(n, seeds_by_task.get(r.get("task"), 1))
+    intro = []
+    if any(n > 1 for n in seeds_by_task.values()):
+        per_task = "; ".join(
+            f"{t}: " + (f"mean over {n} training seeds" if n > 1 else "one seed")
+            for t, n in seeds_by_task.items())
+        intro = [f"Seeds ({per_task}): each seed reruns the whole recipe; brackets give the "
+                 "range over the seeds, so differences smaller than that range are noise. "
+                 "Wake-word rows: one decision per 10 ms hop, FRR at fixed false-accept "
+                 "rates.", ""]
     out = intro + _table(["task", "split", "model", "result", "other splits", "memory",
                           "of float32"], [
         [r.get("task") or "-", r.get("split") or "-", r["label"], metric(r), others(r),

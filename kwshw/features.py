@@ -40,6 +40,7 @@ __all__ = [
     "hann_window",
     "hz_to_mel",
     "lfbe",
+    "log_mel",
     "mel_filterbank",
     "mel_to_hz",
     "smooth_frames",
@@ -297,6 +298,13 @@ def lfbe(audio: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
     ValueError
         When ``audio`` is not 1-D or holds NaN/inf.
     """
+    return smooth_frames(log_mel(audio, cfg), cfg.smooth)
+
+
+def log_mel(audio: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:  # noqa: B008
+    """Steps 1-6 of the front end: the unsmoothed log-mel energies, ``float64 (n_frames,
+    n_mels)``. :func:`lfbe` smooths them and rounds to float32; a streaming host smooths them
+    one frame at a time (:class:`FrameSmoother`) and gets the same bits."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"lfbe expects 1-D audio, got shape {x.shape}")
@@ -315,7 +323,7 @@ def lfbe(audio: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
     energy = np.empty((power.shape[0], cfg.n_mels))
     for m, (lo, hi, w) in enumerate(bands):
         energy[:, m] = power[:, lo:hi] @ w
-    return smooth_frames(np.log(np.maximum(energy, cfg.log_floor)), cfg.smooth)
+    return np.log(np.maximum(energy, cfg.log_floor))
 
 
 def smooth_frames(frames: np.ndarray, k: int) -> np.ndarray:

@@ -273,19 +273,17 @@ def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
     (tested), as soon as each frame's samples are in: framing, log-mel and the smoothing across
     hops (:class:`kwshw.features.FrameSmoother`) are done one frame at a time.
     """
-    import dataclasses
-
-    from ..features import FrameSmoother, lfbe
+    from ..features import FrameSmoother, log_mel
 
     model = _model(model)
     cfg = model.features
-    one = dataclasses.replace(cfg, smooth=1)
     smoother = FrameSmoother(cfg.smooth)
     buf = np.zeros(0, np.float32)
     for block in blocks:
         buf = np.concatenate([buf, np.asarray(block, np.float32)])
         while len(buf) >= cfg.win_length:
-            raw = lfbe(buf[:cfg.win_length], one)[0]
+            # float64 log-mel, smoothed in float64 as lfbe does: the same bits, not just close
+            raw = log_mel(buf[:cfg.win_length], cfg)[0]
             yield _board_frames(smoother(raw)[None, :], model)[0]
             buf = buf[cfg.hop_length:]
 

@@ -58,6 +58,11 @@ MODES = {"ptq8": ("float", "dynamic8", "static8", "dynamic3", "static3", "dynami
 
 def _rows_for(task: str):
     """(row label, model variant, evaluation mode, bits, kind) of the table."""
+    # Below 4 bits, where quantization noise is large enough for QAT to matter.
+    low_bits = [row for b in (3, 2) for row in (
+        (f"dynamic {b}-bit, post-training", "ptq8", f"dynamic{b}", b, "dynamic"),
+        (f"dynamic {b}-bit, QAT", f"qat{b}", "golden", b, "dynamic-qat"),
+        (f"static per-tensor {b}-bit", "ptq8", f"static{b}", b, "static"))]
     return [
         ("float32", "ptq8", "float", 32, "float"),
         ("dynamic 8-bit, post-training", "ptq8", "dynamic8", 8, "dynamic"),
@@ -66,13 +71,7 @@ def _rows_for(task: str):
         ("dynamic 4-bit, QAT", "qat4", "golden", 4, "dynamic-qat"),
         ("static per-tensor 8-bit", "ptq8", "static8", 8, "static"),
         ("static per-tensor 4-bit", "ptq4", "static4", 4, "static"),
-        # Below 4 bits, where quantization noise is large enough for QAT to matter.
-        ("dynamic 3-bit, post-training", "ptq8", "dynamic3", 3, "dynamic"),
-        ("dynamic 3-bit, QAT", "qat3", "golden", 3, "dynamic-qat"),
-        ("static per-tensor 3-bit", "ptq8", "static3", 3, "static"),
-        ("dynamic 2-bit, post-training", "ptq8", "dynamic2", 2, "dynamic"),
-        ("dynamic 2-bit, QAT", "qat2", "golden", 2, "dynamic-qat"),
-        ("static per-tensor 2-bit", "ptq8", "static2", 2, "static"),
+        *low_bits,
     ]
 
 

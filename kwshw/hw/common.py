@@ -78,8 +78,8 @@ def select_rshift_round(m: Module, sel: Value, x: Value,
     return floor, half
 
 
-def clamp(x: ValueLike, lo: int, hi: int) -> Value:
-    """Saturate ``x`` to ``[lo, hi]`` (ReLU is ``lo = 0``)."""
+def clamp(x: ValueLike, lo: ValueLike, hi: ValueLike) -> Value:
+    """Saturate ``x`` to ``[lo, hi]`` (ReLU is ``lo = 0``); bounds may be constants or signals."""
     x = Value.cast(x)
     return Mux(x > hi, hi, Mux(x < lo, lo, x))
 

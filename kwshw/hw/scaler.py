@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from ..quantize import LayerPlan
-from .common import check_plans, max_width, select_rshift_round
+from .common import check_plans, clamp, max_width, select_rshift_round
 from .memories import ConstantROM, const_bases
 
 __all__ = ["Scaler"]
@@ -145,8 +145,7 @@ class Scaler(wiring.Component):
                 with m.Case(k):
                     m.d.comb += low.eq(0 if plan.layer.relu else ACT_MIN)
         y = z_floor + z_half + bias4
-        m.d.sync += self.out.payload.value.eq(
-            Mux(y > ACT_MAX, ACT_MAX, Mux(y < low, low, y)))
+        m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
 
         m.d.comb += [
             self.out.valid.eq(valid[n - 1]),

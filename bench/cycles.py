@@ -1,8 +1,9 @@
 """Cycles per frame of the accelerator for the reference network, simulated vs ideal.
 
-Reference network: 40 bands x 25 frames = 1000 inputs -> 128 -> 128 -> 128 -> 12, random
-weights calibrated on real speech features when ``$KWSHW_DATA`` is set (random normal frames
-otherwise; the schedule does not depend on the data). For each lane count the accelerator is
+Reference network (:data:`boards.refmodel.REFERENCE_SHAPE`): 40 bands x 25 frames = 1000
+inputs -> 176 -> 128 -> 128 -> 12, random weights calibrated on real speech features when
+``$KWSHW_DATA`` is set (random normal frames otherwise; the schedule does not depend on the
+data). For each lane count the accelerator is
 simulated (Amaranth simulator) over a few frames fed back to back; the frame period measured
 is compared with the ideal ``sum ceil(n_out / P) * n_in`` and with the schedule's exact
 formula (``kwshw.generate.accelerator_cycles``), which must agree cycle for cycle.
@@ -17,18 +18,22 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from kwshw.features import FeatureConfig, stack_windows
-from kwshw.generate import accelerator_cycles
-from kwshw.hw.accelerator import Accelerator
-from kwshw.hw.simulate import int_frames, random_model, simulate, speech_frames
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-HIDDEN = [128, 128, 128]
-N_OUT = 12
+from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
+from kwshw.features import FeatureConfig, stack_windows  # noqa: E402
+from kwshw.generate import accelerator_cycles  # noqa: E402
+from kwshw.hw.accelerator import Accelerator  # noqa: E402
+from kwshw.hw.simulate import int_frames, random_model, simulate, speech_frames  # noqa: E402
+
+HIDDEN = list(REFERENCE_SHAPE[1:-1])
+N_OUT = REFERENCE_SHAPE[-1]
 
 
 def _frames(cfg: FeatureConfig, count: int) -> tuple[np.ndarray, np.ndarray, str]:

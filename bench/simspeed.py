@@ -13,7 +13,7 @@ checked against the golden model (a speed of a wrong simulation is worth nothing
 
     python bench/simspeed.py                 # test network, -> bench/results/simspeed.json
     python bench/simspeed.py --quick         # tiny network, a few frames (CI)
-    python bench/simspeed.py --reference     # also the 1000-128-128-128-12 network
+    python bench/simspeed.py --reference     # also the reference network (boards.refmodel)
 
 Writes ``simspeed.json`` with a ``meta`` block (machine, versions, command).
 """
@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Timer, provenance, results_dir, write_json  # noqa: E402
+from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
 from kwshw import golden  # noqa: E402
 from kwshw.features import FeatureConfig  # noqa: E402
 from sim import stimulus, toolchain  # noqa: E402
@@ -43,7 +44,7 @@ def _network(name: str):
     if name == "test":
         return stimulus.SMALL_FEATURES, [32, 16], 4, 4
     if name == "reference":
-        return FeatureConfig(), [128, 128, 128], 4, 8
+        return FeatureConfig(), list(REFERENCE_SHAPE[1:-1]), 4, 8
     raise ValueError(name)
 
 
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny network, a few frames")
     ap.add_argument("--reference", action="store_true",
-                    help="also measure the reference network (1000-128-128-128-12)")
+                    help="also measure the reference network (boards.refmodel.REFERENCE_SHAPE)")
     ap.add_argument("--output", help="result file (default bench/results/simspeed.json)")
     args = ap.parse_args(argv)
     timer = Timer()

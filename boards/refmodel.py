@@ -13,8 +13,10 @@ import numpy as np
 
 __all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_model"]
 
-#: The reference network: 40 mels x 25 frames in, 3 hidden layers of 128, 12 classes.
-REFERENCE_SHAPE = (1000, 128, 128, 128, 12)
+#: The reference network: 40 mels x 25 frames in, 12 classes; the first hidden layer is the
+#: recipe's time convolution (``TrainConfig.time_conv`` = 5 frames, stride 2, 16 channels:
+#: 11 positions x 16 = 176 units, one fully connected layer in hardware), then 2 x 128.
+REFERENCE_SHAPE = (1000, 176, 128, 128, 12)
 SPEECH_COMMANDS_LABELS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
                           "_unknown_", "_silence_")
 

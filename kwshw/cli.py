@@ -212,6 +212,21 @@ def _format_eval(res: dict) -> str:
 
 # --- train ----------------------------------------------------------------------------------------
 
+def _time_conv(text: str) -> tuple[int, ...]:
+    """``K,S,C`` -> (K, S, C); ``none`` -> () (a plain first layer)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        k, s, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected K,S,C (three integers: kernel frames, stride frames, channels) or "
+            f"'none', got {text!r}") from None
+    if k < 1 or s < 1 or c < 1:
+        raise argparse.ArgumentTypeError(f"K, S and C must be at least 1, got {text!r}")
+    return (k, s, c)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from .train import TrainConfig, train
@@ -225,8 +240,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Options left out keep the recipe's values (TrainConfig is their one definition).
     given = {k: v for k, v in (("epochs", args.epochs), ("qat_epochs", args.qat_epochs),
                                ("copies", args.copies)) if v is not None}
-    cfg = TrainConfig(bits=None if args.bits == 0 else args.bits,
-                      hidden=tuple(args.hidden), seed=args.seed, **given)
+    if args.hidden is not None:
+        given["hidden"] = tuple(args.hidden)
+    if args.time_conv is not None:
+        given["time_conv"] = args.time_conv or None
+    cfg = TrainConfig(bits=None if args.bits == 0 else args.bits, seed=args.seed, **given)
     try:
         model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
     except (DatasetError, ValueError) as e:
@@ -363,8 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
                    default="speech_commands")
     p.add_argument("--keyword", default="alexa", help="wake word (task wake_word)")
     p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128],
-                   help="hidden layer widths")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="widths of the fully connected hidden layers after the time "
+                        "convolution (default: the recipe's, 128 128)")
+    p.add_argument("--time-conv", metavar="K,S,C", type=_time_conv, default=None,
+                   help="first layer trained as a convolution over time: kernel K frames, "
+                        "stride S frames, C channels, exported as one fully connected layer "
+                        "of positions x C units (default: the recipe's, 5,2,16; 'none' for a "
+                        "plain first layer)")
     p.add_argument("--epochs", type=int, default=None,
                    help="float epochs (default: the recipe's, docs/training.md)")
     p.add_argument("--qat-epochs", type=int, default=None,

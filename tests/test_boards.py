@@ -107,31 +107,35 @@ def test_fit_8bit_refused_on_up5k_with_numbers(ref8):
     with pytest.raises(FitError) as e:
         fit_check(BOARDS["icebreaker"], ref8, 4)
     msg = str(e.value)
-    assert "8-bit model 1000-128-128-128-12 needs 1,298,432 weight bits" in msg
+    assert "8-bit model 1000-176-128-128-12 needs 1,731,584 weight bits" in msg
     assert "iCE40UP5K SPRAM has 1,048,576" in msg
     assert "4-bit model" in msg
 
 
 def test_fit_refusals_name_the_numbers(ref4, ref8):
-    with pytest.raises(FitError, match=r"needs 649,216 weight bits; LFE5U-12F block RAM has "
+    with pytest.raises(FitError, match=r"needs 865,792 weight bits; LFE5U-12F block RAM has "
                                        r"589,824 \(32 EBR"):
         fit_check(BOARDS["ulx3s-12f"], ref4, 8)
-    with pytest.raises(FitError, match="1,298,432 weight bits; LFE5U-25F block RAM has 1,032,192"):
+    with pytest.raises(FitError, match="1,731,584 weight bits; LFE5U-25F block RAM has 1,032,192"):
         fit_check(BOARDS["orangecrab-25f"], ref8, 8)
+    # The 4-bit codes alone would fit the 25F's bits, its block RAMs' packing does not.
+    with pytest.raises(FitError, match=r"with 8 lanes needs about 62 block RAMs \(weight codes, "
+                                       r"packed 53, .*LFE5U-25F has 56"):
+        fit_check(BOARDS["ulx3s-25f"], ref4, 8)
     # Too many lanes for the SPRAM's 16-bit columns: 4 bits x 32 lanes = 8 columns.
     with pytest.raises(FitError, match="8 x 1 blocks.*has 4.*fewer lanes"):
         fit_check(BOARDS["icebreaker"], ref4, 32)
 
 
 def test_fit_accepts_the_reference_where_it_fits(ref4, ref8):
-    r = fit_check(BOARDS["ulx3s-25f"], ref4, 8)
-    assert r["bram_blocks_needed"] <= 56 and r["weight_bits"] == 649_216
+    r = fit_check(BOARDS["ulx3s-85f"], ref4, 8)
+    assert r["bram_blocks_needed"] <= 208 and r["weight_bits"] == 865_792
     # Packed words: the last layer's 12 columns take two passes of 8 lanes (4 columns of 0).
-    assert r["bits_by_kind"]["weights"] == 20_352 * 32 == 651_264
+    assert r["bits_by_kind"]["weights"] == 27_120 * 32 == 865_792 + 4 * 128 * 4
     r = fit_check(BOARDS["icebreaker"], ref4, 4)
-    assert r["spram_blocks_needed"] == 3 and r["bram_blocks_needed"] <= 30
+    assert r["spram_blocks_needed"] == 4 and r["bram_blocks_needed"] <= 30
     r = fit_check(BOARDS["ulx3s-85f"], ref8, 8)
-    assert r["weight_bits"] == 1_298_432
+    assert r["weight_bits"] == 1_731_584
 
 
 def test_memory_needs_match_the_accelerator(ref4):
@@ -152,7 +156,7 @@ def test_build_refuses_before_synthesis(ref8, tmp_path, monkeypatch):
     from kwshw import build as kb
 
     monkeypatch.setattr(kb, "_run_toolchain", lambda *a: pytest.fail("toolchain started"))
-    with pytest.raises(FitError, match="needs 1,298,432 weight bits; iCE40UP5K SPRAM has "
+    with pytest.raises(FitError, match="needs 1,731,584 weight bits; iCE40UP5K SPRAM has "
                                        "1,048,576"):
         kb.build("icebreaker", ref8, out_dir=tmp_path / "b")
     assert not (tmp_path / "b").exists()

@@ -2,7 +2,7 @@
 """Real synthesis, place and route and packing with the YoWASP tools from PyPI.
 
 A small network (40-16-12, 4-bit) for one ECP5 and one iCE40 board runs in the default suite
-(about a minute each); the reference network (1000-128-128-128-12) on the boards the design
+(about a minute each); the reference network (1000-176-128-128-12) on the boards the design
 card names is ``slow``.
 """
 
@@ -67,7 +67,6 @@ def test_build_small_ice40_spram(tmp_path):
 REFERENCE = [
     # board, bits, lanes
     ("ulx3s-85f", 4, 8),
-    ("ulx3s-25f", 4, 8),
     ("icebreaker", 4, 4),
     ("ulx3s-85f", 8, 8),
 ]
@@ -84,7 +83,7 @@ def test_build_reference(tmp_path, board, bits, lanes):
 
 
 def test_reference_8bit_refused_on_up5k_before_synthesis(tmp_path):
-    with pytest.raises(FitError, match="8-bit model 1000-128-128-128-12 needs 1,298,432 weight "
+    with pytest.raises(FitError, match="8-bit model 1000-176-128-128-12 needs 1,731,584 weight "
                                        "bits; iCE40UP5K SPRAM has 1,048,576"):
         build("icebreaker", random_model(8), out_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()

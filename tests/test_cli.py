@@ -69,3 +69,17 @@ def test_generate_rejects_bad_lanes(tmp_path):
     modelfile.save(small_model(4), tmp_path / "m.kwm")
     r = run("generate", "--model", str(tmp_path / "m.kwm"), "-P", "3", "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and "lanes" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_time_conv_option_is_checked_before_any_work(tmp_path):
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "-o", "m.kwm", "--time-conv", "5,2,32"])
+    assert args.time_conv == (5, 2, 32)
+    assert parser.parse_args(["train", "-o", "m.kwm", "--time-conv", "none"]).time_conv == ()
+    assert parser.parse_args(["train", "-o", "m.kwm"]).time_conv is None  # the recipe's
+    for bad, why in (("5,2", "expected K,S,C"), ("5,0,16", "at least 1"),
+                     ("a,b,c", "expected K,S,C")):
+        r = run("train", "--data", str(tmp_path), "-o", str(tmp_path / "m.kwm"),
+                "--time-conv", bad)
+        assert r.returncode == 2 and "--time-conv" in r.stderr and why in r.stderr, r.stderr
+        assert not (tmp_path / "m.kwm").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from boards.refmodel import REFERENCE_SHAPE
 from sim import stimulus, toolchain
 from sim.network import build_design, run_network_sim, run_scenario
 
@@ -188,7 +189,7 @@ def reference_models():
         pytest.skip("no speech data ($KWSHW_DATA)")
     calib, _ = stimulus.real_lfbe(600, feats, seed=1001)
     lf, _ = stimulus.real_lfbe(220, feats, seed=7)
-    return feats, lf, {b: stimulus.random_model([128, 128, 128], b, features=feats,
+    return feats, lf, {b: stimulus.random_model(list(REFERENCE_SHAPE[1:-1]), b, features=feats,
                                                 calib=calib, seed=b) for b in (4, 8)}
 
 
@@ -200,7 +201,7 @@ def reference_models():
     pytest.param("icarus", 4, 20, marks=needs_icarus),
 ])
 def test_reference_network(reference_models, simulator, bits, n):
-    """The reference shape 1000-128-128-128-12 on 8 lanes."""
+    """The reference shape (``boards.refmodel.REFERENCE_SHAPE``) on 8 lanes."""
     _, lf, models = reference_models
     model = models[bits]
     res = run_network_sim(model, lanes=8, simulator=simulator,

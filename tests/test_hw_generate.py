@@ -1,5 +1,5 @@
 """Verilog generation: files, report contents, Verilator lint, SPRAM on iCE40, and the
-reference network's generation time."""
+reference network."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +97,10 @@ def test_spram_on_ice40_uses_sb_spram256ka():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bits", [4, 8])
-def test_reference_network_generates_in_under_a_minute(tmp_path, bits):
-    model = _model(bits, hidden=(128, 128, 128), n_out=12, cfg=FeatureConfig())
-    start = time.perf_counter()
+def test_reference_network_generates(tmp_path, bits):
+    from boards.refmodel import REFERENCE_SHAPE
+
+    model = _model(bits, hidden=REFERENCE_SHAPE[1:-1], n_out=12, cfg=FeatureConfig())
     rep = generate(model, 8, tmp_path)
-    seconds = time.perf_counter() - start
-    assert seconds < 60, seconds
-    assert rep["model"]["shape"] == [1000, 128, 128, 128, 12]
+    assert rep["model"]["shape"] == list(REFERENCE_SHAPE)
     assert rep["cycles"]["overhead_percent"] < 5

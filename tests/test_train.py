@@ -13,6 +13,7 @@ from kwshw.features import FeatureConfig, Normalizer  # noqa: E402
 from kwshw.train.exact import IntegerNet  # noqa: E402
 from kwshw.train.qat import (  # noqa: E402
     QuantMLP,
+    expand_time_conv,
     fake_quant_act,
     fake_quant_weight,
     weight_grid,
@@ -121,6 +122,67 @@ def test_batch_norm_folds_into_the_same_function():
     assert folded(x).shape == (30, 4)
 
 
+def test_time_conv_is_a_convolution_and_expands_to_one_tied_layer():
+    torch.manual_seed(3)
+    n_mels, context, k, stride, channels = 4, 7, 3, 2, 5
+    kernel = torch.randn(k * n_mels, channels, dtype=torch.float64)
+    bias = torch.randn(channels, dtype=torch.float64)
+    w, b = expand_time_conv(kernel, bias, context, n_mels, stride)
+    assert w.shape == (context * n_mels, 3 * channels) and b.shape == (3 * channels,)
+    x = torch.randn(6, context * n_mels, dtype=torch.float64)
+    # the same numbers as torch's own 1-D convolution over time (bands = input channels)
+    conv = torch.nn.functional.conv1d(x.view(6, context, n_mels).transpose(1, 2),
+                                      kernel.T.reshape(channels, k, n_mels).transpose(1, 2),
+                                      bias, stride=stride)
+    assert torch.allclose(x @ w + b, conv.transpose(1, 2).reshape(6, -1), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="does not fit"):
+        expand_time_conv(torch.zeros(8 * n_mels, 1), torch.zeros(1), context, n_mels, 1)
+
+    net = QuantMLP(context * n_mels, (6,), 3, batch_norm=True, time_conv=(k, stride, channels),
+                   n_mels=n_mels).double()
+    assert net.sizes == [28, 15, 6, 3] and net.weights[0].shape == (12, 5)
+    net.train()
+    for _ in range(3):
+        net(torch.randn(40, context * n_mels, dtype=torch.float64) * 2 + 1)
+    with torch.no_grad():
+        for bn in net.norms:
+            bn.weight.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-1.0, 1.0)
+    net.eval()
+    folded = net.folded()
+    assert torch.allclose(net(x), folded(x), rtol=0, atol=1e-12)
+    ws, bs = net.numpy_params()  # the model file's dense layers
+    assert [w.shape for w in ws] == [(28, 15), (15, 6), (6, 3)]
+    assert np.allclose(golden.float_forward(ws, bs, x.numpy()), net(x).detach().numpy(),
+                       rtol=0, atol=1e-12)
+    # the positions stay tied through folding: every column of a channel holds its kernel
+    w0 = ws[0]
+    for p in range(3):
+        block = w0[p * stride * n_mels:(p * stride + k) * n_mels, p * channels:(p + 1) * channels]
+        assert np.array_equal(block, ws[0][:k * n_mels, :channels])
+        assert np.count_nonzero(w0[:, p * channels:(p + 1) * channels]) == block.size
+    # ... and quantize the same way at every position (column-wise ranges are equal)
+    folded.bits = 4
+    fq = fake_quant_weight(folded.layer(0)[0], 4).detach().numpy()
+    assert np.array_equal(fq[:k * n_mels, :channels],
+                          fq[2 * stride * n_mels:(2 * stride + k) * n_mels, 2 * channels:])
+    with pytest.raises(ValueError, match="n_mels"):
+        QuantMLP(28, (6,), 3, time_conv=(3, 2, 5))
+
+
+def test_training_with_a_time_conv_exports_a_bit_exact_model():
+    data = _synthetic_data(n=200)
+    cfg = TrainConfig(**{**_FAST.__dict__, "time_conv": (2, 1, 3), "batch_norm": True})
+    net, _ = train_float(data, cfg, progress=False)
+    q, _ = finetune_qat(net, data, 4, cfg, progress=False)
+    model = export(q, data, 4, cfg, progress=False)
+    assert model.shape == [TINY.n_inputs, 6, 12, 12, 3]
+    assert model.meta["config"]["time_conv"] == [2, 1, 3]
+    xi = quantize.features_to_int(data.x_clean, model.in_frac)
+    ref = golden.run_network(model.plans(), xi)[-1].y
+    assert np.array_equal(IntegerNet(model)(torch.from_numpy(xi)).numpy(), ref)
+
+
 def test_shift_bands_moves_every_window_along_the_mel_axis():
     from kwshw.train.trainer import shift_bands
 
@@ -151,7 +213,7 @@ def _synthetic_data(n=240, seed=0) -> TrainData:
                      features=TINY, info={"train_clips": n}, data_root=None)
 
 
-_FAST = TrainConfig(hidden=(12, 12), epochs=3, qat_epochs=2, batch_size=32,
+_FAST = TrainConfig(hidden=(12, 12), time_conv=None, epochs=3, qat_epochs=2, batch_size=32,
                     copies=0, validate=False)
 
 
@@ -238,3 +300,11 @@ def test_integer_net_is_bit_exact_on_synthetic_models(bits):
     assert np.array_equal(net(torch.from_numpy(xi)).numpy(), ref[-1].y)
     with pytest.raises(TypeError):
         net(torch.from_numpy(xi).float())
+
+
+def test_time_conv_longer_than_the_window_is_refused_before_any_work(tmp_path):
+    from kwshw.train.trainer import train_variants
+
+    with pytest.raises(ValueError, match="kernel 30 / stride 1 does not fit a 25-frame window"):
+        train_variants(tmp_path / "no-such-corpus", config=TrainConfig(time_conv=(30, 1, 8)),
+                       progress=False)

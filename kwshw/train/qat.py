@@ -16,6 +16,14 @@ Two quantizers, both min-max and both affine, exactly as :mod:`kwshw.quantize` a
 Rounding is half up (``floor(v + 1/2)``), the contract's one rounding mode. Gradients are
 straight-through: the backward pass sees the identity, so the latent float weights keep
 learning from changes smaller than a quantization step.
+
+The first layer may be trained as a **convolution over time** (a TDNN layer,
+:func:`expand_time_conv`): one small kernel of ``kernel`` frames x all mel bands per output
+channel, slid along the window with a stride. It is still one fully connected layer, whose
+``n_in x (positions * channels)`` matrix holds the kernel once per position and zeros
+elsewhere; that expanded matrix is what the quantizers, the model file, the golden model and
+the accelerator see. Tying the positions' weights during training gives the network the
+shift invariance along time that a plain first layer would have to learn from data.
 """
 
 from __future__ import annotations
@@ -30,9 +38,11 @@ from .. import arith, quantize
 
 __all__ = [
     "QuantMLP",
+    "expand_time_conv",
     "fake_quant_act",
     "fake_quant_weight",
     "round_half_up",
+    "time_conv_positions",
     "weight_grid",
 ]
 
@@ -98,6 +108,55 @@ def fake_quant_act(x: torch.Tensor, bits: int) -> torch.Tensor:
     return _ste(x, xq)
 
 
+def time_conv_positions(context: int, kernel: int, stride: int) -> int:
+    """Number of kernel positions of a time convolution over a ``context``-frame window.
+
+    Raises
+    ------
+    ValueError
+        For a kernel longer than the window or a stride below 1.
+    """
+    if not 1 <= kernel <= context or stride < 1:
+        raise ValueError(f"time convolution kernel {kernel} / stride {stride} does not fit a "
+                         f"{context}-frame window (need 1 <= kernel <= {context}, stride >= 1)")
+    return (context - kernel) // stride + 1
+
+
+def expand_time_conv(kernel: torch.Tensor, bias: torch.Tensor, context: int, n_mels: int,
+                     stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fully connected layer that computes a time convolution over a window.
+
+    Parameters
+    ----------
+    kernel : torch.Tensor
+        ``(k * n_mels, channels)``: column ``c`` is channel ``c``'s kernel over ``k``
+        consecutive frames, laid out like the window (frame-major, bands within a frame).
+    bias : torch.Tensor
+        ``(channels,)``.
+    context, n_mels : int
+        The window: ``context`` frames of ``n_mels`` bands, oldest first.
+    stride : int
+        Frames between the kernel's positions.
+
+    Returns
+    -------
+    weight : torch.Tensor
+        ``(context * n_mels, positions * channels)``; output ``p * channels + c`` is channel
+        ``c`` at the window's frames ``p * stride .. p * stride + k - 1``. Differentiable in
+        ``kernel`` (the positions share it).
+    bias : torch.Tensor
+        ``(positions * channels,)``.
+    """
+    k = kernel.shape[0] // n_mels
+    if k * n_mels != kernel.shape[0]:
+        raise ValueError(f"kernel rows {kernel.shape[0]} are not a multiple of {n_mels} bands")
+    n_pos = time_conv_positions(context, k, stride)
+    blocks = [nn.functional.pad(kernel, (0, 0, p * stride * n_mels,
+                                         (context - p * stride - k) * n_mels))
+              for p in range(n_pos)]
+    return torch.cat(blocks, dim=1), bias.repeat(n_pos)
+
+
 class QuantMLP(nn.Module):
     """Fully connected network with ReLU between layers and switchable fake quantization.
 
@@ -120,6 +179,12 @@ class QuantMLP(nn.Module):
         Batch normalization between every hidden layer's matrix product and its ReLU (float
         training only). The accelerator has no batch norm: :meth:`folded` merges it into the
         weights and biases, which :meth:`numpy_params` and QAT (``bits`` set) require.
+    time_conv : (kernel, stride, channels), optional
+        Train the first layer as a convolution over time (:func:`expand_time_conv`): the first
+        hidden layer is then ``positions * channels`` wide and ``hidden`` lists the layers
+        after it. Needs ``n_mels``.
+    n_mels : int, optional
+        Bands per frame of the input window (``n_in = context * n_mels``).
 
     Weights are stored as ``(n_in, n_out)`` matrices (column ``j`` feeds output ``j``), the
     layout of the model file.
@@ -127,18 +192,42 @@ class QuantMLP(nn.Module):
 
     def __init__(self, n_in: int, hidden: Sequence[int], n_out: int, *, bits: int | None = None,
                  dropout: float = 0.0, input_dropout: float = 0.0,
-                 batch_norm: bool = False) -> None:
+                 batch_norm: bool = False, time_conv: Sequence[int] | None = None,
+                 n_mels: int | None = None) -> None:
         super().__init__()
-        sizes = [int(n_in), *map(int, hidden), int(n_out)]
-        self.sizes = sizes
+        n_in = int(n_in)
+        self.time_conv = None if time_conv is None else tuple(int(v) for v in time_conv)
+        self.n_mels = None if n_mels is None else int(n_mels)
+        # (rows, columns) of every trained matrix; the first is the kernel with a time conv.
+        shapes = []
+        if self.time_conv is not None:
+            if len(self.time_conv) != 3 or self.n_mels is None or self.n_mels < 1 \
+                    or n_in % self.n_mels:
+                raise ValueError(f"time_conv needs (kernel, stride, channels) and n_mels "
+                                 f"dividing n_in = {n_in}; got {time_conv}, {n_mels}")
+            k, stride, channels = self.time_conv
+            if channels < 1:
+                raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
+            self._context = n_in // self.n_mels
+            self._positions = time_conv_positions(self._context, k, stride)
+            shapes.append((k * self.n_mels, channels))
+            widths = [n_in, self._positions * channels, *map(int, hidden), int(n_out)]
+        else:
+            widths = [n_in, *map(int, hidden), int(n_out)]
+        shapes += list(zip(widths[len(shapes):-1], widths[len(shapes) + 1:], strict=True))
+        self.sizes = widths
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            # PyTorch's nn.Linear initialisation (Kaiming-uniform, a = sqrt(5)).
+        for a, b in shapes:
+            # PyTorch's nn.Linear initialisation (Kaiming-uniform, a = sqrt(5)); for the kernel
+            # the fan-in is the kernel's, not the window's.
             bound = 1.0 / np.sqrt(a)
             self.weights.append(nn.Parameter(torch.empty(a, b).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(b).uniform_(-bound, bound)))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(h) for h in sizes[1:-1]) if batch_norm else None
+        # One norm per trained column: per channel for the time convolution (its positions
+        # share the kernel, so they share the norm and stay tied when it is folded).
+        self.norms = (nn.ModuleList(nn.BatchNorm1d(b) for _, b in shapes[:-1])
+                      if batch_norm else None)
         self.bits = bits
         self.dropout = float(dropout)
         self.input_dropout = float(input_dropout)
@@ -154,18 +243,34 @@ class QuantMLP(nn.Module):
                              "see the weights the accelerator stores")
         self._bits = None if bits is None else arith.check_bits(bits)
 
+    def layer(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``k``'s fully connected weight ``(n_in, n_out)`` and bias (the expanded
+        time convolution for ``k = 0`` when there is one)."""
+        if k == 0 and self.time_conv is not None:
+            return expand_time_conv(self.weights[0], self.biases[0], self._context,
+                                    self.n_mels, self.time_conv[1])
+        return self.weights[k], self.biases[k]
+
+    def _norm(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        if k == 0 and self.time_conv is not None:
+            n, c = len(x), self.time_conv[2]
+            y = self.norms[0](x.view(n, self._positions, c).transpose(1, 2))
+            return y.transpose(1, 2).reshape(n, -1)
+        return self.norms[k](x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(self.weights)
         if self.input_dropout and self.training:
             x = nn.functional.dropout(x, self.input_dropout, True)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+        for k in range(n):
+            w, b = self.layer(k)
             if self._bits is not None:
                 x = fake_quant_act(x, self._bits)
                 w = fake_quant_weight(w, self._bits)
             x = x @ w + b
             if k < n - 1:
                 if self.norms is not None:
-                    x = self.norms[k](x)
+                    x = self._norm(k, x)
                 x = torch.relu(x)
                 if self.dropout and self.training:
                     x = nn.functional.dropout(x, self.dropout, True)
@@ -179,8 +284,10 @@ class QuantMLP(nn.Module):
         bias before it: ``y = (x W + b - mu) g / sqrt(var + eps) + beta``. A network without
         batch norm is returned as a plain copy.
         """
-        out = QuantMLP(self.sizes[0], self.sizes[1:-1], self.sizes[-1], bits=None,
-                       dropout=self.dropout, input_dropout=self.input_dropout)
+        hidden = self.sizes[2:-1] if self.time_conv is not None else self.sizes[1:-1]
+        out = QuantMLP(self.sizes[0], hidden, self.sizes[-1], bits=None,
+                       dropout=self.dropout, input_dropout=self.input_dropout,
+                       time_conv=self.time_conv, n_mels=self.n_mels)
         out = out.to(self.weights[0].dtype)
         out.load_state_dict({k: v for k, v in self.state_dict().items()
                              if not k.startswith("norms.")})
@@ -195,9 +302,11 @@ class QuantMLP(nn.Module):
 
     def numpy_params(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The latent float weights ``(n_in, n_out)`` and biases as float64 NumPy arrays
-        (batch norm folded in)."""
+        (batch norm folded in, a time convolution expanded): what the model file stores."""
         if self.norms is not None:
             return self.folded().numpy_params()
-        ws = [w.detach().double().cpu().numpy().copy() for w in self.weights]
-        bs = [b.detach().double().cpu().numpy().copy() for b in self.biases]
+        with torch.no_grad():
+            layers = [self.layer(k) for k in range(len(self.weights))]
+        ws = [w.detach().double().cpu().numpy().copy() for w, _ in layers]
+        bs = [b.detach().double().cpu().numpy().copy() for _, b in layers]
         return ws, bs

@@ -39,7 +39,7 @@ from .. import modelfile, quantize
 from ..datasets import Augmentation, Augmenter, DatasetError, extract
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
-from .qat import QuantMLP
+from .qat import QuantMLP, time_conv_positions
 
 __all__ = [
     "TrainConfig",
@@ -65,7 +65,12 @@ class TrainConfig:
     """
 
     bits: int | None = 4
-    hidden: tuple[int, ...] = (128, 128, 128)
+    #: Widths of the fully connected hidden layers (after the time convolution, if any).
+    hidden: tuple[int, ...] = (128, 128)
+    #: ``(kernel frames, stride frames, channels)`` of the first layer trained as a
+    #: convolution over time (:func:`kwshw.train.qat.expand_time_conv`), or ``None`` for a
+    #: plain first layer. (5, 2, 16) over the 25-frame window: 11 positions x 16 = 176 units.
+    time_conv: tuple[int, int, int] | None = (5, 2, 16)
     epochs: int = 100
     qat_epochs: int = 10
     lr: float = 1e-3
@@ -89,6 +94,7 @@ class TrainConfig:
     def to_meta(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["time_conv"] = None if self.time_conv is None else list(self.time_conv)
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d
@@ -278,7 +284,8 @@ def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B
     _seed(config.seed)
     net = QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
                    dropout=config.dropout, input_dropout=config.input_dropout,
-                   batch_norm=config.batch_norm)
+                   batch_norm=config.batch_norm, time_conv=config.time_conv,
+                   n_mels=data.features.n_mels)
     losses = _fit(net, data, config, epochs=config.epochs, lr=config.lr, seed=config.seed,
                   desc="float", progress=progress)
     # The accelerator has no batch norm: from here on the network is the folded one.
@@ -413,6 +420,11 @@ def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands
     Every model's ``meta["train_seconds"]`` is the time of the steps it needed (features,
     float training, its own QAT).
     """
+    if config.time_conv is not None:  # before minutes of feature extraction
+        k, stride, channels = config.time_conv
+        time_conv_positions(features.context, k, stride)
+        if channels < 1:
+            raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
     t0 = time.monotonic()
     data = prepare(data_root, task=task, keyword=keyword, config=config, features=features,
                    progress=progress)
@@ -442,11 +454,16 @@ def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands
 
 def train_reference(data_root: str | os.PathLike, out_path: str | os.PathLike, *,
                     bits: int = 4, epochs: int | None = None, seed: int = 0,
-                    task: str = "speech_commands", hidden: Sequence[int] = (128, 128, 128),
+                    task: str = "speech_commands", hidden: Sequence[int] | None = None,
                     progress: bool = True) -> modelfile.Model:
-    """Train the reference network with QAT at ``bits`` and save it to ``out_path``."""
-    cfg = TrainConfig(bits=bits, seed=seed, hidden=tuple(hidden),
-                      **({} if epochs is None else {"epochs": epochs}))
+    """Train the reference network with QAT at ``bits`` and save it to ``out_path``.
+
+    ``epochs`` and ``hidden`` default to :class:`TrainConfig`'s recipe.
+    """
+    given = {k: v for k, v in (("epochs", epochs), ("hidden", hidden)) if v is not None}
+    if "hidden" in given:
+        given["hidden"] = tuple(given["hidden"])
+    cfg = TrainConfig(bits=bits, seed=seed, **given)
     model = train(data_root, task=task, config=cfg, progress=progress)
     modelfile.save(model, out_path)
     return model

@@ -13,6 +13,7 @@ from kwshw.features import FeatureConfig, Normalizer  # noqa: E402
 from kwshw.train.exact import IntegerNet  # noqa: E402
 from kwshw.train.qat import (  # noqa: E402
     QuantMLP,
+    align_zero,
     expand_time_conv,
     fake_quant_act,
     fake_quant_weight,
@@ -168,6 +169,34 @@ def test_time_conv_is_a_convolution_and_expands_to_one_tied_layer():
                           fq[2 * stride * n_mels:(2 * stride + k) * n_mels, 2 * channels:])
     with pytest.raises(ValueError, match="n_mels"):
         QuantMLP(28, (6,), 3, time_conv=(3, 2, 5))
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_aligned_time_conv_zeros_stay_zero_after_quantization(bits):
+    torch.manual_seed(4)
+    n_mels, context = 10, 9
+    kernel = torch.randn(3 * n_mels, 7, dtype=torch.float64)
+    kernel[:, 0] = kernel[:, 0].abs()          # no negatives: 0 is the column's min already
+    kernel[:, 1] = -kernel[:, 1].abs()         # no positives: 0 is its max
+    aligned = align_zero(kernel, 15)
+    assert torch.equal(aligned[:, :2], kernel[:, :2])
+    assert torch.equal(aligned[kernel >= 0], kernel[kernel >= 0])  # only negatives move
+    assert torch.allclose(align_zero(aligned, 15), aligned, rtol=1e-13, atol=0)  # idempotent
+    assert torch.allclose(align_zero(-3 * aligned, 15), -3 * aligned, rtol=1e-13, atol=0)
+    w, b = expand_time_conv(aligned, torch.zeros(7, dtype=torch.float64), context, n_mels, 2)
+    lay = quantize.quantize_layer(w.numpy(), b.numpy(), bits=bits, out_frac=8, relu=True)
+    deq = lay.dequantized_weights(bits)
+    step = lay.st * 2.0 ** -(lay.w_exp + bits)
+    zeros = w.numpy() == 0
+    # every structural zero is code k of its column, off 0 only by LO's and ST's rounding
+    # (LO's rounding is shifted up by b bits: at 8 bits it is a few thousandths of a step)
+    assert np.all(np.abs(deq[zeros]) <= (step * 2.0**-7)[np.nonzero(zeros)[1]])
+    # without the alignment the zeros land up to half a step away from 0
+    w0, _ = expand_time_conv(kernel, torch.zeros(7, dtype=torch.float64), context, n_mels, 2)
+    raw = quantize.quantize_layer(w0.numpy(), b.numpy(), bits=bits, out_frac=8, relu=True)
+    raw_step = raw.st * 2.0 ** -(raw.w_exp + bits)
+    off = np.abs(raw.dequantized_weights(bits)) / raw_step[None, :]
+    assert off[w0.numpy() == 0].max() > 0.1
 
 
 def test_training_with_a_time_conv_exports_a_bit_exact_model():

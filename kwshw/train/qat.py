@@ -38,6 +38,7 @@ from .. import arith, quantize
 
 __all__ = [
     "QuantMLP",
+    "align_zero",
     "expand_time_conv",
     "fake_quant_act",
     "fake_quant_weight",
@@ -157,6 +158,33 @@ def expand_time_conv(kernel: torch.Tensor, bias: torch.Tensor, context: int, n_m
     return torch.cat(blocks, dim=1), bias.repeat(n_pos)
 
 
+def align_zero(kernel: torch.Tensor, levels: int) -> torch.Tensor:
+    """``kernel`` with each column's negative part scaled so that 0 falls on its code grid.
+
+    A column of an expanded time convolution is the kernel plus many zeros. Column-wise
+    min-max quantization places ``levels + 1`` codes evenly over ``[min, max]`` of the column
+    (zeros included), and 0 is in general *between* two codes: every one of the column's zeros
+    would become the same small nonzero weight, an error that adds up coherently over the
+    window instead of averaging out (a 4-bit network of the unaligned recipe drops from 77% to
+    30%). Scaling the column's negative values by ``alpha > 0`` makes ``-min / (max - min)``
+    the nearest ``k / levels`` with ``1 <= k <= levels - 1``, so that 0 is code ``k`` exactly
+    (up to the rounding of the stored 17-bit ``LO`` and ``ST``, 2**-12 of a step). Columns
+    without negative or without positive values are left as they are (0 is their min or max).
+    ``levels = 15`` also aligns 8-bit grids (255 = 15 x 17). Differentiable in ``kernel``
+    (``k`` is a constant of each step); idempotent, and exact under positive or negative
+    scaling of a column, so batch-norm folding keeps the alignment.
+    """
+    lo = kernel.min(dim=0).values.clamp(max=0.0)
+    hi = kernel.max(dim=0).values.clamp(min=0.0)
+    mixed = (lo < 0) & (hi > 0)
+    span = torch.where(mixed, hi - lo, torch.ones_like(hi))
+    k = torch.round((-lo / span).detach() * levels).clamp(1, levels - 1)
+    target = k / levels
+    alpha = torch.where(mixed, target * hi / ((1 - target) * torch.where(mixed, -lo, 1.0)),
+                        torch.ones_like(hi))
+    return torch.where(kernel < 0, kernel * alpha, kernel)
+
+
 class QuantMLP(nn.Module):
     """Fully connected network with ReLU between layers and switchable fake quantization.
 
@@ -247,9 +275,14 @@ class QuantMLP(nn.Module):
         """Layer ``k``'s fully connected weight ``(n_in, n_out)`` and bias (the expanded
         time convolution for ``k = 0`` when there is one)."""
         if k == 0 and self.time_conv is not None:
-            return expand_time_conv(self.weights[0], self.biases[0], self._context,
+            return expand_time_conv(self._kernel(), self.biases[0], self._context,
                                     self.n_mels, self.time_conv[1])
         return self.weights[k], self.biases[k]
+
+    def _kernel(self) -> torch.Tensor:
+        # Zero on the code grid of the width being trained (15 levels for float: 4 and 8 bits).
+        levels = arith.code_max(self._bits) if self._bits is not None else 15
+        return align_zero(self.weights[0], levels)
 
     def _norm(self, k: int, x: torch.Tensor) -> torch.Tensor:
         if k == 0 and self.time_conv is not None:
@@ -291,6 +324,8 @@ class QuantMLP(nn.Module):
         out = out.to(self.weights[0].dtype)
         out.load_state_dict({k: v for k, v in self.state_dict().items()
                              if not k.startswith("norms.")})
+        if self.time_conv is not None:  # the aligned kernel, which folding keeps aligned
+            out.weights[0].copy_(self._kernel())
         if self.norms is not None:
             for k, bn in enumerate(self.norms):
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)

@@ -98,6 +98,23 @@ def _data_stamp(root: Path) -> str:
     return h.hexdigest()
 
 
+#: The sources a trained model depends on besides its config and data: a change to any of them
+#: (a new constraint in the network, say, with the same TrainConfig) retrains.
+TRAINING_SOURCES = ("kwshw/train", "kwshw/arith.py", "kwshw/quantize.py", "kwshw/features.py",
+                    "kwshw/datasets.py", "kwshw/audio.py", "kwshw/modelfile.py")
+
+
+def _training_code_hash(root: Path | None = None) -> str:
+    root = root or Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for name in TRAINING_SOURCES:
+        p = root / name
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
             cache: Path) -> tuple[dict, dict]:
     """The four model files of ``task`` (trained, or loaded from the cache) and their info."""
@@ -106,7 +123,7 @@ def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
 
     root = resolve_root(data, task)
     key_src = {"task": task, "config": cfg.to_meta(), "data": _data_stamp(root),
-               "variants": VARIANTS, "kwshw_train": 2}
+               "variants": VARIANTS, "code": _training_code_hash()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"{task}-{key}"
     paths = {f"{k}{b}": folder / f"{k}{b}.kwm" for k, b in VARIANTS}

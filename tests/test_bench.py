@@ -233,3 +233,22 @@ def test_design_fmax_ignores_nextpnr_pseudo_clocks():
     # ECP5 names its real clock with a leading "$": it must not be dropped.
     ecp5 = {"$glbnet$cd_sync.clk": {"achieved_mhz": 46.2, "constraint_mhz": 25.0}}
     assert design_fmax(ecp5) == (46.2, True)
+
+
+def test_accuracy_cache_key_follows_the_training_code(tmp_path):
+    """A change to the training code retrains, even with the same TrainConfig and data."""
+    from bench import accuracy
+
+    for name in accuracy.TRAINING_SOURCES:
+        src = ROOT / name
+        dst = tmp_path / name
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    before = accuracy._training_code_hash(tmp_path)
+    assert before == accuracy._training_code_hash(ROOT)
+    qat = tmp_path / "kwshw" / "train" / "qat.py"
+    qat.write_text(qat.read_text() + "\n# a change\n")
+    assert accuracy._training_code_hash(tmp_path) != before

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import Timer, provenance, write_json  # noqa: E402
 from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
 from kwshw.features import FeatureConfig, stack_windows  # noqa: E402
 from kwshw.generate import accelerator_cycles  # noqa: E402
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" /
                                                   "cycles.json"))
     args = ap.parse_args()
+    timer = Timer()
     cfg = FeatureConfig()
     frames, calib, source = _frames(cfg, args.frames)
     model = random_model(args.bits, HIDDEN, N_OUT, cfg, calib)
@@ -91,8 +93,7 @@ def main() -> None:
         "python": platform.python_version(),
         "results": sorted(rows, key=lambda r: r["lanes"]),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.output, out, meta=provenance("bench/cycles.py", timer))
     print("wrote", args.output)
 
 

@@ -168,7 +168,7 @@ def align_zero(kernel: torch.Tensor, levels: int) -> torch.Tensor:
     window instead of averaging out (a 4-bit network of the unaligned recipe drops from 77% to
     30%). Scaling the column's negative values by ``alpha > 0`` makes ``-min / (max - min)``
     the nearest ``k / levels`` with ``1 <= k <= levels - 1``, so that 0 is code ``k`` exactly
-    (up to the rounding of the stored 17-bit ``LO`` and ``ST``, 2**-12 of a step). Columns
+    (up to the rounding of the stored ``LO`` and ``ST``: below 2**-7 of a step). Columns
     without negative or without positive values are left as they are (0 is their min or max).
     ``levels = 15`` also aligns 8-bit grids (255 = 15 x 17). Differentiable in ``kernel``
     (``k`` is a constant of each step); idempotent, and exact under positive or negative

@@ -6,7 +6,8 @@ The recipe (every number is a :class:`TrainConfig` field, stored in the model's 
    clips plus ``copies`` augmented copies of each (time shift, real background noise at a
    moderate SNR, gain). Per-band normalization statistics come from the clean clips; the
    model file stores them (as float32, the values training used).
-2. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers) trained on
+2. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers; its first layer trained
+   as a convolution over time with zeros on the code grid, ``time_conv``) trained on
    cross-entropy with AdamW, a one-cycle learning-rate schedule, batch norm, dropout and
    weight decay (class-balanced for the wake word); the batch norm is then folded into the
    weights and biases (:meth:`~kwshw.train.qat.QuantMLP.folded`), as the accelerator has none.

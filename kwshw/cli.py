@@ -383,12 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
     p.add_argument("--hidden", type=int, nargs="+", default=None,
                    help="widths of the fully connected hidden layers after the time "
-                        "convolution (default: the recipe's, 128 128)")
+                        "convolution (default: the recipe's, docs/training.md)")
     p.add_argument("--time-conv", metavar="K,S,C", type=_time_conv, default=None,
                    help="first layer trained as a convolution over time: kernel K frames, "
                         "stride S frames, C channels, exported as one fully connected layer "
-                        "of positions x C units (default: the recipe's, 5,2,16; 'none' for a "
-                        "plain first layer)")
+                        "of positions x C units (default: the recipe's, docs/training.md; "
+                        "'none' for a plain first layer)")
     p.add_argument("--epochs", type=int, default=None,
                    help="float epochs (default: the recipe's, docs/training.md)")
     p.add_argument("--qat-epochs", type=int, default=None,

@@ -109,17 +109,19 @@ def fake_quant_act(x: torch.Tensor, bits: int) -> torch.Tensor:
     return _ste(x, xq)
 
 
-def time_conv_positions(context: int, kernel: int, stride: int) -> int:
+def time_conv_positions(context: int, kernel: int, stride: int, channels: int = 1) -> int:
     """Number of kernel positions of a time convolution over a ``context``-frame window.
 
     Raises
     ------
     ValueError
-        For a kernel longer than the window or a stride below 1.
+        For a kernel longer than the window, a stride or channel count below 1.
     """
     if not 1 <= kernel <= context or stride < 1:
         raise ValueError(f"time convolution kernel {kernel} / stride {stride} does not fit a "
                          f"{context}-frame window (need 1 <= kernel <= {context}, stride >= 1)")
+    if channels < 1:
+        raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
     return (context - kernel) // stride + 1
 
 
@@ -234,10 +236,8 @@ class QuantMLP(nn.Module):
                 raise ValueError(f"time_conv needs (kernel, stride, channels) and n_mels "
                                  f"dividing n_in = {n_in}; got {time_conv}, {n_mels}")
             k, stride, channels = self.time_conv
-            if channels < 1:
-                raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
             self._context = n_in // self.n_mels
-            self._positions = time_conv_positions(self._context, k, stride)
+            self._positions = time_conv_positions(self._context, k, stride, channels)
             shapes.append((k * self.n_mels, channels))
             widths = [n_in, self._positions * channels, *map(int, hidden), int(n_out)]
         else:

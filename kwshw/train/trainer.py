@@ -422,10 +422,7 @@ def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands
     float training, its own QAT).
     """
     if config.time_conv is not None:  # before minutes of feature extraction
-        k, stride, channels = config.time_conv
-        time_conv_positions(features.context, k, stride)
-        if channels < 1:
-            raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
+        time_conv_positions(features.context, *config.time_conv)
     t0 = time.monotonic()
     data = prepare(data_root, task=task, keyword=keyword, config=config, features=features,
                    progress=progress)

@@ -73,7 +73,7 @@ class TrainConfig:
     #: plain first layer. (5, 2, 16) over the 25-frame window: 11 positions x 16 = 176 units.
     time_conv: tuple[int, int, int] | None = (5, 2, 16)
     epochs: int = 100
-    qat_epochs: int = 10
+    qat_epochs: int = 30
     lr: float = 1e-3
     qat_lr: float = 2e-4
     weight_decay: float = 1e-4

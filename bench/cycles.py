@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -90,7 +89,6 @@ def main() -> None:
         "features": source,
         "definition": "frame period in clock cycles with frames always pending and scores "
                       "read at once; ideal = sum over layers of ceil(n_out/P) * n_in",
-        "python": platform.python_version(),
         "results": sorted(rows, key=lambda r: r["lanes"]),
     }
     write_json(args.output, out, meta=provenance("bench/cycles.py", timer))

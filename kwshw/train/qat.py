@@ -176,14 +176,12 @@ def align_zero(kernel: torch.Tensor, levels: int) -> torch.Tensor:
     (``k`` is a constant of each step); idempotent, and exact under positive or negative
     scaling of a column, so batch-norm folding keeps the alignment.
     """
-    lo = kernel.min(dim=0).values.clamp(max=0.0)
-    hi = kernel.max(dim=0).values.clamp(min=0.0)
+    lo, hi = kernel.min(dim=0).values, kernel.max(dim=0).values
     mixed = (lo < 0) & (hi > 0)
-    span = torch.where(mixed, hi - lo, torch.ones_like(hi))
-    k = torch.round((-lo / span).detach() * levels).clamp(1, levels - 1)
-    target = k / levels
-    alpha = torch.where(mixed, target * hi / ((1 - target) * torch.where(mixed, -lo, 1.0)),
-                        torch.ones_like(hi))
+    # 1 in the other columns keeps the division finite; their alpha is 1 below.
+    neg, pos = torch.where(mixed, -lo, 1.0), torch.where(mixed, hi, 1.0)
+    target = torch.round((neg / (pos + neg)).detach() * levels).clamp(1, levels - 1) / levels
+    alpha = torch.where(mixed, target * pos / ((1 - target) * neg), 1.0)
     return torch.where(kernel < 0, kernel * alpha, kernel)
 
 

@@ -1,8 +1,9 @@
 """Stimulus for the testbenches: real feature frames, models, and adversarial vectors.
 
-- :func:`real_lfbe` computes LFBE frames from recordings under ``$KWSHW_DATA`` with the
-  project's own front end (:func:`kwshw.audio.load_audio`, :func:`kwshw.features.lfbe`),
-  picking files deterministically from a seed.
+- :func:`real_lfbe` computes LFBE frames from recordings of one fixed corpus under
+  ``$KWSHW_DATA`` (:data:`STIMULUS_CORPUS`, see :func:`recordings`) with the project's own
+  front end (:func:`kwshw.audio.load_audio`, :func:`kwshw.features.lfbe`), picking files
+  deterministically from a seed.
 - :func:`random_model` builds a :class:`kwshw.modelfile.Model` with random weights whose
   formats are calibrated on real features (:func:`kwshw.quantize.calibrate_out_fracs`), for
   testing before (and beside) a trained model: its activations have realistic ranges.
@@ -28,6 +29,7 @@ from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs, features_to_
 
 __all__ = [
     "SMALL_FEATURES",
+    "STIMULUS_CORPUS",
     "data_dir",
     "recordings",
     "real_lfbe",
@@ -40,7 +42,14 @@ __all__ = [
 #: A reduced front end for fast simulations: the real 40-band LFBE, a short window.
 SMALL_FEATURES = FeatureConfig(n_mels=40, context=4, stride=3)
 
+#: The corpus sub-folder of the data folder that test stimuli are drawn from: the canonical
+#: Speech Commands v0.02 test archive. Fixed so that the stimuli do not change when other
+#: corpora are added to (or removed from) the data folder.
+STIMULUS_CORPUS = "speech_commands_v0.02_test"
+
 _AUDIO_EXT = (".wav", ".flac")
+#: Folders whose files are not utterances: silence clips and background-noise recordings.
+_EXCLUDED_DIRS = ("_silence_", "_background_noise_")
 
 
 def data_dir() -> Path | None:
@@ -55,19 +64,33 @@ def data_dir() -> Path | None:
 
 
 def recordings(root: Path | None = None) -> list[Path]:
-    """Every audio file under the data directory, sorted (deterministic order)."""
+    """The audio files of the stimulus corpus, sorted (deterministic order).
+
+    ``root`` (default :func:`data_dir`) is the data folder: the files are taken from its
+    :data:`STIMULUS_CORPUS` sub-folder only, so other corpora lying beside it do not change
+    the stimuli. If there is no such sub-folder, ``root`` itself is taken to be the corpus.
+    Files under ``_silence_`` and ``_background_noise_`` folders are left out.
+    """
     root = root or data_dir()
     if root is None:
         raise FileNotFoundError("no speech data: set KWSHW_DATA to the data folder")
-    files = [p for p in Path(root).rglob("*") if p.is_file()
-             and p.name.lower().endswith(_AUDIO_EXT) and "_silence_" not in p.parts]
+    root = Path(root)
+    corpus = root / STIMULUS_CORPUS
+    if corpus.is_dir():
+        root = corpus
+    files = [p for p in root.rglob("*") if p.is_file()
+             and p.name.lower().endswith(_AUDIO_EXT)
+             and not any(d in p.relative_to(root).parts for d in _EXCLUDED_DIRS)]
+    if not files:
+        raise FileNotFoundError(f"no recordings under {root}")
     return sorted(files)
 
 
 def real_lfbe(n_frames: int, cfg: FeatureConfig = SMALL_FEATURES, *, seed: int = 0,
               root: Path | None = None) -> tuple[np.ndarray, list[str]]:
     """At least ``n_frames`` consecutive LFBE frames (float32, (n_frames, n_mels)) from
-    recordings picked at random (seeded), one recording after another; and their paths."""
+    :func:`recordings` picked at random (seeded), one recording after another; and their
+    paths."""
     from kwshw.audio import load_audio
     from kwshw.features import lfbe
 

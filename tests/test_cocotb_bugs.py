@@ -7,7 +7,9 @@ NumPy model; the simulation's report must agree with the prediction.
 - rounding: the scaler's rounding shifts lose their rounding bit (floor instead of half-up),
   built by generating the design with a test-only replacement of the scaler's
   ``select_rshift_round`` that drops the rounding bit (the hardware's files are untouched);
-- weight bit: one bit of one packed weight word flipped in the generated Verilog text;
+- weight bit: one bit of one packed weight word flipped in the generated Verilog text, the
+  first weight (in a fixed order) whose flipped code changes an output of the golden model on
+  the test's frames, so the test does not depend on which recordings the frames come from;
 - clear: the ``clear`` input disconnected in the generated Verilog text.
 
 Also here: regression tests for hardware bugs found by these benches.
@@ -139,22 +141,56 @@ def _flip_weight_bit(text: str, top: str, addr: int, bit: int) -> str:
     return text[:m.start()] + new + text[m.end():]
 
 
+def _weight_address(plans, layer: int, column: int, row: int) -> int:
+    """Address of the packed weight word holding ``codes[row, column]`` of ``layer``: the
+    layers' words one after another, each layer pass by pass (``LANES`` columns), a word per
+    input row."""
+    passes = [-(-p.n_out // LANES) for p in plans]
+    base = sum(passes[k] * plans[k].n_in for k in range(layer))
+    return base + (column // LANES) * plans[layer].n_in + row
+
+
+def _weight_candidates(plans):
+    """(layer, column, row) positions to try, in a fixed order: layer 1 first, then the
+    others in order; in a layer, first the positions that exercise every term of the address
+    (pass, lane and row all nonzero), then the rest; each group pass by pass, lane by lane,
+    row by row. Only columns < n_out (the last pass may be partial)."""
+    order = [1, *(k for k in range(len(plans)) if k != 1)] if len(plans) > 1 else [0]
+    for layer in order:
+        n_in, n_out = plans[layer].n_in, plans[layer].n_out
+        cands = [(p, lane, row) for p in range(-(-n_out // LANES)) for lane in range(LANES)
+                 for row in range(n_in) if p * LANES + lane < n_out]
+        cands.sort(key=lambda c: not all(c))  # stable: interior positions first
+        for p, lane, row in cands:
+            yield layer, p * LANES + lane, row
+
+
+def _pick_weight_bit(plans, x):
+    """The first candidate (layer, column, row) whose weight code, with its LSB flipped,
+    changes some output of the golden model on ``x``; and the predicted first difference."""
+    good = _layers(plans, x)
+    for layer, column, row in _weight_candidates(plans):
+        codes = plans[layer].layer.codes.copy()
+        codes[row, column] ^= 1
+        predicted = _first_difference(good, _layers(plans, x, codes={layer: codes}))
+        if predicted is not None:
+            return (layer, column, row), predicted
+    pytest.fail("no weight bit affects the outputs on these frames: flipping the LSB of any "
+                "weight code changes no value of the golden model, so a flipped weight bit "
+                "cannot be caught with this stimulus")
+
+
 def test_flipped_weight_bit_is_caught(model_frames, tmp_path):
     model, frames = model_frames
     plans = model.plans()
-    layer, lane, row = 1, 2, 5          # layer 1, pass 1: column LANES + lane
-    passes = [-(-p.n_out // LANES) for p in plans]
-    base = sum(passes[k] * plans[k].n_in for k in range(layer))
-    addr = base + 1 * plans[layer].n_in + row
-    column = LANES + lane
+    x = golden.stream_windows(frames, model.features.context, model.features.stride)
+    (layer, column, row), predicted = _pick_weight_bit(plans, x)
+    assert predicted[1:] == (layer, column)
+    lane = column % LANES
+    addr = _weight_address(plans, layer, column, row)
     words = weight_words(plans, LANES)
     assert (words[addr] >> (lane * model.bits)) & arith.code_max(model.bits) == \
         int(plans[layer].layer.codes[row, column])
-    codes = plans[layer].layer.codes.copy()
-    codes[row, column] ^= 1
-    x = golden.stream_windows(frames, model.features.context, model.features.stride)
-    predicted = _first_difference(_layers(plans, x), _layers(plans, x, codes={layer: codes}))
-    assert predicted is not None and predicted[1:] == (layer, column)
     res = run_network_sim(
         model, lanes=LANES, frames=frames, build_dir=tmp_path,
         verilog_patch=lambda t: _flip_weight_bit(t, "kwshw_accel", addr, lane * model.bits))

@@ -219,6 +219,9 @@ class Dataset(Sequence):
         Background-noise clips of the same split usable by :class:`Augmenter`.
     sample_rate : int, default 16000
         Rate at which the clips are read.
+    notes : sequence of str, optional
+        One-line remarks on how the corpus was read (e.g. keyword folders another corpus
+        supplies), for the user to see.
     """
 
     def __init__(
@@ -229,7 +232,9 @@ class Dataset(Sequence):
         root: str | os.PathLike | None = None,
         noise_items: Sequence[Item] = (),
         sample_rate: int = 16000,
+        notes: Sequence[str] = (),
     ) -> None:
+        self.notes: list[str] = list(notes)
         self.labels: list[str] = list(labels)
         self.items: list[Item] = list(items)
         self.split = split
@@ -277,6 +282,7 @@ class Dataset(Sequence):
             self.root,
             self.noise_items,
             self.sample_rate,
+            self.notes,
         )
 
     def load(self, i: int | Item) -> np.ndarray:
@@ -438,12 +444,21 @@ class SpeechCommands(Dataset):
         clips, so training on it usually wants 10-30 or class weights.
     sample_rate : int, default 16000
         Rate the clips are read at; silence clips are 1 s at this rate.
+    training_only : bool, default False
+        Every clip of the corpus is training data (an extra training corpus whose speakers are
+        not those of the evaluation corpus): split ``"train"`` holds all of it, the silence
+        clips are cut from the whole background recordings, and ``"validation"`` / ``"test"``
+        are empty (no error).
+    allow_missing : sequence of str, default ()
+        Keyword folders that may be absent because another corpus of the task supplies them;
+        each absent one is named in :attr:`Dataset.notes`, never skipped silently.
 
     Raises
     ------
     DatasetError
-        When the root is missing, a keyword folder is missing or empty, there is no source of
-        unknown or silence clips, or a background-noise file cannot be read.
+        When the root is missing, a keyword folder is missing (and not allowed to be) or
+        empty, there is no source of unknown or silence clips, or a background-noise file
+        cannot be read.
     """
 
     def __init__(
@@ -458,6 +473,8 @@ class SpeechCommands(Dataset):
         silence_percentage: float = 10.0,
         unknown_percentage: float | None = None,
         sample_rate: int = 16000,
+        training_only: bool = False,
+        allow_missing: Sequence[str] = (),
     ) -> None:
         _check_split_args(split, validation_percentage, testing_percentage)
         r = _check_root(root, "Speech Commands")
@@ -469,10 +486,13 @@ class SpeechCommands(Dataset):
         folders = _subfolders(r)
 
         missing = [w for w in keywords if w not in folders]
-        if missing:
+        refused = [w for w in missing if w not in allow_missing]
+        if refused:
             raise DatasetError(
-                f"{r}: missing class folders {missing} (found: {sorted(folders) or 'none'})"
+                f"{r}: missing class folders {refused} (found: {sorted(folders) or 'none'})"
             )
+        notes = [f"{r.name}: no {', '.join(w + '/' for w in missing)} folder(s); another corpus "
+                 "of the task supplies those words"] if missing else []
         unknown_folders = [n for n in folders if n == UNKNOWN or not n.startswith("_")]
         unknown_folders = [n for n in unknown_folders if n not in keywords]
         if not unknown_folders:
@@ -487,7 +507,8 @@ class SpeechCommands(Dataset):
 
         # Gather (relative path, absolute path, label, speaker) of every word/silence file.
         files: list[tuple[str, Path, int, str | None]] = []
-        for name in [*keywords, *unknown_folders] + ([SILENCE] if SILENCE in folders else []):
+        present = [w for w in keywords if w in folders]
+        for name in [*present, *unknown_folders] + ([SILENCE] if SILENCE in folders else []):
             found = _audio_files(folders[name])
             if not found:
                 raise DatasetError(f"{folders[name]}: class folder holds no .wav/.flac files")
@@ -508,6 +529,8 @@ class SpeechCommands(Dataset):
         test_list = _read_list(test_list_path) if test_list_path.is_file() else set()
 
         def split_of(rel: str, path: Path, speaker: str | None) -> str:
+            if training_only:
+                return "train"
             if use_lists:
                 if rel in val_list:
                     return "validation"
@@ -542,8 +565,8 @@ class SpeechCommands(Dataset):
                 folders[BACKGROUND],
                 {s: sum(it.label_index != k_silence for it in by_split[s]) for s in SPLITS},
                 silence_percentage,
-                validation_percentage,
-                testing_percentage,
+                0.0 if training_only else validation_percentage,
+                0.0 if training_only else testing_percentage,
                 sample_rate,
             )
             for s in SPLITS:
@@ -551,11 +574,12 @@ class SpeechCommands(Dataset):
 
         chosen = SPLITS if split == "all" else (split,)
         items = [it for s in chosen for it in by_split[s]]
-        if not items:
+        if not items and not training_only:
             raise DatasetError(f"{r}: no audio files in split {split!r}")
         items.sort(key=lambda it: (it.label_index, it.path, it.offset))
         noise = [it for it in items if it.label_index == k_silence]
-        super().__init__(labels, items, split, r, noise, sample_rate)
+        super().__init__(labels, items, split, r, noise, sample_rate, notes=notes)
+        self.training_only = training_only
 
 
 def _cut_background(

@@ -56,11 +56,11 @@ from pathlib import Path
 import numpy as np
 
 from . import golden, quantize
+from .corpora import TASKS, find_corpora, open_dataset
 from .features import FeatureConfig, Normalizer, stack_windows
 from .modelfile import Model, from_float, load
 
 __all__ = [
-    "CORPUS_FOLDERS",
     "DEFAULT_SMOOTHING",
     "DEFAULT_REFRACTORY",
     "StreamDetector",
@@ -85,10 +85,6 @@ __all__ = [
     "stream_scores",
 ]
 
-TASKS = ("speech_commands", "wake_word")
-#: Sub-folder of ``$KWSHW_DATA`` holding each task's corpus.
-CORPUS_FOLDERS = {"speech_commands": "speech_commands_v0.02_test",
-                  "wake_word": "wake_word_benchmark"}
 #: Posterior smoothing of the streaming detector: moving average over this many frames (10 ms).
 DEFAULT_SMOOTHING = 10
 #: Frames after a detection during which the detector cannot fire again (1 s).
@@ -344,40 +340,10 @@ def stream_scores(model: Model, frames_list: Sequence[np.ndarray], mode: str = "
 # ---------------------------------------------------------------------------------------------
 
 def resolve_root(data_root: str | os.PathLike, task: str) -> Path:
-    """The corpus folder of ``task``: ``data_root`` itself, or its standard sub-folder
-    (:data:`CORPUS_FOLDERS`) when that exists."""
-    from .datasets import DatasetError
-
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    if data_root is None or str(data_root) == "":
-        raise DatasetError("no data folder given (set KWSHW_DATA or pass a path)")
-    root = Path(data_root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"data folder {root} does not exist or is not a folder")
-    sub = root / CORPUS_FOLDERS[task]
-    return sub if sub.is_dir() else root
-
-
-def open_dataset(task: str, data_root, split: str = "validation", **kwargs):
-    """The clips of ``task`` in ``split`` (``"validation+test"`` joins several splits).
-
-    ``kwargs`` go to :class:`kwshw.datasets.SpeechCommands` / :class:`kwshw.datasets.WakeWord`.
-    """
-    from .datasets import Dataset, SpeechCommands, WakeWord
-
-    root = resolve_root(data_root, task)
-    parts = []
-    for s in split.split("+"):
-        if task == "speech_commands":
-            parts.append(SpeechCommands(root, s, **kwargs))
-        else:
-            parts.append(WakeWord(root, split=s, **kwargs))
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    items = [it for p in parts for it in p.items]
-    return Dataset(first.labels, items, split, first.root, first.noise_items, first.sample_rate)
+    """The corpus folder ``task`` is validated and tested on: the wake-word corpus, or the
+    Speech Commands corpus of role ``"split"`` (:func:`kwshw.corpora.find_corpora`)."""
+    corpora = find_corpora(data_root, task)
+    return next(c.root for c in corpora if c.role == "split")
 
 
 # ---------------------------------------------------------------------------------------------

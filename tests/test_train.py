@@ -337,3 +337,21 @@ def test_time_conv_longer_than_the_window_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="kernel 30 / stride 1 does not fit a 25-frame window"):
         train_variants(tmp_path / "no-such-corpus", config=TrainConfig(time_conv=(30, 1, 8)),
                        progress=False)
+
+
+def test_class_weights_balance_a_rare_class():
+    """Inverse class frequency, average 1 over the windows: a class with five times fewer
+    windows (on/off on the data folder's corpora) weighs five times more."""
+    data = _synthetic_data()
+    y = np.array([0] * 50 + [1] * 50 + [2] * 10)
+    data.y = torch.from_numpy(y)
+    w = data.class_weights.numpy()
+    assert w == pytest.approx([110 / 150, 110 / 150, 110 / 30])
+    assert (w * np.bincount(y)).sum() == pytest.approx(len(y)) and w[2] / w[0] == pytest.approx(5.0)
+    # The weighted loss is the balanced one: each class contributes equally.
+    logits = torch.randn(len(y), 3, generator=torch.Generator().manual_seed(0))
+    loss = torch.nn.functional.cross_entropy(logits, data.y, weight=data.class_weights)
+    per = torch.nn.functional.cross_entropy(logits, data.y, reduction="none")
+    balanced = sum(per[data.y == c].mean() for c in range(3)) / 3
+    assert float(loss) == pytest.approx(float(balanced), rel=1e-5)
+    assert TrainConfig().balance_classes is True

@@ -9,7 +9,7 @@ The recipe (every number is a :class:`TrainConfig` field, stored in the model's 
 2. **Float DNN**: :class:`kwshw.train.qat.QuantMLP` (no quantizers; its first layer trained
    as a convolution over time with zeros on the code grid, ``time_conv``) trained on
    cross-entropy with AdamW, a one-cycle learning-rate schedule, batch norm, dropout and
-   weight decay (class-balanced for the wake word); the batch norm is then folded into the
+   weight decay, class-balanced (inverse class frequency); the batch norm is then folded into the
    weights and biases (:meth:`~kwshw.train.qat.QuantMLP.folded`), as the accelerator has none.
 3. **QAT**: the float DNN fine-tuned with the golden model's quantizers in the forward pass
    (``QuantMLP.bits``: column-wise weights, per-frame activations, straight-through
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -86,7 +87,10 @@ class TrainConfig:
     copies: int = 8
     augmentation: Augmentation = field(default_factory=lambda: Augmentation(
         time_shift_ms=100.0, noise_prob=0.5, snr_db=(10.0, 30.0), gain_db=(-6.0, 6.0)))
-    balance_classes: bool | None = None
+    #: Cross-entropy weighted by inverse class frequency (:attr:`TrainData.class_weights`):
+    #: ``on``/``off`` have about five times fewer training clips than the other words (only
+    #: the test archive has them), the wake word about sixty times fewer than its negatives.
+    balance_classes: bool = True
     negative_windows: str = "centroid"
     seed: int = 0
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
@@ -154,7 +158,8 @@ class TrainData:
 
     @property
     def class_weights(self) -> torch.Tensor:
-        """Inverse class frequencies, normalized to mean 1 (balanced cross-entropy)."""
+        """Inverse class frequencies ``N / (C * n_c)`` (balanced cross-entropy): each class
+        weighs the same in the loss, and the average weight over the ``N`` windows is 1."""
         counts = torch.bincount(self.y, minlength=len(self.labels)).double().clamp(min=1)
         w = counts.sum() / (len(self.labels) * counts)
         return w.float()
@@ -182,6 +187,8 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     ds = open_dataset(task, data_root, "train", **_dataset_kwargs(task, keyword, config))
+    for note in ds.notes:  # which corpora are read, in which role; folders another supplies
+        print(f"data: {note}", file=sys.stderr)
     counts = ds.counts()
     empty = [k for k, v in counts.items() if v == 0]
     if empty:
@@ -204,7 +211,7 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
     y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
     info = {"train_clips": len(ds), "train_clips_used": int(len(clean.items)),
             "train_speakers": len(ds.speakers()) or None, "train_examples": int(len(x)),
-            "train_counts": counts}
+            "train_counts": counts, "corpora": list(ds.notes)}
     return TrainData(x=x, y=y, x_clean=np.asarray(x_clean, np.float32), normalizer=norm,
                      labels=list(ds.labels), task=task, features=features, info=info,
                      data_root=str(data_root), keyword=keyword)
@@ -237,10 +244,6 @@ def shift_bands(x: torch.Tensor, n_mels: int, max_shift: int,
     return torch.gather(w, 2, src[:, None, :].expand(-1, w.shape[1], -1)).reshape(n, -1)
 
 
-def _balanced(data: TrainData, config: TrainConfig) -> bool:
-    return data.task == "wake_word" if config.balance_classes is None else config.balance_classes
-
-
 def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
          seed: int, desc: str, progress: bool, teacher: QuantMLP | None = None) -> list[float]:
     """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch.
@@ -252,7 +255,7 @@ def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr
     per_epoch = (len(data.x) + config.batch_size - 1) // config.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
                                                 pct_start=0.1)
-    weights = data.class_weights if _balanced(data, config) else None
+    weights = data.class_weights if config.balance_classes else None
     gen = torch.Generator().manual_seed(seed)
     losses = []
     bar = tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch")

@@ -101,7 +101,8 @@ def _data_stamp(root: Path) -> str:
 #: The sources a trained model depends on besides its config and data: a change to any of them
 #: (a new constraint in the network, say, with the same TrainConfig) retrains.
 TRAINING_SOURCES = ("kwshw/train", "kwshw/arith.py", "kwshw/quantize.py", "kwshw/features.py",
-                    "kwshw/datasets.py", "kwshw/audio.py", "kwshw/modelfile.py")
+                    "kwshw/datasets.py", "kwshw/corpora.py", "kwshw/audio.py",
+                    "kwshw/modelfile.py")
 
 
 def _training_code_hash(root: Path | None = None) -> str:
@@ -119,10 +120,10 @@ def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
             cache: Path) -> tuple[dict, dict]:
     """The four model files of ``task`` (trained, or loaded from the cache) and their info."""
     from kwshw import modelfile
-    from kwshw.evaluate import resolve_root
+    from kwshw.corpora import find_corpora
 
-    root = resolve_root(data, task)
-    key_src = {"task": task, "config": cfg.to_meta(), "data": _data_stamp(root),
+    stamps = [_data_stamp(c.root) for c in find_corpora(data, task)]
+    key_src = {"task": task, "config": cfg.to_meta(), "data": stamps,
                "variants": VARIANTS, "code": _training_code_hash()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"{task}-{key}"

@@ -180,15 +180,77 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     model = _load_model(args.model)
+    if args.stream or args.wav:
+        return _eval_stream(args, model)
     try:
-        res = evaluate(model, args.data, split=args.split, modes=args.modes.split(","),
-                       plots=args.plots)
+        res = evaluate(model, args.data, split=args.split or "validation",
+                       modes=args.modes.split(","), plots=args.plots)
     except (DatasetError, ValueError) as e:
         raise CLIError(str(e)) from None
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(res, indent=1, default=float))
     print(_format_eval(res))
     return 0
+
+
+def _eval_stream(args: argparse.Namespace, model) -> int:
+    from .audio import AudioError
+    from .datasets import DatasetError
+    from .stream_eval import evaluate_stream, held_out_stream, keyword_classes
+    from .streams import user_stream
+
+    try:
+        targets = [float(v) for v in args.fa_per_hour.split(",")]
+    except ValueError:
+        raise CLIError(f"--fa-per-hour: expected numbers, got {args.fa_per_hour!r}") from None
+    try:
+        if args.wav:
+            if not args.keyword_times:
+                raise CLIError("--wav needs --keyword-times (a file of start_s[,end_s[,label]] "
+                               "lines; an empty file for a recording without keywords)")
+            stream = user_stream(args.wav, args.keyword_times,
+                                 sample_rate=model.features.sample_rate,
+                                 default_label=keyword_classes(model.labels)[0])
+            what = f"{args.wav}"
+        else:
+            stream, info = held_out_stream(model.task, args.data,
+                                           split=args.split or "validation+test",
+                                           keyword=model.labels[-1], seed=args.seed)
+            what = (f"held-back {info['split']} clips of {info['task']} (seed {args.seed}): "
+                    f"{info['keyword_clips']} keywords among {info['negative_clips']} others")
+        if args.save_stream:
+            print(f"stream saved to {stream.save(args.save_stream)}")
+        plot = None
+        if args.plots:
+            Path(args.plots).mkdir(parents=True, exist_ok=True)
+            plot = Path(args.plots) / "det_stream.png"
+        res = evaluate_stream(model, stream, modes=args.modes.split(","), fa_targets=targets,
+                              threshold=args.threshold, plot=plot, title=what)
+    except (DatasetError, AudioError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    res["stream"] = what
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(res, indent=1, default=float))
+    print(_format_stream(res))
+    return 0
+
+
+def _format_stream(res: dict) -> str:
+    lines = [f"stream     {res['stream']}",
+             f"           {res['hours']:.2f} h, {res['negative_hours']:.2f} h without keywords, "
+             f"{res['events']} keywords"]
+    for mode, r in res["results"].items():
+        t = r["at_threshold"]
+        if res["events"]:
+            at = ", ".join(f"FRR {100 * v['frr']:.1f}% at {k} FA/h"
+                           for k, v in r["frr_at"].items())
+            lines.append(f"{mode:>10}: {at}")
+        frr = f"FRR {100 * t['frr']:.1f}%, " if res["events"] else ""
+        lines.append(f"{mode:>10}  threshold {t['threshold']:.3f}: {frr}"
+                     f"{t['fa_per_hour']:.1f} FA/h ({t['false_accepts']} false accepts)")
+    if "plot" in res:
+        lines.append(f"DET curve: {res['plot']}")
+    return "\n".join(lines)
 
 
 def _format_eval(res: dict) -> str:
@@ -361,11 +423,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="accuracy of a model file on speaker-disjoint data",
                        description="Evaluate a model file: top-1 and confusion matrix "
-                                   "(Speech Commands) or FRR at fixed FAR and DET (wake word).")
+                                   "(Speech Commands) or FRR at fixed FAR and DET (wake word) "
+                                   "on clips; with --stream, misses at false accepts per hour "
+                                   "in one long stream of held-back audio with the keywords "
+                                   "spliced in, or in your own recording (--wav).")
     p.add_argument("--model", required=True, help="model file (.kwm)")
     p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
                    help="data folder (default $KWSHW_DATA)")
-    p.add_argument("--split", default="validation", help="validation, test, or a+b")
+    p.add_argument("--split", default=None,
+                   help="validation, test, or a+b (default: validation; with --stream "
+                        "validation+test)")
+    p.add_argument("--stream", action="store_true",
+                   help="judge the detector in a long stream: FRR at false accepts per hour")
+    p.add_argument("--wav", default=None,
+                   help="with --keyword-times: your own long recording as the stream")
+    p.add_argument("--keyword-times", default=None,
+                   help="keyword times of --wav: one 'start_s[,end_s[,label]]' per line (a "
+                        "single time is a keyword's centre; label = class index)")
+    p.add_argument("--fa-per-hour", default="0.5,1,5",
+                   help="false accepts per hour to report FRR at (default 0.5,1,5)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="one more operating point (default: the model's own threshold)")
+    p.add_argument("--seed", type=int, default=0, help="order of the stream's clips")
+    p.add_argument("--save-stream", default=None, help="write the stream as WAV + JSON/CSV")
     p.add_argument("--modes", default="golden,float",
                    help="comma list of golden, float, dynamicN, staticN")
     p.add_argument("--plots", default=None, help="folder for confusion/DET PNGs")

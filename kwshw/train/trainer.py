@@ -38,9 +38,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import modelfile, quantize
-from ..datasets import Augmentation, Augmenter, DatasetError, extract
+from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
+from ..stream_windows import boundary_windows
 from .qat import QuantMLP, time_conv_positions
 
 __all__ = [
@@ -92,6 +93,10 @@ class TrainConfig:
     #: the test archive has them), the wake word about sixty times fewer than its negatives.
     balance_classes: bool = True
     negative_windows: str = "centroid"
+    #: Speech Commands: extra training windows cut across clip boundaries of a stream of the
+    #: training split's ``_unknown_`` and ``_silence_`` clips (:mod:`kwshw.stream_windows`),
+    #: so that the model learns what a detector sees between words.
+    boundary_windows: int = 3000
     seed: int = 0
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
     validate: bool = True
@@ -207,14 +212,35 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
         xa, ya = aug.windows(norm)
         xs.append(xa)
         ys.append(ya)
+    if task == "speech_commands" and config.boundary_windows > 0:
+        xb, yb = _boundary(ds, features, norm, config)
+        xs.append(xb)
+        ys.append(yb)
     x = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs), dtype=np.float32))
     y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
     info = {"train_clips": len(ds), "train_clips_used": int(len(clean.items)),
+            "boundary_windows": int(len(xb)) if task == "speech_commands" and
+            config.boundary_windows > 0 else 0,
             "train_speakers": len(ds.speakers()) or None, "train_examples": int(len(x)),
             "train_counts": counts, "corpora": list(ds.notes)}
     return TrainData(x=x, y=y, x_clean=np.asarray(x_clean, np.float32), normalizer=norm,
                      labels=list(ds.labels), task=task, features=features, info=info,
                      data_root=str(data_root), keyword=keyword)
+
+
+def _boundary(ds: Dataset, features: FeatureConfig, norm: Normalizer,
+              config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Windows across clip boundaries of a stream of the training non-keyword clips."""
+    silence, unknown = ds.labels.index(SILENCE), ds.labels.index(UNKNOWN)
+    clips = []
+    for it in ds:
+        if it.label_index in (silence, unknown):
+            try:
+                clips.append((it.key, ds.load(it), it.label_index))
+            except DatasetError:
+                continue  # unreadable: already reported by the feature extraction
+    return boundary_windows(clips, features, norm, n_windows=config.boundary_windows,
+                            silence=silence, unknown=unknown, seed=config.seed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from bench.common import CACHE, Timer, provenance, results_dir, write_json  # noqa: E402
 
 SPLITS = ("validation", "test", "validation+test")
@@ -75,10 +77,22 @@ def _rows_for(task: str):
     ]
 
 
+#: Rows of the stream evaluation: (label, model variant, mode). The 8- and 4-bit rows run the
+#: integers the accelerator computes (golden model).
+STREAM_ROWS = (("float32", "ptq8", "float"), ("dynamic 8-bit, QAT", "qat8", "golden"),
+               ("dynamic 4-bit, QAT", "qat4", "golden"), ("static per-tensor 4-bit", "ptq4",
+                                                          "static4"))
+#: Held-back split of the stream evaluation (each row's default threshold is chosen on the
+#: validation stream alone).
+STREAM_SPLIT = "validation+test"
+
+
 def _config(task: str, quick: bool, seed: int):
     from kwshw.train import TrainConfig
 
-    cfg = TrainConfig(seed=seed)
+    # validate=False: this script evaluates every model itself (clips and streams), and
+    # chooses the detection thresholds of the stream rows' models (_thresholds).
+    cfg = TrainConfig(seed=seed, validate=False)
     if task == "wake_word":
         # Negatives: every 10th window of each clip (streaming robustness); fewer copies and
         # epochs, as that gives ~10x more windows per clip than Speech Commands.
@@ -154,6 +168,8 @@ def _table(task: str, models: dict, evals: dict) -> list[dict]:
                 continue
             if "accuracy" in r:
                 row[f"accuracy_{split}"] = r["accuracy"]
+                conf = np.asarray(r["confusion"])
+                row[f"recall_{split}"] = (np.diag(conf) / np.maximum(conf.sum(1), 1)).tolist()
             else:
                 for op in r["operating_points"]:
                     t = f"{100 * op['target_far']:g}"
@@ -184,30 +200,98 @@ def _print_table(task: str, rows: list[dict], splits, title: str | None = None) 
                   f"{r.get(f'fa_per_hour_at_far5_{s}', float('nan')):>10.1f}")
 
 
+def _thresholds(task: str, data: str, models: dict, seed: int) -> dict:
+    """The default threshold of every stream row, chosen on its validation stream in its own
+    mode, as the trainer chooses a model's at export (:func:`kwshw.stream_eval.
+    choose_threshold`)."""
+    from kwshw.stream_eval import choose_threshold
+
+    return {label: choose_threshold(models[variant], data, seed=seed, mode=mode,
+                                    keyword=models[variant].labels[-1])
+            for label, variant, mode in STREAM_ROWS}
+
+
+def stream_table(task: str, data: str, models: dict, thresholds: dict, out: Path, *,
+                 seed: int, split: str = STREAM_SPLIT, plot: bool = True) -> list[dict]:
+    """FRR at 0.5 / 1 / 5 false accepts per hour of the stream rows on the held-back stream,
+    and the result at each row's default threshold (:mod:`kwshw.stream_eval`)."""
+    from kwshw.stream_eval import evaluate_stream, held_out_stream
+    from kwshw.streams import plot_stream_det
+
+    stream, info = held_out_stream(task, data, split=split, seed=seed,
+                                   keyword=models["qat4"].labels[-1], progress=False)
+    rows, curves = [], {}
+    for label, variant, mode in STREAM_ROWS:
+        thr = thresholds[label]["threshold"]
+        res = evaluate_stream(models[variant], stream, modes=(mode,),
+                              threshold=thr)["results"][mode]
+        row = {"label": label, "model": variant, "mode": mode, "threshold": thr,
+               f"stream_hours_{split}": info["negative_hours"],
+               f"stream_keywords_{split}": info["keyword_clips"],
+               f"frr_at_threshold_{split}": res["at_threshold"]["frr"],
+               f"fa_per_hour_at_threshold_{split}": res["at_threshold"]["fa_per_hour"],
+               f"curve_{split}": res["curve"]}
+        for t, v in res["frr_at"].items():
+            row[f"frr_at_fa{t}_{split}"] = v["frr"]
+        rows.append(row)
+        curves[label] = (np.asarray(res["curve"]["fa_per_hour"]),
+                         np.asarray(res["curve"]["frr"]))
+    if plot:
+        plot_stream_det(curves, out / f"{task}-stream-det.png",
+                        f"{task}: held-back {split} stream, {info['negative_hours']:.2f} h "
+                        f"without keywords, {info['keyword_clips']} keywords")
+    return rows
+
+
+def _merge_rows(rows_by_seed: list[list[dict]]) -> list[dict]:
+    merged = []
+    for i, row in enumerate(rows_by_seed[0]):
+        others = [r[i] for r in rows_by_seed]
+        assert all(o["label"] == row["label"] for o in others)
+        new = dict(row)
+        if "sha256" in row:
+            new["sha256_by_seed"] = [o["sha256"] for o in others]
+        for key, value in row.items():
+            if key.startswith(("accuracy_", "frr_", "fa_per_hour_", "threshold")) and \
+                    isinstance(value, (int, float)):
+                vals = [o[key] for o in others]
+                new[key] = float(sum(vals) / len(vals))
+                new[f"{key}_by_seed"] = vals
+            elif key.startswith("recall_"):
+                vals = np.array([o[key] for o in others], np.float64)
+                new[key] = vals.mean(axis=0).tolist()
+                new[f"{key}_by_seed"] = vals.tolist()
+        merged.append(new)
+    return merged
+
+
+def _print_streams(task: str, rows: list[dict], split: str = "validation+test") -> None:
+    print(f"\n{task}, held-back {split} stream "
+          f"({rows[0].get(f'stream_hours_{split}', float('nan')):.2f} h without keywords):")
+    print(f"{'':32}{'FRR@0.5/h':>11}{'FRR@1/h':>10}{'FRR@5/h':>10}{'thr':>7}{'FRR':>8}{'FA/h':>8}")
+    for r in rows:
+        print(f"{r['label']:32}"
+              + "".join(f"{100 * r.get(f'frr_at_fa{t}_{split}', float('nan')):>{w}.1f}%"
+                        for t, w in (("0.5", 10), ("1", 9), ("5", 9)))
+              + f"{r.get('threshold', float('nan')):>7.3f}"
+              + f"{100 * r.get(f'frr_at_threshold_{split}', float('nan')):>7.1f}%"
+              + f"{r.get(f'fa_per_hour_at_threshold_{split}', float('nan')):>8.1f}")
+
+
 def merge_seeds(runs: list[dict], seeds: list[int]) -> dict:
     """One task's result over several training seeds.
 
-    Every numeric result of a table row (accuracy, FRR, false accepts per hour, per split)
-    becomes the mean over the seeds, with the values of each seed in ``<key>_by_seed``; the
+    Every numeric result of a table row (accuracy, per-class recall, FRR, false accepts per
+    hour, per split; the stream rows too) becomes the mean over the seeds, with the values of
+    each seed in ``<key>_by_seed``; the
     confusion matrices, plots and training details are those of the first seed. Differences
     between rows smaller than the spread over seeds are noise, not findings.
     """
     merged = dict(runs[0])
     merged["seeds"] = list(seeds)
-    rows = []
-    for i, row in enumerate(runs[0]["table"]):
-        others = [r["table"][i] for r in runs]
-        assert all(o["label"] == row["label"] for o in others)
-        new = dict(row)
-        new["sha256_by_seed"] = [o["sha256"] for o in others]
-        for key, value in row.items():
-            if key.startswith(("accuracy_", "frr_", "fa_per_hour_")) and \
-                    isinstance(value, (int, float)):
-                vals = [o[key] for o in others]
-                new[key] = float(sum(vals) / len(vals))
-                new[f"{key}_by_seed"] = vals
-        rows.append(new)
-    merged["table"] = rows
+    merged["table"] = _merge_rows([r["table"] for r in runs])
+    if runs[0].get("stream_table"):
+        merged["stream_table"] = _merge_rows([r["stream_table"] for r in runs])
     merged["training_by_seed"] = [r["training"] for r in runs]
     return merged
 
@@ -232,11 +316,18 @@ def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain
                                              progress=False, dataset_kwargs=ds_kwargs)
     rows = _table(task, models, evals)
     _print_table(task, rows, splits)
+    streams: list[dict] = []
+    if not quick:
+        thresholds = _thresholds(task, data, models, seed)
+        streams = stream_table(task, data, models, thresholds, out, seed=seed, plot=plots)
+        _print_streams(task, streams)
     meta0 = models["qat4"].meta
     return {
         "task": task,
         "headline_split": splits[-1],
         "table": rows,
+        "stream_table": streams,
+        "thresholds": thresholds if not quick else {},
         "training": {
             **info,
             "config": cfg.to_meta(),

@@ -407,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="compare every returned score with the golden model")
     p.add_argument("--baud", type=int, default=1_000_000, help="host link baud rate")
-    p.add_argument("--threshold", type=float, default=0.5, help="detection threshold")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="detection threshold of the smoothed posterior (default: the model's "
+                        "own, chosen at export for a stated false-accept rate; 0.5 without)")
     p.add_argument("--seconds", type=float, default=None, help="live: stop after this long")
     p.set_defaults(func=cmd_run)
 

@@ -63,10 +63,12 @@ from .modelfile import Model, from_float, load
 __all__ = [
     "DEFAULT_SMOOTHING",
     "DEFAULT_REFRACTORY",
+    "FALLBACK_THRESHOLD",
     "StreamDetector",
     "TASKS",
     "accuracy",
     "confusion_matrix",
+    "default_threshold",
     "det_curve",
     "detect",
     "evaluate",
@@ -89,6 +91,8 @@ __all__ = [
 DEFAULT_SMOOTHING = 10
 #: Frames after a detection during which the detector cannot fire again (1 s).
 DEFAULT_REFRACTORY = 100
+#: Detection threshold of a model file that does not carry its own (``meta["detection"]``).
+FALLBACK_THRESHOLD = 0.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +193,14 @@ def detect(post, threshold: float, k: int = DEFAULT_SMOOTHING,
             fires.append(int(t))
             last = int(t)
     return np.asarray(fires, np.int64)
+
+
+def default_threshold(model: Model) -> float:
+    """The detection threshold a model file brings: ``meta["detection"]["threshold"]`` (chosen
+    at export for a stated false-accept rate on its validation stream, see
+    :mod:`kwshw.stream_eval`), else :data:`FALLBACK_THRESHOLD`."""
+    det = model.meta.get("detection") or {}
+    return float(det.get("threshold", FALLBACK_THRESHOLD))
 
 
 class StreamDetector:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .corpora import find_corpora, open_dataset
 from .datasets import Dataset, DatasetError, Item, load_item
-from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING
+from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, default_threshold
 from .modelfile import Model
 from .streams import (
     DEFAULT_MIN_GAP_S,
@@ -46,8 +46,8 @@ from .streams import (
 
 __all__ = [
     "DEFAULT_FA_TARGETS",
+    "choose_threshold",
     "DEFAULT_THRESHOLD_FA_PER_HOUR",
-    "default_threshold",
     "evaluate_stream",
     "held_out_stream",
     "keyword_classes",
@@ -57,21 +57,10 @@ __all__ = [
 DEFAULT_FA_TARGETS: tuple[float, ...] = (0.5, 1.0, 5.0)
 #: The false-accept rate a model's default threshold is chosen for (on its validation stream).
 DEFAULT_THRESHOLD_FA_PER_HOUR = 5.0
-#: Threshold of a model file without a chosen one.
-FALLBACK_THRESHOLD = 0.5
-
-
 def keyword_classes(labels: Sequence[str]) -> list[int]:
     """Indices of the keyword classes: every label not starting with ``_`` (``_unknown_``,
     ``_silence_``, ``_other_`` are not keywords)."""
     return [k for k, lab in enumerate(labels) if not lab.startswith("_")]
-
-
-def default_threshold(model: Model) -> float:
-    """The model's default detection threshold: ``meta["detection"]["threshold"]`` (chosen at
-    export for :data:`DEFAULT_THRESHOLD_FA_PER_HOUR`), else :data:`FALLBACK_THRESHOLD`."""
-    det = model.meta.get("detection") or {}
-    return float(det.get("threshold", FALLBACK_THRESHOLD))
 
 
 def _read(items: Sequence[Item], sample_rate: int,
@@ -229,3 +218,33 @@ def evaluate_stream(model: Model, stream: Stream, *, modes: Sequence[str] = ("go
     if plot is not None and curves:
         out["plot"] = str(plot_stream_det(curves, plot, title))
     return out
+
+
+def choose_threshold(model: Model, data_root: str | os.PathLike, *,
+                     fa_per_hour: float = DEFAULT_THRESHOLD_FA_PER_HOUR,
+                     split: str = "validation", seed: int = 0, keyword: str = "alexa",
+                     mode: str = "golden", min_gap_s: float = DEFAULT_MIN_GAP_S,
+                     progress: bool = False) -> dict:
+    """The lowest-FRR threshold at which ``model`` makes at most ``fa_per_hour`` false accepts
+    per hour on the held-back ``split`` stream, run in ``mode`` (by default the golden model:
+    the integers the accelerator computes).
+
+    The trainer stores the result in ``meta["detection"]`` (:func:`kwshw.evaluate.
+    default_threshold` reads it), so a model file brings a threshold chosen for a stated
+    false-accept rate on speakers it was not trained on, instead of a fixed 0.5. The
+    evaluation in ``bench/`` reports it on the validation and test streams.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``fa_per_hour_target``, ``split``, ``seed``, and the ``frr`` /
+        ``fa_per_hour`` reached there, with the stream's ``negative_hours`` and ``events``.
+    """
+    stream, _ = held_out_stream(model.task, data_root, split=split, keyword=keyword, seed=seed,
+                                sample_rate=model.features.sample_rate, min_gap_s=min_gap_s,
+                                progress=progress)
+    res = evaluate_stream(model, stream, modes=(mode,), fa_targets=(fa_per_hour,))
+    at = res["results"][mode]["frr_at"][f"{fa_per_hour:g}"]
+    return {"threshold": at["threshold"], "fa_per_hour_target": fa_per_hour, "split": split,
+            "seed": seed, "mode": mode, "frr": at["frr"], "fa_per_hour": at["fa_per_hour"],
+            "negative_hours": res["negative_hours"], "events": res["events"]}

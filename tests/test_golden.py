@@ -222,3 +222,18 @@ def test_dynamic_beats_static_per_tensor(bits):
     err_dyn = np.abs(dynamic - ref[test]).mean()
     err_static = np.abs(static - ref[test]).mean()
     assert err_dyn < err_static, (err_dyn, err_static)
+
+
+def test_exact_matmul_equals_integer_matmul():
+    """The float64 BLAS product of the golden model is exact: equal to int64 matmul on the
+    largest codes, and the int64 path is taken when 2**53 could be reached."""
+    rng = np.random.default_rng(7)
+    for bits, n_in in ((8, 4096), (4, 1000), (2, 17)):
+        top = 2**bits - 1
+        p = rng.integers(0, top + 1, (64, n_in))
+        codes = rng.integers(0, top + 1, (n_in, 33))
+        p[0] = top
+        codes[:, 0] = top  # the extreme sum n_in * top**2
+        assert np.array_equal(golden._exact_matmul(p, codes), p @ codes)
+    huge = np.full((2, 3), 2**26, np.int64)
+    assert np.array_equal(golden._exact_matmul(huge, huge.T), huge @ huge.T)

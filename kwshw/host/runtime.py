@@ -28,12 +28,10 @@ import numpy as np
 from .protocol import Link, LinkError
 
 __all__ = ["RunError", "Detection", "RunResult", "wav_frames", "expected_scores",
-           "run", "run_frames", "run_live", "DEFAULT_BAUD", "DEFAULT_THRESHOLD"]
+           "run", "run_frames", "run_live", "DEFAULT_BAUD"]
 
 #: The boards' host link baud rate (see the board table in :mod:`boards`).
 DEFAULT_BAUD = 1_000_000
-#: Smoothed posterior a keyword must reach.
-DEFAULT_THRESHOLD = 0.5
 
 
 class RunError(Exception):
@@ -122,12 +120,18 @@ def expected_scores(model, frames: np.ndarray) -> np.ndarray:
 class _Detectors:
     """One :class:`kwshw.evaluate.StreamDetector` per keyword class."""
 
-    def __init__(self, model, threshold: float, smoothing: int | None,
+    def __init__(self, model, threshold: float | None, smoothing: int | None,
                  refractory: int | None):
-        from ..evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, StreamDetector
+        from ..evaluate import (
+            DEFAULT_REFRACTORY,
+            DEFAULT_SMOOTHING,
+            StreamDetector,
+            default_threshold,
+        )
 
         self.labels = list(model.labels)
         self.keywords = [k for k, lab in enumerate(self.labels) if not lab.startswith("_")]
+        threshold = default_threshold(model) if threshold is None else threshold
         self.scale = 2.0 ** -model.layers[-1].out_frac
         self.hop_s = model.features.hop_length / model.features.sample_rate
         k = smoothing or DEFAULT_SMOOTHING
@@ -165,7 +169,7 @@ def _connect(link: Link, model) -> None:
 
 
 def run_frames(link: Link, model, frames: Iterable, *, check: bool = False,
-               threshold: float = DEFAULT_THRESHOLD, smoothing: int | None = None,
+               threshold: float | None = None, smoothing: int | None = None,
                refractory: int | None = None, expected: np.ndarray | None = None,
                out: Callable[[str], None] | None = print, pace_s: float = 0.0) -> RunResult:
     """Stream integer ``frames`` over an open ``link`` (from a reset window) and detect.
@@ -182,7 +186,8 @@ def run_frames(link: Link, model, frames: Iterable, *, check: bool = False,
         Compare every score with the golden model (``expected`` if given, else computed from
         ``frames``, which must then be an array).
     threshold, smoothing, refractory :
-        Detection rule (see :class:`kwshw.evaluate.StreamDetector`).
+        Detection rule (see :class:`kwshw.evaluate.StreamDetector`); threshold ``None`` is
+        the model's own (:func:`kwshw.evaluate.default_threshold`).
     out : callable or None
         Where detections (and mismatches) are printed as they happen.
     pace_s : float
@@ -228,7 +233,7 @@ def run_frames(link: Link, model, frames: Iterable, *, check: bool = False,
 
 
 def run(port, wav, model, *, check: bool = False, baud: int = DEFAULT_BAUD,
-        threshold: float = DEFAULT_THRESHOLD, smoothing: int | None = None,
+        threshold: float | None = None, smoothing: int | None = None,
         refractory: int | None = None, link: Link | None = None,
         out: Callable[[str], None] | None = print, timeout: float = 1.0) -> RunResult:
     """Stream the features of ``wav`` to the board on serial ``port`` and print detections.
@@ -289,7 +294,7 @@ def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
 
 
 def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_BAUD,
-             threshold: float = DEFAULT_THRESHOLD, device=None, link: Link | None = None,
+             threshold: float | None = None, device=None, link: Link | None = None,
              out: Callable[[str], None] | None = print) -> RunResult:
     """Stream the microphone to the board (needs the ``sounddevice`` package).
 

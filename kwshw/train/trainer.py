@@ -41,6 +41,7 @@ from .. import modelfile, quantize
 from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
+from ..stream_eval import choose_threshold
 from ..stream_windows import boundary_windows
 from .qat import QuantMLP, time_conv_positions
 
@@ -369,12 +370,22 @@ def _validation_meta(model: modelfile.Model, data: TrainData, progress: bool) ->
     return out
 
 
+def _detection_meta(model: modelfile.Model, data: TrainData) -> dict:
+    """The default detection threshold, chosen on the validation stream
+    (:func:`kwshw.stream_eval.choose_threshold`)."""
+    try:
+        return choose_threshold(model, data.data_root, keyword=data.keyword)
+    except (DatasetError, ValueError) as e:  # e.g. too little validation audio for a stream
+        return {"error": str(e)}
+
+
 def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = TrainConfig(),  # noqa: B008
            *, meta: dict | None = None, progress: bool = True) -> modelfile.Model:
     """The model file of ``net`` at ``bits`` (its latent float weights are the float reference).
 
     ``meta`` is merged into the provenance; with ``config.validate`` the model is measured on
-    the validation split (golden and float) and the accuracies are stored as well.
+    the validation split (golden and float), the accuracies are stored as well, and the
+    default detection threshold is chosen on the validation stream (``meta["detection"]``).
     """
     ws, bs = net.numpy_params()
     fracs = quantize.calibrate_out_fracs(ws, bs, data.x_clean)
@@ -396,6 +407,7 @@ def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = Trai
         task=data.task, in_frac=config.in_frac, meta=full)
     if config.validate and data.data_root is not None:
         model.meta["validation"] = _validation_meta(model, data, progress)
+        model.meta["detection"] = _detection_meta(model, data)
     return model
 
 

@@ -1,0 +1,84 @@
+"""Held-back evaluation streams of a task (no training clip in them) and a model judged on
+them: FRR at false accepts per hour, the default threshold chosen for a stated rate."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kwshw.corpora import EVALUATION_CORPUS, WAKE_WORD_CORPUS, open_dataset
+from kwshw.evaluate import default_threshold
+from kwshw.features import FeatureConfig
+from kwshw.stream_eval import choose_threshold, evaluate_stream, held_out_stream
+from kwshw.streams import shared_sources
+from sim.stimulus import random_model
+
+from .test_corpora import _wake, make_extra
+from .test_datasets import make_archive
+
+GAP = 0.05
+FEATURES = FeatureConfig(n_mels=16, context=3, stride=2, n_fft=512)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("streamdata")
+    make_archive(root / EVALUATION_CORPUS)
+    make_extra(root / "speech_commands_v0.02_extra")
+    _wake(root / WAKE_WORD_CORPUS)
+    return root
+
+
+def _training_keys(task: str, data: Path) -> list[str]:
+    kw = {"keyword": "alexa"} if task == "wake_word" else {}
+    ds = open_dataset(task, data, "train", **kw)
+    return [it.key for it in ds] + [it.key for it in ds.noise_items]
+
+
+@pytest.mark.parametrize("task", ["wake_word", "speech_commands"])
+def test_held_out_stream_holds_no_training_clip(task, data):
+    stream, info = held_out_stream(task, data, min_gap_s=GAP, progress=False)
+    assert stream.events and info["keyword_clips"] == len(stream.events)
+    assert shared_sources(stream, _training_keys(task, data)) == []
+    if task == "wake_word":
+        assert all(e.label == 1 and "alexa" in e.source for e in stream.events)
+        # General speech and silence of both Speech Commands corpora' held-back splits.
+        assert any(EVALUATION_CORPUS in s for s in stream.sources)
+        assert not any("speech_commands_v0.02_extra" in s for s in stream.sources)
+    else:
+        assert {e.label for e in stream.events} <= set(range(10))
+        # The 12-class model never trains on the wake-word corpus: all of it is speech to it.
+        assert sum(WAKE_WORD_CORPUS in s for s in stream.sources) == 24
+    with pytest.raises(ValueError, match="held-back"):
+        held_out_stream(task, data, split="train", progress=False)
+
+
+def _model(labels):
+    m = random_model([8], 4, n_out=len(labels), features=FEATURES, seed=3)
+    return dataclasses.replace(m, labels=list(labels), task=(
+        "wake_word" if len(labels) == 2 else "speech_commands"))
+
+
+def test_evaluate_stream_reports_frr_at_fa_and_a_plot(data, tmp_path):
+    stream, _ = held_out_stream("wake_word", data, min_gap_s=GAP, progress=False)
+    m = _model(["_other_", "alexa"])
+    res = evaluate_stream(m, stream, modes=("golden", "float"), fa_targets=(1, 5),
+                          plot=tmp_path / "det.png", threshold=0.3)
+    assert res["events"] == len(stream.events) and res["keyword_classes"] == [1]
+    for r in res["results"].values():
+        assert set(r["frr_at"]) == {"1", "5"}
+        for target, v in r["frr_at"].items():
+            assert 0 <= v["frr"] <= 1 and v["fa_per_hour"] <= float(target)
+        assert r["at_threshold"]["threshold"] == 0.3
+    assert Path(res["plot"]).stat().st_size > 1000
+
+
+def test_default_threshold_is_chosen_for_a_stated_rate(data):
+    m = _model(["_other_", "alexa"])
+    assert default_threshold(m) == 0.5  # no choice stored: the fallback
+    det = choose_threshold(m, data, fa_per_hour=50.0, split="validation+test", min_gap_s=GAP)
+    assert det["fa_per_hour"] <= 50.0 and det["mode"] == "golden"
+    chosen = dataclasses.replace(m, meta={**m.meta, "detection": det})
+    assert default_threshold(chosen) == det["threshold"]

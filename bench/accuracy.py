@@ -131,29 +131,50 @@ def _training_code_hash(root: Path | None = None) -> str:
 
 
 def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
-            cache: Path) -> tuple[dict, dict]:
-    """The four model files of ``task`` (trained, or loaded from the cache) and their info."""
+            cache: Path, variants=VARIANTS) -> tuple[dict, dict]:
+    """The model files of ``task`` (trained, or loaded from the cache) and their info."""
     from kwshw import modelfile
     from kwshw.corpora import find_corpora
 
     stamps = [_data_stamp(c.root) for c in find_corpora(data, task)]
     key_src = {"task": task, "config": cfg.to_meta(), "data": stamps,
-               "variants": VARIANTS, "code": _training_code_hash()}
+               "variants": list(variants), "code": _training_code_hash()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"{task}-{key}"
-    paths = {f"{k}{b}": folder / f"{k}{b}.kwm" for k, b in VARIANTS}
+    paths = {f"{k}{b}": folder / f"{k}{b}.kwm" for k, b in variants}
     if not retrain and all(p.is_file() for p in paths.values()):
         return {name: modelfile.load(p) for name, p in paths.items()}, \
             {"cached": True, "folder": str(folder)}
     from kwshw.train import train_variants
 
     t0 = time.monotonic()
-    models = train_variants(data, task=task, config=cfg, variants=VARIANTS, progress=progress)
+    models = train_variants(data, task=task, config=cfg, variants=variants, progress=progress)
     wall = time.monotonic() - t0
     folder.mkdir(parents=True, exist_ok=True)
     for name, m in models.items():
         modelfile.save(m, paths[name])
     return models, {"cached": False, "folder": str(folder), "train_wall_s": round(wall, 1)}
+
+
+def _recall(conf) -> list[float]:
+    conf = np.asarray(conf)
+    return (np.diag(conf) / np.maximum(conf.sum(1), 1)).tolist()
+
+
+def balance_ablation(data: str, cfg, out_split: str, *, retrain: bool, progress: bool,
+                     cache: Path) -> dict:
+    """Per-class recall of the 4-bit QAT model trained without class balancing (one seed): the
+    "before" of :attr:`kwshw.train.TrainConfig.balance_classes` (the main table is "after")."""
+    from kwshw.evaluate import evaluate
+
+    plain = replace(cfg, balance_classes=False)
+    models, _ = _models("speech_commands", data, plain, retrain=retrain, progress=progress,
+                        cache=cache, variants=(("qat", 4),))
+    r = evaluate(models["qat4"], data, split=out_split, modes=("golden",),
+                 progress=False)["results"]["golden"]
+    return {"seed": cfg.seed, "split": out_split, "balance_classes": False,
+            "accuracy": r["accuracy"], "recall": _recall(r["confusion"]),
+            "labels": list(models["qat4"].labels), "sha256": models["qat4"].sha256}
 
 
 def _table(task: str, models: dict, evals: dict) -> list[dict]:
@@ -168,8 +189,7 @@ def _table(task: str, models: dict, evals: dict) -> list[dict]:
                 continue
             if "accuracy" in r:
                 row[f"accuracy_{split}"] = r["accuracy"]
-                conf = np.asarray(r["confusion"])
-                row[f"recall_{split}"] = (np.diag(conf) / np.maximum(conf.sum(1), 1)).tolist()
+                row[f"recall_{split}"] = _recall(r["confusion"])
             else:
                 for op in r["operating_points"]:
                     t = f"{100 * op['target_far']:g}"
@@ -378,6 +398,10 @@ def main(argv=None) -> int:
                          cache=Path(args.cache), plots=i == 0)
                 for i, seed in enumerate(seeds)]
         results[task] = merge_seeds(runs, seeds)
+        if task == "speech_commands" and not args.quick:
+            results[task]["balance_ablation"] = balance_ablation(
+                args.data, _config(task, False, seeds[0]), HEADLINE, retrain=args.retrain,
+                progress=not args.no_progress, cache=Path(args.cache))
         if len(seeds) > 1:
             _print_table(task, results[task]["table"], SPLITS if not args.quick else
                          ("validation",), title=f"{task}, mean over seeds {seeds}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kwshw.features import FeatureConfig, Normalizer, lfbe, stack_window
-from kwshw.stream_windows import boundary_windows
+from kwshw.stream_windows import stream_windows
 from kwshw.streams import build_stream
 
 CFG = FeatureConfig(context=5, stride=2)
@@ -25,10 +25,11 @@ def _clips():
     return clips
 
 
-def test_windows_cross_boundaries_with_the_stream_features():
+def test_crossing_windows_with_the_stream_features():
     clips = _clips()
     norm = Normalizer(mean=np.full(CFG.n_mels, -5.0), std=np.full(CFG.n_mels, 2.0))
-    x, y = boundary_windows(clips, CFG, norm, n_windows=60, silence=SIL, unknown=UNK, seed=3)
+    x, y = stream_windows(clips, CFG, norm, n_windows=60, silence=SIL, unknown=UNK, seed=3,
+                          crossing_only=True)
     assert x.shape == (60, CFG.n_inputs) and x.dtype == np.float32 and y.shape == (60,)
     # The same stream as the function builds: every window must be one of its windows.
     stream = build_stream([(k, a) for k, a, _ in clips], [], seed=3, min_gap_s=0.0)
@@ -51,12 +52,17 @@ def test_windows_cross_boundaries_with_the_stream_features():
 def test_deterministic_and_bounded():
     clips = _clips()
     norm = Normalizer(mean=np.zeros(CFG.n_mels), std=np.ones(CFG.n_mels))
-    a = boundary_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=1)
-    b = boundary_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=1)
-    c = boundary_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=2)
+    a = stream_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=1)
+    b = stream_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=1)
+    c = stream_windows(clips, CFG, norm, n_windows=40, silence=SIL, unknown=UNK, seed=2)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    many = boundary_windows(clips, CFG, norm, n_windows=10**6, silence=SIL, unknown=UNK)
-    assert 0 < len(many[0]) < 10**6  # capped at the windows that cross a boundary
-    none = boundary_windows(clips, CFG, norm, n_windows=0, silence=SIL, unknown=UNK)
+    many = stream_windows(clips, CFG, norm, n_windows=10**6, silence=SIL, unknown=UNK,
+                          crossing_only=True)
+    every = stream_windows(clips, CFG, norm, n_windows=10**6, silence=SIL, unknown=UNK)
+    # capped at the windows that exist: all of them, or those crossing a boundary
+    total = sum(len(a) for _, a, _ in clips)
+    assert len(every[0]) == (total - CFG.win_length) // CFG.hop_length + 1 - (CFG.span - 1)
+    assert 0 < len(many[0]) < len(every[0])
+    none = stream_windows(clips, CFG, norm, n_windows=0, silence=SIL, unknown=UNK)
     assert none[0].shape == (0, CFG.n_inputs)

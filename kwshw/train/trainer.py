@@ -42,7 +42,7 @@ from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, Datas
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
 from ..stream_eval import choose_threshold
-from ..stream_windows import boundary_windows
+from ..stream_windows import stream_windows
 from .qat import QuantMLP, time_conv_positions
 
 __all__ = [
@@ -94,10 +94,11 @@ class TrainConfig:
     #: the test archive has them), the wake word about sixty times fewer than its negatives.
     balance_classes: bool = True
     negative_windows: str = "centroid"
-    #: Speech Commands: extra training windows cut across clip boundaries of a stream of the
-    #: training split's ``_unknown_`` and ``_silence_`` clips (:mod:`kwshw.stream_windows`),
-    #: so that the model learns what a detector sees between words.
-    boundary_windows: int = 3000
+    #: Speech Commands: extra training windows, at every alignment, of a stream of the training
+    #: split's ``_unknown_`` and ``_silence_`` clips (:mod:`kwshw.stream_windows`), so that the
+    #: model learns what a detector sees in a stream: half words, ends of one word and the
+    #: start of the next.
+    stream_windows: int = 3000
     seed: int = 0
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
     validate: bool = True
@@ -213,15 +214,15 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
         xa, ya = aug.windows(norm)
         xs.append(xa)
         ys.append(ya)
-    if task == "speech_commands" and config.boundary_windows > 0:
-        xb, yb = _boundary(ds, features, norm, config)
+    if task == "speech_commands" and config.stream_windows > 0:
+        xb, yb = _stream_windows(ds, features, norm, config)
         xs.append(xb)
         ys.append(yb)
     x = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs), dtype=np.float32))
     y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
     info = {"train_clips": len(ds), "train_clips_used": int(len(clean.items)),
-            "boundary_windows": int(len(xb)) if task == "speech_commands" and
-            config.boundary_windows > 0 else 0,
+            "stream_windows": int(len(xb)) if task == "speech_commands" and
+            config.stream_windows > 0 else 0,
             "train_speakers": len(ds.speakers()) or None, "train_examples": int(len(x)),
             "train_counts": counts, "corpora": list(ds.notes)}
     return TrainData(x=x, y=y, x_clean=np.asarray(x_clean, np.float32), normalizer=norm,
@@ -229,9 +230,9 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
                      data_root=str(data_root), keyword=keyword)
 
 
-def _boundary(ds: Dataset, features: FeatureConfig, norm: Normalizer,
-              config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Windows across clip boundaries of a stream of the training non-keyword clips."""
+def _stream_windows(ds: Dataset, features: FeatureConfig, norm: Normalizer,
+                    config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Windows at every alignment of a stream of the training non-keyword clips."""
     silence, unknown = ds.labels.index(SILENCE), ds.labels.index(UNKNOWN)
     clips = []
     for it in ds:
@@ -240,8 +241,8 @@ def _boundary(ds: Dataset, features: FeatureConfig, norm: Normalizer,
                 clips.append((it.key, ds.load(it), it.label_index))
             except DatasetError:
                 continue  # unreadable: already reported by the feature extraction
-    return boundary_windows(clips, features, norm, n_windows=config.boundary_windows,
-                            silence=silence, unknown=unknown, seed=config.seed)
+    return stream_windows(clips, features, norm, n_windows=config.stream_windows,
+                          silence=silence, unknown=unknown, seed=config.seed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -134,10 +134,10 @@ def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
             cache: Path, variants=VARIANTS) -> tuple[dict, dict]:
     """The model files of ``task`` (trained, or loaded from the cache) and their info."""
     from kwshw import modelfile
-    from kwshw.corpora import find_corpora
 
-    stamps = [_data_stamp(c.root) for c in find_corpora(data, task)]
-    key_src = {"task": task, "config": cfg.to_meta(), "data": stamps,
+    # The whole data folder: a task trains on every corpus in it (the 12-class task on the
+    # wake-word corpus' general speech too, kwshw.corpora).
+    key_src = {"task": task, "config": cfg.to_meta(), "data": _data_stamp(Path(data)),
                "variants": list(variants), "code": _training_code_hash()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"{task}-{key}"

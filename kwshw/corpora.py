@@ -29,6 +29,18 @@ Which folders are corpora
 - The wake-word task reads ``wake_word_benchmark/`` (or ``DIR`` itself in that layout) and,
   as negatives, every Speech Commands corpus found as above: other words, silence and
   background noise, so that the detector learns to stay quiet when nobody says the word.
+
+General speech for the 12-class task
+------------------------------------
+A 12-class model whose only ``_unknown_`` examples are a few dozen isolated words fires on
+ordinary speech thousands of times per hour. When ``wake_word_benchmark/`` lies beside the
+Speech Commands corpora, its phrases are general speech to the 12-class task, divided *by
+phrase* (:func:`general_speech_phrases`): every second phrase in sorted order (``computer``,
+``smart mirror``, ``view glass``) is ``_unknown_`` training speech, every clip of it, with a
+window every 100 ms (``"all:10"``); the others (``alexa``, ``jarvis``, ``snowboy``) are never
+trained on and go into the held-back evaluation stream as speech the model has never heard,
+words included (:mod:`kwshw.stream_eval`). The clip-level validation and test splits are not
+changed by it.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from pathlib import Path
 
 from .datasets import (
     SPEECH_COMMANDS_KEYWORDS,
+    UNKNOWN,
     Dataset,
     DatasetError,
     SpeechCommands,
@@ -48,12 +61,14 @@ from .datasets import (
 )
 
 __all__ = [
+    "GENERAL_SPEECH_WINDOWS",
     "Corpus",
     "EVALUATION_CORPUS",
     "ROLES",
     "TASKS",
     "WAKE_WORD_CORPUS",
     "find_corpora",
+    "general_speech_phrases",
     "open_dataset",
 ]
 
@@ -63,6 +78,8 @@ ROLES = ("split", "train")
 EVALUATION_CORPUS = "speech_commands_v0.02_test"
 #: Folder name of the wake-word benchmark corpus.
 WAKE_WORD_CORPUS = "wake_word_benchmark"
+#: Window rule of the general-speech clips: a window every 10 frames (100 ms) of each clip.
+GENERAL_SPEECH_WINDOWS = "all:10"
 
 
 @dataclass(frozen=True)
@@ -163,6 +180,30 @@ def find_corpora(data_root: str | os.PathLike | None, task: str, *,
     return [Corpus(root, "wake_word", "split"), *sc]
 
 
+def general_speech_phrases(data_root: str | os.PathLike | None) -> tuple[list[str], list[str]]:
+    """``(training phrases, held-back phrases)`` of the wake-word corpus as general speech for
+    the 12-class task: its phrase folders in sorted order, the second, fourth, ... for
+    training, the first, third, ... held back. Both empty without a wake-word corpus."""
+    root = _check_data_root(data_root)
+    ww = root / WAKE_WORD_CORPUS
+    if not ww.is_dir():
+        return [], []
+    names = sorted(p.name for p in ww.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return names[1::2], names[0::2]
+
+
+def _general_speech(data_root, labels: list[str], phrases: Sequence[str]) -> Dataset:
+    """Every clip of ``phrases`` of the wake-word corpus as ``_unknown_`` (12-class task)."""
+    root = _check_data_root(data_root) / WAKE_WORD_CORPUS
+    unknown = labels.index(UNKNOWN)
+    ww = WakeWord(root, phrases[0], "all")
+    items = [dataclasses.replace(it, label_index=unknown, window=GENERAL_SPEECH_WINDOWS)
+             for it in ww.items if Path(it.path).parent.name in phrases]
+    return Dataset(labels, items, "train", root, notes=[
+        f"{WAKE_WORD_CORPUS}: phrases {', '.join(phrases)} are {UNKNOWN} training speech "
+        "(the other phrases are held back for the evaluation stream)"])
+
+
 def _join(parts: Sequence[Dataset], split: str, root: Path) -> Dataset:
     first = parts[0]
     items = [it for p in parts for it in p.items]
@@ -187,7 +228,8 @@ def _speech_commands(corpora: Sequence[Corpus], split: str, **kwargs) -> list[Da
 
 
 def open_dataset(task: str, data_root: str | os.PathLike | None, split: str = "validation",
-                 *, general_negatives: bool = True, **kwargs) -> Dataset:
+                 *, general_negatives: bool = True, general_speech: bool = True,
+                 **kwargs) -> Dataset:
     """The clips of ``task`` in ``split`` from every corpus of the task under ``data_root``.
 
     Parameters
@@ -202,6 +244,9 @@ def open_dataset(task: str, data_root: str | os.PathLike | None, split: str = "v
     general_negatives : bool, default True
         Wake word: add every clip of the Speech Commands corpora (other words, silence, and
         the training corpora's background noise) as ``_other_``, split by their own rules.
+    general_speech : bool, default True
+        Speech Commands, splits ``"train"`` / ``"all"``: add the training phrases of the
+        wake-word corpus as ``_unknown_`` (:func:`general_speech_phrases`), when it is there.
     **kwargs
         Passed to :class:`kwshw.datasets.SpeechCommands` or :class:`kwshw.datasets.WakeWord`
         (``keyword``, ``negative_windows``, ...).
@@ -219,6 +264,9 @@ def open_dataset(task: str, data_root: str | os.PathLike | None, split: str = "v
     for s in split.split("+"):
         if task == "speech_commands":
             parts += _speech_commands(corpora, s, **kwargs)
+            train_phrases, _ = general_speech_phrases(data_root)
+            if general_speech and s in ("train", "all") and train_phrases:
+                parts.append(_general_speech(data_root, parts[0].labels, train_phrases))
             continue
         ww = WakeWord(corpora[0].root, split=s, **kwargs)
         parts.append(ww)

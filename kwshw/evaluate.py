@@ -522,7 +522,8 @@ def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
     task = m.task
     if task not in TASKS:
         raise ValueError(f"model task {task!r} is not one kwshw can evaluate ({TASKS})")
-    ds = open_dataset(task, data_root, split, **(dataset_kwargs or {}))
+    kwargs = {"general_speech": False} if task == "speech_commands" else {}
+    ds = open_dataset(task, data_root, split, **{**kwargs, **(dataset_kwargs or {})})
     if list(ds.labels) != list(m.labels):
         raise ValueError(f"the model's labels {m.labels} differ from the corpus' {ds.labels}")
     fs = _extract(ds, m.features, progress, cache)

@@ -10,9 +10,9 @@ trained on is in it:
     wake-word clips, spliced in at seeded positions (:func:`kwshw.streams.build_stream`).
 ``speech_commands``
     Negatives: the held-back ``_unknown_`` and ``_silence_`` clips, plus every clip of the
-    wake-word corpus when it is there (phrases the 12-class model never trains on: ordinary
-    speech to it). Keywords: the held-back clips of the ten words, each event labelled with
-    its class.
+    wake-word phrases held back from the 12-class task's general speech
+    (:func:`kwshw.corpora.general_speech_phrases`: words and speech the model never heard).
+    Keywords: the held-back clips of the ten words, each event labelled with its class.
 
 :func:`evaluate_stream` runs a model over a stream (any mode of
 :func:`kwshw.evaluate.run_windows`), applies the board's detection rule
@@ -26,10 +26,11 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from .corpora import find_corpora, open_dataset
+from .corpora import general_speech_phrases, open_dataset
 from .datasets import Dataset, DatasetError, Item, load_item
 from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, default_threshold
 from .modelfile import Model
@@ -84,12 +85,11 @@ def _parts(task: str, data_root, split: str, keyword: str) -> tuple[list[Item], 
     ds = open_dataset("speech_commands", data_root, split)
     kw = set(keyword_classes(ds.labels))
     neg = [it for it in ds if it.label_index not in kw]
-    if any(c.layout == "wake_word" for c in find_corpora(data_root, "wake_word")):
-        try:
-            ww = open_dataset("wake_word", data_root, "all", general_negatives=False)
-            neg += ww.items
-        except DatasetError:
-            pass  # a data folder without a wake-word corpus: Speech Commands negatives only
+    _, held_phrases = general_speech_phrases(data_root)
+    if held_phrases:
+        ww = open_dataset("wake_word", data_root, "all", keyword=held_phrases[0],
+                          general_negatives=False)
+        neg += [it for it in ww if Path(it.path).parent.name in held_phrases]
     return neg, [it for it in ds if it.label_index in kw], ds
 
 

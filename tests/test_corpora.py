@@ -166,3 +166,25 @@ def test_real_data_folder():
     assert counts["yes"] > 3 * counts["on"] > 0
     assert len(held) == 674  # the held-out clips of the archive, as before the extra corpus
     assert not train.speakers() & held.speakers()
+
+
+def test_wake_word_phrases_are_general_speech_for_the_12_class_task(data):
+    from kwshw.corpora import GENERAL_SPEECH_WINDOWS, general_speech_phrases
+
+    assert general_speech_phrases(data) == ([], [])  # no wake-word corpus yet
+    _wake(data / WAKE_WORD_CORPUS)
+    train_phrases, held = general_speech_phrases(data)
+    assert (train_phrases, held) == (["computer"], ["alexa"])  # every second one, sorted
+    train = open_dataset("speech_commands", data, "train")
+    unknown = train.labels.index(UNKNOWN)
+    speech = [it for it in train if WAKE_WORD_CORPUS in it.path]
+    assert len(speech) == 12 and all(
+        it.label_index == unknown and it.window == GENERAL_SPEECH_WINDOWS and
+        Path(it.path).parent.name == "computer" for it in speech)
+    assert any("computer" in n and UNKNOWN in n for n in train.notes)
+    # Held-out clips unchanged; without general speech the training set is as before.
+    for s in ("validation", "test"):
+        assert not any(WAKE_WORD_CORPUS in it.path for it in open_dataset(
+            "speech_commands", data, s))
+    plain = open_dataset("speech_commands", data, "train", general_speech=False)
+    assert len(plain) == len(train) - 12

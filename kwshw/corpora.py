@@ -37,7 +37,7 @@ ordinary speech thousands of times per hour. When ``wake_word_benchmark/`` lies 
 Speech Commands corpora, its phrases are general speech to the 12-class task, divided *by
 phrase* (:func:`general_speech_phrases`): every second phrase in sorted order (``computer``,
 ``smart mirror``, ``view glass``) is ``_unknown_`` training speech, every clip of it, with a
-window every 100 ms (``"all:10"``); the others (``alexa``, ``jarvis``, ``snowboy``) are never
+window every 300 ms (``"all:30"``); the others (``alexa``, ``jarvis``, ``snowboy``) are never
 trained on and go into the held-back evaluation stream as speech the model has never heard,
 words included (:mod:`kwshw.stream_eval`). The clip-level validation and test splits are not
 changed by it.
@@ -78,8 +78,8 @@ ROLES = ("split", "train")
 EVALUATION_CORPUS = "speech_commands_v0.02_test"
 #: Folder name of the wake-word benchmark corpus.
 WAKE_WORD_CORPUS = "wake_word_benchmark"
-#: Window rule of the general-speech clips: a window every 10 frames (100 ms) of each clip.
-GENERAL_SPEECH_WINDOWS = "all:10"
+#: Window rule of the general-speech clips: a window every 30 frames (300 ms) of each clip.
+GENERAL_SPEECH_WINDOWS = "all:30"
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def versions() -> dict:
 
 
 def git_info() -> dict | None:
-    """Commit of the working tree and whether it has uncommitted changes (None outside git)."""
+    """Commit of the working tree, whether it has uncommitted changes to tracked files, and
+    which (``dirty_files``; results are not written there, so they never count). None
+    outside git."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, timeout=10)
@@ -127,7 +129,9 @@ def git_info() -> dict | None:
             return None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=ROOT, capture_output=True, text=True, timeout=20)
-        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        files = sorted(line[3:] for line in dirty.stdout.splitlines() if line[3:]
+                       and not line[3:].startswith("bench/results/"))
+        return {"commit": commit.stdout.strip(), "dirty": bool(files), "dirty_files": files}
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -104,17 +104,37 @@ def _provenance(res: dict) -> list[str]:
     if vers:
         lines.append("Versions: " + ", ".join(f"{label} {vers[k]}" for k, label in names
                                               if vers.get(k)) + ".")
-    git = next((m.get("git") for _, m in metas if m.get("git")), None)
-    if git:
-        lines.append(f"Source: commit `{git['commit'][:10]}`"
-                     + (" with uncommitted changes" if git.get("dirty") else "") + ".")
+    lines.append("Every result names the commit of the code that made it (a result made with "
+                 "uncommitted changes would name the changed files; `bench/readme.py` refuses "
+                 "to publish one).")
     lines.append("")
     rows = [[f"`{n}.json`", f"`{m['command']}`" if m.get("command") else "not recorded",
-             (m.get("date") or "not recorded")[:16]
+             _commit(m.get("git")), (m.get("date") or "not recorded")[:16]
              .replace("T", " "), f"{m['wall_s']:,.0f} s" if m.get("wall_s") is not None
              else "not recorded"] for n, m in metas]
-    lines += _table(["result", "command", "date (UTC)", "wall time"], rows)
+    lines += _table(["result", "command", "commit", "date (UTC)", "wall time"], rows)
     return lines
+
+
+def _commit(git: dict | None) -> str:
+    if not git:
+        return "not recorded"
+    text = f"`{git['commit'][:10]}`"
+    if git.get("dirty"):
+        files = git.get("dirty_files")
+        text += " + uncommitted changes" + (f" ({', '.join(files)})" if files else "")
+    return text
+
+
+class DirtyResultError(ValueError):
+    """A result was made from a tree with uncommitted changes."""
+
+
+def dirty_results(results: str | Path = RESULTS) -> list[str]:
+    """The result files whose provenance says the code had uncommitted changes."""
+    return [f"{name}.json ({_commit(d['meta'].get('git'))})"
+            for name, d in load_results(Path(results)).items()
+            if d and (d.get("meta") or {}).get("git", {}) and d["meta"]["git"].get("dirty")]
 
 
 def _accuracy(res: dict) -> list[str]:
@@ -484,8 +504,17 @@ def splice(text: str, section: str) -> str:
 
 
 def update(readme: str | Path = ROOT / "README.md", results: str | Path = RESULTS, *,
-           check: bool = False) -> tuple[bool, str]:
-    """Rewrite (or with ``check`` only compare) the section; ``(up_to_date, diff)``."""
+           check: bool = False, allow_dirty: bool = False) -> tuple[bool, str]:
+    """Rewrite (or with ``check`` only compare) the section; ``(up_to_date, diff)``.
+
+    Raises :class:`DirtyResultError` when a result was made from uncommitted code, unless
+    ``allow_dirty`` (nobody could tell which code made such a number).
+    """
+    dirty = dirty_results(results)
+    if dirty and not allow_dirty:
+        raise DirtyResultError(
+            "results made from uncommitted code: " + "; ".join(dirty) + ". Commit, rerun "
+            "them from the clean tree (python bench/run.py ...), or pass --allow-dirty")
     readme = Path(readme)
     text = readme.read_text()
     new = splice(text, render(results, readme))
@@ -504,10 +533,13 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(RESULTS), help="folder with the JSON files")
     ap.add_argument("--check", action="store_true",
                     help="do not write; exit 1 if the README differs from the JSON files")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="publish results made from uncommitted code (they say so)")
     args = ap.parse_args(argv)
     try:
-        same, diff = update(args.readme, args.results, check=args.check)
-    except MarkerError as e:
+        same, diff = update(args.readme, args.results, check=args.check,
+                            allow_dirty=args.allow_dirty)
+    except (MarkerError, DirtyResultError) as e:
         print(f"readme: {args.readme}: {e}", file=sys.stderr)
         return 2
     except OSError as e:

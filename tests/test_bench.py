@@ -134,9 +134,19 @@ def _readme(tmp_path: Path) -> Path:
     return path
 
 
+def _set_git(results: Path, name: str, git: dict) -> None:
+    data = json.loads((results / f"{name}.json").read_text())
+    data["meta"]["git"] = git
+    (results / f"{name}.json").write_text(json.dumps(data))
+
+
 def test_readme_check(tmp_path, quick_results):
     results = tmp_path / "results"
     shutil.copytree(quick_results, results)
+    # As made from a clean tree (the test may run in a working copy with edits).
+    for name in ("sweep", "run"):
+        _set_git(results, name, {"commit": "0123456789abcdef", "dirty": False,
+                                 "dirty_files": []})
     path = _readme(tmp_path)
     before = path.read_text()
     head, tail = before.split(readme.BEGIN)[0], before.split(readme.END)[1]
@@ -155,6 +165,19 @@ def test_readme_check(tmp_path, quick_results):
     # Missing JSON files are reported as such, never as numbers.
     assert "Accuracy: not measured yet (run `python bench/run.py`)" in section
     assert "Simulation speed: not measured yet" in section
+
+    assert "`0123456789`" in section  # the commit that made the numbers
+
+    # A result made from uncommitted code is not published, unless asked; then it says so.
+    _set_git(results, "sweep", {"commit": "0123456789abcdef", "dirty": True,
+                                "dirty_files": ["kwshw/golden.py"]})
+    assert readme.main(["--readme", str(path), "--results", str(results)]) == 2
+    assert path.read_text() == after
+    assert readme.main(["--readme", str(path), "--results", str(results),
+                        "--allow-dirty"]) == 0
+    assert "uncommitted changes (kwshw/golden.py)" in path.read_text()
+    _set_git(results, "sweep", {"commit": "0123456789abcdef", "dirty": False})
+    assert readme.main(["--readme", str(path), "--results", str(results)]) == 0
 
     # A changed result makes the README stale.
     data = json.loads((results / "sweep.json").read_text())

@@ -82,6 +82,7 @@ __all__ = [
     "requantize",
     "resolve_root",
     "run_windows",
+    "save_figure",
     "smooth",
     "static_ranges",
     "stream_scores",
@@ -417,6 +418,16 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path) -> Path:
+    """Lay out, write as a 120-dpi PNG and close a matplotlib figure; returns the path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion(conf: np.ndarray, labels: Sequence[str], path, title: str = "") -> Path:
     """Save a confusion matrix (rows: true class, columns: predicted) as a PNG."""
     plt = _pyplot()
@@ -435,11 +446,7 @@ def plot_confusion(conf: np.ndarray, labels: Sequence[str], path, title: str = "
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str = "") -> Path:
@@ -458,11 +465,7 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------

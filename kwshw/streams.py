@@ -67,6 +67,7 @@ from .evaluate import (
     detect,
     posteriors,
     run_windows,
+    save_figure,
     smooth,
 )
 from .features import FeatureConfig, Normalizer, log_mel, smooth_frames, stack_windows
@@ -1037,8 +1038,4 @@ def plot_stream_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path,
     if curves:
         ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -351,6 +351,8 @@ def build_stream(negatives: Sequence[tuple[str, np.ndarray]],
         raise ValueError("build_stream needs at least one clip")
     if (noise is None) != (snr_db is None):
         raise ValueError("give both noise and snr_db, or neither")
+    if noise is not None and not keywords:
+        raise ValueError("snr_db is relative to the keyword clips: noise needs keywords")
     if min_gap_s < 0:
         raise ValueError(f"min_gap_s must be >= 0, got {min_gap_s}")
     negs = [(str(k), _clip(a, f"negative {k}")) for k, a in negatives]
@@ -358,11 +360,24 @@ def build_stream(negatives: Sequence[tuple[str, np.ndarray]],
     rng = np.random.default_rng(seed)
     negs = [negs[i] for i in rng.permutation(len(negs))]
     kws = [kws[i] for i in rng.permutation(len(kws))]
-
-    n = len(kws)
     gap = int(round(min_gap_s * sample_rate))
+    bounds = _keyword_boundaries([len(a) for _, a in negs], len(kws), gap, rng,
+                                 min_gap_s, sample_rate)
+    audio, events, segments = _splice(negs, kws, bounds)
+    sources = [k for k, _, _ in kws] + [k for k, _ in negs]
+    if noise is not None:
+        audio = _mix_noise(audio, noise, [a for _, a, _ in kws], snr_db, rng)
+        sources.append(str(noise[0]))
+    return Stream(audio, sample_rate, events, sources, segments)
+
+
+def _keyword_boundaries(lengths: Sequence[int], n: int, gap: int, rng: np.random.Generator,
+                        min_gap_s: float, sample_rate: int) -> np.ndarray:
+    """Boundary (index of the negative clip it precedes) of each of ``n`` keywords, with at
+    least ``gap`` negative samples before each keyword and after the last (rule in
+    :func:`build_stream`)."""
     # cum[b]: negative samples before boundary b (boundary b precedes negative clip b).
-    cum = np.concatenate([[0], np.cumsum([len(a) for _, a in negs], dtype=np.int64)])
+    cum = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     total = int(cum[-1])
     # Latest admissible boundary of every keyword, from the last one backwards: it leaves
     # `gap` after the last keyword and between keywords. Feasible iff the first one still has
@@ -379,7 +394,7 @@ def build_stream(negatives: Sequence[tuple[str, np.ndarray]],
             f"not enough negative audio for {n} keywords {min_gap_s:g} s apart: need at least "
             f"{(n + 1) * gap / sample_rate:.1f} s of negatives ({n + 1} gaps; more when clips are "
             f"long, as keywords go between clips), have {total / sample_rate:.1f} s in "
-            f"{len(negs)} clips")
+            f"{len(lengths)} clips")
     slack = total - (n + 1) * gap  # >= 0 here
     targets = np.sort(rng.uniform(0.0, slack, n)) + gap * np.arange(1, n + 1)
     bounds = np.empty(n, np.int64)
@@ -392,7 +407,14 @@ def build_stream(negatives: Sequence[tuple[str, np.ndarray]],
         # (which is always >= prev + gap, so the spacing holds either way).
         bounds[i] = min(int(np.searchsorted(cum, want, side="left")), int(latest[i]))
         prev = int(cum[bounds[i]])
+    return bounds
 
+
+def _splice(negs: list[tuple[str, np.ndarray]], kws: list[tuple[str, np.ndarray, int]],
+            bounds: np.ndarray) -> tuple[np.ndarray, list[KeywordEvent],
+                                         list[tuple[int, int, str]]]:
+    """The stream's audio, keyword events and segments: keyword ``i`` before negative clip
+    ``bounds[i]``."""
     pieces, events, segments, pos = [], [], [], 0
     kw_at: dict[int, list[int]] = {}
     for i, b in enumerate(bounds):
@@ -408,21 +430,23 @@ def build_stream(negatives: Sequence[tuple[str, np.ndarray]],
             pieces.append(negs[b][1])
             segments.append((pos, pos + len(negs[b][1]), negs[b][0]))
             pos += len(negs[b][1])
-    audio = np.concatenate(pieces)
-    sources = [k for k, _, _ in kws] + [k for k, _ in negs]
+    return np.concatenate(pieces), events, segments
 
-    if noise is not None:
-        nkey, nz = str(noise[0]), _clip(noise[1], f"noise {noise[0]}").astype(np.float64)
-        p_noise = float(np.mean(nz ** 2))
-        if p_noise == 0.0:
-            raise ValueError(f"noise {nkey} is silent; no level gives an SNR")
-        p_kw = float(np.mean(np.concatenate([a for _, a, _ in kws]).astype(np.float64) ** 2))
-        start = int(rng.integers(len(nz)))
-        idx = (start + np.arange(len(audio))) % len(nz)
-        gain = math.sqrt(p_kw / (p_noise * 10.0 ** (snr_db / 10.0)))
-        audio = (audio + gain * nz[idx]).astype(np.float32)
-        sources.append(nkey)
-    return Stream(audio, sample_rate, events, sources, segments)
+
+def _mix_noise(audio: np.ndarray, noise: tuple[str, np.ndarray],
+               keyword_audio: Sequence[np.ndarray], snr_db: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """``audio`` plus the noise recording, looped from a random offset, at ``snr_db`` below
+    the keyword clips' mean power."""
+    nkey, nz = str(noise[0]), _clip(noise[1], f"noise {noise[0]}").astype(np.float64)
+    p_noise = float(np.mean(nz ** 2))
+    if p_noise == 0.0:
+        raise ValueError(f"noise {nkey} is silent; no level gives an SNR")
+    p_kw = float(np.mean(np.concatenate(keyword_audio).astype(np.float64) ** 2))
+    start = int(rng.integers(len(nz)))
+    idx = (start + np.arange(len(audio))) % len(nz)
+    gain = math.sqrt(p_kw / (p_noise * 10.0 ** (snr_db / 10.0)))
+    return (audio + gain * nz[idx]).astype(np.float32)
 
 
 def _parse_fields(line: str) -> list[str]:

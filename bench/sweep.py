@@ -9,17 +9,17 @@
 
 For every point of bits {4, 8} x lanes {1, 2, 4, 8, 16} x boards {ulx3s-85f, icebreaker}:
 
-1. the fit check (:func:`kwshw.build.check_fit`) first: a point that does not fit is recorded as
+1. the fit check (:func:`boards.build.check_fit`) first: a point that does not fit is recorded as
    ``"does not fit"`` with the numbers (memory needed / available) and not built;
 2. cycles per frame (:func:`kwshw.generate.accelerator_cycles`, equal to simulation, see
    ``bench/cycles.py``) and the ideal ``sum ceil(n_out/P) * n_in``;
-3. a board build (:func:`kwshw.build.build`, Yosys + nextpnr): LUTs, FFs, DSPs, block RAM,
+3. a board build (:func:`boards.build.build`, Yosys + nextpnr): LUTs, FFs, DSPs, block RAM,
    SPRAM and the achieved fmax; latency per frame at the design clock and at fmax, and the
    real-time factor against the 10 ms hop (``rtf = latency / hop``; below 1 is real time).
 
 Builds run as child processes (``--jobs`` at a time, each killable on ``--timeout``) and their
 results are cached in ``bench/cache/`` keyed by model hash, board, lanes, bits and the hash of
-the hardware sources and tool versions (:func:`kwshw.report.cache_key`), so a rerun only builds
+the hardware sources and tool versions (:func:`kwshw.app.report.cache_key`), so a rerun only builds
 what changed. The network is the reference shape of :mod:`boards.refmodel` with random weights
 (resources depend on the shape, not the values) unless ``--model`` names a trained file (its
 float reference is re-quantized for the other bit width).
@@ -90,7 +90,7 @@ def fit_numbers(board, model, lanes: int) -> dict:
         "spram_blocks_needed": spram, "spram_blocks_available": fpga.spram_blocks,
         "spram_bits_available": fpga.spram_bits,
     }
-    from kwshw.build import check_fit
+    from boards.build import check_fit
 
     try:
         check_fit(board, model, lanes=lanes)
@@ -123,9 +123,9 @@ def cycles_vs_lanes(model, max_lanes: int = 32) -> list[dict]:
 
 def _build_child(args) -> int:
     """``sweep.py _build``: build one point and write its cache entry (run in a child)."""
-    from kwshw.build import BuildError, build
+    from boards.build import BuildError, build
+    from kwshw.app.report import build_summary
     from kwshw.modelfile import load
-    from kwshw.report import build_summary
 
     model = load(args.model_file)
     t0 = time.perf_counter()
@@ -235,8 +235,8 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
     """
     from boards import get_board
     from boards.refmodel import REFERENCE_SHAPE
+    from kwshw.app.report import build_summary, cache_key, source_hash
     from kwshw.modelfile import load, save
-    from kwshw.report import build_summary, cache_key, source_hash
 
     source_model = load(model_path) if model_path else None
     if source_model is not None:

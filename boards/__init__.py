@@ -8,7 +8,7 @@
 - :mod:`boards.flashboot` -- the SPI flash boot path of SPRAM (iCE40 UltraPlus) builds.
 - :mod:`boards.pll` -- ECP5/iCE40 PLL parameters and instances.
 
-Builds and programming are driven by :func:`kwshw.build.build`.
+Builds and programming are driven by :func:`boards.build.build`.
 """
 
 from .errors import BuildError, FitError, ProgramError, ToolError

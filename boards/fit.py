@@ -8,7 +8,7 @@ FPGA's block RAM geometry (or SPRAM) the way Yosys does, and refuses a design th
 with a message that names the numbers -- in seconds, instead of after a long synthesis run.
 
 The block counts are estimates of what Yosys' memory mapper chooses (the cheapest legal
-aspect ratio per memory); the post-place-and-route report of :func:`kwshw.build.build` gives
+aspect ratio per memory); the post-place-and-route report of :func:`boards.build.build` gives
 the real numbers.
 """
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
+from kwshw.arith import ACT_WIDTH
 
 from .errors import FitError
 from .table import FPGA, Board
@@ -81,8 +83,7 @@ def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
     The same arithmetic as the accelerator's own layout (:func:`kwshw.hw.memories.weight_words`,
     :func:`kwshw.hw.memories.const_layout`, :class:`kwshw.hw.window.Window`).
     """
-    from kwshw.arith import ACT_WIDTH as act
-
+    act = ACT_WIDTH
     plans = model.plans()
     bits = model.bits
     words = sum(math.ceil(p.n_out / lanes) * p.n_in for p in plans)

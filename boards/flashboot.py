@@ -33,6 +33,10 @@ from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from kwshw.hw.memories import weight_words
+from kwshw.link.gateware import crc16_update
+from kwshw.link.protocol import crc16
+
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "HEADER_SIZE", "image_header", "weights_image",
            "parse_image", "SPIFlashSignature", "FlashWeightLoader", "FlashModel"]
 
@@ -42,11 +46,6 @@ HEADER_SIZE = 18
 
 CMD_READ = 0x03
 CMD_WAKE = 0xAB  # release from deep power-down
-
-
-def _crc16(data: bytes) -> int:
-    from kwshw.host.protocol import crc16
-    return crc16(data)
 
 
 def image_header(n_words: int, width: int, model_hash: bytes) -> bytes:
@@ -59,12 +58,11 @@ def weights_image(words: Sequence[int], width: int, model_hash: bytes) -> bytes:
     """A weights image of the packed ``words`` (``width`` bits each) for ``model_hash``."""
     bpw = -(-width // 8)
     body = b"".join(int(w).to_bytes(bpw, "little") for w in words)
-    return image_header(len(words), width, model_hash) + body + _crc16(body).to_bytes(2, "big")
+    return image_header(len(words), width, model_hash) + body + crc16(body).to_bytes(2, "big")
 
 
 def model_image(model, lanes: int) -> bytes:
     """The weights image of ``model`` for an accelerator with ``lanes`` lanes."""
-    from kwshw.hw.memories import weight_words
 
     words = weight_words(model.plans(), lanes)
     return weights_image(words, lanes * model.bits, bytes.fromhex(model.sha256)[:8])
@@ -80,7 +78,7 @@ def parse_image(image: bytes) -> tuple[dict, list[int]]:
     end = HEADER_SIZE + n * bpw
     if len(image) < end + 2:
         raise ValueError(f"weights image truncated: {len(image)} bytes, expected {end + 2}")
-    if _crc16(image[HEADER_SIZE:end + 2]) != 0:
+    if crc16(image[HEADER_SIZE:end + 2]) != 0:
         raise ValueError("weights image CRC mismatch")
     words = [int.from_bytes(image[HEADER_SIZE + k * bpw:HEADER_SIZE + (k + 1) * bpw], "little")
              for k in range(n)]
@@ -188,8 +186,6 @@ class FlashWeightLoader(wiring.Component):
         words_left = Signal(range(self._n_words + 1))
         crc = Signal(16, init=0xFFFF)
         wait = Signal(range(self._wake + 1))
-
-        from kwshw.hw.link import crc16_update
 
         m.d.comb += self.load.payload.eq(word[:self._width])
 

@@ -1,7 +1,7 @@
 """Measure the reference builds: ``python -m boards.measure OUT_DIR [board:bits:lanes ...]``.
 
 Builds the reference network (random weights, :mod:`boards.refmodel`) for each point with
-:func:`kwshw.build.build`, one after the other, and writes ``OUT_DIR/measured.json`` and a
+:func:`boards.build.build`, one after the other, and writes ``OUT_DIR/measured.json`` and a
 Markdown table ``OUT_DIR/measured.md`` (the one in ``docs/boards.md``): clock, fmax,
 utilisation, build time, or the fit check's refusal.
 """
@@ -14,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from .build import BuildError, FitError, build
+from .refmodel import random_model
+
 #: The points the design card asks for, plus one of each other board family.
 DEFAULT_POINTS = ("ulx3s-85f:4:8", "ulx3s-25f:4:8", "icebreaker:4:4", "ulx3s-85f:8:8",
                   "icebreaker:8:4", "orangecrab-85f:4:8", "ecpix5-85f:4:8")
@@ -25,10 +28,6 @@ def _used(u, key):
 
 
 def measure(out_dir, points=DEFAULT_POINTS, log=print) -> list[dict]:
-    from kwshw.build import BuildError, FitError, build
-
-    from .refmodel import random_model
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

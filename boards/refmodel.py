@@ -11,6 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kwshw.features import FeatureConfig
+from kwshw.modelfile import from_float
+from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
+
 __all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_model"]
 
 #: The reference network: 40 mels x 25 frames in, 12 classes; the first hidden layer is the
@@ -29,10 +33,6 @@ def random_model(bits: int = 4, shape: Sequence[int] = REFERENCE_SHAPE, *, seed:
     a config with ``n_mels = shape[0] // 5`` bands and 5 frames (stride 2), so that small test
     networks still run through the real window.
     """
-    from kwshw.features import FeatureConfig
-    from kwshw.modelfile import from_float
-    from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
-
     shape = list(shape)
     if features is None:
         features = FeatureConfig()

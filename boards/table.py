@@ -4,7 +4,7 @@ Every fact the flow needs about a board is in its :class:`Board` row: the ``amar
 platform that describes its pins, the FPGA and the resources it offers, the board clock and the
 clock the accelerator runs at, the UART and LED used, where the weights live, and how the
 bitstream is programmed. The fit check (:mod:`boards.fit`), the board top (:mod:`boards.top`),
-the build (:mod:`kwshw.build`) and ``docs/boards.md`` all read these rows.
+the build (:mod:`boards.build`) and ``docs/boards.md`` all read these rows.
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from kwshw.hw.accelerator import Accelerator
+from kwshw.hw.memories import weight_words
+from kwshw.link.gateware import UARTHostLink
+from kwshw.modelfile import VERSION
+
 from .flashboot import FlashWeightLoader, SPIFlashSignature
 from .table import Board
 
@@ -124,8 +129,6 @@ class Detector(wiring.Component):
 
 
 def _default_accelerator(model, lanes: int, memory: str):
-    from kwshw.hw.accelerator import Accelerator
-
     return Accelerator(model, lanes, memory=memory)
 
 
@@ -180,8 +183,6 @@ class KWSCore(wiring.Component):
                  image_offset: int = 1 << 20, threshold: float = 0.0, hold_ms: float = 250.0,
                  link_timeout_ms: float = 5.0, flash_half_period: int = 1,
                  accelerator: Callable | None = None):
-        from kwshw.modelfile import VERSION
-
         if memory not in ("bram", "spram"):
             raise ValueError(f"memory must be 'bram' or 'spram', not {memory!r}")
         self.model = model
@@ -216,13 +217,9 @@ class KWSCore(wiring.Component):
         super().__init__(members)
 
     def weight_words(self) -> list[int]:
-        from kwshw.hw.memories import weight_words
-
         return weight_words(self.model.plans(), self.lanes)
 
     def elaborate(self, platform):
-        from kwshw.hw.link import UARTHostLink
-
         m = Module()
         model = self.model
         m.submodules.accel = accel = self.accelerator

@@ -201,8 +201,8 @@ def test_readme_without_results_or_markers(tmp_path):
 
 def test_report_formatting(tmp_path):
     from boards.refmodel import random_model
+    from kwshw.app.report import cache_key, format_report, report
     from kwshw.modelfile import save
-    from kwshw.report import cache_key, format_report, report
 
     model = random_model(4, TINY)
     path = tmp_path / "tiny.kwm"
@@ -245,7 +245,7 @@ def test_report_formatting(tmp_path):
 
 
 def test_design_fmax_ignores_nextpnr_pseudo_clocks():
-    from kwshw.build import design_fmax
+    from boards.build import design_fmax
 
     fmax = {"$PACKER_GND_NET_$glb_clk": {"achieved_mhz": 313.3, "constraint_mhz": 12},
             "cd_sync.clk": {"achieved_mhz": 25.6, "constraint_mhz": 12.0}}
@@ -275,3 +275,13 @@ def test_accuracy_cache_key_follows_the_training_code(tmp_path):
     qat = tmp_path / "kwshw" / "train" / "qat.py"
     qat.write_text(qat.read_text() + "\n# a change\n")
     assert accuracy._training_code_hash(tmp_path) != before
+
+
+def test_hardware_sources_of_the_build_cache_exist():
+    """The build cache key hashes these sources: a moved file must not silently drop out."""
+    from kwshw.app import report
+
+    root = report._package_root()
+    assert (root / "pyproject.toml").is_file()
+    for name in report.HARDWARE_SOURCES:
+        assert (root / name).exists(), name

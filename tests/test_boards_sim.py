@@ -15,7 +15,7 @@ from boards.flashboot import FlashModel, model_image
 from boards.refmodel import random_model
 from boards.top import KWSCore, keyword_mask
 from kwshw import golden
-from kwshw.host.protocol import (
+from kwshw.link.protocol import (
     DecodeError,
     DecodeErrorKind,
     Decoder,
@@ -27,7 +27,7 @@ from kwshw.host.protocol import (
     encode_push_frame,
     unpack_values,
 )
-from kwshw.host.uartsim import UARTMonitor, uart_send
+from sim.uartsim import UARTMonitor, uart_send
 
 CLK_HZ = 8e6
 BAUD = 1_000_000       # divisor 8

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from kwshw import cli, modelfile
+from kwshw import modelfile
+from kwshw.app import cli
 
 from .test_modelfile import small_model
 

@@ -13,7 +13,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from kwshw.host.protocol import (
+from kwshw.link.gateware import HostLink, UARTHostLink
+from kwshw.link.protocol import (
     OVERHEAD,
     Decoder,
     DeviceModel,
@@ -27,8 +28,7 @@ from kwshw.host.protocol import (
     encode_reset,
     unpack_values,
 )
-from kwshw.host.uartsim import UARTMonitor, uart_send
-from kwshw.hw.link import HostLink, UARTHostLink
+from sim.uartsim import UARTMonitor, uart_send
 
 N_BANDS = 6
 N_OUT = 3
@@ -331,7 +331,7 @@ def test_random_traffic():
             elif kind == "drop":
                 data = b""
             packets = await host.exchange(bytes(data))
-            # Follow the device like kwshw.host.protocol.Link does.
+            # Follow the device like kwshw.link.protocol.Link does.
             seq = (seq + 1) & 0xFF
             for packet in packets:
                 if packet.type == PacketType.ERROR:

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kwshw.host.protocol import (
+from kwshw.link.protocol import (
     CRC_INIT,
+    CRC_POLY,
     IDENT_SIZE,
     OVERHEAD,
     SYNC,
@@ -61,6 +62,19 @@ def test_crc16_ccitt_false():
     assert crc16(b"") == CRC_INIT
     assert crc16(b"6789", crc16(b"12345")) == 0x29B1
     assert crc16_update(CRC_INIT, ord("1")) == crc16(b"1")
+
+
+def test_crc16_update_is_the_bitwise_register():
+    """binascii's CRC equals the MSB-first shift register with CRC_POLY, for every byte."""
+    def bitwise(crc, byte):
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY) if crc & 0x8000 else (crc << 1)
+        return crc & 0xFFFF
+
+    for crc in (0, CRC_INIT, 0x1234, 0x8001, 0x7FFE):
+        for byte in range(256):
+            assert crc16_update(crc, byte) == bitwise(crc, byte)
 
 
 def test_crc_residue():

@@ -1,13 +1,13 @@
 # amaranth: UnusedElaboratable=no
-"""UARTRx and UARTTx against the bit-level UART model of kwshw.host.uartsim."""
+"""UARTRx and UARTTx against the bit-level UART model of sim.uartsim."""
 
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib.wiring import connect
 from amaranth.sim import Simulator
 
-from kwshw.host.uartsim import UARTMonitor, uart_send, uart_send_byte
-from kwshw.hw.uart import UARTRx, UARTTx
+from kwshw.link.uart import UARTRx, UARTTx
+from sim.uartsim import UARTMonitor, uart_send, uart_send_byte
 
 
 def run(dut, *testbenches, background=()):

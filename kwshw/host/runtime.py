@@ -3,7 +3,7 @@
 The board computes the network; the host computes the features (the exact front end of
 :mod:`kwshw.features`, normalized with the model file's statistics and converted to the
 integer input format) and sends one frame per 10 ms hop over the host link
-(:class:`kwshw.host.protocol.Link`). Every frame's scores come back; the host turns them into
+(:class:`kwshw.link.protocol.Link`). Every frame's scores come back; the host turns them into
 posteriors (softmax of the logits) and applies the streaming detection rule of
 :mod:`kwshw.evaluate` -- moving-average smoothing and a threshold with a refractory time
 (:class:`kwshw.evaluate.StreamDetector`), one detector per keyword class.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .protocol import Link, LinkError
+from ..link.protocol import Link, LinkError
 
 __all__ = ["RunError", "Detection", "RunResult", "wav_frames", "expected_scores",
            "run", "run_frames", "run_live", "DEFAULT_BAUD"]

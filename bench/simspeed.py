@@ -6,7 +6,7 @@ checked against the golden model (a speed of a wrong simulation is worth nothing
 - Icarus and Verilator: the generated Verilog under the cocotb testbench of ``sim/``
   (:func:`sim.network.run_network_sim`, trace port on, no random stalls); frames/s is
   measured inside the simulation (testbench wall time), the build time is reported apart.
-- Amaranth: :func:`kwshw.hw.simulate.simulate` (the hardware's own Python testbench, trace
+- Amaranth: :func:`sim.pysim.simulate` (the hardware's own Python testbench, trace
   port on).
 
 ::
@@ -56,7 +56,7 @@ def _frames(model, features, n: int, seed: int) -> np.ndarray:
 
 
 def amaranth_speed(model, lanes: int, frames: np.ndarray) -> dict:
-    from kwshw.hw.simulate import simulate
+    from sim.pysim import simulate
 
     t0 = time.perf_counter()
     res = simulate(model, lanes, frames)
@@ -67,7 +67,7 @@ def amaranth_speed(model, lanes: int, frames: np.ndarray) -> dict:
     return {"frames": len(frames), "seconds": round(wall, 3), "ok": ok,
             "frames_per_second": round(len(frames) / wall, 3),
             "cycles_per_second": round(res.cycles / wall, 1), "cycles": res.cycles,
-            "note": "kwshw.hw.simulate.simulate (Amaranth pysim), including elaboration"}
+            "note": "sim.pysim.simulate (Amaranth pysim), including elaboration"}
 
 
 def hdl_speed(model, lanes: int, frames: np.ndarray, simulator: str) -> dict:

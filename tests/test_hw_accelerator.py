@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from kwshw import golden
 from kwshw.features import FeatureConfig, stack_windows
 from kwshw.hw.accelerator import Accelerator
-from kwshw.hw.simulate import int_frames, random_model, simulate, speech_frames
+from sim.pysim import int_frames, random_model_for_windows, simulate, speech_frames
 
 # Small enough for the Amaranth simulator: 7 bands x 3 frames = 21 inputs (a multiple of
 # nothing useful), hidden layers of 10 and 6 (n_in < P for P = 8), 5 outputs.
@@ -51,8 +51,8 @@ def speech():
 @pytest.mark.parametrize("lanes", [1, 4, 8])
 def test_network_bit_exact_on_speech(speech, bits, lanes):
     clips, calib = speech
-    model = random_model(bits, HIDDEN, N_OUT, CFG, calib, seed=bits + lanes,
-                         constant_column=True)
+    model = random_model_for_windows(HIDDEN, bits, N_OUT, CFG, calib, seed=bits + lanes,
+                                     constant_column=True)
     clip = clips[(bits + lanes) % len(clips)]
     # 60 frames of speech, then silence at the mean long enough that the whole window is
     # zero (a constant input vector, R = 0).
@@ -73,8 +73,8 @@ def test_network_bit_exact_on_speech(speech, bits, lanes):
 def _random_case(shape_hidden, n_out, cfg, bits, seed, frames=6):
     rng = np.random.default_rng(seed)
     f = rng.normal(0, 1, (frames, cfg.n_mels))
-    model = random_model(bits, shape_hidden, n_out, cfg, stack_windows(f.astype(np.float32),
-                                                                      cfg), seed=seed)
+    windows = stack_windows(f.astype(np.float32), cfg)
+    model = random_model_for_windows(shape_hidden, bits, n_out, cfg, windows, seed=seed)
     return model, int_frames(f, model.in_frac)
 
 
@@ -187,8 +187,9 @@ def test_random_networks_bit_exact(seed):
     hidden = [int(h) for h in rng.integers(1, 12, int(rng.integers(0, 3)))]
     n_out = int(rng.integers(1, 10))
     f = rng.normal(0, 1, (10, cfg.n_mels))
-    model = random_model(bits, hidden, n_out, cfg, stack_windows(f.astype(np.float32), cfg),
-                         seed=seed, constant_column=seed % 2 == 0)
+    windows = stack_windows(f.astype(np.float32), cfg)
+    model = random_model_for_windows(hidden, bits, n_out, cfg, windows, seed=seed,
+                                     constant_column=seed % 2 == 0)
     frames = int_frames(f, model.in_frac)
     frames[3] = 32767
     frames[4, ::2] = -32768

@@ -17,14 +17,14 @@ from amaranth.back import verilog
 from kwshw.features import FeatureConfig, stack_windows
 from kwshw.generate import accelerator_cycles, generate
 from kwshw.hw.accelerator import Accelerator
-from kwshw.hw.simulate import random_model
+from sim.pysim import random_model_for_windows
 
 
 def _model(bits=4, hidden=(6,), n_out=3, cfg=None):
     cfg = cfg or FeatureConfig(n_mels=4, context=3, stride=2)
     rng = np.random.default_rng(0)
     calib = stack_windows(rng.normal(0, 1, (30, cfg.n_mels)).astype(np.float32), cfg)
-    return random_model(bits, list(hidden), n_out, cfg, calib)
+    return random_model_for_windows(list(hidden), bits, n_out, cfg, calib)
 
 
 def _verilator() -> tuple[str, dict] | None:

@@ -7,7 +7,6 @@ gaps between values, the score reader may withhold ``ready`` at random.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +14,15 @@ from pathlib import Path
 import numpy as np
 from amaranth.sim import Simulator
 
-from ..features import FeatureConfig, Normalizer, lfbe
-from ..modelfile import Model, from_float
-from ..quantize import calibrate_out_fracs, features_to_int
-from .accelerator import Accelerator
+from kwshw.audio import load_audio
+from kwshw.features import FeatureConfig, Normalizer, lfbe
+from kwshw.hw.accelerator import Accelerator
+from kwshw.modelfile import Model, from_float
+from kwshw.quantize import calibrate_out_fracs, features_to_int
 
-__all__ = ["SimResult", "simulate", "random_model", "int_frames", "speech_frames"]
+from .stimulus import STIMULUS_CORPUS, data_dir
+
+__all__ = ["SimResult", "simulate", "random_model_for_windows", "int_frames", "speech_frames"]
 
 
 @dataclass
@@ -173,17 +175,18 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
     return result
 
 
-def random_model(bits: int, hidden: Sequence[int], n_out: int, features: FeatureConfig,
-                 calib: np.ndarray, *, seed: int = 0, in_frac: int = 11,
-                 constant_column: bool = False) -> Model:
-    """A model with random float weights, calibrated on normalized feature windows.
+def random_model_for_windows(hidden: Sequence[int], bits: int, n_out: int,
+                             features: FeatureConfig, calib: np.ndarray, *, seed: int = 0,
+                             in_frac: int = 11, constant_column: bool = False) -> Model:
+    """A model with random float weights, calibrated on normalized feature windows (identity
+    normalization; :func:`sim.stimulus.random_model` calibrates on LFBE frames instead).
 
     Parameters
     ----------
-    bits : int
-        Code width.
     hidden : sequence of int
         Hidden layer widths.
+    bits : int
+        Code width.
     n_out : int
         Number of outputs.
     features : FeatureConfig
@@ -222,7 +225,8 @@ def speech_frames(features: FeatureConfig, clips: int = 4, *, data: str | None =
                   ) -> list[np.ndarray]:
     """Normalized LFBE frames of real Speech Commands clips (one array per clip).
 
-    Reads ``clips`` recordings from ``$KWSHW_DATA/speech_commands_v0.02_test`` (or ``data``),
+    Reads ``clips`` recordings of the stimulus corpus (:data:`sim.stimulus.STIMULUS_CORPUS`)
+    under ``data`` (default :func:`sim.stimulus.data_dir`),
     taking words in turn, computes :func:`kwshw.features.lfbe` with ``features`` and normalizes
     with a :class:`~kwshw.features.Normalizer` fitted on those same clips.
 
@@ -231,9 +235,8 @@ def speech_frames(features: FeatureConfig, clips: int = 4, *, data: str | None =
     FileNotFoundError
         If the data folder is not there.
     """
-    from ..audio import load_audio
-
-    root = Path(data or os.environ.get("KWSHW_DATA", "")) / "speech_commands_v0.02_test"
+    base = Path(data) if data else data_dir()
+    root = (base or Path("")) / STIMULUS_CORPUS
     if not root.is_dir():
         raise FileNotFoundError(f"no Speech Commands data at {root}")
     paths = []

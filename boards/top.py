@@ -30,29 +30,31 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from kwshw.arith import ACT_MAX, ACT_MIN, ACT_WIDTH
+from kwshw.evaluate import keyword_classes
 from kwshw.hw.accelerator import Accelerator
 from kwshw.hw.memories import weight_words
 from kwshw.link.gateware import UARTHostLink
 from kwshw.modelfile import VERSION
+from kwshw.quantize import round_half_up
 
 from .flashboot import FlashWeightLoader, SPIFlashSignature
 from .table import Board
 
 __all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
 
-ACT_WIDTH = 16
-
-
 def keyword_mask(labels: Sequence[str]) -> list[bool]:
-    """Which classes are keywords: every label that does not start with ``_``."""
-    return [not label.startswith("_") for label in labels]
+    """Which classes are keywords (:func:`kwshw.evaluate.keyword_classes`)."""
+    keywords = set(keyword_classes(labels))
+    return [k in keywords for k in range(len(labels))]
 
 
 def score_threshold(model, threshold: float) -> int:
-    """A logit ``threshold`` in the integer score format of ``model``'s last layer."""
+    """A logit ``threshold`` in the integer score format of ``model``'s last layer: rounded
+    half up, the contract's one rounding mode, and saturated to the activation range."""
     frac = model.layers[-1].out_frac
-    value = int(round(threshold * 2.0**frac))
-    return max(-(1 << (ACT_WIDTH - 1)), min((1 << (ACT_WIDTH - 1)) - 1, value))
+    value = int(round_half_up(threshold * 2.0**frac))
+    return max(ACT_MIN, min(ACT_MAX, value))
 
 
 class Detector(wiring.Component):

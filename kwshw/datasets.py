@@ -95,6 +95,7 @@ import numpy as np
 
 from kwshw.audio import AudioError, load_audio
 from kwshw.features import FeatureConfig, Normalizer, lfbe
+from kwshw.quantize import round_half_up
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -751,10 +752,6 @@ class WakeWord(Dataset):
 # ---------------------------------------------------------------------------------------------
 
 
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
 def keyword_end(audio: np.ndarray, cfg: FeatureConfig) -> int:
     """Newest-frame index of the window centred on the keyword of a clean clip.
 
@@ -803,7 +800,7 @@ def keyword_end(audio: np.ndarray, cfg: FeatureConfig) -> int:
     t = np.arange(a, a + span)
     ws = w[a : a + span]
     c = (a + (span - 1) / 2) if ws.sum() <= 0 else float(np.einsum("i,i->", t, ws) / ws.sum())
-    return _clip_end(_round_half_up(c + (cfg.span - 1) / 2), n, cfg)
+    return _clip_end(int(round_half_up(c + (cfg.span - 1) / 2)), n, cfg)
 
 
 def _clip_end(end: int, n: int, cfg: FeatureConfig) -> int:
@@ -1200,7 +1197,7 @@ def _process(tasks: list[tuple[int, int, Item]]) -> list[tuple[int, np.ndarray |
             a = aug(audio, rng)
             audio = a.audio
             if centroid is not None:
-                centroid += _round_half_up(a.shift / cfg.hop_length)
+                centroid += int(round_half_up(a.shift / cfg.hop_length))
         frames = lfbe(audio, cfg)
         out.append((c, frames, window_ends(item.window, frames.shape[0], cfg, centroid)))
     return out

@@ -73,6 +73,7 @@ __all__ = [
     "detect",
     "evaluate",
     "footprint",
+    "keyword_classes",
     "frr_at_far",
     "model_normalizer",
     "open_dataset",
@@ -194,6 +195,13 @@ def detect(post, threshold: float, k: int = DEFAULT_SMOOTHING,
             fires.append(int(t))
             last = int(t)
     return np.asarray(fires, np.int64)
+
+
+def keyword_classes(labels: Sequence[str]) -> list[int]:
+    """Indices of the keyword classes: every label not starting with ``_`` (``_unknown_``,
+    ``_silence_``, ``_other_`` are not keywords). The one rule for the detectors, the
+    evaluation streams and the board's LED."""
+    return [k for k, lab in enumerate(labels) if not lab.startswith("_")]
 
 
 def default_threshold(model: Model) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .corpora import general_speech_phrases, open_dataset
 from .datasets import Dataset, DatasetError, Item, load_item
-from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, default_threshold
+from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, default_threshold, keyword_classes
 from .modelfile import Model
 from .streams import (
     DEFAULT_MIN_GAP_S,
@@ -58,12 +58,6 @@ __all__ = [
 DEFAULT_FA_TARGETS: tuple[float, ...] = (0.5, 1.0, 5.0)
 #: The false-accept rate a model's default threshold is chosen for (on its validation stream).
 DEFAULT_THRESHOLD_FA_PER_HOUR = 5.0
-def keyword_classes(labels: Sequence[str]) -> list[int]:
-    """Indices of the keyword classes: every label not starting with ``_`` (``_unknown_``,
-    ``_silence_``, ``_other_`` are not keywords)."""
-    return [k for k, lab in enumerate(labels) if not lab.startswith("_")]
-
-
 def _read(items: Sequence[Item], sample_rate: int,
           skipped: list[str]) -> list[tuple[str, np.ndarray]]:
     out = []

@@ -453,3 +453,16 @@ def test_docs_show_the_board_table():
     text = (Path(__file__).parent.parent / "docs" / "boards.md").read_text()
     section = text.split("<!-- board-table -->\n", 1)[1].split("\n<!-- /board-table -->")[0]
     assert section == markdown_table(), "regenerate the table: boards.table.markdown_table()"
+
+
+def test_score_threshold_rounds_half_up_and_saturates():
+    """The contract's one rounding mode (Python's round() would give 2 and -2: half to even)."""
+    from boards.top import keyword_mask, score_threshold
+    from kwshw.arith import ACT_MAX, ACT_MIN
+
+    model = random_model(4, (40, 16, 12), seed=3)
+    step = 2.0 ** -model.layers[-1].out_frac
+    assert score_threshold(model, 2.5 * step) == 3
+    assert score_threshold(model, -2.5 * step) == -2
+    assert score_threshold(model, 1e9) == ACT_MAX and score_threshold(model, -1e9) == ACT_MIN
+    assert keyword_mask(["yes", "_unknown_", "no", "_silence_"]) == [True, False, True, False]

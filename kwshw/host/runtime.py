@@ -127,10 +127,11 @@ class _Detectors:
             DEFAULT_SMOOTHING,
             StreamDetector,
             default_threshold,
+            keyword_classes,
         )
 
         self.labels = list(model.labels)
-        self.keywords = [k for k, lab in enumerate(self.labels) if not lab.startswith("_")]
+        self.keywords = keyword_classes(self.labels)
         threshold = default_threshold(model) if threshold is None else threshold
         self.scale = 2.0 ** -model.layers[-1].out_frac
         self.hop_s = model.features.hop_length / model.features.sample_rate

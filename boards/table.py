@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from kwshw.link.uart import uart_divisor
+
 __all__ = ["FPGA", "FPGAS", "Board", "BOARDS", "get_board", "board_names", "markdown_table"]
 
 
@@ -192,8 +194,8 @@ class Board:
 
     @property
     def divisor(self) -> int:
-        """Clock cycles per UART bit."""
-        return int(round(self.sys_clk_hz / self.baud))
+        """Clock cycles per UART bit (:func:`kwshw.link.uart.uart_divisor`)."""
+        return uart_divisor(self.sys_clk_hz, self.baud)
 
     @property
     def baud_error(self) -> float:

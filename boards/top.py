@@ -35,6 +35,7 @@ from kwshw.evaluate import keyword_classes
 from kwshw.hw.accelerator import Accelerator
 from kwshw.hw.memories import weight_words
 from kwshw.link.gateware import UARTHostLink
+from kwshw.link.uart import uart_divisor
 from kwshw.modelfile import VERSION
 from kwshw.quantize import round_half_up
 
@@ -146,7 +147,7 @@ class KWSCore(wiring.Component):
     clk_hz : float
         Frequency of the ``sync`` domain.
     baud : int
-        UART baud rate (the divisor ``round(clk_hz / baud)`` must be at least 4).
+        UART baud rate (:func:`kwshw.link.uart.uart_divisor` of the clock: at least 4).
     memory : str
         ``"bram"`` or ``"spram"``; with ``"spram"`` the weights come from the SPI flash at
         ``image_offset`` (:mod:`boards.flashboot`).
@@ -191,10 +192,7 @@ class KWSCore(wiring.Component):
         self.lanes = lanes
         self.memory = memory
         self.clk_hz = clk_hz
-        self.divisor = int(round(clk_hz / baud))
-        if self.divisor < 4:
-            raise ValueError(f"{baud} baud needs at least 4 x {baud} Hz; the clock is "
-                             f"{clk_hz / 1e6:g} MHz")
+        self.divisor = uart_divisor(clk_hz, baud)
         self.baud = baud
         self.model_hash = bytes.fromhex(model.sha256)[:8]
         self.version = VERSION

@@ -219,3 +219,13 @@ def test_bad_divisor():
         UARTRx(3)
     with pytest.raises(ValueError):
         UARTTx(2.5)
+
+
+def test_uart_divisor_nearest_half_up_and_at_least_4():
+    from kwshw.link.uart import uart_divisor
+
+    assert uart_divisor(12e6, 1e6) == 12 and uart_divisor(25e6, 1e6) == 25
+    assert uart_divisor(12.5e6, 1e6) == 13  # half up (round() would give 12)
+    assert uart_divisor(12.4e6, 1e6) == 12 and uart_divisor(12.6e6, 1e6) == 13
+    with pytest.raises(ValueError, match="at least 4"):
+        uart_divisor(3.4e6, 1e6)

@@ -1,7 +1,8 @@
 """8N1 UART receiver and transmitter with stream interfaces.
 
-Both run in the ``sync`` domain at ``divisor`` clock cycles per bit (``divisor = clk_freq //
-baudrate``); the baud rate error this rounding causes must stay within the usual few percent.
+Both run in the ``sync`` domain at ``divisor`` clock cycles per bit: :func:`uart_divisor`,
+the clock over the baud rate rounded to the nearest integer (half up); the baud rate error this
+rounding causes must stay within the usual few percent.
 """
 
 from __future__ import annotations
@@ -11,7 +12,24 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx"]
+__all__ = ["UARTRx", "UARTTx", "uart_divisor"]
+
+
+def uart_divisor(clk_hz: float, baud: float) -> int:
+    """Clock cycles per UART bit: ``clk_hz / baud`` rounded half up (the nearest divisor, so the
+    baud rate error is the smallest one can get).
+
+    Raises
+    ------
+    ValueError
+        When the divisor is below 4 (the receiver samples each bit in its middle and needs a
+        few cycles per bit), saying which clock the baud rate needs.
+    """
+    divisor = int(clk_hz // baud + (clk_hz % baud >= baud / 2))
+    if divisor < 4:
+        raise ValueError(f"{baud:g} baud needs a clock of at least 4 x {baud:g} Hz; the clock "
+                         f"is {clk_hz / 1e6:g} MHz")
+    return divisor
 
 
 def _check_divisor(divisor: int) -> int:

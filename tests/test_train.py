@@ -355,3 +355,20 @@ def test_class_weights_balance_a_rare_class():
     balanced = sum(per[data.y == c].mean() for c in range(3)) / 3
     assert float(loss) == pytest.approx(float(balanced), rel=1e-5)
     assert TrainConfig().balance_classes is True
+
+
+def test_distillation_loss_is_class_weighted_like_the_teacher():
+    from kwshw.train.trainer import _distillation_loss
+
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(6, 3, generator=g)
+    target = torch.softmax(torch.randn(6, 3, generator=g), dim=1)
+    labels = torch.tensor([0, 0, 0, 0, 1, 2])
+    kl = torch.nn.functional.kl_div(torch.log_softmax(logits, 1), target,
+                                    reduction="none").sum(1)
+    plain = torch.nn.functional.kl_div(torch.log_softmax(logits, 1), target,
+                                       reduction="batchmean")
+    assert float(_distillation_loss(logits, target, labels, None)) == pytest.approx(float(plain))
+    w = torch.tensor([0.5, 2.0, 2.0])  # class 0 four times as frequent: a quarter the weight
+    want = (0.5 * kl[:4].sum() + 2.0 * kl[4] + 2.0 * kl[5]) / (0.5 * 4 + 2.0 + 2.0)
+    assert float(_distillation_loss(logits, target, labels, w)) == pytest.approx(float(want))

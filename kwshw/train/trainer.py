@@ -80,7 +80,7 @@ class TrainConfig:
     epochs: int = 40
     qat_epochs: int = 15
     lr: float = 1e-3
-    qat_lr: float = 2e-4
+    qat_lr: float = 1e-4
     weight_decay: float = 1e-4
     dropout: float = 0.15
     input_dropout: float = 0.1

@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """UARTHostLink driven through its UART pins, compared byte for byte with DeviceModel.
 
-Behind the link sits `LinearAccel`, a small accelerator-like component with the accelerator's
-interface, standing in until the real accelerator exists.
+Behind the link sits `LinearAccel`, a small component with the accelerator's interface whose
+scores are easy to predict, so that every byte of the link can be checked on its own; the real
+accelerator behind the link is tested in tests/test_boards_sim.py.
 """
 
 import random

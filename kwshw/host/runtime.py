@@ -13,7 +13,8 @@ the board returns with it: the accelerator is bit-exact, so any difference is a 
 bitstream, corrupted weights, a link problem the CRC missed).
 
 The CLI's ``kwshw run --port PORT --wav FILE [--check]`` calls :func:`run`;
-``kwshw run --port PORT --live`` calls :func:`run_live` (needs ``sounddevice``).
+``kwshw run --port PORT`` without ``--wav`` calls :func:`run_live` (the microphone; needs
+``sounddevice``).
 """
 
 from __future__ import annotations

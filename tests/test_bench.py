@@ -285,3 +285,22 @@ def test_hardware_sources_of_the_build_cache_exist():
     assert (root / "pyproject.toml").is_file()
     for name in report.HARDWARE_SOURCES:
         assert (root / name).exists(), name
+
+
+def test_merge_seeds_averages_recall_and_stream_rows():
+    from bench import accuracy
+
+    def run(acc, recall, frr):
+        return {"table": [{"label": "float32", "sha256": "x", "accuracy_validation": acc,
+                           "recall_validation": recall}],
+                "stream_table": [{"label": "float32", "threshold": 0.9,
+                                  "frr_at_fa1_validation+test": frr}],
+                "training": {}}
+
+    m = accuracy.merge_seeds([run(0.7, [0.5, 1.0], 0.2), run(0.8, [1.0, 0.0], 0.4)], [0, 1])
+    row, srow = m["table"][0], m["stream_table"][0]
+    assert row["accuracy_validation"] == pytest.approx(0.75)
+    assert row["recall_validation"] == pytest.approx([0.75, 0.5])
+    assert row["recall_validation_by_seed"] == [[0.5, 1.0], [1.0, 0.0]]
+    assert srow["frr_at_fa1_validation+test"] == pytest.approx(0.3)
+    assert srow["frr_at_fa1_validation+test_by_seed"] == [0.2, 0.4]

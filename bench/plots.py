@@ -226,6 +226,7 @@ def plot_pareto(res: dict, out: Path) -> Path | None:
 
     cb = fig.colorbar(sc, ax=ax)
     cb.set_label("latency per frame at fmax (ms)")
+
     def tick(v, _=None):
         return f"{v:,.0f}" if v >= 100 else f"{v:g}"
 
@@ -275,6 +276,7 @@ def plot_simspeed(res: dict, out: Path) -> Path | None:
     plt = _plt()
     units = sorted({r["unit"] for r in rows}, key=lambda u: -sum(r["unit"] == u for r in rows))
     unit = units[0]
+
     def group(r):  # "icarus, test network" -> ("test network", "icarus")
         sim, _, rest = r["label"].partition(", ")
         return (rest, sim) if rest else ("", r["label"])

@@ -146,6 +146,7 @@ def _accuracy(res: dict) -> list[str]:
     order = {"float": 0, "dynamic-qat": 1, "dynamic": 2, "static": 3, "other": 4}
     rows = sorted(rows, key=lambda r: (str(r.get("task")), order.get(r["kind"], 9),
                                        -(r["bits"] or 0), r["label"]))
+
     def metric(r):
         if r["accuracy"] is not None:
             seeds = r.get("accuracy_by_seed") or []
@@ -366,6 +367,7 @@ def _simspeed(res: dict) -> list[str]:
     rows = simspeed_rows(res.get("simspeed"))
     if not rows:
         return [f"Simulation speed: {MISSING}."]
+
     def val(v):
         if isinstance(v, bool):
             return "yes" if v else "NO"

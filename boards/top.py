@@ -44,6 +44,7 @@ from .table import Board
 
 __all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
 
+
 def keyword_mask(labels: Sequence[str]) -> list[bool]:
     """Which classes are keywords (:func:`kwshw.evaluate.keyword_classes`)."""
     keywords = set(keyword_classes(labels))

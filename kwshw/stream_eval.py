@@ -51,13 +51,14 @@ __all__ = [
     "DEFAULT_THRESHOLD_FA_PER_HOUR",
     "evaluate_stream",
     "held_out_stream",
-    "keyword_classes",
 ]
 
 #: False accepts per hour at which FRR is reported.
 DEFAULT_FA_TARGETS: tuple[float, ...] = (0.5, 1.0, 5.0)
 #: The false-accept rate a model's default threshold is chosen for (on its validation stream).
 DEFAULT_THRESHOLD_FA_PER_HOUR = 5.0
+
+
 def _read(items: Sequence[Item], sample_rate: int,
           skipped: list[str]) -> list[tuple[str, np.ndarray]]:
     out = []

@@ -195,7 +195,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval_stream(args: argparse.Namespace, model) -> int:
     from ..audio import AudioError
     from ..datasets import DatasetError
-    from ..stream_eval import evaluate_stream, held_out_stream, keyword_classes
+    from ..evaluate import keyword_classes
+    from ..stream_eval import evaluate_stream, held_out_stream
     from ..streams import user_stream
 
     try:

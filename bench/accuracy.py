@@ -224,10 +224,11 @@ def _thresholds(task: str, data: str, models: dict, seed: int) -> dict:
     """The default threshold of every stream row, chosen on its validation stream in its own
     mode, as the trainer chooses a model's at export (:func:`kwshw.stream_eval.
     choose_threshold`)."""
-    from kwshw.stream_eval import choose_threshold
+    from kwshw.stream_eval import choose_threshold, held_out_stream
 
-    return {label: choose_threshold(models[variant], data, seed=seed, mode=mode,
-                                    keyword=models[variant].labels[-1])
+    stream, _ = held_out_stream(task, data, split="validation", seed=seed,
+                                keyword=models["qat4"].labels[-1], progress=False)
+    return {label: choose_threshold(models[variant], data, seed=seed, mode=mode, stream=stream)
             for label, variant, mode in STREAM_ROWS}
 
 

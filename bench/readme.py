@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, ROOT, accuracy_rows, cycles_summary, load_results, simspeed_rows  # noqa: E402
+from kwshw.datasets import SILENCE, SPEECH_COMMANDS_KEYWORDS, UNKNOWN  # noqa: E402
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
@@ -224,8 +225,7 @@ def _recall(res: dict) -> list[str]:
     split = r.get("headline_split", "validation+test")
     rows = {row["label"]: row for row in r["table"]}
     labels = (r.get("balance_ablation") or {}).get("labels") or [
-        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_",
-        "_silence_"]
+        *SPEECH_COMMANDS_KEYWORDS, UNKNOWN, SILENCE]
     lines = []
     abl = r.get("balance_ablation")
     if abl:

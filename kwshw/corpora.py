@@ -64,7 +64,6 @@ __all__ = [
     "GENERAL_SPEECH_WINDOWS",
     "Corpus",
     "EVALUATION_CORPUS",
-    "ROLES",
     "TASKS",
     "WAKE_WORD_CORPUS",
     "find_corpora",
@@ -73,7 +72,6 @@ __all__ = [
 ]
 
 TASKS = ("speech_commands", "wake_word")
-ROLES = ("split", "train")
 #: Folder name of the Speech Commands corpus that is always divided by speaker.
 EVALUATION_CORPUS = "speech_commands_v0.02_test"
 #: Folder name of the wake-word benchmark corpus.

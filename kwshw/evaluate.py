@@ -71,6 +71,7 @@ __all__ = [
     "default_threshold",
     "det_curve",
     "detect",
+    "fire",
     "evaluate",
     "footprint",
     "keyword_classes",
@@ -187,13 +188,26 @@ def detect(post, threshold: float, k: int = DEFAULT_SMOOTHING,
     (``refractory = 0``: it fires on every frame at or above the threshold).
     :class:`StreamDetector` is the same rule one frame at a time.
     """
-    s = smooth(np.asarray(post, np.float64).ravel(), k)
+    return fire(smooth(np.asarray(post, np.float64).ravel(), k), threshold, refractory)
+
+
+def fire(smoothed, threshold: float, refractory: int = DEFAULT_REFRACTORY) -> np.ndarray:
+    """The firing part of :func:`detect` on an already smoothed posterior: frames ``t`` with
+    ``smoothed[t] >= threshold`` and no detection within the ``refractory`` frames before.
+
+    After a detection at ``t`` the next one is the first frame ``> t + refractory`` at or above
+    the threshold, so the work is one step per detection (threshold sweeps over hour-long
+    streams call this hundreds of times on one smoothed array).
+    """
+    above = np.flatnonzero(np.asarray(smoothed, np.float64) >= threshold)
+    if refractory <= 0 or above.size == 0:
+        return above.astype(np.int64)
     fires = []
-    last = None
-    for t in np.flatnonzero(s >= threshold):
-        if last is None or t - last > refractory:
-            fires.append(int(t))
-            last = int(t)
+    i = 0
+    while i < above.size:
+        t = int(above[i])
+        fires.append(t)
+        i = int(np.searchsorted(above, t + refractory + 1, side="left"))
     return np.asarray(fires, np.int64)
 
 

@@ -219,7 +219,7 @@ def choose_threshold(model: Model, data_root: str | os.PathLike, *,
                      fa_per_hour: float = DEFAULT_THRESHOLD_FA_PER_HOUR,
                      split: str = "validation", seed: int = 0, keyword: str = "alexa",
                      mode: str = "golden", min_gap_s: float = DEFAULT_MIN_GAP_S,
-                     progress: bool = False) -> dict:
+                     stream: Stream | None = None, progress: bool = False) -> dict:
     """The lowest-FRR threshold at which ``model`` makes at most ``fa_per_hour`` false accepts
     per hour on the held-back ``split`` stream, run in ``mode`` (by default the golden model:
     the integers the accelerator computes).
@@ -235,9 +235,10 @@ def choose_threshold(model: Model, data_root: str | os.PathLike, *,
         ``threshold``, ``fa_per_hour_target``, ``split``, ``seed``, and the ``frr`` /
         ``fa_per_hour`` reached there, with the stream's ``negative_hours`` and ``events``.
     """
-    stream, _ = held_out_stream(model.task, data_root, split=split, keyword=keyword, seed=seed,
-                                sample_rate=model.features.sample_rate, min_gap_s=min_gap_s,
-                                progress=progress)
+    if stream is None:  # callers choosing for several models pass the one stream they built
+        stream, _ = held_out_stream(model.task, data_root, split=split, keyword=keyword,
+                                    seed=seed, sample_rate=model.features.sample_rate,
+                                    min_gap_s=min_gap_s, progress=progress)
     res = evaluate_stream(model, stream, modes=(mode,), fa_targets=(fa_per_hour,))
     at = res["results"][mode]["frr_at"][f"{fa_per_hour:g}"]
     return {"threshold": at["threshold"], "fa_per_hour_target": fa_per_hour, "split": split,

@@ -65,6 +65,7 @@ from .evaluate import (
     DEFAULT_SMOOTHING,
     _pyplot,
     detect,
+    fire,
     posteriors,
     run_windows,
     save_figure,
@@ -811,25 +812,6 @@ def match_multiclass_detections(detections: Sequence[tuple[int, int]],
 # Threshold sweeps
 # ---------------------------------------------------------------------------------------------
 
-def _detect_smoothed(s: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
-    """:func:`kwshw.evaluate.detect` on an already smoothed posterior ``s``.
-
-    The same rule, with one step per *detection* instead of per frame above the threshold: after
-    a detection at ``t`` the next one is the first frame ``> t + refractory`` at or above the
-    threshold. ``tests/test_streams.py`` checks it equals ``detect`` on random inputs.
-    """
-    above = np.flatnonzero(s >= threshold)
-    if refractory <= 0 or above.size == 0:
-        return above.astype(np.int64)
-    fires = []
-    i = 0
-    while i < above.size:
-        t = int(above[i])
-        fires.append(t)
-        i = int(np.searchsorted(above, t + refractory + 1, side="left"))
-    return np.asarray(fires, np.int64)
-
-
 def _default_thresholds(smoothed: Sequence[np.ndarray], peaks: np.ndarray,
                         n: int) -> np.ndarray:
     """About ``n`` thresholds where the curve changes, and one above everything.
@@ -933,7 +915,7 @@ def stream_operating_points(post, events: Sequence[KeywordEvent], hop_length: in
         thr = np.unique(np.asarray(thresholds, np.float64).ravel())
     fa, misses = [], []
     for t in thr:
-        hits, outside = _match_windows(_detect_smoothed(s, t, refractory), lo, hi)
+        hits, outside = _match_windows(fire(s, t, refractory), lo, hi)
         fa.append(int(outside.sum()))
         misses.append(int((~hits).sum()))
     return _sweep_result(thr, fa, misses, len(events), negative_hours, smoothing, refractory,
@@ -978,7 +960,7 @@ def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length
         n_fa, n_hit = 0, 0
         for c in classes:
             mine = per_class[c]
-            hits, outside = _match_windows(_detect_smoothed(s[c], t, refractory),
+            hits, outside = _match_windows(fire(s[c], t, refractory),
                                            lo[mine], hi[mine])
             n_fa += int(outside.sum())
             n_hit += int(hits.sum())

@@ -234,6 +234,7 @@ def test_exact_matmul_equals_integer_matmul():
         codes = rng.integers(0, top + 1, (n_in, 33))
         p[0] = top
         codes[:, 0] = top  # the extreme sum n_in * top**2
-        assert np.array_equal(golden._exact_matmul(p, codes), p @ codes)
-    huge = np.full((2, 3), 2**26, np.int64)
-    assert np.array_equal(golden._exact_matmul(huge, huge.T), huge @ huge.T)
+        assert np.array_equal(golden._exact_matmul(p, codes, bits), p @ codes)
+    # Past the float64 bound the integer path is taken (27-bit "codes", 2**54 sums).
+    huge = np.full((2, 3), 2**27 - 1, np.int64)
+    assert np.array_equal(golden._exact_matmul(huge, huge.T, 27), huge @ huge.T)

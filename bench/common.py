@@ -10,8 +10,9 @@ Every JSON file the benches write has a ``"meta"`` block (:func:`provenance`)::
               "git": {"commit": "...", "dirty": true}},
      ...the bench's own results...}
 
-The module is importable both as ``bench.common`` (from tests, with the repository root on
-``sys.path``) and as ``common`` (from a script run as ``python bench/X.py``).
+The scripts import it as ``common``: a script run as ``python bench/X.py`` has its own folder
+first on ``sys.path``, and ``kwshw``, ``boards`` and ``sim`` come from the installed package
+(``pip install -e``). Tests put ``bench/`` on ``sys.path`` the same way.
 """
 
 from __future__ import annotations

@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import Timer, provenance, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import Timer, provenance, write_json  # noqa: E402
-from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
-from kwshw.features import FeatureConfig, stack_windows  # noqa: E402
-from kwshw.generate import accelerator_cycles  # noqa: E402
-from kwshw.hw.accelerator import Accelerator  # noqa: E402
-from sim.pysim import int_frames, random_model_for_windows, simulate, speech_frames  # noqa: E402
+from boards.refmodel import REFERENCE_SHAPE
+from kwshw.features import FeatureConfig, stack_windows
+from kwshw.generate import accelerator_cycles
+from kwshw.hw.accelerator import Accelerator
+from sim.pysim import int_frames, random_model_for_windows, simulate, speech_frames
 
 HIDDEN = list(REFERENCE_SHAPE[1:-1])
 N_OUT = REFERENCE_SHAPE[-1]

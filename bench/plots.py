@@ -23,9 +23,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import RESULTS, accuracy_rows, load_results, simspeed_rows  # noqa: E402
+from common import RESULTS, accuracy_rows, load_results, simspeed_rows
 
 PLOTS = ("accuracy", "memory", "cycles", "pareto", "simspeed")
 _BOARD_MARKERS = {"ulx3s-85f": "o", "icebreaker": "s"}

@@ -21,10 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import RESULTS, ROOT, accuracy_rows, cycles_summary, load_results, simspeed_rows
 
-from bench.common import RESULTS, ROOT, accuracy_rows, cycles_summary, load_results, simspeed_rows  # noqa: E402
-from kwshw.datasets import SILENCE, SPEECH_COMMANDS_KEYWORDS, UNKNOWN  # noqa: E402
+from kwshw.datasets import SILENCE, SPEECH_COMMANDS_KEYWORDS, UNKNOWN
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"

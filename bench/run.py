@@ -36,9 +36,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import ROOT, Timer, provenance, read_json, results_dir, write_json  # noqa: E402
+from common import ROOT, Timer, provenance, read_json, results_dir, write_json
 
 BENCH = ROOT / "bench"
 STEPS = ("accuracy", "cycles", "simspeed", "sweep", "plots", "readme")

@@ -27,15 +27,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import Timer, provenance, results_dir, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import Timer, provenance, results_dir, write_json  # noqa: E402
-from boards.refmodel import REFERENCE_SHAPE  # noqa: E402
-from kwshw import golden  # noqa: E402
-from kwshw.features import FeatureConfig  # noqa: E402
-from sim import stimulus, toolchain  # noqa: E402
-from sim.network import build_design, run_network_sim  # noqa: E402
+from boards.refmodel import REFERENCE_SHAPE
+from kwshw import golden
+from kwshw.features import FeatureConfig
+from sim import stimulus, toolchain
+from sim.network import SimSettings, build_design, run_network_sim
 
 
 def _network(name: str):
@@ -73,14 +71,15 @@ def amaranth_speed(model, lanes: int, frames: np.ndarray) -> dict:
 def hdl_speed(model, lanes: int, frames: np.ndarray, simulator: str) -> dict:
     build_design(model, lanes)                   # generation is not part of the speed
     t0 = time.perf_counter()
-    res = run_network_sim(model, lanes=lanes, simulator=simulator, frames=frames, seed=1)
+    res = run_network_sim(model, SimSettings(lanes=lanes, simulator=simulator, seed=1),
+                          frames=frames)
     wall = time.perf_counter() - t0
-    cps = res["simulated_cycles"] / res["sim_seconds"] if res["sim_seconds"] else None
-    return {"frames": res["frames"], "ok": res["ok"], "mismatches": res["mismatches"],
-            "seconds": res["sim_seconds"], "frames_per_second": res["frames_per_second"],
+    cps = res.simulated_cycles / res.sim_seconds if res.sim_seconds else None
+    return {"frames": res.frames, "ok": res.ok, "mismatches": res.mismatches,
+            "seconds": res.sim_seconds, "frames_per_second": res.frames_per_second,
             "cycles_per_second": round(cps, 1) if cps else None,
             "build_and_run_seconds": round(wall, 2),
-            "cycles_per_frame": res["cycles_per_frame"],
+            "cycles_per_frame": res.cycles_per_frame,
             "note": "cocotb testbench (sim/tb_network.py), time inside the simulation"}
 
 

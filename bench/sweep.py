@@ -40,9 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import CACHE, Timer, provenance, read_json, results_dir, write_json  # noqa: E402
+from common import CACHE, Timer, provenance, read_json, results_dir, write_json
 
 BOARDS = ("ulx3s-85f", "icebreaker")
 BITS = (4, 8)
@@ -225,24 +223,18 @@ def _latency_block(cycles: int, hz: float | None, hop_ms: float) -> dict | None:
             "realtime": ms < hop_ms}
 
 
-def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 0,
-              model_path=None, build: bool = True, only_builds=None, jobs: int = 1,
-              timeout: float = 3600.0, cache: Path = CACHE, keep: bool = False,
-              retry_failed: bool = False, log=print) -> dict:
-    """Run the sweep and return its results (without the ``meta`` block).
+def _sweep_models(bits, shape, seed: int, model_path, cache: Path):
+    """The model of every code width (and its file in the cache, for the build children).
 
-    ``only_builds``: a set of ``(board, bits, lanes)`` to build (``None``: every fitting point).
+    Returns the network shape, ``{bits: model}`` and ``{bits: model file}``.
     """
-    from boards import get_board
     from boards.refmodel import REFERENCE_SHAPE
-    from kwshw.app.report import build_summary, cache_key, source_hash
     from kwshw.modelfile import load, save
 
     source_model = load(model_path) if model_path else None
     if source_model is not None:
         shape = source_model.shape
     shape = list(shape or REFERENCE_SHAPE)
-    src = source_hash()
     models, model_files = {}, {}
     (cache / "models").mkdir(parents=True, exist_ok=True)
     for b in bits:
@@ -252,35 +244,48 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
         if not f.exists():
             save(m, f)
         model_files[b] = f
-    hop_ms = {b: 1e3 * m.features.hop_length / m.features.sample_rate for b, m in models.items()}
+    return shape, models, model_files
 
+
+def _point(board, bits: int, lanes: int, model, hop_ms: float) -> dict:
+    """One design point before any build: fit check, cycles, clocks, latency."""
     from kwshw.generate import accelerator_cycles
+
+    cyc = accelerator_cycles(model, lanes)
+    ideal = sum(-(-lay.n_out // lanes) * lay.n_in for lay in model.layers)
+    return {
+        "board": board.name, "fpga": board.fpga.name, "family": board.family,
+        "bits": bits, "lanes": lanes,
+        "model": {"sha256": model.sha256, "shape": model.shape},
+        "fit": fit_numbers(board, model, lanes),
+        "cycles_per_frame": cyc, "ideal_cycles_per_frame": ideal,
+        "overhead_percent": round(100.0 * (cyc - ideal) / ideal, 3),
+        "clock": {"board_mhz": board.clock_hz / 1e6,
+                  "design_mhz": board.sys_clk_hz / 1e6, "fmax_mhz": None},
+        "hop_ms": hop_ms,
+        "latency": {
+            "board_clock": _latency_block(cyc, board.clock_hz, hop_ms),
+            "design_clock": _latency_block(cyc, board.sys_clk_hz, hop_ms),
+            "fmax": None,
+        },
+        "resources": None, "build": None,
+    }
+
+
+def _plan(boards, bits, lanes, models: dict, model_files: dict, *, build: bool,
+          only_builds, src: str) -> tuple[list[dict], list[tuple]]:
+    """Every point, and the builds to run: ``(point, cache key, board, lanes, model file)``."""
+    from boards import get_board
+    from kwshw.app.report import cache_key
 
     points, todo = [], []
     for board_name in boards:
         board = get_board(board_name)
         for b in bits:
             m = models[b]
+            hop_ms = 1e3 * m.features.hop_length / m.features.sample_rate
             for p in lanes:
-                cyc = accelerator_cycles(m, p)
-                ideal = sum(-(-lay.n_out // p) * lay.n_in for lay in m.layers)
-                point = {
-                    "board": board.name, "fpga": board.fpga.name, "family": board.family,
-                    "bits": b, "lanes": p,
-                    "model": {"sha256": m.sha256, "shape": m.shape},
-                    "fit": fit_numbers(board, m, p),
-                    "cycles_per_frame": cyc, "ideal_cycles_per_frame": ideal,
-                    "overhead_percent": round(100.0 * (cyc - ideal) / ideal, 3),
-                    "clock": {"board_mhz": board.clock_hz / 1e6,
-                              "design_mhz": board.sys_clk_hz / 1e6, "fmax_mhz": None},
-                    "hop_ms": hop_ms[b],
-                    "latency": {
-                        "board_clock": _latency_block(cyc, board.clock_hz, hop_ms[b]),
-                        "design_clock": _latency_block(cyc, board.sys_clk_hz, hop_ms[b]),
-                        "fmax": None,
-                    },
-                    "resources": None, "build": None,
-                }
+                point = _point(board, b, p, m, hop_ms)
                 if not point["fit"]["fits"]:
                     point["status"] = "does not fit"
                     point["reason"] = "memory (fit check, not built)"
@@ -294,33 +299,55 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
                 points.append(point)
     # Biggest first, so that two jobs finish together: ECP5 and wide lanes take longest.
     todo.sort(key=lambda t: (t[2] != "ulx3s-85f", -t[0]["lanes"] * t[0]["bits"]))
+    return points, todo
+
+
+def _record_build(point: dict, key: str, entry: dict) -> None:
+    """Put a build's cache entry (status, resources, fmax) into its point."""
+    from kwshw.app.report import build_summary
+
+    point["status"] = entry["status"]
+    if entry.get("reason"):
+        point["reason"] = entry["reason"]
+    if entry.get("error"):
+        point["error"] = entry["error"]
+    point["build"] = {"cache_key": key, "cached": entry.get("cached", False),
+                      "wall_s": entry.get("wall_s"), "date": entry.get("date")}
+    if entry["status"] != "built":
+        return
+    rep = entry.get("build_report") or {}
+    res = build_summary(rep) if rep else entry["resources"]
+    point["resources"] = res
+    point["build"]["times"] = res.get("build_times")
+    point["build"]["uart_ms_per_frame"] = rep.get("throughput", {}).get("uart_ms_per_frame")
+    fmax = res.get("fmax_mhz")
+    point["clock"]["fmax_mhz"] = fmax
+    point["clock"]["timing_met"] = res.get("timing_met")
+    point["latency"]["fmax"] = _latency_block(point["cycles_per_frame"],
+                                              fmax * 1e6 if fmax else None, point["hop_ms"])
+
+
+def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 0,
+              model_path=None, build: bool = True, only_builds=None, jobs: int = 1,
+              timeout: float = 3600.0, cache: Path = CACHE, keep: bool = False,
+              retry_failed: bool = False, log=print) -> dict:
+    """Run the sweep and return its results (without the ``meta`` block).
+
+    ``only_builds``: a set of ``(board, bits, lanes)`` to build (``None``: every fitting point).
+    """
+    from kwshw.app.report import source_hash
+
+    shape, models, model_files = _sweep_models(bits, shape, seed, model_path, cache)
+    src = source_hash()
+    points, todo = _plan(boards, bits, lanes, models, model_files, build=build,
+                         only_builds=only_builds, src=src)
     builder = Builder(cache, jobs, timeout, keep, retry_failed, log)
     if todo:
         log(f"sweep: {len(todo)} builds ({jobs} at a time; cache {cache})")
 
     def do(item):
         point, key, board_name, p, mf = item
-        entry = builder.run(key, board_name, p, mf, src)
-        point["status"] = entry["status"]
-        if entry.get("reason"):
-            point["reason"] = entry["reason"]
-        if entry.get("error"):
-            point["error"] = entry["error"]
-        point["build"] = {"cache_key": key, "cached": entry.get("cached", False),
-                          "wall_s": entry.get("wall_s"), "date": entry.get("date")}
-        if entry["status"] == "built":
-            rep = entry.get("build_report") or {}
-            res = build_summary(rep) if rep else entry["resources"]
-            point["resources"] = res
-            point["build"]["times"] = res.get("build_times")
-            point["build"]["uart_ms_per_frame"] = rep.get("throughput", {}).get(
-                "uart_ms_per_frame")
-            fmax = res.get("fmax_mhz")
-            point["clock"]["fmax_mhz"] = fmax
-            point["clock"]["timing_met"] = res.get("timing_met")
-            point["latency"]["fmax"] = _latency_block(point["cycles_per_frame"],
-                                                      fmax * 1e6 if fmax else None,
-                                                      point["hop_ms"])
+        _record_build(point, key, builder.run(key, board_name, p, mf, src))
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(do, todo))

@@ -7,6 +7,7 @@
   :class:`~boards.top.BoardTop` (clock/PLL, reset, pins).
 - :mod:`boards.flashboot` -- the SPI flash boot path of SPRAM (iCE40 UltraPlus) builds.
 - :mod:`boards.pll` -- ECP5/iCE40 PLL parameters and instances.
+- :mod:`boards.dsp` -- which iCE40 multipliers get DSPs and which are built from logic.
 
 Builds and programming are driven by :func:`boards.build.build`.
 """

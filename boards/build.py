@@ -15,12 +15,22 @@ build script. nextpnr's ``--report`` JSON gives the utilisation and the achieved
 into ``<out_dir>/build-report.json`` with the fit estimate, the memory by kind, the
 accelerator's cycles per frame and the build times.
 
-``program=True`` loads the bitstream into the FPGA, ``flash=True`` writes it to the
-configuration flash, each with the board's tool (openFPGALoader, or dfu-util for the
-OrangeCrab). SPRAM builds (iCE40 UltraPlus) also write the weights image to the flash, which
-the gateware copies into SPRAM after configuration (:mod:`boards.flashboot`). Every failure a
-user can fix raises :class:`BuildError` (or its subclasses :class:`FitError`,
-:class:`ProgramError`) with a message that says what to do.
+:func:`build` runs the stages in turn, each usable alone:
+
+1. :func:`prepare` -- elaborate the board top and render the platform's build files;
+2. :func:`synthesize` -- run the toolchain in an environment it is handed (:func:`tool_env`;
+   the process environment is never changed), retrying iCE40 builds with fewer DSPs when
+   Yosys used more than the device has;
+3. :func:`parse` -- utilisation and timing from nextpnr's report;
+4. :func:`write_artifacts` and :func:`make_report` -- the files to program and the report;
+5. :func:`program_board` -- ``program=True`` loads the bitstream into the FPGA,
+   ``flash=True`` writes it to the configuration flash, each with the board's tool
+   (openFPGALoader, or dfu-util for the OrangeCrab).
+
+SPRAM builds (iCE40 UltraPlus) also write the weights image to the flash, which the gateware
+copies into SPRAM after configuration (:mod:`boards.flashboot`). Every failure a user can fix
+raises :class:`BuildError` (or its subclasses :class:`FitError`, :class:`ProgramError`) with a
+message that says what to do.
 """
 
 from __future__ import annotations
@@ -33,8 +43,16 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from amaranth.build.run import BuildPlan
+
+from kwshw.link.protocol import OVERHEAD
+from kwshw.modelfile import Model, ModelFileError, load
+
+from .dsp import limit_dsps
 from .errors import BuildError, FitError, ProgramError, ToolError
 from .fit import fit_check, memory_needs
 from .flashboot import model_image
@@ -42,7 +60,9 @@ from .table import Board, get_board
 from .top import BoardTop
 
 __all__ = ["BuildError", "FitError", "ProgramError", "ToolError", "build", "check_fit",
-           "program", "format_report", "TOOL_ENV"]
+           "program", "format_report", "TOOL_ENV", "tool_env", "build_platform", "Prepared",
+           "prepare", "Synthesis", "synthesize", "PnrResult", "parse", "parse_pnr",
+           "write_artifacts", "make_report", "program_board", "design_fmax"]
 
 #: Environment variables the Amaranth platforms read, and the YoWASP tools used by default.
 TOOL_ENV = {
@@ -54,6 +74,8 @@ TOOL_ENV = {
 }
 TOP = "kwshw"
 REPORT = "build-report.json"
+#: Toolchain runs of one build: the first, and up to two with a smaller iCE40 DSP budget.
+_ATTEMPTS = 3
 
 
 def _resolve_board(board) -> Board:
@@ -67,8 +89,6 @@ def _resolve_board(board) -> Board:
 
 def _resolve_model(model):
     if isinstance(model, (str, os.PathLike)):
-        from kwshw.modelfile import ModelFileError, load
-
         try:
             return load(model)
         except ModelFileError as e:
@@ -84,8 +104,15 @@ def check_fit(board, model, *, lanes: int | None = None) -> dict:
     return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
 
 
-def _tool_env() -> dict:
-    env = dict(os.environ)
+# --- Tools ---------------------------------------------------------------------------------------
+
+def tool_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the toolchain runs in, as a new dict (``os.environ`` is left alone).
+
+    ``base`` (the process environment by default) with the YoWASP tools of :data:`TOOL_ENV`
+    where it names none, Amaranth's built-in Yosys, and this interpreter's ``bin/`` on ``PATH``.
+    """
+    env = dict(os.environ if base is None else base)
     for var, tool in TOOL_ENV.items():
         env.setdefault(var, tool)
     env.setdefault("AMARANTH_USE_YOSYS", "builtin")
@@ -96,7 +123,7 @@ def _tool_env() -> dict:
     return env
 
 
-def _check_tools(board: Board, env: dict) -> None:
+def _check_tools(board: Board, env: Mapping[str, str]) -> None:
     needed = ["YOSYS"] + (["NEXTPNR_ECP5", "ECPPACK"] if board.family == "ecp5"
                           else ["NEXTPNR_ICE40", "ICEPACK"])
     for var in needed:
@@ -106,130 +133,104 @@ def _check_tools(board: Board, env: dict) -> None:
                             f"'pip install kwshw[boards]' or run 'source scripts/setup.sh'")
 
 
-def _platform(board: Board):
-    """The board's platform, minus build steps that need tools we replace in Python."""
-    platform = board.make_platform()
+# --- Stage 1: prepare ----------------------------------------------------------------------------
+
+def _without_dfu_suffix(cls: type) -> type:
+    """``cls`` without its dfu-suffix step: :func:`_dfu_suffix` appends the DFU suffix in
+    Python, so a build needs nothing outside PyPI."""
+
+    class NoDFUSuffix(cls):
+        @property
+        def required_tools(self):
+            return [t for t in super().required_tools if t != "dfu-suffix"]
+
+        @property
+        def command_templates(self):
+            return [t for t in super().command_templates if "dfu-suffix" not in t]
+
+    NoDFUSuffix.__name__ = cls.__name__
+    return NoDFUSuffix
+
+
+def build_platform(board: Board):
+    """The board's platform (:meth:`Board.make_platform`) as a build uses it: minus the build
+    steps that need tools this flow replaces in Python (the OrangeCrab's dfu-suffix)."""
+    cls = board.platform_class()
     if board.programmer.bitstream == "dfu":
-        # The OrangeCrab platform runs dfu-suffix after packing; we append the DFU suffix
-        # ourselves (_dfu_suffix), so a build needs nothing outside PyPI.
-        cls = type(platform)
-
-        class NoDFUSuffix(cls):
-            @property
-            def required_tools(self):
-                return [t for t in super().required_tools if t != "dfu-suffix"]
-
-            @property
-            def command_templates(self):
-                return [t for t in super().command_templates if "dfu-suffix" not in t]
-
-        NoDFUSuffix.__name__ = cls.__name__
-        fresh = NoDFUSuffix()
-        for attr, value in board.platform_args.items():
-            setattr(fresh, attr, value)
-        for ref in board.extra_resources:
-            import importlib
-
-            module, _, name = ref.partition(":")
-            fresh.add_resources(getattr(importlib.import_module(module), name))
-        platform = fresh
-    return platform
+        cls = _without_dfu_suffix(cls)
+    return board.make_platform(cls=cls)
 
 
-_CONST = re.compile(r"^-?\d+'[01xz-]+$")
+@dataclass
+class Prepared:
+    """A design ready for the toolchain: the elaborated board top and its build plan.
 
-
-def _multipliers(il: str) -> list[dict]:
-    """The ``$mul`` cells of an RTLIL netlist: module, cell, widths, constant operands."""
-    muls, module, cell = [], None, None
-    for line in il.splitlines():
-        s = line.strip()
-        if s.startswith("module "):
-            module = s.split()[1].lstrip("\\")
-        elif s.startswith("cell "):
-            kind, name = s.split()[1:3]
-            cell = {"module": module, "cell": name, "kind": kind, "params": {}, "conn": {}}
-        elif cell is not None and s.startswith("parameter "):
-            parts = s.split()
-            cell["params"][parts[1].lstrip("\\")] = parts[2]
-        elif cell is not None and s.startswith("connect "):
-            parts = s.split(maxsplit=2)
-            cell["conn"][parts[1].lstrip("\\")] = parts[2]
-        elif cell is not None and s == "end":
-            if cell["kind"] == "$mul":
-                p = cell["params"]
-                muls.append({
-                    "module": cell["module"], "cell": cell["cell"],
-                    "a": int(p["A_WIDTH"]), "b": int(p["B_WIDTH"]), "y": int(p["Y_WIDTH"]),
-                    "const": any(_CONST.match(cell["conn"].get(k, "")) for k in ("A", "B")),
-                })
-            cell = None
-    return muls
-
-
-def _dsp_plan(il: str, budget: int, *, max_width: int = 16, min_y: int = 11) -> dict:
-    """Choose the multipliers that get iCE40 SB_MAC16 DSPs within ``budget``; the others are
-    built from logic.
-
-    Yosys (``synth_ice40 -dsp``) maps every multiplier with a product of at least ``min_y``
-    bits to DSPs, splitting wide ones into ``max_width`` x ``max_width`` tiles, whatever the
-    device has; a design with more multipliers than DSPs then fails placement. Here each
-    multiplier's tile count is estimated (an upper bound), and the set that saves the most
-    logic (``a * b`` LUTs per multiplier) within the budget keeps its DSPs (a 0/1 knapsack).
-    Multiplications by a constant are cheap in logic and never get a DSP.
+    Attributes
+    ----------
+    board : Board
+        The board.
+    model : Model
+        The network.
+    lanes : int
+        MAC lanes.
+    threshold : float
+        Detection threshold of the LED (a logit).
+    top : BoardTop
+        The board top.
+    plan : amaranth.build.run.BuildPlan
+        The platform's files (RTLIL, Yosys script, constraints, build script).
     """
-    cands, soft = [], []
-    for mul in _multipliers(il):
-        if mul["y"] < min_y or mul["a"] < 2 or mul["b"] < 2:
-            continue  # Yosys keeps these in logic anyway
-        if mul["const"]:
-            soft.append(mul)
-            continue
-        mul["dsps"] = -(-mul["a"] // max_width) * -(-mul["b"] // max_width)
-        cands.append(mul)
-    # Knapsack over the DSP count: best[k] = (saving, chosen indices) using at most k DSPs.
-    best = [(0, ())] * (budget + 1)
-    for i, mul in enumerate(cands):
-        w, v = mul["dsps"], mul["a"] * mul["b"]
-        for k in range(budget, w - 1, -1):
-            cand = (best[k - w][0] + v, best[k - w][1] + (i,))
-            if cand[0] > best[k][0]:
-                best[k] = cand
-    keep = set(best[budget][1])
-    soft += [m for i, m in enumerate(cands) if i not in keep]
-    return {"dsp": [cands[i] for i in sorted(keep)], "soft": soft,
-            "estimated_dsps": sum(cands[i]["dsps"] for i in keep)}
+
+    board: Board
+    model: Model
+    lanes: int
+    threshold: float
+    top: BoardTop
+    plan: BuildPlan
+
+    @property
+    def sys_clk_hz(self) -> float:
+        """The design clock."""
+        return self.top.sys_clk_hz
 
 
-def _limit_dsps(plan, budget: int) -> dict:
-    """Make the Yosys script of ``plan`` build the multipliers not chosen by :func:`_dsp_plan`
-    from logic: Yosys' ``booth`` pass turns them into Booth multipliers (adder trees with
-    carry chains) before ``synth_ice40 -dsp`` would map them to DSPs."""
-    il = plan.files[f"{TOP}.il"]
-    il = il.decode() if isinstance(il, bytes) else il
-    choice = _dsp_plan(il, budget)
-    ys_name = f"{TOP}.ys"
-    ys = plan.files[ys_name]
-    ys = ys.decode() if isinstance(ys, bytes) else ys
-    if choice["soft"]:
-        cells = " ".join(f"{m['module']}/{m['cell']}" for m in choice["soft"])
-        read = f"read_rtlil {TOP}.il\n"
-        ys = ys.replace(read, f"{read}proc\nbooth {cells}\n", 1)
-        plan.files[ys_name] = ys
-    return {"budget": budget, "estimated": choice["estimated_dsps"],
-            "in_dsps": [f"{m['module'].split('.')[-1]}/{m['cell']} {m['a']}x{m['b']}"
-                        for m in choice["dsp"]],
-            "in_logic": [f"{m['module'].split('.')[-1]}/{m['cell']} {m['a']}x{m['b']}"
-                         for m in choice["soft"]]}
+def _overrides(board: Board, seed: int | None) -> dict:
+    """Platform overrides: nextpnr writes its report (and never stops on timing, which
+    :func:`build` judges), iCE40 synthesis maps multipliers to DSPs."""
+    overrides = {
+        "nextpnr_opts": ["--report", f"{TOP}.report.json", "--timing-allow-fail"]
+                        + (["--seed", str(seed)] if seed is not None else []),
+    }
+    if board.family == "ice40":
+        overrides["synth_opts"] = ["-dsp"]
+    return overrides
 
 
-def _dfu_suffix(data: bytes, vid: int = 0x1209, pid: int = 0x5AF0) -> bytes:
-    """Append a DFU 1.0 file suffix (what ``dfu-suffix -v 1209 -p 5af0 -a`` does)."""
-    suffix = bytes([0xFF, 0xFF, pid & 0xFF, pid >> 8, vid & 0xFF, vid >> 8, 0x00, 0x01])
-    suffix += b"UFD" + bytes([16])
-    crc = zlib.crc32(data + suffix) ^ 0xFFFFFFFF
-    return data + suffix + crc.to_bytes(4, "little")
+def prepare(board: Board, model: Model, lanes: int, *, sys_clk_hz: float | None = None,
+            baud: int | None = None, threshold: float = 0.0,
+            seed: int | None = None) -> Prepared:
+    """Elaborate the board top of ``model`` and render the platform's build files.
 
+    No tool runs; the arguments are those of :func:`build`.
+
+    Raises
+    ------
+    BuildError
+        A bad argument (clock, baud rate) or an elaboration failure.
+    """
+    try:
+        top = BoardTop(board, model, lanes=lanes, sys_clk_hz=sys_clk_hz, baud=baud,
+                       threshold=threshold)
+    except ValueError as e:
+        raise BuildError(f"{board.name}: {e}") from None
+    try:
+        plan = build_platform(board).prepare(top, name=TOP, **_overrides(board, seed))
+    except (ValueError, TypeError, NameError) as e:
+        raise BuildError(f"{board.name}: elaboration failed: {e}") from e
+    return Prepared(board, model, lanes, threshold, top, plan)
+
+
+# --- Stage 2: synthesize -------------------------------------------------------------------------
 
 def _tail(path: Path, lines: int = 25) -> str:
     try:
@@ -239,7 +240,8 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text[-lines:])
 
 
-def _run_toolchain(board: Board, plan, out: Path, env: dict, verbose: bool):
+def _run_toolchain(board: Board, plan: BuildPlan, out: Path, env: Mapping[str, str],
+                   verbose: bool) -> tuple[dict[str, float], ToolError | None]:
     """Extract ``plan`` into ``out`` and run its script; returns ``(times, error or None)``."""
     plan.extract(str(out))
     for stale in (f"{TOP}.json", f"{TOP}.config", f"{TOP}.asc", f"{TOP}.bit", f"{TOP}.bin",
@@ -288,21 +290,72 @@ def _count_cells(json_path: Path, cell_type: str) -> int | None:
                for cell in mod.get("cells", {}).values() if cell["type"] == cell_type)
 
 
-def _accelerator_facts(dut) -> dict:
-    """Static facts of the accelerator for the report (whatever of them it offers)."""
-    facts = {}
-    for key, get in (("cycles_per_frame", lambda: dut.cycles_per_frame),
-                     ("ideal_cycles", lambda: dut.ideal_cycles),
-                     ("memory_bits", lambda: dut.memory_bits())):
-        try:
-            facts[key] = get()
-        except Exception:  # noqa: BLE001 -- a fact missing from the report is not an error
-            facts[key] = None
-    if facts["memory_bits"]:
-        facts["memory_bits"] = {**facts["memory_bits"],
-                                "total": sum(facts["memory_bits"].values())}
-    return facts
+@dataclass
+class Synthesis:
+    """What a toolchain run leaves besides its files.
 
+    Attributes
+    ----------
+    times : dict
+        Seconds per step: ``synth_s``, ``pnr_s``, ``pack_s`` (those that finished) and
+        ``toolchain_s``.
+    dsp : dict or None
+        iCE40: the DSP budget, the multipliers in DSPs and in logic, and the ``SB_MAC16`` cells
+        Yosys used (:func:`boards.dsp.limit_dsps`); ``None`` on ECP5.
+    """
+
+    times: dict[str, float]
+    dsp: dict | None
+
+
+def _retry_budget(board: Board, budget: int, used: int | None, attempt: int) -> int | None:
+    """The DSP budget to run the toolchain again with after failed run ``attempt`` (from 0)
+    in which Yosys used ``used`` ``SB_MAC16`` cells; ``None`` when the failure is final.
+
+    Only iCE40 builds whose synthesis used more DSPs than the device has are retried: the
+    estimate of DSP tiles per multiplier (:func:`boards.dsp.dsp_plan`) was low, so the excess
+    is taken off the budget.
+    """
+    if board.family != "ice40" or not used or used <= board.fpga.dsps:
+        return None
+    if attempt >= _ATTEMPTS - 1:
+        return None
+    return budget - (used - board.fpga.dsps)
+
+
+def synthesize(prep: Prepared, out: Path, env: Mapping[str, str], *,
+               verbose: bool = False) -> Synthesis:
+    """Run the toolchain on ``prep``'s build plan in ``out`` with the environment ``env``.
+
+    On iCE40 the multipliers that do not fit the DSP budget are built from logic
+    (:func:`boards.dsp.limit_dsps`), and a run that still used too many DSPs is retried with a
+    smaller budget (:func:`_retry_budget`).
+
+    Raises
+    ------
+    ToolError
+        A tool failed; the message names the step and ends with its log's last lines.
+    """
+    board, plan = prep.board, prep.plan
+    ys_name, netlist = f"{TOP}.ys", out / f"{TOP}.json"
+    original_ys = plan.files[ys_name]
+    budget, dsp = board.fpga.dsps, None
+    for attempt in range(_ATTEMPTS):
+        if board.family == "ice40":
+            plan.files[ys_name] = original_ys
+            dsp = limit_dsps(plan, budget, name=TOP)
+        times, error = _run_toolchain(board, plan, out, env, verbose)
+        if error is None:
+            break
+        budget = _retry_budget(board, budget, _count_cells(netlist, "SB_MAC16"), attempt)
+        if budget is None:
+            raise error
+    if dsp is not None:
+        dsp["used"] = _count_cells(netlist, "SB_MAC16")
+    return Synthesis(times, dsp)
+
+
+# --- Stage 3: parse ------------------------------------------------------------------------------
 
 def _utilization(report: dict, family: str) -> dict:
     util = report.get("utilization", {})
@@ -357,6 +410,169 @@ def design_fmax(fmax: dict) -> tuple[float | None, bool | None]:
     return main["achieved_mhz"], met
 
 
+@dataclass
+class PnrResult:
+    """Utilisation and timing of a placed and routed design.
+
+    Attributes
+    ----------
+    utilization : dict
+        ``{"luts", "ffs", "dsps", "bram", "spram", "plls"}``, each ``{"used", "available"}``
+        or ``None`` where the family has no such figure.
+    fmax : dict
+        Per clock: ``{"achieved_mhz", "constraint_mhz"}``.
+    achieved_mhz : float or None
+        fmax of the design clock (:func:`design_fmax`).
+    target_mhz : float
+        The design clock.
+    timing_met : bool
+        Every real clock meets its constraint and the design clock reaches the target.
+    """
+
+    utilization: dict
+    fmax: dict
+    achieved_mhz: float | None
+    target_mhz: float
+    timing_met: bool
+
+
+def parse_pnr(board: Board, report_text: str, sys_clk_hz: float, *,
+              ffs: int | None = None) -> PnrResult:
+    """Read nextpnr's ``--report`` JSON text of a build for ``board`` at ``sys_clk_hz``.
+
+    ``ffs`` is the iCE40 flip-flop count from the netlist (:func:`_ice40_ffs`), which
+    nextpnr's iCE40 report does not give; ECP5 reports count them.
+    """
+    pnr = json.loads(report_text)
+    util = _utilization(pnr, board.family)
+    if board.family == "ice40":
+        util["ffs"] = {"used": ffs, "available": board.fpga.luts} if ffs is not None else None
+    fmax = _fmax(pnr)
+    target = sys_clk_hz / 1e6
+    achieved, clocks_met = design_fmax(fmax)
+    timing_met = bool(clocks_met) and achieved >= target - 0.01
+    return PnrResult(util, fmax, achieved, target, timing_met)
+
+
+def parse(board: Board, out: Path, sys_clk_hz: float) -> PnrResult:
+    """:func:`parse_pnr` of the build in ``out``: nextpnr's report and, on iCE40, the FFs of
+    the netlist."""
+    text = (out / f"{TOP}.report.json").read_text()
+    ffs = _ice40_ffs(out / f"{TOP}.json") if board.family == "ice40" else None
+    return parse_pnr(board, text, sys_clk_hz, ffs=ffs)
+
+
+# --- Stage 4: artifacts and report ---------------------------------------------------------------
+
+def _dfu_suffix(data: bytes, vid: int = 0x1209, pid: int = 0x5AF0) -> bytes:
+    """Append a DFU 1.0 file suffix (what ``dfu-suffix -v 1209 -p 5af0 -a`` does)."""
+    suffix = bytes([0xFF, 0xFF, pid & 0xFF, pid >> 8, vid & 0xFF, vid >> 8, 0x00, 0x01])
+    suffix += b"UFD" + bytes([16])
+    crc = zlib.crc32(data + suffix) ^ 0xFFFFFFFF
+    return data + suffix + crc.to_bytes(4, "little")
+
+
+def write_artifacts(prep: Prepared, out: Path) -> dict[str, str]:
+    """Write what programming needs besides the bitstream (the DFU file, the SPRAM weights
+    image) and return the report's ``files``: name -> path (and the image's flash offset)."""
+    board = prep.board
+    bitstream = out / f"{TOP}.{'bit' if board.family == 'ecp5' else 'bin'}"
+    files = {"bitstream": str(bitstream)}
+    if board.programmer.bitstream == "dfu":
+        dfu = out / f"{TOP}.dfu"
+        dfu.write_bytes(_dfu_suffix(bitstream.read_bytes()))
+        files["dfu"] = str(dfu)
+    if board.memory == "spram":
+        image = out / f"{TOP}.weights.bin"
+        image.write_bytes(model_image(prep.model, prep.lanes))
+        files["weights_image"] = str(image)
+        files["weights_image_offset"] = hex(board.image_offset)
+    return files
+
+
+def _accelerator_facts(dut) -> dict:
+    """Static facts of the accelerator for the report (whatever of them it offers)."""
+    facts = {}
+    for key, get in (("cycles_per_frame", lambda: dut.cycles_per_frame),
+                     ("ideal_cycles", lambda: dut.ideal_cycles),
+                     ("memory_bits", lambda: dut.memory_bits())):
+        try:
+            facts[key] = get()
+        except Exception:  # noqa: BLE001 -- a fact missing from the report is not an error
+            facts[key] = None
+    if facts["memory_bits"]:
+        facts["memory_bits"] = {**facts["memory_bits"],
+                                "total": sum(facts["memory_bits"].values())}
+    return facts
+
+
+def _throughput(prep: Prepared, facts: dict) -> dict:
+    """Compute and UART time per frame against the hop: can the board keep up in real time?"""
+    model, core = prep.model, prep.top.core
+    cycles = facts.get("cycles_per_frame") or 0
+    # A frame goes out and its scores come back as int16 values in one packet each, 8N1:
+    # 10 bits on the line per byte.
+    frame_bytes = OVERHEAD + 2 * model.features.n_mels
+    score_bytes = OVERHEAD + 2 * model.shape[-1]
+    uart_ms = 10 * (frame_bytes + score_bytes) / core.baud * 1e3
+    hop_ms = 1e3 * model.features.hop_length / model.features.sample_rate
+    compute_ms = cycles / prep.sys_clk_hz * 1e3
+    return {
+        "cycles_per_frame": cycles,
+        "ideal_cycles_per_frame": facts.get("ideal_cycles"),
+        "compute_ms_per_frame": round(compute_ms, 3),
+        "uart_ms_per_frame": round(uart_ms, 3),
+        "hop_ms": hop_ms,
+        "real_time": compute_ms + uart_ms < hop_ms,
+    }
+
+
+def make_report(prep: Prepared, fit: dict, synth: Synthesis, pnr: PnrResult,
+                files: dict[str, str], times: dict[str, float],
+                env: Mapping[str, str]) -> dict:
+    """The build report (``build-report.json``; :func:`format_report` prints it)."""
+    board, model, top = prep.board, prep.model, prep.top
+    core = top.core
+    facts = _accelerator_facts(core.accelerator)
+    return {
+        "board": board.name,
+        "title": board.title,
+        "fpga": board.fpga.name,
+        "family": board.family,
+        "model": {"sha256": model.sha256, "bits": model.bits, "shape": model.shape,
+                  "labels": list(model.labels)},
+        "lanes": prep.lanes,
+        "memory": board.memory,
+        "clock": {
+            "board_hz": board.clock_hz,
+            "sys_hz": prep.sys_clk_hz,
+            "source": ("pll" if top.use_pll else board.clock),
+            "pll": (vars(top.pll) if top.pll is not None else None),
+            "fmax": pnr.fmax,
+            "achieved_mhz": pnr.achieved_mhz,
+            "target_mhz": pnr.target_mhz,
+            "timing_met": pnr.timing_met,
+        },
+        "utilization": pnr.utilization,
+        "dsp_allocation": synth.dsp,
+        "fit_estimate": fit,
+        "memory_bits": facts.get("memory_bits"),
+        "uart": {"baud": core.baud, "divisor": core.divisor},
+        "throughput": _throughput(prep, facts),
+        "detection": {"rule": "argmax is a keyword class and its score >= threshold",
+                      "threshold_logit": prep.threshold, "threshold_score": core.threshold},
+        "files": files,
+        "times": times,
+        "tools": {var: env[var] for var in TOOL_ENV},
+    }
+
+
+def _write_report(out: Path, report: dict) -> None:
+    (out / REPORT).write_text(json.dumps(report, indent=1, default=float))
+
+
+# --- The whole build -----------------------------------------------------------------------------
+
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,
           flash: bool = False, sys_clk_hz: float | None = None, baud: int | None = None,
           threshold: float = 0.0, seed: int | None = None, allow_timing_fail: bool = False,
@@ -406,137 +622,33 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     ProgramError
         Programming failed (no board attached, tool missing, ...).
     """
-
     board = _resolve_board(board)
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
     out = Path(out_dir).resolve()
-    times: dict[str, float] = {}
 
     t0 = time.monotonic()
     fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
-    env = _tool_env()
+    env = tool_env()
     _check_tools(board, env)
-
-    try:
-        top = BoardTop(board, model, lanes=lanes, sys_clk_hz=sys_clk_hz, baud=baud,
-                       threshold=threshold)
-    except ValueError as e:
-        raise BuildError(f"{board.name}: {e}") from None
-    platform = _platform(board)
-    f_sys = top.sys_clk_hz
-    overrides = {
-        "nextpnr_opts": ["--report", f"{TOP}.report.json", "--timing-allow-fail"]
-                        + (["--seed", str(seed)] if seed is not None else []),
-    }
-    if board.family == "ice40":
-        overrides["synth_opts"] = ["-dsp"]
-    os.environ.update({k: env[k] for k in (*TOOL_ENV, "AMARANTH_USE_YOSYS")})
-    try:
-        plan = platform.prepare(top, name=TOP, **overrides)
-    except (ValueError, TypeError, NameError) as e:
-        raise BuildError(f"{board.name}: elaboration failed: {e}") from e
-    times["elaborate_s"] = round(time.monotonic() - t0, 1)
+    prep = prepare(board, model, lanes, sys_clk_hz=sys_clk_hz, baud=baud, threshold=threshold,
+                   seed=seed)
+    times = {"elaborate_s": round(time.monotonic() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
-    dsp = None
-    budget = board.fpga.dsps
-    original_ys = plan.files[f"{TOP}.ys"]
-    for attempt in range(3):
-        if board.family == "ice40":
-            plan.files[f"{TOP}.ys"] = original_ys
-            dsp = _limit_dsps(plan, budget)
-        step_times, error = _run_toolchain(board, plan, out, env, verbose)
-        if error is None:
-            break
-        used = _count_cells(out / f"{TOP}.json", "SB_MAC16")
-        if board.family == "ice40" and used and used > board.fpga.dsps and attempt < 2:
-            # The estimate of DSP tiles per multiplier was low: take the excess away.
-            budget -= used - board.fpga.dsps
-            continue
-        raise error
-    times.update(step_times)
-    if dsp is not None:
-        dsp["used"] = _count_cells(out / f"{TOP}.json", "SB_MAC16")
-
-    pnr = json.loads((out / f"{TOP}.report.json").read_text())
-    util = _utilization(pnr, board.family)
-    if board.family == "ice40":
-        ffs = _ice40_ffs(out / f"{TOP}.json")
-        util["ffs"] = {"used": ffs, "available": board.fpga.luts} if ffs is not None else None
-    fmax = _fmax(pnr)
-    target = f_sys / 1e6
-    achieved, clocks_met = design_fmax(fmax)
-    timing_met = bool(clocks_met) and achieved >= target - 0.01
-
-    bitstream = out / f"{TOP}.{'bit' if board.family == 'ecp5' else 'bin'}"
-    files = {"bitstream": str(bitstream)}
-    if board.programmer.bitstream == "dfu":
-        dfu = out / f"{TOP}.dfu"
-        dfu.write_bytes(_dfu_suffix(bitstream.read_bytes()))
-        files["dfu"] = str(dfu)
-    if board.memory == "spram":
-
-        image = out / f"{TOP}.weights.bin"
-        image.write_bytes(model_image(model, lanes))
-        files["weights_image"] = str(image)
-        files["weights_image_offset"] = hex(board.image_offset)
-
-    accel = top.core  # KWSCore
-    facts = _accelerator_facts(accel.accelerator)
-    cycles = facts.get("cycles_per_frame") or 0
-    frame_bytes = 8 + 2 * model.features.n_mels
-    score_bytes = 8 + 2 * model.shape[-1]
-    uart_ms = 10 * (frame_bytes + score_bytes) / accel.baud * 1e3
-    hop_ms = 1e3 * model.features.hop_length / model.features.sample_rate
-    compute_ms = cycles / f_sys * 1e3
+    synth = synthesize(prep, out, env, verbose=verbose)
+    times.update(synth.times)
+    pnr = parse(board, out, prep.sys_clk_hz)
+    files = write_artifacts(prep, out)
     times["total_s"] = round(time.monotonic() - t0, 1)
+    report = make_report(prep, fit, synth, pnr, files, times, env)
+    _write_report(out, report)
 
-    report = {
-        "board": board.name,
-        "title": board.title,
-        "fpga": board.fpga.name,
-        "family": board.family,
-        "model": {"sha256": model.sha256, "bits": model.bits, "shape": model.shape,
-                  "labels": list(model.labels)},
-        "lanes": lanes,
-        "memory": board.memory,
-        "clock": {
-            "board_hz": board.clock_hz,
-            "sys_hz": f_sys,
-            "source": ("pll" if top.use_pll else board.clock),
-            "pll": (vars(top.pll) if top.pll is not None else None),
-            "fmax": fmax,
-            "achieved_mhz": achieved,
-            "target_mhz": target,
-            "timing_met": timing_met,
-        },
-        "utilization": util,
-        "dsp_allocation": dsp,
-        "fit_estimate": fit,
-        "memory_bits": facts.get("memory_bits"),
-        "uart": {"baud": accel.baud, "divisor": accel.divisor},
-        "throughput": {
-            "cycles_per_frame": cycles,
-            "ideal_cycles_per_frame": facts.get("ideal_cycles"),
-            "compute_ms_per_frame": round(compute_ms, 3),
-            "uart_ms_per_frame": round(uart_ms, 3),
-            "hop_ms": hop_ms,
-            "real_time": compute_ms + uart_ms < hop_ms,
-        },
-        "detection": {"rule": "argmax is a keyword class and its score >= threshold",
-                      "threshold_logit": threshold, "threshold_score": accel.threshold},
-        "files": files,
-        "times": times,
-        "tools": {var: env[var] for var in TOOL_ENV},
-    }
-    (out / REPORT).write_text(json.dumps(report, indent=1, default=float))
-
-    if not timing_met and not allow_timing_fail:
-        raise BuildError(f"{board.name}: timing not met: fmax {achieved} MHz < "
-                         f"{target:g} MHz design clock (report: {out / REPORT})")
+    if not pnr.timing_met and not allow_timing_fail:
+        raise BuildError(f"{board.name}: timing not met: fmax {pnr.achieved_mhz} MHz < "
+                         f"{pnr.target_mhz:g} MHz design clock (report: {out / REPORT})")
     if program or flash:
         report["programmed"] = program_board(board, out, flash=flash, report=report)
-        (out / REPORT).write_text(json.dumps(report, indent=1, default=float))
+        _write_report(out, report)
     return report
 
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from kwshw.arith import ACT_WIDTH
+from kwshw.hw.common import check_plans
 
 from .errors import FitError
 from .table import FPGA, Board
@@ -119,6 +120,57 @@ def _advice(model, capacity: int, larger: bool = False) -> str:
         + options[-1] + "."
 
 
+def _blocks(fpga: FPGA, needs: list[MemoryNeed]) -> tuple[list[dict], int, int]:
+    """Each memory with the blocks it takes, and the block RAM and SPRAM totals."""
+    items = []
+    bram_total = 0
+    spram_total = 0
+    for need in needs:
+        entry = {**asdict(need), "bits": need.bits}
+        if need.target == "spram":
+            cols, rows = spram_blocks(need.width, need.depth)
+            entry["blocks"] = cols * rows
+            spram_total += cols * rows
+        else:
+            entry["blocks"] = bram_blocks(fpga.family, need.width, need.depth)
+            bram_total += entry["blocks"]
+        items.append(entry)
+    return items, bram_total, spram_total
+
+
+def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
+    """Raise :class:`FitError` with the numbers when the design of ``report`` (the fit
+    report) does not fit ``board``."""
+    fpga = board.fpga
+    what, lanes, weight_bits = report["model"], report["lanes"], report["weight_bits"]
+    bram_total, spram_total = report["bram_blocks_needed"], report["spram_blocks_needed"]
+    if report["memory"] == "spram":
+        cols, rows = spram_blocks(weights.width, weights.depth)
+        if weight_bits > fpga.spram_bits:
+            raise FitError(
+                f"{board.name}: {what} needs {_fmt(weight_bits)} weight bits; "
+                f"{fpga.name} SPRAM has {_fmt(fpga.spram_bits)} ({fpga.spram_blocks} blocks of "
+                f"16 x 16,384). " + _advice(model, fpga.spram_bits))
+        if spram_total > fpga.spram_blocks:
+            raise FitError(
+                f"{board.name}: {what} with {lanes} lanes needs {spram_total} SPRAM blocks "
+                f"({_fmt(weights.depth)} words x {weights.width} bits = {cols} x {rows} blocks "
+                f"of 16 x 16,384); {fpga.name} has {fpga.spram_blocks}. "
+                + ("Use fewer lanes." if cols > fpga.spram_blocks else
+                   "Use more lanes (wider, shallower words waste less) or a smaller network."))
+    elif weight_bits > fpga.bram_bits:
+        raise FitError(
+            f"{board.name}: {what} needs {_fmt(weight_bits)} weight bits; {fpga.name} "
+            f"block RAM has {_fmt(fpga.bram_bits)} ({fpga.bram_blocks} EBR of "
+            f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, fpga.bram_bits, larger=True))
+    if bram_total > fpga.bram_blocks:
+        detail = ", ".join(f"{e['name']} {e['blocks']}" for e in report["memories"]
+                           if e["target"] == "bram" and e["blocks"])
+        raise FitError(
+            f"{board.name}: {what} with {lanes} lanes needs about {bram_total} block RAMs "
+            f"({detail}); {fpga.name} has {fpga.bram_blocks} ({_fmt(fpga.bram_bits)} bits).")
+
+
 def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
               needs: list[MemoryNeed] | None = None) -> dict:
     """Check that the accelerator fits ``board``; return the memory report, or raise.
@@ -143,28 +195,16 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         With the numbers: what the design needs and what the FPGA has.
     """
     fpga: FPGA = board.fpga
+    try:  # a network this accelerator cannot run is refused before anything is sized
+        check_plans(model.plans())
+    except ValueError as e:
+        raise FitError(f"{board.name}: {e}") from None
     memory = memory or board.memory
     if memory == "spram" and not fpga.spram_blocks:
         raise FitError(f"{board.name}: {fpga.name} has no SPRAM; build with memory='bram'")
     if needs is None:
         needs = memory_needs(model, lanes, memory)
-    fp = model.footprint()
-    what = f"{model.bits}-bit model {'-'.join(map(str, model.shape))}"
-
-    items = []
-    bram_total = 0
-    spram_total = 0
-    for need in needs:
-        entry = {**asdict(need), "bits": need.bits}
-        if need.target == "spram":
-            cols, rows = spram_blocks(need.width, need.depth)
-            entry["blocks"] = cols * rows
-            spram_total += cols * rows
-        else:
-            entry["blocks"] = bram_blocks(fpga.family, need.width, need.depth)
-            bram_total += entry["blocks"]
-        items.append(entry)
-
+    items, bram_total, spram_total = _blocks(fpga, needs)
     by_kind: dict[str, int] = {}
     for need in needs:
         by_kind[need.kind] = by_kind.get(need.kind, 0) + need.bits
@@ -172,10 +212,10 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
     report = {
         "board": board.name,
         "fpga": fpga.name,
-        "model": what,
+        "model": f"{model.bits}-bit model {'-'.join(map(str, model.shape))}",
         "lanes": lanes,
         "memory": memory,
-        "weight_bits": fp["weight_bits"],
+        "weight_bits": model.footprint()["weight_bits"],
         "bits_by_kind": by_kind,
         "memories": items,
         "bram_blocks_needed": bram_total,
@@ -185,31 +225,5 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         "spram_blocks_available": fpga.spram_blocks,
         "spram_bits_available": fpga.spram_bits,
     }
-
-    weights = next(n for n in needs if n.kind == "weights")
-    if memory == "spram":
-        cols, rows = spram_blocks(weights.width, weights.depth)
-        if fp["weight_bits"] > fpga.spram_bits:
-            raise FitError(
-                f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; "
-                f"{fpga.name} SPRAM has {_fmt(fpga.spram_bits)} ({fpga.spram_blocks} blocks of "
-                f"16 x 16,384). " + _advice(model, fpga.spram_bits))
-        if spram_total > fpga.spram_blocks:
-            raise FitError(
-                f"{board.name}: {what} with {lanes} lanes needs {spram_total} SPRAM blocks "
-                f"({_fmt(weights.depth)} words x {weights.width} bits = {cols} x {rows} blocks "
-                f"of 16 x 16,384); {fpga.name} has {fpga.spram_blocks}. "
-                + ("Use fewer lanes." if cols > fpga.spram_blocks else
-                   "Use more lanes (wider, shallower words waste less) or a smaller network."))
-    elif fp["weight_bits"] > fpga.bram_bits:
-        raise FitError(
-            f"{board.name}: {what} needs {_fmt(fp['weight_bits'])} weight bits; {fpga.name} "
-            f"block RAM has {_fmt(fpga.bram_bits)} ({fpga.bram_blocks} EBR of "
-            f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, fpga.bram_bits, larger=True))
-    if bram_total > fpga.bram_blocks:
-        detail = ", ".join(f"{e['name']} {e['blocks']}" for e in items
-                           if e["target"] == "bram" and e["blocks"])
-        raise FitError(
-            f"{board.name}: {what} with {lanes} lanes needs about {bram_total} block RAMs "
-            f"({detail}); {fpga.name} has {fpga.bram_blocks} ({_fmt(fpga.bram_bits)} bits).")
+    _refuse(board, model, report, next(n for n in needs if n.kind == "weights"))
     return report

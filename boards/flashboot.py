@@ -34,7 +34,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from kwshw.hw.memories import weight_words
-from kwshw.link.gateware import crc16_update
+from kwshw.link.gateware import CRC16
 from kwshw.link.protocol import crc16
 
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "HEADER_SIZE", "image_header", "weights_image",
@@ -184,7 +184,8 @@ class FlashWeightLoader(wiring.Component):
         index = Signal(range(max(HEADER_SIZE, len(command), bpw) + 1))
         word = Signal(8 * bpw)
         words_left = Signal(range(self._n_words + 1))
-        crc = Signal(16, init=0xFFFF)
+        m.submodules.crc = checker = CRC16.create()
+        m.d.comb += checker.data.eq(rx)
         wait = Signal(range(self._wake + 1))
 
         m.d.comb += self.load.payload.eq(word[:self._width])
@@ -230,8 +231,8 @@ class FlashWeightLoader(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += self.spi.cs.eq(1)
                 with m.If(byte_done):
-                    m.d.sync += [word.word_select(index, 8).eq(rx),
-                                 crc.eq(crc16_update(crc, rx)), index.eq(index + 1)]
+                    m.d.comb += checker.valid.eq(1)
+                    m.d.sync += [word.word_select(index, 8).eq(rx), index.eq(index + 1)]
                     with m.If(index == bpw - 1):
                         m.d.sync += index.eq(0)
                         m.next = "PUSH"
@@ -249,13 +250,14 @@ class FlashWeightLoader(wiring.Component):
             with m.State("CRC"):
                 m.d.comb += self.spi.cs.eq(1)
                 with m.If(byte_done):
-                    m.d.sync += [crc.eq(crc16_update(crc, rx)), index.eq(index + 1)]
+                    m.d.comb += checker.valid.eq(1)
+                    m.d.sync += index.eq(index + 1)
                     with m.If(index == 0):
                         m.d.comb += start.eq(1)
                     with m.Else():
                         m.next = "CHECK"
             with m.State("CHECK"):
-                with m.If(crc == 0):
+                with m.If(checker.match_detected):
                     m.d.sync += self.done.eq(1)
                     m.next = "DONE"
                 with m.Else():

@@ -207,9 +207,13 @@ class Board:
         module, _, cls = self.platform.partition(":")
         return getattr(importlib.import_module(module), cls)
 
-    def make_platform(self, **kwargs):
-        """A platform instance with this board's attributes and extra resources."""
-        platform = self.platform_class()(**kwargs)
+    def make_platform(self, *, cls: type | None = None, **kwargs):
+        """A platform instance with this board's attributes and extra resources.
+
+        ``cls`` is a subclass of :meth:`platform_class` to instantiate instead (the build
+        drops platform steps it does in Python); ``kwargs`` go to the platform's constructor.
+        """
+        platform = (cls or self.platform_class())(**kwargs)
         for attr, value in self.platform_args.items():
             setattr(platform, attr, value)
         for ref in self.extra_resources:

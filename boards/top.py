@@ -34,12 +34,14 @@ from kwshw.arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from kwshw.evaluate import keyword_classes
 from kwshw.hw.accelerator import Accelerator
 from kwshw.hw.memories import weight_words
+from kwshw.hw.ports import AcceleratorSignature
 from kwshw.link.gateware import UARTHostLink
 from kwshw.link.uart import uart_divisor
 from kwshw.modelfile import VERSION
 from kwshw.quantize import round_half_up
 
 from .flashboot import FlashWeightLoader, SPIFlashSignature
+from .pll import ecp5_pll, ice40_pll
 from .table import Board
 
 __all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
@@ -163,7 +165,8 @@ class KWSCore(wiring.Component):
         System cycles per half SPI clock while booting.
     accelerator : callable, optional
         ``accelerator(model, lanes, memory)`` returns the accelerator component (default
-        :class:`kwshw.hw.accelerator.Accelerator`).
+        :class:`kwshw.hw.accelerator.Accelerator`), which must have the ports of
+        :class:`kwshw.hw.ports.AcceleratorSignature`.
 
     Attributes
     ----------
@@ -205,6 +208,9 @@ class KWSCore(wiring.Component):
         #: The accelerator component (built here so that its static facts -- cycles per
         #: frame, memory bits -- are available before elaboration).
         self.accelerator = (accelerator or _default_accelerator)(model, lanes, memory)
+        if not AcceleratorSignature().is_provided_by(self.accelerator):
+            raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
+                            f"{AcceleratorSignature()!r}")
         members = {
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
@@ -239,10 +245,10 @@ class KWSCore(wiring.Component):
             accel.feat.payload.eq(link.feat.payload),
             accel.feat.valid.eq(link.feat.valid & ready),
             link.feat.ready.eq(accel.feat.ready & ready),
-            link.score.payload.eq(accel.score.payload),
-            link.score.valid.eq(accel.score.valid),
-            accel.score.ready.eq(link.score.ready),
             accel.clear.eq(link.clear),
+        ]
+        wiring.connect(m, accel.score, link.score)
+        m.d.comb += [
             det.valid.eq(accel.score.valid & link.score.ready),
             det.score.eq(accel.score.payload),
             det.clear.eq(link.clear),
@@ -302,8 +308,6 @@ class BoardTop(Elaboratable):
                             image_offset=board.image_offset, **core_args)
         self.pll = None
         if self.use_pll:
-            from .pll import ecp5_pll, ice40_pll
-
             make = ecp5_pll if board.family == "ecp5" else ice40_pll
             self.pll = make(board.clock_hz, self.sys_clk_hz)
 

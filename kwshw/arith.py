@@ -18,6 +18,7 @@ outputs; an activation vector is held as signed ``ACT_WIDTH``-bit integers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 __all__ = [
     "ACT_WIDTH",
@@ -35,6 +36,9 @@ __all__ = [
     "reciprocal",
     "step",
     "requantize",
+    "ScaleTerms",
+    "scale_terms",
+    "saturate",
     "scale_column",
     "LayerShifts",
     "layer_shifts",
@@ -210,12 +214,47 @@ def layer_shifts(*, bits: int, v_lo: int, v_hi: int, ws_lo: int, ws_hi: int,
     return LayerShifts(sv=sv, sw=sw, align1=e - e1, align2=e - e2, out=e - out_frac)
 
 
+class ScaleTerms(NamedTuple):
+    """The named intermediates of one column's scale multiplier (:func:`scale_terms`), each
+    an int, NumPy array or torch tensor like the inputs; :class:`LayerWidths` bounds each one.
+    """
+
+    v: Any       #: ``V = ST * A + ((LO * P) << b)``
+    vr: Any      #: ``VR = rshift_round(V, sv)``
+    t1: Any      #: ``T1 = XLO * WSR``
+    t2: Any      #: ``T2 = RM * VR``
+    z: Any       #: ``Z = (T1 << align1) + (T2 << align2)``
+    y: Any       #: ``Y = rshift_round(Z, out) + B``, before the clamp
+
+
+def scale_terms(a, p, rm, xlo, *, st, lo, wsr, bias, bits: int,
+                shifts: LayerShifts) -> ScaleTerms:
+    """Every intermediate of the per-column scale multiplier, up to ``Y`` before the clamp.
+
+    ``y_j = XLO * WS_j + (R / M) * V_j + bias_j`` with ``V_j = ST_j A_j + LO_j 2**b P``, in
+    integers with the layer's static shifts. The arguments are those of :func:`scale_column`.
+    """
+    v = st * a + ((lo * p) << bits)
+    vr = rshift_round(v, shifts.sv)
+    t1 = xlo * wsr
+    t2 = rm * vr
+    z = (t1 << shifts.align1) + (t2 << shifts.align2)
+    y = rshift_round(z, shifts.out) + bias
+    return ScaleTerms(v=v, vr=vr, t1=t1, t2=t2, z=z, y=y)
+
+
+def saturate(y, *, relu: bool):
+    """ReLU and saturation to ``ACT_WIDTH`` as one clamp: ``[0 or ACT_MIN, ACT_MAX]``."""
+    return _clip(y, 0 if relu else ACT_MIN, ACT_MAX)
+
+
 def scale_column(a, p, rm, xlo, *, st, lo, wsr, bias, bits: int, shifts: LayerShifts,
                  relu: bool):
     """The per-column scale multiplier: integer MAC results to the next activation.
 
-    ``y_j = XLO * WS_j + (R / M) * V_j + bias_j`` with ``V_j = ST_j A_j + LO_j 2**b P``
-    (in integers, with the layer's static shifts), then ReLU and saturation as one clamp.
+    ``saturate(scale_terms(...).y)``: ``y_j = XLO * WS_j + (R / M) * V_j + bias_j`` with
+    ``V_j = ST_j A_j + LO_j 2**b P`` (in integers, with the layer's static shifts), then ReLU
+    and saturation as one clamp.
 
     Parameters
     ----------
@@ -235,13 +274,9 @@ def scale_column(a, p, rm, xlo, *, st, lo, wsr, bias, bits: int, shifts: LayerSh
     relu : bool
         Clamp at 0 (hidden layers) instead of at the most negative activation.
     """
-    v = st * a + ((lo * p) << bits)
-    vr = rshift_round(v, shifts.sv)
-    t1 = xlo * wsr
-    t2 = rm * vr
-    z = (t1 << shifts.align1) + (t2 << shifts.align2)
-    y = rshift_round(z, shifts.out) + bias
-    return _clip(y, 0 if relu else ACT_MIN, ACT_MAX)
+    terms = scale_terms(a, p, rm, xlo, st=st, lo=lo, wsr=wsr, bias=bias, bits=bits,
+                        shifts=shifts)
+    return saturate(terms.y, relu=relu)
 
 
 # --- Widths of every intermediate --------------------------------------------------------------

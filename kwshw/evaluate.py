@@ -58,6 +58,7 @@ import numpy as np
 from . import golden, quantize
 from .corpora import TASKS, find_corpora, open_dataset
 from .features import FeatureConfig, Normalizer, stack_windows
+from .layers import Conv, Geometry, float_activations, float_layer
 from .modelfile import Model, from_float, load
 
 __all__ = [
@@ -287,21 +288,18 @@ def requantize(model: Model, bits: int) -> Model:
                       out_fracs=[lay.out_frac for lay in model.layers],
                       features=model.features, norm_mean=model.norm_mean,
                       norm_std=model.norm_std, labels=model.labels, task=model.task,
-                      in_frac=model.in_frac, meta=dict(model.meta), keep_float=True)
+                      in_frac=model.in_frac, meta=dict(model.meta), keep_float=True,
+                      convs=model.convs)
 
 
 def static_ranges(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
-                  x: np.ndarray) -> list[tuple[float, float]]:
+                  x: np.ndarray, *, convs: Sequence[Conv | None] | None = None,
+                  geometry: Geometry | None = None) -> list[tuple[float, float]]:
     """Per-layer input ranges ``(min, max)`` of the float network on calibration inputs ``x``
     (the static baseline's fixed activation ranges)."""
     h = np.asarray(x, np.float64)
-    out = []
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        out.append((float(h.min()), float(h.max())))
-        h = h @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
-        if k < len(weights) - 1:
-            h = np.maximum(h, 0.0)
-    return out
+    acts = [h] + float_activations(weights, biases, h, convs=convs, geometry=geometry)[:-1]
+    return [(float(a.min()), float(a.max())) for a in acts]
 
 
 def _static_forward(model: Model, x: np.ndarray, bits: int) -> np.ndarray:
@@ -310,13 +308,14 @@ def _static_forward(model: Model, x: np.ndarray, bits: int) -> np.ndarray:
         raise ValueError("the model file has no meta['static_ranges'] (calibrated activation "
                          "ranges of the static baseline); export it with kwshw.train")
     h = np.asarray(x, np.float64)
+    geometry = model.geometries()[0]
     n = len(model.float_weights)
     for k, (w, b) in enumerate(zip(model.float_weights, model.float_biases, strict=True)):
         w = np.asarray(w, np.float64)
         lo, hi = ranges[k]
         h = quantize.static_fake_quant(h, lo, hi, bits)
         wq = quantize.static_fake_quant(w, float(w.min()), float(w.max()), bits)
-        h = h @ wq + np.asarray(b, np.float64)
+        h, geometry = float_layer(h, wq, b, model.layers[k].conv, geometry)
         if k < n - 1:
             h = np.maximum(h, 0.0)
     return h
@@ -340,7 +339,8 @@ def run_windows(model: Model, x: np.ndarray, mode: str = "golden") -> np.ndarray
     if mode == "float":
         if model.float_weights is None:
             raise ValueError("the model file has no float reference")
-        return golden.float_forward(model.float_weights, model.float_biases, x)
+        return golden.float_forward(model.float_weights, model.float_biases, x,
+                                    convs=model.convs, geometry=model.geometries()[0])
     if mode.startswith("dynamic"):
         return _golden_logits(requantize(model, int(mode[7:])), x)
     if mode.startswith("static"):

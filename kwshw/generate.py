@@ -15,8 +15,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from .hw.accelerator import Accelerator, schedule_cycles
-from .hw.common import check_lanes
+from .hw.accelerator import Accelerator, frame_schedule
 from .hw.memories import spram_blocks
 from .modelfile import Model
 
@@ -26,12 +25,11 @@ __all__ = ["accelerator_cycles", "generate", "report"]
 def accelerator_cycles(model: Model, lanes: int) -> int:
     """Exact cycles per frame of the accelerator for ``model`` on ``lanes`` MAC lanes.
 
-    This is the sequencer's schedule (:func:`kwshw.hw.sequencer.frame_cycles`): the frame
-    period when frames are always pending and scores are read as they come. The tests check
-    it against simulation cycle for cycle.
+    This is the sequencer's schedule (:attr:`kwshw.hw.sequencer.FrameSchedule.cycles_per_frame`):
+    the frame period when frames are always pending and scores are read as they come. The
+    tests check it against simulation cycle for cycle.
     """
-    check_lanes(lanes)
-    return schedule_cycles(model, lanes)["per_frame"]
+    return frame_schedule(model, lanes).cycles_per_frame
 
 
 def _ports(dut: Accelerator) -> list[dict]:
@@ -51,7 +49,7 @@ def report(dut: Accelerator) -> dict:
     """The report of one accelerator build (everything but the generation time)."""
     model, plans = dut.model, dut.plans
     layers = []
-    for k, (plan, sched) in enumerate(zip(plans, dut.schedules, strict=True)):
+    for k, (plan, sched) in enumerate(zip(plans, dut.schedule.layers, strict=True)):
         layers.append({
             "index": k,
             "n_in": plan.n_in,
@@ -93,7 +91,7 @@ def report(dut: Accelerator) -> dict:
         "cycles": {
             "ideal_per_frame": ideal,
             "per_frame": actual,
-            "source": "sequencer schedule (kwshw.hw.sequencer.frame_cycles), "
+            "source": "sequencer schedule (kwshw.hw.sequencer.FrameSchedule), "
                       "equal to simulation (tests/test_hw_accelerator.py)",
             "overhead": actual - ideal,
             "overhead_percent": round(100.0 * (actual - ideal) / ideal, 3),

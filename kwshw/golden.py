@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import arith
+from .layers import Conv, Geometry, float_activations, gather_patches
 from .quantize import LayerPlan
 
 __all__ = [
     "LayerTrace",
     "run_layer",
+    "layer_inputs",
     "run_network",
     "stream_windows",
     "float_forward",
@@ -106,45 +108,47 @@ def run_layer(plan: LayerPlan, x: np.ndarray, *, check_widths: bool = False) -> 
     psum = p.sum(axis=-1)
     acc = _exact_matmul(p, plan.layer.codes, bits)
     lay = plan.layer
-    y = arith.scale_column(
+    terms = arith.scale_terms(
         acc, psum[..., None], rm[..., None], xlo[..., None],
-        st=lay.st, lo=lay.lo, wsr=plan.wsr, bias=lay.bias,
-        bits=bits, shifts=plan.shifts, relu=lay.relu)
+        st=lay.st, lo=lay.lo, wsr=plan.wsr, bias=lay.bias, bits=bits, shifts=plan.shifts)
+    y = arith.saturate(terms.y, relu=lay.relu)
     if check_widths:
         w = plan.widths
-        _check_width("XLO", xlo, w.xlo, True)
-        _check_width("R", r, w.range, False)
-        _check_width("RECIP", recip, w.recip, False)
-        _check_width("RM", rm, w.step, False)
-        _check_width("p", p, w.code, False)
-        _check_width("P", psum, w.psum, False)
-        _check_width("A", acc, w.acc, False)
-        _check_intermediates(plan, acc, psum, rm, xlo)
+        for name, value, width, signed in (
+                ("XLO", xlo, w.xlo, True), ("R", r, w.range, False),
+                ("RECIP", recip, w.recip, False), ("RM", rm, w.step, False),
+                ("p", p, w.code, False), ("P", psum, w.psum, False), ("A", acc, w.acc, False),
+                ("V", terms.v, w.v, True), ("VR", terms.vr, w.vr, True),
+                ("T1", terms.t1, w.t1, True), ("T2", terms.t2, w.t2, True),
+                ("Z", terms.z, w.z, True), ("Y", terms.y, w.y, True)):
+            _check_width(name, value, width, signed)
     return LayerTrace(x=x, xlo=xlo, r=r, recip=recip, rm=rm, p=p, psum=psum, acc=acc, y=y)
 
 
-def _check_intermediates(plan: LayerPlan, acc, psum, rm, xlo) -> None:
-    """Recompute the scaler's inner values and hold each against its declared width."""
-    lay, w, s = plan.layer, plan.widths, plan.shifts
-    v = lay.st * acc + ((lay.lo * psum[..., None]) << plan.bits)
-    vr = arith.rshift_round(v, s.sv)
-    t1 = xlo[..., None] * plan.wsr
-    t2 = rm[..., None] * vr
-    z = (t1 << s.align1) + (t2 << s.align2)
-    y = arith.rshift_round(z, s.out) + lay.bias
-    for name, val, width in (("V", v, w.v), ("VR", vr, w.vr), ("T1", t1, w.t1),
-                             ("T2", t2, w.t2), ("Z", z, w.z), ("Y", y, w.y)):
-        _check_width(name, val, width, True)
+def layer_inputs(plan: LayerPlan, x: np.ndarray) -> np.ndarray:
+    """The vectors layer ``plan`` quantizes and multiplies, from its input ``x`` (..., size).
+
+    A dense layer takes ``x`` as one vector; a temporal convolution takes one patch per output
+    position (:func:`kwshw.layers.gather_patches`), shape (..., positions, K * channels), and
+    each patch gets its own per-vector min-max range.
+    """
+    if plan.conv is None:
+        return x
+    return gather_patches(x, plan.in_geometry, plan.conv)
 
 
 def run_network(plans: Sequence[LayerPlan], x: np.ndarray, *,
                 check_widths: bool = False) -> list[LayerTrace]:
-    """Run all layers on integer input vectors; the last trace's ``y`` are the scores."""
+    """Run all layers on integer input windows; the last trace's ``y`` are the scores.
+
+    A convolution's trace has one more leading axis (its output positions); its outputs enter
+    the next layer flattened position-major.
+    """
     traces = []
     for plan in plans:
-        trace = run_layer(plan, x, check_widths=check_widths)
+        trace = run_layer(plan, layer_inputs(plan, x), check_widths=check_widths)
         traces.append(trace)
-        x = trace.y
+        x = trace.y if plan.conv is None else trace.y.reshape(*trace.y.shape[:-2], -1)
     return traces
 
 
@@ -177,14 +181,11 @@ def stream_windows(frames: np.ndarray, context: int, stride: int) -> np.ndarray:
 # --- Float references ---------------------------------------------------------------------------
 
 def float_forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
-                  x: np.ndarray) -> np.ndarray:
-    """The float reference DNN: fully connected layers with ReLU between them."""
-    h = np.asarray(x, dtype=np.float64)
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        h = h @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
-        if k < len(weights) - 1:
-            h = np.maximum(h, 0.0)
-    return h
+                  x: np.ndarray, *, convs: Sequence[Conv | None] | None = None,
+                  geometry: Geometry | None = None) -> np.ndarray:
+    """The float reference network: its layers (dense, or temporal convolutions given by
+    ``convs`` over an input of ``geometry``) with ReLU between them."""
+    return float_activations(weights, biases, x, convs=convs, geometry=geometry)[-1]
 
 
 def dequantized_layer(plan: LayerPlan, trace: LayerTrace) -> np.ndarray:

@@ -22,12 +22,17 @@ import numpy as np
 from . import arith
 from .arith import CONST_WIDTH
 from .features import FeatureConfig
+from .layers import Conv, Geometry, conv_positions
 from .quantize import IntLayer, LayerPlan, plan_layer, quantize_layer
 
-__all__ = ["FORMAT", "VERSION", "Model", "ModelFileError", "from_float", "save", "load"]
+__all__ = ["FORMAT", "VERSION", "READABLE_VERSIONS", "Model", "ModelFileError", "from_float",
+           "save", "load"]
 
 FORMAT = "kwshw-model"
-VERSION = 1
+#: Version 2 added temporal convolution layers. A network of dense layers only is still written
+#: as version 1 (the same bytes and hash as before), so older readers keep reading it.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 _INT_LIMIT = 1 << (CONST_WIDTH - 1)
 
@@ -76,17 +81,63 @@ class Model:
 
     @property
     def shape(self) -> list[int]:
-        """Layer widths from input to output, e.g. ``[1000, 128, 128, 128, 12]``."""
+        """Matrix widths from input to output, e.g. ``[1000, 128, 128, 128, 12]`` (a
+        convolution counts its kernel rows and its channels)."""
         return [self.layers[0].n_in] + [lay.n_out for lay in self.layers]
+
+    @property
+    def convs(self) -> list[Conv | None]:
+        """Each layer's temporal convolution, ``None`` for a dense layer."""
+        return [lay.conv for lay in self.layers]
+
+    @property
+    def has_conv(self) -> bool:
+        """Whether any layer is a temporal convolution (a version-2 model)."""
+        return any(lay.conv is not None for lay in self.layers)
+
+    def geometries(self) -> list[Geometry]:
+        """Each layer's input geometry, then the output's: time steps x channels.
+
+        The network input is the feature window, ``context`` steps of ``n_mels`` bands; a
+        convolution keeps time, a dense layer flattens it (one step of ``n_out`` values).
+
+        Raises
+        ------
+        ValueError
+            When a layer's matrix does not match its input (names the layer).
+        """
+        geo = Geometry(self.features.context, self.features.n_mels)
+        out = [geo]
+        for k, lay in enumerate(self.layers):
+            if lay.conv is None:
+                if lay.n_in != geo.size:
+                    raise ValueError(f"layer {k} has {lay.n_in} inputs but its input has "
+                                     f"{geo.size} values ({geo.positions} steps x "
+                                     f"{geo.channels} channels)")
+                geo = Geometry(1, lay.n_out)
+            else:
+                if lay.n_in != lay.conv.kernel * geo.channels:
+                    raise ValueError(f"layer {k}: a {lay.conv.kernel}-step kernel over "
+                                     f"{geo.channels} channels has {lay.conv.kernel * geo.channels}"
+                                     f" rows, the stored kernel {lay.n_in}")
+                geo = Geometry(conv_positions(geo.positions, lay.conv), lay.n_out)
+            out.append(geo)
+        return out
 
     def plans(self) -> list[LayerPlan]:
         """Per-layer plans (constants, shifts, widths) used by the golden model and hardware."""
         plans = []
         in_frac, in_signed = self.in_frac, True
-        for lay in self.layers:
-            plans.append(plan_layer(lay, bits=self.bits, in_frac=in_frac, in_signed=in_signed))
+        for lay, geo in zip(self.layers, self.geometries(), strict=False):
+            plans.append(plan_layer(lay, bits=self.bits, in_frac=in_frac, in_signed=in_signed,
+                                    in_geometry=geo))
             in_frac, in_signed = lay.out_frac, not lay.relu
         return plans
+
+    def macs(self) -> int:
+        """Multiply-accumulates of one window: every layer's matrix times its output positions."""
+        return sum(lay.n_in * lay.n_out * geo.positions
+                   for lay, geo in zip(self.layers, self.geometries()[1:], strict=True))
 
     @property
     def sha256(self) -> str:
@@ -127,8 +178,11 @@ def _serialize(model: Model) -> tuple[dict, dict[str, np.ndarray]]:
         arrays[f"layer{k}.lo"] = np.asarray(lay.lo, np.int32)
         arrays[f"layer{k}.st"] = np.asarray(lay.st, np.int32)
         arrays[f"layer{k}.bias"] = np.asarray(lay.bias, np.int32)
-        layers.append({"n_in": lay.n_in, "n_out": lay.n_out, "w_exp": int(lay.w_exp),
-                       "out_frac": int(lay.out_frac), "relu": bool(lay.relu)})
+        head = {"n_in": lay.n_in, "n_out": lay.n_out, "w_exp": int(lay.w_exp),
+                "out_frac": int(lay.out_frac), "relu": bool(lay.relu)}
+        if lay.conv is not None:
+            head["conv"] = {"kernel": int(lay.conv.kernel), "stride": int(lay.conv.stride)}
+        layers.append(head)
     has_float = model.float_weights is not None
     if has_float:
         for k, (w, b) in enumerate(zip(model.float_weights, model.float_biases, strict=True)):
@@ -136,7 +190,7 @@ def _serialize(model: Model) -> tuple[dict, dict[str, np.ndarray]]:
             arrays[f"float{k}.bias"] = np.asarray(b, np.float32)
     header = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if model.has_conv else 1,
         "bits": int(model.bits),
         "in_frac": int(model.in_frac),
         "task": model.task,
@@ -211,9 +265,10 @@ def load(path: str | Path) -> Model:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a kwshw model file (format {header.get('format')!r})"
                              if isinstance(header, dict) else f"{path}: malformed header")
-    if header.get("version") != VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise ModelFileError(f"{path}: unknown model file version {header.get('version')!r} "
-                             f"(this kwshw reads version {VERSION})")
+                             f"(this kwshw reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
     stored = header.pop("sha256", None)
     model = _from_parts(header, arrays, path)
     header2, arrays2 = _serialize(model)
@@ -260,6 +315,7 @@ def _from_parts(header: dict, arrays: dict[str, np.ndarray], path) -> Model:
         try:
             n_in, n_out = int(lh["n_in"]), int(lh["n_out"])
             w_exp, out_frac, relu = lh["w_exp"], lh["out_frac"], lh["relu"]
+            conv = _conv_from_header(lh, header["version"], path, k)
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"{path}: layer {k}: malformed header ({e})") from None
         _need(n_in >= 1 and n_out >= 1, path, f"layer {k}: empty shape {n_in}x{n_out}")
@@ -279,7 +335,7 @@ def _from_parts(header: dict, arrays: dict[str, np.ndarray], path) -> Model:
         _need(bool(np.all((bias >= -_INT_LIMIT) & (bias < _INT_LIMIT))), path,
               f"layer {k}: bias out of its {CONST_WIDTH}-bit range")
         layers.append(IntLayer(codes=codes, lo=lo, st=st, bias=bias, w_exp=w_exp,
-                               out_frac=out_frac, relu=bool(relu)))
+                               out_frac=out_frac, relu=bool(relu), conv=conv))
         if has_float:
             weights.append(arr(f"float{k}.weight", np.float32, (n_in, n_out)))
             biases.append(arr(f"float{k}.bias", np.float32, (n_out,)))
@@ -296,19 +352,36 @@ def _from_parts(header: dict, arrays: dict[str, np.ndarray], path) -> Model:
     return model
 
 
+def _conv_from_header(head: dict, version: int, path, k: int) -> Conv | None:
+    if "conv" not in head or head["conv"] is None:
+        return None
+    if version < 2:
+        raise ModelFileError(f"{path}: layer {k}: a convolution layer in a version-{version} file "
+                             "(convolutions need version 2)")
+    c = head["conv"]
+    if not isinstance(c, dict) or not all(isinstance(c.get(f), int) for f in ("kernel", "stride")):
+        raise ModelFileError(f"{path}: layer {k}: malformed convolution {c!r}")
+    try:
+        return Conv(kernel=c["kernel"], stride=c["stride"])
+    except ValueError as e:
+        raise ModelFileError(f"{path}: layer {k}: {e}") from None
+
+
 def _validate(model: Model) -> None:
     """Cross-field consistency; raises ValueError naming the first problem."""
     arith.check_bits(model.bits)
     if not model.layers:
         raise ValueError("model has no layers")
-    if model.layers[0].n_in != model.features.n_inputs:
+    if model.layers[0].conv is None and model.layers[0].n_in != model.features.n_inputs:
         raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs but the feature window "
                          f"gives {model.features.n_inputs} ({model.features.context} frames x "
                          f"{model.features.n_mels} bands)")
     for k in range(1, len(model.layers)):
-        if model.layers[k].n_in != model.layers[k - 1].n_out:
+        if model.layers[k].conv is None and model.layers[k - 1].conv is None \
+                and model.layers[k].n_in != model.layers[k - 1].n_out:
             raise ValueError(f"layer {k} has {model.layers[k].n_in} inputs but layer {k - 1} "
                              f"has {model.layers[k - 1].n_out} outputs")
+    model.geometries()  # raises if a convolution's kernel or a dense layer does not fit its input
     if model.layers[-1].n_out != len(model.labels):
         raise ValueError(f"last layer has {model.layers[-1].n_out} outputs but there are "
                          f"{len(model.labels)} labels")
@@ -326,11 +399,18 @@ def _validate(model: Model) -> None:
 def from_float(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *, bits: int,
                out_fracs: Sequence[int], features: FeatureConfig, norm_mean: np.ndarray,
                norm_std: np.ndarray, labels: Sequence[str], task: str,
-               in_frac: int, meta: dict | None = None, keep_float: bool = True) -> Model:
-    """Quantize a float DNN (ReLU between layers) into a :class:`Model`."""
+               in_frac: int, meta: dict | None = None, keep_float: bool = True,
+               convs: Sequence[Conv | None] | None = None) -> Model:
+    """Quantize a float network (ReLU between layers) into a :class:`Model`.
+
+    ``convs`` gives each layer's temporal convolution (``None`` for a dense layer); all layers
+    are dense when it is omitted.
+    """
     n = len(weights)
-    layers = [quantize_layer(w, b, bits=bits, out_frac=f, relu=k < n - 1)
-              for k, (w, b, f) in enumerate(zip(weights, biases, out_fracs, strict=True))]
+    convs = [None] * n if convs is None else list(convs)
+    layers = [quantize_layer(w, b, bits=bits, out_frac=f, relu=k < n - 1, conv=c)
+              for k, (w, b, f, c) in enumerate(zip(weights, biases, out_fracs, convs,
+                                                    strict=True))]
     return Model(bits=bits, features=features, norm_mean=np.asarray(norm_mean, np.float32),
                  norm_std=np.asarray(norm_std, np.float32), in_frac=in_frac,
                  labels=list(labels), task=task, layers=layers,

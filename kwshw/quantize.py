@@ -20,6 +20,7 @@ import numpy as np
 
 from . import arith
 from .arith import ACT_MAX, ACT_MIN, CONST_WIDTH, LayerShifts, LayerWidths
+from .layers import Conv, Geometry, conv_positions, float_activations
 
 __all__ = [
     "DEFAULT_INPUT_FRAC",
@@ -68,7 +69,8 @@ def choose_frac(max_abs: float, headroom: float = 2.0) -> int:
 
 @dataclass(frozen=True)
 class IntLayer:
-    """One quantized fully connected layer, exactly as the model file stores it.
+    """One quantized layer (dense, or a temporal convolution), exactly as the model file stores
+    it.
 
     Dequantized weights are ``w_hat_ij = (LO_j * 2**b + ST_j * q_ij) * 2**-(w_exp + b)``
     and the bias is ``B_j * 2**-out_frac``.
@@ -89,6 +91,10 @@ class IntLayer:
         Fraction bits ``Fy`` of the layer's output.
     relu : bool
         Whether a ReLU follows (all layers but the last).
+    conv : Conv, optional
+        For a temporal convolution, its kernel and stride (:mod:`kwshw.layers`): ``codes`` is
+        then the kernel, ``kernel * in_channels`` rows by ``out_channels`` columns, stored once.
+        ``None`` for a dense layer.
     """
 
     codes: np.ndarray
@@ -98,6 +104,7 @@ class IntLayer:
     w_exp: int
     out_frac: int
     relu: bool
+    conv: Conv | None = None
 
     @property
     def n_in(self) -> int:
@@ -131,7 +138,7 @@ def _weight_exponent(lo: np.ndarray, step: np.ndarray, bits: int) -> int:
 
 
 def quantize_layer(weights: np.ndarray, bias: np.ndarray, *, bits: int, out_frac: int,
-                   relu: bool) -> IntLayer:
+                   relu: bool, conv: Conv | None = None) -> IntLayer:
     """Quantize one float layer column-wise with each column's exact min-max range.
 
     Parameters
@@ -146,6 +153,9 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, *, bits: int, out_frac
         Fraction bits of the layer's output format (see :func:`choose_frac`).
     relu : bool
         Whether a ReLU follows.
+    conv : Conv, optional
+        The layer is a temporal convolution and ``weights`` its kernel (one column per output
+        channel, so the column-wise range is per output channel).
     """
     arith.check_bits(bits)
     w = np.asarray(weights, dtype=np.float64)
@@ -169,7 +179,7 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, *, bits: int, out_frac
     bias_i = np.clip(round_half_up(b * 2.0**out_frac),
                      -(1 << (CONST_WIDTH - 1)), (1 << (CONST_WIDTH - 1)) - 1)
     return IntLayer(codes=codes, lo=lo_i, st=st_i, bias=bias_i, w_exp=e,
-                    out_frac=int(out_frac), relu=bool(relu))
+                    out_frac=int(out_frac), relu=bool(relu), conv=conv)
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,9 @@ class LayerPlan:
         Static scaler shifts.
     widths : LayerWidths
         Width of every intermediate.
+    in_geometry : Geometry, optional
+        Time steps and channels of the layer's input (needed by a convolution, which takes
+        one patch per output position; a dense layer takes the whole input as one vector).
     """
 
     layer: IntLayer
@@ -202,6 +215,7 @@ class LayerPlan:
     wsr: np.ndarray
     shifts: LayerShifts
     widths: LayerWidths
+    in_geometry: Geometry | None = None
 
     @property
     def n_in(self) -> int:
@@ -211,8 +225,25 @@ class LayerPlan:
     def n_out(self) -> int:
         return self.layer.n_out
 
+    @property
+    def conv(self) -> Conv | None:
+        return self.layer.conv
 
-def plan_layer(layer: IntLayer, *, bits: int, in_frac: int, in_signed: bool) -> LayerPlan:
+    @property
+    def out_geometry(self) -> Geometry:
+        """Time steps and channels of the layer's output."""
+        if self.layer.conv is None or self.in_geometry is None:
+            return Geometry(1, self.n_out)
+        return Geometry(conv_positions(self.in_geometry.positions, self.layer.conv), self.n_out)
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors the layer quantizes and multiplies per window (its output positions)."""
+        return self.out_geometry.positions
+
+
+def plan_layer(layer: IntLayer, *, bits: int, in_frac: int, in_signed: bool,
+               in_geometry: Geometry | None = None) -> LayerPlan:
     """Derive a layer's column sums, shifts and widths (see docs/arithmetic.md).
 
     Raises
@@ -246,23 +277,20 @@ def plan_layer(layer: IntLayer, *, bits: int, in_frac: int, in_signed: bool) -> 
             f"layer {layer.n_in}x{layer.n_out}: an intermediate needs {widest} bits "
             f"(limit 62); check w_exp={layer.w_exp}, out_frac={layer.out_frac}, in_frac={in_frac}")
     return LayerPlan(layer=layer, bits=bits, in_frac=in_frac, in_signed=in_signed,
-                     wsr=wsr.astype(np.int64), shifts=shifts, widths=widths)
+                     wsr=wsr.astype(np.int64), shifts=shifts, widths=widths,
+                     in_geometry=in_geometry)
 
 
-def calibrate_out_fracs(weights, biases, x: np.ndarray, headroom: float = 2.0) -> list[int]:
+def calibrate_out_fracs(weights, biases, x: np.ndarray, headroom: float = 2.0, *,
+                        convs=None, geometry: Geometry | None = None) -> list[int]:
     """Output fraction bits of each layer from the float network's activations on ``x``.
 
     ``x`` are calibration inputs (normalized float features, shape (N, n_in)); each layer's
     format is chosen by :func:`choose_frac` from the largest magnitude it produces.
+    ``convs`` and ``geometry`` describe convolution layers (:func:`kwshw.layers.float_activations`).
     """
-    h = np.asarray(x, np.float64)
-    fracs = []
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        h = h @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
-        if k < len(weights) - 1:
-            h = np.maximum(h, 0.0)
-        fracs.append(choose_frac(float(np.max(np.abs(h), initial=0.0)), headroom))
-    return fracs
+    acts = float_activations(weights, biases, x, convs=convs, geometry=geometry)
+    return [choose_frac(float(np.max(np.abs(h), initial=0.0)), headroom) for h in acts]
 
 
 def static_fake_quant(x: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:

@@ -168,95 +168,116 @@ def _group_trace(trace, n_layers: int, widths: list[int], n_frames: int):
     return vals, seen, extras, order
 
 
+@dataclass
+class _Tally:
+    """The running counts of one :func:`check` and every candidate for the first mismatch."""
+
+    per_layer: list[int]
+    score_bad: int = 0
+    total_bad: int = 0
+    checked: int = 0
+    candidates: list[tuple[tuple, Mismatch]] = field(default_factory=list)
+
+    def note(self, m: Mismatch, order_key: int = 0) -> None:
+        # Order: frame, then layer, then column; for the same place the trace first.
+        key = (m.frame, m.layer, m.column, 0 if m.source == "trace" else 1, order_key)
+        self.candidates.append((key, m))
+
+    def bad_score(self, m: Mismatch) -> None:
+        self.total_bad += 1
+        self.score_bad += 1
+        self.note(m)
+
+    def first(self) -> Mismatch | None:
+        return min(self.candidates, key=lambda kc: kc[0])[1] if self.candidates else None
+
+
+def _check_scores(tally: _Tally, seg: SegmentRecord, want: np.ndarray, t_len: int, *,
+                  segment: int, base: int) -> np.ndarray:
+    """Compare one segment's scores with ``want`` (the last layer's golden outputs).
+
+    Returns which of the segment's ``t_len`` frames have all their scores.
+    """
+    n_out = want.shape[1]
+    last = len(tally.per_layer) - 1
+    scores = list(seg.scores)
+    n_full = min(len(scores) // n_out, t_len)
+    complete = np.zeros(t_len, bool)
+    complete[:n_full] = True
+    for k, got in enumerate(scores):
+        f, c = divmod(k, n_out)
+        if f >= t_len:
+            tally.bad_score(Mismatch(base + f, segment, f, last, c, "extra", None, got, "score"))
+            continue
+        tally.checked += 1
+        expected = int(want[f, c])
+        if got != expected:
+            tally.bad_score(Mismatch(base + f, segment, f, last, c, "value", expected, got,
+                                     "score"))
+    if not seg.interrupted and len(scores) < t_len * n_out:
+        for k in range(len(scores), t_len * n_out):
+            f, c = divmod(k, n_out)
+            tally.bad_score(Mismatch(base + f, segment, f, last, c, "missing",
+                                     int(want[f, c]), None, "score"))
+    return complete
+
+
+def _check_trace(tally: _Tally, seg: SegmentRecord, exp: list[np.ndarray],
+                 complete: np.ndarray, *, segment: int, base: int) -> None:
+    """Compare one segment's trace records with ``exp`` (golden outputs of every layer)."""
+    n_layers, t_len, s = len(exp), len(complete), segment
+    widths = [e.shape[1] for e in exp]
+    vals, seen, extras, order = _group_trace(seg.trace, n_layers, widths, t_len)
+    for rec_no, layer, index, value in extras:
+        tally.total_bad += 1
+        if 0 <= layer < n_layers:
+            tally.per_layer[layer] += 1
+        # Beyond the segment's frames: ordered after everything real in it.
+        tally.note(Mismatch(base + t_len, s, t_len, layer, index, "extra", None, value), rec_no)
+    for frame, layer, pos, _index, value in order:
+        tally.total_bad += 1
+        tally.per_layer[layer] += 1
+        tally.note(Mismatch(base + frame, s, frame, layer, pos, "order", None, value))
+    for layer in range(n_layers):
+        want = exp[layer]
+        have, got = seen[layer], vals[layer]
+        bad = have & (got != want)
+        tally.checked += int(have.sum())
+        # Missing trace values: only where the segment was not cut short.
+        must = np.ones_like(have) if not seg.interrupted else \
+            np.repeat(complete[:, None], widths[layer], axis=1)
+        missing = must & ~have
+        nbad = int(bad.sum()) + int(missing.sum())
+        tally.per_layer[layer] += nbad
+        tally.total_bad += nbad
+        for kind, mask in (("value", bad), ("missing", missing)):
+            idx = np.argwhere(mask)
+            if len(idx):
+                f, c = (int(v) for v in idx[0])
+                tally.note(Mismatch(base + f, s, f, layer, c, kind, int(want[f, c]),
+                                    int(got[f, c]) if kind == "value" else None))
+
+
 def check(plans: Sequence[LayerPlan], context: int, stride: int,
           segments: Sequence[SegmentRecord], *, use_trace: bool = True) -> CheckResult:
     """Compare a simulation's observations with the golden model (see the module docstring)."""
-    n_layers = len(plans)
-    widths = [p.n_out for p in plans]
-    n_out = widths[-1]
-    per_layer = [0] * n_layers
-    score_bad = 0
-    total_bad = 0
-    checked_values = 0
+    tally = _Tally(per_layer=[0] * len(plans))
     frames_total = 0
     frames_checked = 0
-    candidates: list[tuple[tuple, Mismatch]] = []
-    notes: list[str] = []
-
-    def note(m: Mismatch, order_key: int = 0):
-        # Order: frame, then layer, then column; for the same place the trace first.
-        key = (m.frame, m.layer, m.column, 0 if m.source == "trace" else 1, order_key)
-        candidates.append((key, m))
-
     for s, seg in enumerate(segments):
         frames = np.asarray(seg.frames, np.int64)
         t_len = len(frames)
         base = frames_total
         frames_total += t_len
         exp = expected_segment(plans, frames, context, stride)
-
-        # --- scores ------------------------------------------------------------------------
-        scores = list(seg.scores)
-        n_full = min(len(scores) // n_out, t_len)
-        complete = np.zeros(t_len, bool)
-        complete[:n_full] = True
-        for k, got in enumerate(scores):
-            f, c = divmod(k, n_out)
-            if f >= t_len:
-                total_bad += 1
-                score_bad += 1
-                note(Mismatch(base + f, s, f, n_layers - 1, c, "extra", None, got, "score"))
-                continue
-            checked_values += 1
-            want = int(exp[-1][f, c])
-            if got != want:
-                total_bad += 1
-                score_bad += 1
-                note(Mismatch(base + f, s, f, n_layers - 1, c, "value", want, got, "score"))
-        if not seg.interrupted and len(scores) < t_len * n_out:
-            for k in range(len(scores), t_len * n_out):
-                f, c = divmod(k, n_out)
-                total_bad += 1
-                score_bad += 1
-                note(Mismatch(base + f, s, f, n_layers - 1, c, "missing",
-                              int(exp[-1][f, c]), None, "score"))
-
-        # --- trace -------------------------------------------------------------------------
+        complete = _check_scores(tally, seg, exp[-1], t_len, segment=s, base=base)
         if use_trace:
-            vals, seen, extras, order = _group_trace(seg.trace, n_layers, widths, t_len)
-            for rec_no, layer, index, value in extras:
-                total_bad += 1
-                if 0 <= layer < n_layers:
-                    per_layer[layer] += 1
-                # Beyond the segment's frames: ordered after everything real in it.
-                note(Mismatch(base + t_len, s, t_len, layer, index, "extra", None, value),
-                     rec_no)
-            for frame, layer, pos, _index, value in order:
-                total_bad += 1
-                per_layer[layer] += 1
-                note(Mismatch(base + frame, s, frame, layer, pos, "order", None, value))
-            for layer in range(n_layers):
-                want = exp[layer]
-                have, got = seen[layer], vals[layer]
-                bad = have & (got != want)
-                checked_values += int(have.sum())
-                # Missing trace values: only where the segment was not cut short.
-                must = np.ones_like(have) if not seg.interrupted else \
-                    np.repeat(complete[:, None], widths[layer], axis=1)
-                missing = must & ~have
-                nbad = int(bad.sum()) + int(missing.sum())
-                per_layer[layer] += nbad
-                total_bad += nbad
-                for kind, mask in (("value", bad), ("missing", missing)):
-                    idx = np.argwhere(mask)
-                    if len(idx):
-                        f, c = (int(v) for v in idx[0])
-                        note(Mismatch(base + f, s, f, layer, c, kind, int(want[f, c]),
-                                      int(got[f, c]) if kind == "value" else None))
+            _check_trace(tally, seg, exp, complete, segment=s, base=base)
         frames_checked += int(complete.sum()) if seg.interrupted else t_len
+    notes: list[str] = []
     if use_trace and not any(seg.trace for seg in segments) and frames_total:
         notes.append("no trace records: first mismatch located from the scores only")
-    first = min(candidates, key=lambda kc: kc[0])[1] if candidates else None
     return CheckResult(frames=frames_total, frames_checked=frames_checked,
-                       values_checked=checked_values, mismatches=total_bad, first=first,
-                       per_layer=per_layer, score_mismatches=score_bad, notes=notes)
+                       values_checked=tally.checked, mismatches=tally.total_bad,
+                       first=tally.first(), per_layer=tally.per_layer,
+                       score_mismatches=tally.score_bad, notes=notes)

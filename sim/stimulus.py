@@ -24,6 +24,7 @@ import numpy as np
 
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig, Normalizer
+from kwshw.layers import Conv, Geometry, conv_positions
 from kwshw.modelfile import Model, from_float
 from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs, features_to_int
 
@@ -110,13 +111,17 @@ def real_lfbe(n_frames: int, cfg: FeatureConfig = SMALL_FEATURES, *, seed: int =
 def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
                  features: FeatureConfig = SMALL_FEATURES, calib: np.ndarray | None = None,
                  seed: int = 0, in_frac: int = DEFAULT_INPUT_FRAC,
-                 headroom: float = 2.0, constant_column: bool = False) -> Model:
+                 headroom: float = 2.0, constant_column: bool = False,
+                 convs: Sequence[Sequence[int]] = ()) -> Model:
     """A model with random weights, formats calibrated on ``calib`` LFBE frames.
 
     Parameters
     ----------
     hidden : sequence of int
-        Hidden layer widths (the input is ``features.n_inputs``, the output ``n_out``).
+        Dense hidden layer widths (the input is ``features.n_inputs``, or the last
+        convolution's flattened output; the output ``n_out``).
+    convs : sequence of (kernel, stride, channels)
+        Temporal convolutions before the dense layers (a version-2 model).
     calib : ndarray (T, n_mels), optional
         Float LFBE frames to fit the normalization and calibrate the output formats;
         standard normal features if omitted.
@@ -131,19 +136,31 @@ def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
     from kwshw.features import stack_windows
 
     x = stack_windows(norm.apply(calib), features)
+    geometry = Geometry(features.context, features.n_mels)
+    layer_convs, matrices = [], []
+    for k, st, c in convs:
+        layer_convs.append(Conv(k, st))
+        matrices.append((k * geometry.channels, c))
+        geometry = Geometry(conv_positions(geometry.positions, Conv(k, st)), c)
+    if convs:
+        shape = [geometry.size, *hidden, n_out]
+    matrices += list(zip(shape[:-1], shape[1:], strict=True))
+    layer_convs += [None] * (len(shape) - 1)
     weights, biases = [], []
-    for k in range(len(shape) - 1):
-        w = rng.standard_normal((shape[k], shape[k + 1])) * np.sqrt(2.0 / shape[k])
-        b = rng.standard_normal(shape[k + 1]) * 0.1
+    for rows, cols in matrices:
+        w = rng.standard_normal((rows, cols)) * np.sqrt(2.0 / rows)
+        b = rng.standard_normal(cols) * 0.1
         if constant_column:
-            w[:, shape[k + 1] // 2] = w[0, shape[k + 1] // 2]
+            w[:, cols // 2] = w[0, cols // 2]
         weights.append(w)
         biases.append(b)
-    fracs = calibrate_out_fracs(weights, biases, x, headroom=headroom)
+    shape_kw = {"convs": layer_convs, "geometry": Geometry(features.context, features.n_mels)}
+    fracs = calibrate_out_fracs(weights, biases, x, headroom=headroom, **shape_kw)
     labels = [f"class{k}" for k in range(n_out)]
     return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,
                       norm_mean=norm.mean, norm_std=norm.std, labels=labels,
-                      task="random", in_frac=in_frac, meta={"random_seed": seed})
+                      task="random", in_frac=in_frac, meta={"random_seed": seed},
+                      convs=layer_convs)
 
 
 def real_frames(model: Model, lfbe_frames: np.ndarray) -> np.ndarray:

@@ -51,32 +51,137 @@ def _ports(dut, trace: bool) -> None:
         raise AssertionError(f"top level lacks ports {missing}; it has {have}")
 
 
+class _Recorder:
+    """Everything the design produced, with cycles, split into segments at interrupts."""
+
+    def __init__(self):
+        self.progress = Event()
+        self.scores: list[list[int]] = []
+        self.records: list[list[int]] = []
+        self.interrupts: list[dict] = []
+        self.frame_done: list[int] = []
+        self.seg_start = 0      # index into `scores` where the current segment begins
+        self.moved = 0          # input transfers so far (the watchdog's view of progress)
+
+    def on_score(self, value, cycle) -> None:
+        self.scores.append([value, cycle])
+        self.progress.set()
+
+    def on_trace(self, rec) -> None:
+        self.records.append([rec["layer"], rec["index"], rec["value"], rec["cycle"]])
+        self.progress.set()
+
+    def on_input(self) -> None:
+        self.moved += 1
+
+    def activity(self) -> int:
+        return self.moved + len(self.scores) + len(self.records)
+
+    async def wait_scores(self, count: int) -> None:
+        """Wait until the current segment holds ``count`` scores."""
+        while len(self.scores) - self.seg_start < count:
+            self.progress.clear()
+            await self.progress.wait()
+
+    def result(self, end_cycle: int, stalled: bool, wall_seconds: float) -> dict:
+        return {"scores": self.scores, "trace": self.records, "interrupts": self.interrupts,
+                "frame_done": self.frame_done, "end_cycle": end_cycle, "stalled": stalled,
+                "wall_seconds": wall_seconds}
+
+
+def _trace_monitor(dut, clk: Clocking, cfg: dict, rec: _Recorder) -> ValidMonitor:
+    # A zero-width port (`trace_layer` of a one-layer network, `trace_index` when no
+    # layer has more than one output) is written by the Verilog backend as an undriven
+    # `[-1:0]` port (X); its value is 0.
+    fields = {"value": (dut.trace_value, True)}
+    fixed = {}
+    for name, handle, count in (("layer", dut.trace_layer, cfg.get("n_layers", 2)),
+                                ("index", dut.trace_index, cfg.get("max_n_out", 2))):
+        if count > 1:
+            fields[name] = (handle, False)
+        else:
+            fixed[name] = 0
+
+    def on_trace_fixed(r):
+        rec.on_trace({**r, **fixed})
+
+    return ValidMonitor(clk, dut.trace_valid, fields,
+                        callback=on_trace_fixed if fixed else rec.on_trace)
+
+
+async def _interrupt(dut, clk: Clocking, src: StreamSource, op: dict, rec: _Recorder,
+                     n_mels: int) -> None:
+    """One ``interrupt`` op: the partial frame, the wait, then ``rst`` or ``clear``."""
+    partial = op.get("partial", [])
+    if partial:
+        await src.send(partial)
+        if len(partial) == n_mels:
+            rec.frame_done.append(clk.cycle())
+    if op.get("after_scores"):
+        await rec.wait_scores(op["after_scores"])
+    await clk.cycles(op.get("delay", 0))
+    # Right after a rising edge: the next edge is the first to see the interrupt.
+    edge = clk.cycle() + 1
+    hold = max(1, op.get("hold", 1)) if op["kind"] == "rst" else 1
+    if op["kind"] == "rst":
+        dut.rst.value = 1
+        await clk.cycles(hold)
+        dut.rst.value = 0
+    elif op["kind"] == "clear":
+        dut.clear.value = 1
+        await RisingEdge(dut.clk)
+        dut.clear.value = 0
+    else:
+        raise ValueError(f"unknown interrupt kind {op['kind']!r}")
+    rec.interrupts.append({"cycle": edge, "kind": op["kind"], "hold": hold})
+    cocotb.log.info("%s at cycle %d", op["kind"], edge)
+    # Everything up to and including the interrupt edge is the old segment's.
+    rec.seg_start = sum(1 for s in rec.scores if s[1] <= edge)
+
+
+async def _play(dut, clk: Clocking, src: StreamSource, cfg: dict, rec: _Recorder) -> None:
+    """Every op of the scenario, then the wait for the last segment's scores."""
+    for op in cfg["ops"]:
+        kind = op["op"]
+        if kind == "frames":
+            for frame in op["frames"]:
+                await src.send(frame)
+                rec.frame_done.append(clk.cycle())
+                if len(rec.frame_done) % 25 == 1:
+                    cocotb.log.info("frame %d sent at cycle %d; %d scores, %d trace records",
+                                    len(rec.frame_done) - 1, clk.cycle(), len(rec.scores),
+                                    len(rec.records))
+        elif kind == "interrupt":
+            await _interrupt(dut, clk, src, op, rec, cfg["n_mels"])
+        elif kind == "wait_scores":
+            await rec.wait_scores(op["count"])
+        elif kind == "idle":
+            await clk.cycles(op["cycles"])
+        else:
+            raise ValueError(f"unknown op {kind!r}")
+    await rec.wait_scores(cfg["final_scores"])
+
+
+async def _watchdog(rec: _Recorder, stall_ns: int) -> None:
+    """Returns when nothing moved for ``stall_ns``."""
+    while True:
+        before = rec.activity()
+        await Timer(stall_ns, unit="ns")
+        if rec.activity() == before:
+            return
+
+
 @cocotb.test()
 async def network(dut):
     with open(os.environ["KWSHW_TB_CONFIG"]) as f:
         cfg = json.load(f)
-    log = cocotb.log
     wall0 = time.perf_counter()
     trace = bool(cfg.get("trace", True))
     _ports(dut, trace)
     rng = random.Random(cfg.get("seed", 0))
     clk = Clocking(dut.clk, PERIOD_NS)
     clk.start()
-
-    progress = Event()
-    scores: list[list[int]] = []
-    records: list[list[int]] = []
-    interrupts: list[dict] = []
-    frame_done: list[int] = []
-    seg_start = [0]   # index into `scores` where the current segment begins
-
-    def on_score(value, cycle):
-        scores.append([value, cycle])
-        progress.set()
-
-    def on_trace(rec):
-        records.append([rec["layer"], rec["index"], rec["value"], rec["cycle"]])
-        progress.set()
+    rec = _Recorder()
 
     dut.clear.value = 0
     dut.feat__valid.value = 0
@@ -89,108 +194,27 @@ async def network(dut):
                        gap_prob=cfg.get("gap_prob", 0.0), max_gap=cfg.get("max_gap", 4))
     sink = StreamSink(clk, dut.score__valid, dut.score__ready, dut.score__payload, rng=rng,
                       stall_prob=cfg.get("stall_prob", 0.0), max_stall=cfg.get("max_stall", 4),
-                      callback=on_score)
+                      callback=rec.on_score)
     sink.start()
     if trace:
-        # A zero-width port (`trace_layer` of a one-layer network, `trace_index` when no
-        # layer has more than one output) is written by the Verilog backend as an undriven
-        # `[-1:0]` port (X); its value is 0.
-        fields = {"value": (dut.trace_value, True)}
-        fixed = {}
-        for name, handle, count in (("layer", dut.trace_layer, cfg.get("n_layers", 2)),
-                                    ("index", dut.trace_index, cfg.get("max_n_out", 2))):
-            if count > 1:
-                fields[name] = (handle, False)
-            else:
-                fixed[name] = 0
-        record = on_trace
-
-        def on_trace_fixed(rec):
-            record({**rec, **fixed})
-
-        mon = ValidMonitor(clk, dut.trace_valid, fields,
-                           callback=on_trace_fixed if fixed else on_trace)
+        mon = _trace_monitor(dut, clk, cfg, rec)
         mon.start()
-
     stall_ns = cfg.get("stall_cycles", 100_000) * PERIOD_NS
-    moved = [0]           # transfers of any kind so far (the watchdog's view of progress)
-    src.on_progress = lambda: moved.__setitem__(0, moved[0] + 1)
+    src.on_progress = rec.on_input
 
-    async def wait_scores(count: int) -> None:
-        """Wait until the current segment holds ``count`` scores."""
-        while len(scores) - seg_start[0] < count:
-            progress.clear()
-            await progress.wait()
-
-    n_mels = cfg["n_mels"]
-
-    async def play() -> None:
-        for op in cfg["ops"]:
-            kind = op["op"]
-            if kind == "frames":
-                for frame in op["frames"]:
-                    await src.send(frame)
-                    frame_done.append(clk.cycle())
-                    if len(frame_done) % 25 == 1:
-                        log.info("frame %d sent at cycle %d; %d scores, %d trace records",
-                                 len(frame_done) - 1, clk.cycle(), len(scores), len(records))
-            elif kind == "interrupt":
-                partial = op.get("partial", [])
-                if partial:
-                    await src.send(partial)
-                    if len(partial) == n_mels:
-                        frame_done.append(clk.cycle())
-                if op.get("after_scores"):
-                    await wait_scores(op["after_scores"])
-                await clk.cycles(op.get("delay", 0))
-                # Right after a rising edge: the next edge is the first to see the interrupt.
-                edge = clk.cycle() + 1
-                hold = max(1, op.get("hold", 1)) if op["kind"] == "rst" else 1
-                if op["kind"] == "rst":
-                    dut.rst.value = 1
-                    await clk.cycles(hold)
-                    dut.rst.value = 0
-                elif op["kind"] == "clear":
-                    dut.clear.value = 1
-                    await RisingEdge(dut.clk)
-                    dut.clear.value = 0
-                else:
-                    raise ValueError(f"unknown interrupt kind {op['kind']!r}")
-                interrupts.append({"cycle": edge, "kind": op["kind"], "hold": hold})
-                log.info("%s at cycle %d", op["kind"], edge)
-                # Everything up to and including the interrupt edge is the old segment's.
-                seg_start[0] = sum(1 for s in scores if s[1] <= edge)
-            elif kind == "wait_scores":
-                await wait_scores(op["count"])
-            elif kind == "idle":
-                await clk.cycles(op["cycles"])
-            else:
-                raise ValueError(f"unknown op {kind!r}")
-        await wait_scores(cfg["final_scores"])
-
-    async def watchdog() -> None:
-        while True:
-            before = moved[0] + len(scores) + len(records)
-            await Timer(stall_ns, unit="ns")
-            if moved[0] + len(scores) + len(records) == before:
-                return
-
-    main = cocotb.start_soon(play())
-    dog = cocotb.start_soon(watchdog())
+    main = cocotb.start_soon(_play(dut, clk, src, cfg, rec))
+    dog = cocotb.start_soon(_watchdog(rec, stall_ns))
     await First(main, dog)
     stalled = not main.done()
     if stalled:
         main.cancel()
-        log.warning("nothing moved for %d cycles: the design stalled (cycle %d, %d frames "
-                    "sent, %d scores)", stall_ns // PERIOD_NS, clk.cycle(), len(frame_done),
-                    len(scores))
+        cocotb.log.warning("nothing moved for %d cycles: the design stalled (cycle %d, %d "
+                           "frames sent, %d scores)", stall_ns // PERIOD_NS, clk.cycle(),
+                           len(rec.frame_done), len(rec.scores))
     else:
         dog.cancel()
     end_cycle = clk.cycle()
     await clk.cycles(cfg.get("tail_cycles", 200))
     sink.stop()
-    out = {"scores": scores, "trace": records, "interrupts": interrupts,
-           "frame_done": frame_done, "end_cycle": end_cycle, "stalled": stalled,
-           "wall_seconds": time.perf_counter() - wall0}
     with open(cfg["out"], "w") as f:
-        json.dump(out, f)
+        json.dump(rec.result(end_cycle, stalled, time.perf_counter() - wall0), f)

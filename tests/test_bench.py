@@ -15,9 +15,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The bench scripts are scripts, not a package: they import their helpers as ``common``, the
+# way they do when run as ``python bench/X.py`` (the script's own folder first on sys.path).
+sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import common, readme, sweep  # noqa: E402
+import common  # noqa: E402
+import readme  # noqa: E402
+import sweep  # noqa: E402
 
 TINY = (50, 16, 12)
 
@@ -260,7 +264,7 @@ def test_design_fmax_ignores_nextpnr_pseudo_clocks():
 
 def test_accuracy_cache_key_follows_the_training_code(tmp_path):
     """A change to the training code retrains, even with the same TrainConfig and data."""
-    from bench import accuracy
+    import accuracy
 
     for name in accuracy.TRAINING_SOURCES:
         src = ROOT / name
@@ -288,7 +292,7 @@ def test_hardware_sources_of_the_build_cache_exist():
 
 
 def test_merge_seeds_averages_recall_and_stream_rows():
-    from bench import accuracy
+    import accuracy
 
     def run(acc, recall, frr):
         return {"table": [{"label": "float32", "sha256": "x", "accuracy_validation": acc,

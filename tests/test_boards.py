@@ -314,7 +314,7 @@ def test_dfu_suffix_is_dfu_util_compatible():
 # --- DSP budget (iCE40) --------------------------------------------------------------------------
 
 def test_dsp_plan_fits_the_budget():
-    from boards.build import _dsp_plan
+    from boards.dsp import dsp_plan
 
     def cell(n, a, b, signed=0, const=False):
         bconn = f"{b}'{'1' * b}" if const else r"\x"
@@ -326,14 +326,14 @@ def test_dsp_plan_fits_the_budget():
     il = ("module \\top.scaler\n" + cell(1, 16, 22) + cell(2, 17, 18) + cell(3, 17, 15, 1)
           + cell(4, 16, 18, 1) + cell(5, 18, 18, 1) + cell(6, 4, 4) + cell(7, 7, 6, const=True)
           + "end\n")
-    plan = _dsp_plan(il, 8)
+    plan = dsp_plan(il, 8)
     assert plan["estimated_dsps"] <= 8
     kept = {m["cell"] for m in plan["dsp"]}
     soft = {m["cell"] for m in plan["soft"]}
     assert "$7" in soft          # constant multiplier: logic
     assert "$6" not in kept | soft  # too narrow for a DSP anyway
     assert kept | soft == {"$1", "$2", "$3", "$4", "$5", "$7"}
-    assert _dsp_plan(il, 100)["soft"] == [m for m in plan["soft"] if m["cell"] == "$7"]
+    assert dsp_plan(il, 100)["soft"] == [m for m in plan["soft"] if m["cell"] == "$7"]
 
 
 # --- Host runtime against a simulated device ------------------------------------------------------

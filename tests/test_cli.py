@@ -84,3 +84,27 @@ def test_train_time_conv_option_is_checked_before_any_work(tmp_path):
                 "--time-conv", bad)
         assert r.returncode == 2 and "--time-conv" in r.stderr and why in r.stderr, r.stderr
         assert not (tmp_path / "m.kwm").exists()
+
+
+def test_shared_options_keep_their_defaults(monkeypatch):
+    """``--model``, ``--lanes``, ``--data`` and ``--json`` come from parent parsers; every
+    subcommand still has them with its own defaults, and ``--data`` reads ``$KWSHW_DATA``
+    when the parser is built."""
+    monkeypatch.setenv("KWSHW_DATA", "/speech")
+    parser = cli.build_parser()
+    for argv in (["generate", "--model", "m", "-o", "o"], ["sim", "--model", "m"],
+                 ["report", "--model", "m"]):
+        args = parser.parse_args(argv)
+        assert (args.model, args.lanes) == ("m", 8), argv
+        assert parser.parse_args([*argv, "-P", "4"]).lanes == 4
+    args = parser.parse_args(["build", "--board", "icebreaker", "--model", "m"])
+    assert args.lanes is None and args.json is False
+    for cmd in ("info", "sim", "build", "report"):
+        argv = {"info": ["info", "m"], "build": ["build", "--board", "b", "--model", "m"]}.get(
+            cmd, [cmd, "--model", "m"])
+        assert parser.parse_args([*argv, "--json"]).json is True, cmd
+    for argv in (["eval", "--model", "m"], ["train", "-o", "m"], ["all"]):
+        assert parser.parse_args(argv).data == "/speech", argv
+    assert parser.parse_args(["all"]).model is None and parser.parse_args(["all"]).lanes == 8
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sim"])      # --model is required where it comes from the parent

@@ -26,7 +26,7 @@ import pytest
 from kwshw import arith, golden
 from kwshw.hw.memories import weight_words
 from sim import stimulus, toolchain
-from sim.network import build_design, run_network_sim, run_scenario
+from sim.network import SimSettings, build_design, run_network_sim, run_scenario
 
 pytestmark = pytest.mark.skipif(not toolchain.have_simulator("icarus"),
                                 reason="Icarus Verilog not installed")
@@ -78,16 +78,16 @@ def _first_difference(good, bad, frame_offset=0):
 
 
 def _assert_caught(res, predicted):
-    assert not res["ok"] and res["mismatches"] > 0, "the broken design was not caught"
-    first = res["first_mismatch"]
+    assert not res.ok and res.mismatches > 0, "the broken design was not caught"
+    first = res.first_mismatch
     assert (first["frame"], first["layer"], first["column"]) == predicted, (
-        f"reported {res['first_mismatch_text']}, predicted frame/layer/column {predicted}")
-    text = res["first_mismatch_text"]
+        f"reported {res.first_mismatch_text}, predicted frame/layer/column {predicted}")
+    text = res.first_mismatch_text
     assert f"frame {predicted[0]}" in text and f"layer {predicted[1]}" in text \
         and f"column {predicted[2]}" in text
     # A failing run is rerun with waves, and the path is reported.
-    assert res["wave"] and res["wave"].endswith((".fst", ".vcd"))
-    assert res["wave_rerun_first_mismatch"] == text
+    assert res.wave and res.wave.endswith((".fst", ".vcd"))
+    assert res.wave_rerun_first_mismatch == text
 
 
 # --- rounding bit ------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ def test_flipped_rounding_bit_is_caught(model_frames, tmp_path, monkeypatch):
     x = golden.stream_windows(frames, model.features.context, model.features.stride)
     predicted = _first_difference(_layers(plans, x), _layers(plans, x, scale=_floor_scale))
     assert predicted is not None
-    res = run_scenario(model, [{"op": "frames", "frames": frames}], lanes=LANES,
-                       design=design, build_dir=tmp_path / "run")
+    res = run_scenario(model, [{"op": "frames", "frames": frames}],
+                       SimSettings(lanes=LANES, build_dir=tmp_path / "run"), design=design)
     _assert_caught(res, predicted)
 
 
@@ -192,8 +192,9 @@ def test_flipped_weight_bit_is_caught(model_frames, tmp_path):
     assert (words[addr] >> (lane * model.bits)) & arith.code_max(model.bits) == \
         int(plans[layer].layer.codes[row, column])
     res = run_network_sim(
-        model, lanes=LANES, frames=frames, build_dir=tmp_path,
-        verilog_patch=lambda t: _flip_weight_bit(t, "kwshw_accel", addr, lane * model.bits))
+        model, SimSettings(lanes=LANES, build_dir=tmp_path, verilog_patch=lambda t:
+                           _flip_weight_bit(t, "kwshw_accel", addr, lane * model.bits)),
+        frames=frames)
     _assert_caught(res, predicted)
 
 
@@ -219,10 +220,10 @@ def test_ignored_clear_is_caught(model_frames, tmp_path):
     cont = golden.stream_windows(np.concatenate([a, b]), ctx, stride)[len(a):]
     predicted = _first_difference(good, _layers(plans, cont), frame_offset=len(a))
     assert predicted is not None
-    res = run_scenario(model, ops, lanes=LANES, verilog_patch=cut_clear,
-                       build_dir=tmp_path)
+    res = run_scenario(model, ops, SimSettings(lanes=LANES, verilog_patch=cut_clear,
+                                               build_dir=tmp_path))
     _assert_caught(res, predicted)
-    assert res["first_mismatch"]["segment"] == 1
+    assert res.first_mismatch["segment"] == 1
 
 
 # --- regressions for hardware bugs found by these benches ------------------------------------
@@ -234,5 +235,5 @@ def test_two_outputs_back_to_back():
     feats = stimulus.SMALL_FEATURES
     model = stimulus.random_model([8], 4, n_out=2, features=feats, seed=2)
     frames = stimulus.random_frames(6, feats.n_mels, seed=2)
-    res = run_network_sim(model, lanes=2, frames=frames, stall_prob=0.3)
-    assert res["ok"], res["first_mismatch_text"]
+    res = run_network_sim(model, SimSettings(lanes=2, stall_prob=0.3), frames=frames)
+    assert res.ok, res.first_mismatch_text

@@ -17,7 +17,7 @@ import pytest
 
 from kwshw.features import FeatureConfig
 from sim import stimulus, toolchain
-from sim.network import run_network_sim
+from sim.network import SimSettings, run_network_sim
 
 pytestmark = [
     pytest.mark.skipif(not toolchain.have_simulator("icarus"), reason="Icarus not installed"),
@@ -39,15 +39,16 @@ def _run(features, hidden, bits, lanes, arch, n_frames, seed):
     calib, _ = stimulus.real_lfbe(300, features, seed=1001)
     model = stimulus.random_model(hidden, bits, features=features, calib=calib, seed=seed)
     lf, _ = stimulus.real_lfbe(n_frames, features, seed=seed + 50)
-    res = run_network_sim(model, lanes=lanes, frames=stimulus.real_frames(model, lf),
-                          gate_level=arch, seed=seed, gap_prob=0.1, stall_prob=0.2)
-    net = res["netlist"]
+    res = run_network_sim(model, SimSettings(lanes=lanes, gate_level=arch, seed=seed,
+                                             gap_prob=0.1, stall_prob=0.2),
+                          frames=stimulus.real_frames(model, lf))
+    net = res.netlist
     print(f"\n{arch} gate level, {bits}-bit, {lanes} lanes, shape {model.shape}: "
-          f"{res['frames']} frames, {res['mismatches']} mismatches, "
-          f"{res['frames_per_second']} frames/s; cells {net['cells']}; RAMs {net['rams']}")
-    assert res["ok"] and res["mismatches"] == 0, (
-        f"{res['first_mismatch_text']}; waves: {res['wave']}; log: {res['log']}")
-    assert res["frames_checked"] == n_frames
+          f"{res.frames} frames, {res.mismatches} mismatches, "
+          f"{res.frames_per_second} frames/s; cells {net['cells']}; RAMs {net['rams']}")
+    assert res.ok and res.mismatches == 0, (
+        f"{res.first_mismatch_text}; waves: {res.wave}; log: {res.log}")
+    assert res.frames_checked == n_frames
     # The weights really are in initialised block RAM, and multipliers in DSP cells.
     assert net["ram_cells"] > 0 and any(k.startswith("weights") for k in net["rams"])
     assert net["dsp_cells"] > 0

@@ -8,12 +8,14 @@ The reference-size network runs in the ``slow`` tests.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from boards.refmodel import REFERENCE_SHAPE
 from sim import stimulus, toolchain
-from sim.network import build_design, run_network_sim, run_scenario
+from sim.network import SimResult, SimSettings, build_design, run_network_sim, run_scenario
 
 _no_data = pytest.mark.skipif(stimulus.data_dir() is None,
                               reason="no speech data ($KWSHW_DATA)")
@@ -59,10 +61,10 @@ def models(calib):
 LANES = {4: 4, 8: 8}
 
 
-def _assert_clean(res: dict) -> None:
-    assert res["mismatches"] == 0 and res["ok"], (
-        f"{res['mismatches']} mismatches; first: {res['first_mismatch_text']}; "
-        f"waves: {res['wave']}; log: {res['log']}")
+def _assert_clean(res: SimResult) -> None:
+    assert res.mismatches == 0 and res.ok, (
+        f"{res.mismatches} mismatches; first: {res.first_mismatch_text}; "
+        f"waves: {res.wave}; log: {res.log}")
 
 
 @needs_data
@@ -76,17 +78,19 @@ def test_real_frames(models, test_lfbe, simulator, bits):
     model = models[bits]
     frames = stimulus.real_frames(model, test_lfbe[:N_REAL])
     jitter = 0.2 if simulator == "verilator" else 0.0
-    res = run_network_sim(model, lanes=LANES[bits], simulator=simulator, frames=frames,
-                          seed=bits, gap_prob=jitter, stall_prob=jitter)
+    res = run_network_sim(model, SimSettings(lanes=LANES[bits], simulator=simulator, seed=bits,
+                                             gap_prob=jitter, stall_prob=jitter),
+                          frames=frames)
     _assert_clean(res)
-    assert res["frames_checked"] == N_REAL
-    assert res["values_checked"] == N_REAL * sum(model.shape[1:]) * 1 + N_REAL * model.shape[-1]
+    assert res.frames_checked == N_REAL
+    assert res.values_checked == N_REAL * sum(model.shape[1:]) * 1 + N_REAL * model.shape[-1]
     if not jitter:
         # Frames pending back to back: the period is the sequencer's exact schedule.
-        assert res["cycles_per_frame"] == res["expected_cycles_per_frame"]
-        assert res["cycles_per_frame_min"] == res["cycles_per_frame_max"]
-    print(f"\n{simulator} {bits}-bit lanes={LANES[bits]}: {res['frames']} frames, "
-          f"{res['frames_per_second']} frames/s, {res['cycles_per_frame']} cycles/frame")
+        assert res.cycles_per_frame == res.expected_cycles_per_frame
+        assert res.cycles_per_frame_min is not None
+        assert res.cycles_per_frame_min == res.cycles_per_frame_max
+    print(f"\n{simulator} {bits}-bit lanes={LANES[bits]}: {res.frames} frames, "
+          f"{res.frames_per_second} frames/s, {res.cycles_per_frame} cycles/frame")
 
 
 @pytest.mark.parametrize("simulator,bits", [
@@ -101,10 +105,11 @@ def test_adversarial_frames(models, simulator, bits):
     n_mels = model.features.n_mels
     frames = np.concatenate([stimulus.adversarial_frames(n_mels, seed=bits),
                              stimulus.random_frames(20, n_mels, seed=bits)])
-    res = run_network_sim(model, lanes=LANES[bits], simulator=simulator, frames=frames,
-                          seed=11, gap_prob=0.3, stall_prob=0.4)
+    res = run_network_sim(model, SimSettings(lanes=LANES[bits], simulator=simulator, seed=11,
+                                             gap_prob=0.3, stall_prob=0.4),
+                          frames=frames)
     _assert_clean(res)
-    assert res["frames_checked"] == len(frames)
+    assert res.frames_checked == len(frames)
 
 
 def _interrupt_ops(frames: np.ndarray, n_mels: int, n_out: int, cpf: int) -> list[dict]:
@@ -153,16 +158,17 @@ def test_reset_and_clear_mid_frame(models, test_lfbe, simulator):
     design = build_design(model, LANES[4])
     ops = _interrupt_ops(frames, model.features.n_mels, model.shape[-1],
                          design.cycles_per_frame)
-    res = run_scenario(model, ops, lanes=LANES[4], simulator=simulator, seed=3,
-                       gap_prob=0.2, stall_prob=0.3, design=design)
+    res = run_scenario(model, ops, SimSettings(lanes=LANES[4], simulator=simulator, seed=3,
+                                               gap_prob=0.2, stall_prob=0.3),
+                       design=design)
     _assert_clean(res)
-    assert res["segments"] == 7
+    assert res.segments == 7
     # An interrupt may cut the one or two frames in flight (their outputs are dropped by
     # design); every other frame, and all of the last segment, were checked.
     total = sum(len(op.get("frames", [])) for op in ops) + sum(
         len(op.get("partial", [])) == model.features.n_mels for op in ops)
-    assert res["frames"] == total
-    assert res["frames_checked"] >= total - 2 * 6
+    assert res.frames == total
+    assert res.frames_checked >= total - 2 * 6
 
 
 @needs_data
@@ -172,10 +178,11 @@ def test_long_stream(models, test_lfbe):
     model = models[8]
     n = 1500
     frames = stimulus.real_frames(model, test_lfbe[:n])
-    res = run_network_sim(model, lanes=LANES[8], simulator="verilator", frames=frames,
-                          seed=5, gap_prob=0.3, stall_prob=0.5)
+    res = run_network_sim(model, SimSettings(lanes=LANES[8], simulator="verilator", seed=5,
+                                             gap_prob=0.3, stall_prob=0.5),
+                          frames=frames)
     _assert_clean(res)
-    assert res["frames_checked"] == n
+    assert res.frames_checked == n
 
 
 # --- Reference-size network (slow) -----------------------------------------------------------
@@ -204,11 +211,11 @@ def test_reference_network(reference_models, simulator, bits, n):
     """The reference shape (``boards.refmodel.REFERENCE_SHAPE``) on 8 lanes."""
     _, lf, models = reference_models
     model = models[bits]
-    res = run_network_sim(model, lanes=8, simulator=simulator,
-                          frames=stimulus.real_frames(model, lf[:n]), seed=bits)
+    res = run_network_sim(model, SimSettings(lanes=8, simulator=simulator, seed=bits),
+                          frames=stimulus.real_frames(model, lf[:n]))
     _assert_clean(res)
-    assert res["frames_checked"] == n
-    assert res["cycles_per_frame"] == res["expected_cycles_per_frame"]
+    assert res.frames_checked == n
+    assert res.cycles_per_frame == res.expected_cycles_per_frame
 
 
 @needs_icarus
@@ -219,7 +226,41 @@ def test_relative_build_folder(models, tmp_path, monkeypatch):
     model = models[4]
     rng = np.random.default_rng(11)
     frames = rng.integers(-2**11, 2**11, (4, model.features.n_mels))
-    res = run_network_sim(model, lanes=4, simulator="icarus", frames=frames, seed=3,
-                          build_dir="out/sim")
+    res = run_network_sim(model, SimSettings(lanes=4, simulator="icarus", seed=3,
+                                             build_dir="out/sim"),
+                          frames=frames)
     _assert_clean(res)
     assert (tmp_path / "out" / "sim").is_dir()
+    # The JSON form (``kwshw sim --json``, ``kwshw all``'s summary) keeps its keys and order;
+    # the optional ones only when set.
+    d = res.to_dict()
+    assert list(d) == [*RESULT_KEYS, "cycles_per_frame_min", "cycles_per_frame_max",
+                       "frames_source"]
+    assert d["frames_source"] == "given frames" and d["frames"] == 4
+    json.dumps(d)
+
+
+RESULT_KEYS = [
+    "ok", "simulator", "lanes", "bits", "shape", "seed", "frames", "frames_checked",
+    "values_checked", "mismatches", "first_mismatch", "first_mismatch_text",
+    "per_layer_mismatches", "score_mismatches", "stalled", "segments", "cycles_per_frame",
+    "first_frame_latency", "expected_cycles_per_frame", "ideal_cycles_per_frame",
+    "simulated_cycles", "sim_seconds", "sim_total_seconds", "build_seconds",
+    "frames_per_second", "wave", "log", "build_dir", "verilog", "notes", "netlist"]
+
+
+@needs_icarus
+def test_sim_command_json(tmp_path, capsys):
+    """``kwshw sim --json`` prints the result's JSON form; the exit status is its ``ok``."""
+    from kwshw.app import cli
+    from kwshw.features import FeatureConfig
+    from kwshw.modelfile import save
+
+    model = stimulus.random_model([8], 4, features=FeatureConfig(n_mels=40, context=2,
+                                                                   stride=3), seed=5)
+    save(model, tmp_path / "m.kwm")
+    assert cli.main(["sim", "--model", str(tmp_path / "m.kwm"), "-P", "4", "--frames", "5",
+                     "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert list(d)[:len(RESULT_KEYS)] == RESULT_KEYS and "frames_source" in d
+    assert d["ok"] and d["frames_checked"] == 5 and d["lanes"] == 4

@@ -18,7 +18,7 @@ import pytest
 
 from kwshw.features import FeatureConfig
 from sim import stimulus, toolchain
-from sim.network import run_network_sim
+from sim.network import SimResult, SimSettings, run_network_sim
 
 pytestmark = pytest.mark.skipif(not toolchain.have_simulator("icarus"),
                                 reason="Icarus Verilog not installed")
@@ -105,23 +105,24 @@ def _model(cfg: Config):
 
 
 def run_config(cfg: Config, simulator: str = "icarus", n_frames: int | None = None,
-               auto_waves: bool = True) -> dict:
+               auto_waves: bool = True) -> SimResult:
     model = _model(cfg)
     frames = _frames(cfg)
     if n_frames is not None:
         frames = frames[:n_frames]
-    return run_network_sim(model, lanes=cfg.lanes, simulator=simulator, frames=frames,
-                           seed=cfg.seed % 1000, gap_prob=cfg.gap_prob,
-                           stall_prob=cfg.stall_prob, auto_waves=auto_waves)
+    settings = SimSettings(lanes=cfg.lanes, simulator=simulator, seed=cfg.seed % 1000,
+                           gap_prob=cfg.gap_prob, stall_prob=cfg.stall_prob,
+                           auto_waves=auto_waves)
+    return run_network_sim(model, settings, frames=frames)
 
 
-def shrink(cfg: Config, res: dict, budget: int = 10) -> tuple[Config, int, str]:
+def shrink(cfg: Config, res: SimResult, budget: int = 10) -> tuple[Config, int, str]:
     """Greedy shrinking of a failing configuration: fewer frames (up to the first bad one),
     then smaller networks and fewer lanes, keeping each step that still fails. Returns the
     smallest failing configuration found, its frame count and its first mismatch."""
-    first = res.get("first_mismatch") or {}
+    first = res.first_mismatch or {}
     n = min(len(_frames(cfg)), int(first.get("frame", len(_frames(cfg)))) + 1)
-    text = res.get("first_mismatch_text") or "error"
+    text = res.first_mismatch_text or "error"
     # Only a failure of the same kind counts, so that shrinking does not wander off to a
     # different problem.
     kind = (first.get("source"), first.get("layer") == len(cfg.hidden))
@@ -149,9 +150,9 @@ def shrink(cfg: Config, res: dict, budget: int = 10) -> tuple[Config, int, str]:
             budget -= 1
             try:
                 r = run_config(cand, n_frames=n, auto_waves=False)
-                f = r.get("first_mismatch") or {}
+                f = r.first_mismatch or {}
                 same = (f.get("source"), f.get("layer") == len(cand.hidden)) == kind
-                failed, why = not r["ok"] and same, r["first_mismatch_text"]
+                failed, why = not r.ok and same, r.first_mismatch_text
             except Exception as e:  # noqa: BLE001
                 failed, why = False, f"{type(e).__name__}: {e}"
             if failed:
@@ -175,15 +176,15 @@ def test_random_configurations(capsys):
             failures.append(f"config {cfg.index} {cfg}: {type(e).__name__}: {e}")
             continue
         lines.append(f"  #{cfg.index:2d} b={cfg.bits} P={cfg.lanes} shape={cfg.shape} "
-                     f"window={cfg.context}x{cfg.n_mels}/{cfg.stride} frames={res['frames']} "
-                     f"mismatches={res['mismatches']}")
+                     f"window={cfg.context}x{cfg.n_mels}/{cfg.stride} frames={res.frames} "
+                     f"mismatches={res.mismatches}")
         bug = known_bug(cfg)
         if bug:
-            lines[-1] += f"  [known bug: {bug}; {'reproduced' if not res['ok'] else 'NOT seen'}]"
-        elif not res["ok"]:
+            lines[-1] += f"  [known bug: {bug}; {'reproduced' if not res.ok else 'NOT seen'}]"
+        elif not res.ok:
             small, n, why = shrink(cfg, res)
-            failures.append(f"config {cfg.index} {cfg}: {res['mismatches']} mismatches, first: "
-                            f"{res['first_mismatch_text']} (waves: {res['wave']}); "
+            failures.append(f"config {cfg.index} {cfg}: {res.mismatches} mismatches, first: "
+                            f"{res.first_mismatch_text} (waves: {res.wave}); "
                             f"shrunk to {small} with {n} frames: {why}")
     with capsys.disabled():
         print(f"\nrandom configurations, seed {SEED}:\n" + "\n".join(lines))

@@ -532,3 +532,35 @@ def test_real_extract_one_second_clips(data_root):
     x, y = fs.windows(norm)
     assert x.shape == (len(small), 1000) and np.all(np.isfinite(x))
     assert dataclasses.asdict(small[0])["path"].endswith(".wav")
+
+
+# --- the package ---------------------------------------------------------------------------------
+
+
+def test_the_package_exports_its_api():
+    import kwshw.datasets as ds
+
+    for name in ds.__all__:
+        assert getattr(ds, name) is not None, name
+    # The function, not the module of the same stage (kwshw.datasets.extraction).
+    assert callable(ds.extract) and ds.extract.__name__ == "extract"
+
+
+def test_feature_cache_file_names_are_stable():
+    """Existing caches stay valid: the names computed before the package was split up. A
+    deliberate change (new FeatureConfig field, _CACHE_VERSION bump) updates these."""
+    from kwshw.datasets.cache import cache_file
+
+    items = [
+        Item("/nonexistent/kwshw/yes/a.wav", 0, "a"),
+        Item("/nonexistent/kwshw/bg.wav", 1, None, offset=16000, num_samples=16000,
+             window="all:10"),
+    ]
+    noise = [np.linspace(-0.5, 0.5, 4000, dtype=np.float32)]
+    aug = Augmenter(Augmentation(), noise)
+    assert cache_file("/c", CFG, items, [0], 0, None) == Path(
+        "/c/features-a66caeab15b7ed4246a650798f47a696.npz"
+    )
+    assert cache_file("/c", CFG, items, [0, 1, 2], 7, aug) == Path(
+        "/c/features-29d1dd7900e28d5cb4e74672bcefe461.npz"
+    )

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The whole accelerator against the golden model: every layer output of every frame equal,
 on real speech features; cycles per frame equal to the schedule's formula; clear, SPRAM
 loading, stalls on both streams, and parameter checks."""

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Frame dividers and requantizer against :mod:`kwshw.arith`, bit for bit."""
 
 from __future__ import annotations

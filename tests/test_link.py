@@ -10,10 +10,11 @@ import random
 
 import pytest
 from amaranth.hdl import Array, C, Module, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
+from kwshw.hw.ports import AcceleratorSignature
 from kwshw.link.gateware import HostLink, UARTHostLink
 from kwshw.link.protocol import (
     OVERHEAD,
@@ -53,12 +54,13 @@ class LinearAccel(wiring.Component):
     before the scores, to exercise the handshakes.
     """
 
-    feat: In(stream.Signature(signed(16)))
-    score: Out(stream.Signature(signed(16)))
-    clear: In(1)
-    #: Values taken from `feat`, ever; `clear` pulse cycles, ever.
-    values: Out(16)
-    clears: Out(8)
+    def __init__(self):
+        super().__init__({
+            **AcceleratorSignature(16).members,
+            # Values taken from `feat`, ever; `clear` pulse cycles, ever.
+            "values": Out(16),
+            "clears": Out(8),
+        })
 
     def elaborate(self, platform):
         m = Module()

@@ -78,3 +78,44 @@ def test_integer_qat_forward_equals_golden_on_every_validation_frame(trained, va
     # the decisions are those of a working classifier, not of a degenerate network
     pred = ref[-1].y.reshape(-1)
     assert len(np.unique(ref[-1].y.argmax(1))) > 3 and pred.std() > 0
+
+
+@pytest.fixture(scope="module")
+def trained_cnn():
+    from kwshw.train.trainer import TrainConfig, export, finetune_qat, prepare, train_float
+
+    cfg = TrainConfig(convs=((5, 2, 8), (3, 2, 12)), time_conv=None, hidden=(32,), epochs=3,
+                      qat_epochs=1, copies=0, stream_windows=0, validate=False)
+    data = prepare(DATA, config=cfg, progress=False)
+    net, _ = train_float(data, cfg, progress=False)
+    q, _ = finetune_qat(net, data, 4, cfg, progress=False)
+    return export(q, data, 4, cfg, progress=False), q
+
+
+def test_integer_cnn_equals_golden_on_every_validation_frame(trained_cnn, validation_streams):
+    """The same for the CNN recipe's layers: patches, one range per patch, kernels stored
+    once (a version-2 model), on every hop of 100 validation utterances."""
+    from kwshw.train.exact import IntegerNet
+
+    model, qat = trained_cnn
+    assert model.has_conv and model.layers[0].codes.shape == (5 * 40, 8)
+    fs = validation_streams
+    norm = model_normalizer(model)
+    cfg = model.features
+    x = np.concatenate([golden.stream_windows(
+        quantize.features_to_int(norm.apply(fs.clip(c)), model.in_frac), cfg.context,
+        cfg.stride) for c in range(100)])
+    ref = golden.run_network(model.plans(), x)
+    traces = IntegerNet(model).traces(torch.from_numpy(x))
+    mismatches = {}
+    for k, (tr, gt) in enumerate(zip(traces, ref, strict=True)):
+        for name in ("xlo", "r", "recip", "rm", "p", "psum", "acc", "y"):
+            bad = int(np.sum(tr[name].numpy() != getattr(gt, name)))
+            if bad:
+                mismatches[f"layer{k}.{name}"] = bad
+    assert mismatches == {}
+    # The QAT forward pass (float, fake-quantized) decides like the integers it trained for.
+    xf = (x * 2.0 ** -model.in_frac).astype(np.float32)  # the inputs the integers stand for
+    with torch.no_grad():
+        fq = qat(torch.from_numpy(xf)).argmax(1).numpy()
+    assert np.mean(fq == ref[-1].y.argmax(1)) > 0.95

@@ -372,3 +372,29 @@ def test_distillation_loss_is_class_weighted_like_the_teacher():
     w = torch.tensor([0.5, 2.0, 2.0])  # class 0 four times as frequent: a quarter the weight
     want = (0.5 * kl[:4].sum() + 2.0 * kl[4] + 2.0 * kl[5]) / (0.5 * 4 + 2.0 + 2.0)
     assert float(_distillation_loss(logits, target, labels, w)) == pytest.approx(float(want))
+
+
+def test_training_the_cnn_exports_a_bit_exact_version_2_model(tmp_path):
+    """The CNN recipe's path end to end on synthetic data: float training with batch norm,
+    QAT, export of kernels stored once, bit-exact integers, the static and post-training
+    rows of the evaluation."""
+    from kwshw.evaluate import run_windows
+
+    data = _synthetic_data(n=600)
+    cfg = TrainConfig(**{**_FAST.__dict__, "convs": ((2, 1, 6),), "hidden": (12,),
+                         "batch_norm": True, "epochs": 15, "qat_epochs": 5})
+    net, _ = train_float(data, cfg, progress=False)
+    q, _ = finetune_qat(net, data, 4, cfg, progress=False)
+    model = export(q, data, 4, cfg, progress=False)
+    assert model.has_conv and model.layers[0].codes.shape == (2 * TINY.n_mels, 6)
+    assert model.meta["config"]["convs"] == [[2, 1, 6]]
+    assert len(model.meta["static_ranges"]) == 3
+    modelfile.save(model, tmp_path / "cnn.kwm")
+    model = modelfile.load(tmp_path / "cnn.kwm")
+    xi = quantize.features_to_int(data.x_clean, model.in_frac)
+    ref = golden.run_network(model.plans(), xi)[-1].y
+    assert np.array_equal(IntegerNet(model)(torch.from_numpy(xi)).numpy(), ref)
+    assert np.mean(ref.argmax(1) == data.y.numpy()) > 0.8
+    for mode in ("float", "dynamic8", "static8"):
+        logits = run_windows(model, data.x_clean, mode)
+        assert np.mean(logits.argmax(1) == data.y.numpy()) > 0.8, mode

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
@@ -46,7 +47,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             "layers": [{"n_in": p.n_in, "n_out": p.n_out, "in_frac": p.in_frac,
                         "out_frac": p.layer.out_frac, "w_exp": p.layer.w_exp,
                         "relu": p.layer.relu, "shifts": vars(p.shifts),
-                        "widths": vars(p.widths)} for p in plans],
+                        "widths": vars(p.widths),
+                        **({"conv": {"kernel": p.conv.kernel, "stride": p.conv.stride,
+                                     "positions": p.vectors}} if p.conv else {})}
+                       for p in plans],
         }
         print(json.dumps(out, indent=2))
         return 0
@@ -54,7 +58,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model     {args.model}")
     print(f"sha256    {model.sha256}")
     print(f"task      {model.task}: {', '.join(model.labels)}")
-    print(f"network   {' -> '.join(map(str, model.shape))}, {model.bits}-bit codes")
+    geo = model.geometries()[0]
+    print(f"network   {geo.positions}x{geo.channels} -> "
+          f"{' -> '.join(_layer_kind(p) for p in plans)}, {model.bits}-bit codes")
     print(f"features  {f.n_mels} log-mel bands, {f.context} frames x stride {f.stride} "
           f"(window {f.span} hops of {1000 * f.hop_length / f.sample_rate:g} ms), "
           f"input Q.{model.in_frac}")
@@ -63,13 +69,20 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"of float32 ({fp['float32_bits']:,} bits)")
     print()
     print(f"{'layer':>5} {'shape':>11} {'Fx':>3} {'Fy':>3} {'Ew':>3} {'acc':>4} {'V':>3} "
-          f"{'sv':>3} {'sw':>3} {'Z':>3} {'out':>4}  relu")
+          f"{'sv':>3} {'sw':>3} {'Z':>3} {'out':>4}  relu  kind")
     for k, p in enumerate(plans):
         w, s = p.widths, p.shifts
         print(f"{k:>5} {p.n_in:>5}x{p.n_out:<5} {p.in_frac:>3} {p.layer.out_frac:>3} "
               f"{p.layer.w_exp:>3} {w.acc:>4} {w.v:>3} {s.sv:>3} {s.sw:>3} {w.z:>3} "
-              f"{s.out:>4}  {'yes' if p.layer.relu else 'no'}")
+              f"{s.out:>4}  {'yes' if p.layer.relu else 'no ':4}  {_layer_kind(p)}")
     return 0
+
+
+def _layer_kind(plan) -> str:
+    """``conv K/S xC [positions]`` or ``dense N``: what a layer is, in one token."""
+    if plan.conv is None:
+        return f"dense {plan.n_out}"
+    return f"conv {plan.conv.kernel}/{plan.conv.stride} x{plan.n_out} [{plan.vectors}]"
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -98,31 +111,31 @@ def cmd_generate(args: argparse.Namespace) -> int:
 # --- sim ----------------------------------------------------------------------------------------
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from sim.network import run_network_sim
+    from sim.network import SimSettings, run_network_sim
 
     model = _load_model(args.model)
+    settings = SimSettings(lanes=args.lanes, simulator=args.simulator, waves=args.waves,
+                           seed=args.seed, gap_prob=args.gaps, stall_prob=args.stalls,
+                           gate_level=args.gate_level)
     try:
-        res = run_network_sim(model, lanes=args.lanes, simulator=args.simulator,
-                              n_frames=args.frames, waves=args.waves, seed=args.seed,
-                              gap_prob=args.gaps, stall_prob=args.stalls,
-                              gate_level=args.gate_level)
+        res = run_network_sim(model, settings, n_frames=args.frames)
     except (ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
     if args.json:
-        print(json.dumps(res, indent=1, default=str))
+        print(json.dumps(res.to_dict(), indent=1, default=str))
     else:
-        print(f"simulator        {res['simulator']}, {res['lanes']} lanes, "
-              f"{res['bits']}-bit {' -> '.join(map(str, res['shape']))}")
-        print(f"frames checked   {res['frames_checked']} ({res['values_checked']:,} values)")
-        print(f"mismatches       {res['mismatches']}"
-              + (f" (first: {res['first_mismatch_text']})" if res["mismatches"] else ""))
-        print(f"cycles/frame     {res['cycles_per_frame']} (schedule "
-              f"{res['expected_cycles_per_frame']}, ideal {res['ideal_cycles_per_frame']})")
-        print(f"simulation speed {res['frames_per_second']} frames/s "
-              f"({res['sim_seconds']} s simulated, {res['build_seconds']} s build)")
-        if res.get("wave"):
-            print(f"waves            {res['wave']}")
-    return 0 if res["ok"] else 1
+        print(f"simulator        {res.simulator}, {res.lanes} lanes, "
+              f"{res.bits}-bit {' -> '.join(map(str, res.shape))}")
+        print(f"frames checked   {res.frames_checked} ({res.values_checked:,} values)")
+        print(f"mismatches       {res.mismatches}"
+              + (f" (first: {res.first_mismatch_text})" if res.mismatches else ""))
+        print(f"cycles/frame     {res.cycles_per_frame} (schedule "
+              f"{res.expected_cycles_per_frame}, ideal {res.ideal_cycles_per_frame})")
+        print(f"simulation speed {res.frames_per_second} frames/s "
+              f"({res.sim_seconds} s simulated, {res.build_seconds} s build)")
+        if res.wave:
+            print(f"waves            {res.wave}")
+    return 0 if res.ok else 1
 
 
 # --- build / run ----------------------------------------------------------------------------------
@@ -289,9 +302,17 @@ def _time_conv(text: str) -> tuple[int, ...]:
     return (k, s, c)
 
 
+def _convs(text: str) -> tuple[int, int, int]:
+    """``K,S,C`` -> (K, S, C) of one convolution."""
+    conv = _time_conv(text)
+    if not conv:
+        raise argparse.ArgumentTypeError("a convolution needs K,S,C")
+    return conv
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
-        from ..train import TrainConfig, train
+        from ..train.trainer import recipe, train
     except ImportError as e:
         raise CLIError(f"training needs PyTorch: pip install 'kwshw[train]' ({e})") from None
     from ..datasets import DatasetError
@@ -306,8 +327,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         given["hidden"] = tuple(args.hidden)
     if args.time_conv is not None:
         given["time_conv"] = args.time_conv or None
-    cfg = TrainConfig(bits=None if args.bits == 0 else args.bits, seed=args.seed, **given)
+    if args.convs is not None:  # the convolutions replace the DNN's expanded time convolution
+        given["convs"], given["time_conv"] = tuple(args.convs), None
     try:
+        cfg = recipe(args.recipe, bits=None if args.bits == 0 else args.bits, seed=args.seed,
+                     **given)
         model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
     except (DatasetError, ValueError) as e:
         raise CLIError(str(e)) from None
@@ -336,27 +360,46 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kwshw",
-        description="Generate FPGA keyword-spotting accelerators with bit-exact 4/8-bit "
-                    "dynamic quantization (Mishchenko et al., ICMLA 2019).",
-    )
-    parser.add_argument("--version", action="version", version=f"kwshw {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+def _parent(*names: str, **kwargs) -> argparse.ArgumentParser:
+    """A parent parser (``parents=[...]``) holding one option."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(*names, **kwargs)
+    return p
 
+
+@dataclass(frozen=True)
+class _Shared:
+    """Parent parsers of the options several subcommands share."""
+
+    model: argparse.ArgumentParser
+    lanes: argparse.ArgumentParser
+    data: argparse.ArgumentParser
+
+    @classmethod
+    def make(cls) -> _Shared:
+        return cls(
+            model=_parent("--model", required=True, help="model file (.kwm)"),
+            lanes=_parent("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)"),
+            data=_parent("--data", default=os.environ.get("KWSHW_DATA"),
+                         help="data folder (default $KWSHW_DATA)"))
+
+    @staticmethod
+    def json_flag(help: str) -> argparse.ArgumentParser:
+        """``--json``: every subcommand words what it prints its own way."""
+        return _parent("--json", action="store_true", help=help)
+
+
+def _add_model_commands(sub, shared: _Shared) -> None:
     p = sub.add_parser("info", help="describe a model file: shape, formats, widths, memory",
-                       description="Load and validate a model file, then describe it.")
+                       description="Load and validate a model file, then describe it.",
+                       parents=[shared.json_flag("print machine-readable JSON")])
     p.add_argument("model", help="model file (.kwm)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("generate", help="write the accelerator's Verilog and a JSON report",
                        description="Generate Verilog for a model file on P MAC lanes, with "
-                                   "report.json: ports, memory bits by kind, widths, cycles.")
-    p.add_argument("--model", required=True, help="model file (.kwm)")
-    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+                                   "report.json: ports, memory bits by kind, widths, cycles.",
+                       parents=[shared.model, shared.lanes])
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--memory", choices=["bram", "spram"], default="bram",
                    help="weight memory: initialised block RAM, or iCE40 SPRAM loaded at boot")
@@ -365,12 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the trace_* port that shows every layer output (for testbenches)")
     p.set_defaults(func=cmd_generate)
 
+
+def _add_hardware_commands(sub, shared: _Shared) -> None:
     p = sub.add_parser("sim", help="check the generated Verilog against the golden model",
                        description="Generate the accelerator, simulate it in cocotb on real "
                                    "feature frames and compare every layer output and score "
-                                   "with the golden model.")
-    p.add_argument("--model", required=True, help="model file (.kwm)")
-    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+                                   "with the golden model.",
+                       parents=[shared.model, shared.lanes,
+                                shared.json_flag("print the full result as JSON")])
     p.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     p.add_argument("--frames", type=int, default=200, help="frames to check (default 200)")
     p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
@@ -379,14 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stalls", type=float, default=0.1, help="probability of back-pressure")
     p.add_argument("--gate-level", choices=["ecp5", "ice40"], default=None,
                    help="simulate the Yosys netlist for this family instead of the RTL")
-    p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("build", help="synthesize, place and route a bitstream for a board",
                        description="Build a bitstream with Yosys + nextpnr (YoWASP) and print "
-                                   "resources and fmax; refuses models that do not fit.")
+                                   "resources and fmax; refuses models that do not fit.",
+                       parents=[shared.model,
+                                shared.json_flag("print the build report as JSON")])
     p.add_argument("--board", required=True, help="board name (see docs/boards.md)")
-    p.add_argument("--model", required=True, help="model file (.kwm)")
     p.add_argument("--lanes", "-P", type=int, default=None, help="MAC lanes (board default)")
     p.add_argument("-o", "--out", default=None, help="build folder (build/BOARD-Nb)")
     g = p.add_mutually_exclusive_group()
@@ -395,7 +440,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="keep the bitstream even if fmax is below the design clock")
     p.add_argument("--verbose", action="store_true", help="show tool output")
-    p.add_argument("--json", action="store_true", help="print the build report as JSON")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="stream audio to a board and print detections",
@@ -413,14 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="live: stop after this long")
     p.set_defaults(func=cmd_run)
 
+
+def _add_evaluation_commands(sub, shared: _Shared) -> None:
     p = sub.add_parser("report", help="the table for one model and design point",
                        description="Accuracy, memory, cycles, latency and resources for a "
-                                   "model on P lanes (and a board), from measured results.")
-    p.add_argument("--model", required=True, help="model file (.kwm)")
-    p.add_argument("--lanes", "-P", type=int, default=8, help="MAC lanes P (default 8)")
+                                   "model on P lanes (and a board), from measured results.",
+                       parents=[shared.model, shared.lanes, shared.json_flag("print JSON")])
     p.add_argument("--board", default=None, help="board name")
     p.add_argument("--results", default="bench/results", help="bench results folder")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("eval", help="accuracy of a model file on speaker-disjoint data",
@@ -428,10 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(Speech Commands) or FRR at fixed FAR and DET (wake word) "
                                    "on clips; with --stream, misses at false accepts per hour "
                                    "in one long stream of held-back audio with the keywords "
-                                   "spliced in, or in your own recording (--wav).")
-    p.add_argument("--model", required=True, help="model file (.kwm)")
-    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
-                   help="data folder (default $KWSHW_DATA)")
+                                   "spliced in, or in your own recording (--wav).",
+                       parents=[shared.model, shared.data])
     p.add_argument("--split", default=None,
                    help="validation, test, or a+b (default: validation; with --stream "
                         "validation+test)")
@@ -454,18 +496,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, help="write the results as JSON here")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_training_commands(sub, shared: _Shared) -> None:
     p = sub.add_parser("train", help="train a keyword spotter with QAT and export a model file",
                        description="Train the DNN in float, fine-tune it with the golden "
-                                   "model's quantizers (QAT), export the model file.")
-    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
-                   help="data folder (default $KWSHW_DATA)")
+                                   "model's quantizers (QAT), export the model file.",
+                       parents=[shared.data])
     p.add_argument("--task", choices=["speech_commands", "wake_word"],
                    default="speech_commands")
     p.add_argument("--keyword", default="alexa", help="wake word (task wake_word)")
     p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
+    p.add_argument("--recipe", choices=["dnn", "cnn"], default="dnn",
+                   help="dnn: the DNN the accelerator runs today (a time convolution stored "
+                        "as one dense layer); cnn: temporal convolutions with every kernel "
+                        "stored once (a version-2 model: golden model, evaluation and "
+                        "streams, not yet the hardware). docs/training.md")
+    p.add_argument("--convs", metavar="K,S,C", type=_convs, nargs="+", default=None,
+                   help="the CNN's convolutions, first to last: kernel K steps, stride S, "
+                        "C channels (default: the cnn recipe's)")
     p.add_argument("--hidden", type=int, nargs="+", default=None,
                    help="widths of the fully connected hidden layers after the time "
-                        "convolution (default: the recipe's, docs/training.md)")
+                        "convolution(s) (default: the recipe's, docs/training.md)")
     p.add_argument("--time-conv", metavar="K,S,C", type=_time_conv, default=None,
                    help="first layer trained as a convolution over time: kernel K frames, "
                         "stride S frames, C channels, exported as one fully connected layer "
@@ -485,9 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the reference network with QAT on the speech in "
                                    "--data, export the model file, evaluate it on unseen "
                                    "speakers, generate Verilog, check it bit-exactly in "
-                                   "cocotb, build bitstreams, and print one summary table.")
-    p.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
-                   help="data folder (default $KWSHW_DATA)")
+                                   "cocotb, build bitstreams, and print one summary table.",
+                       parents=[shared.data])
     p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
     p.add_argument("--bits", type=int, default=4, choices=[4, 8], help="code width")
     p.add_argument("--lanes", "-P", type=int, default=8, help="lanes of the simulated design")
@@ -499,6 +549,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None, help="skip training: use this model file")
     p.set_defaults(func=cmd_all)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``kwshw`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="kwshw",
+        description="Generate FPGA keyword-spotting accelerators with bit-exact 4/8-bit "
+                    "dynamic quantization (Mishchenko et al., ICMLA 2019).",
+    )
+    parser.add_argument("--version", action="version", version=f"kwshw {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    shared = _Shared.make()
+    _add_model_commands(sub, shared)
+    _add_hardware_commands(sub, shared)
+    _add_evaluation_commands(sub, shared)
+    _add_training_commands(sub, shared)
     return parser
 
 

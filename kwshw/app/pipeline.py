@@ -101,18 +101,19 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
                           "lanes": lanes, "cycles": rep["cycles"],
                           "memory_bits": rep["memory_bits"]}
 
-    from sim.network import run_network_sim
+    from sim.network import SimSettings, run_network_sim
 
     with _step(log, f"cocotb: {frames} real frames in {simulator}, bit-exact check") as st:
-        sim = run_network_sim(model, lanes=lanes, simulator=simulator, n_frames=frames,
-                              seed=seed, gap_prob=0.1, stall_prob=0.1,
-                              build_dir=out / "sim")
+        sim = run_network_sim(model, SimSettings(lanes=lanes, simulator=simulator, seed=seed,
+                                                 gap_prob=0.1, stall_prob=0.1,
+                                                 build_dir=out / "sim"),
+                              n_frames=frames)
     summary["steps"]["sim_s"] = st.seconds
-    summary["sim"] = {k: sim.get(k) for k in (
+    summary["sim"] = {k: getattr(sim, k) for k in (
         "ok", "simulator", "frames_checked", "values_checked", "mismatches",
         "first_mismatch_text", "cycles_per_frame", "frames_per_second", "wave")}
-    if not sim["ok"]:
-        log(f"    MISMATCH: {sim.get('first_mismatch_text')}")
+    if not sim.ok:
+        log(f"    MISMATCH: {sim.first_mismatch_text}")
 
     from boards.build import build
 
@@ -129,7 +130,7 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
         summary["builds"].append(entry)
 
     summary["total_s"] = round(time.monotonic() - t_start, 1)
-    summary["ok"] = bool(sim["ok"]) and all("error" not in b for b in summary["builds"])
+    summary["ok"] = bool(sim.ok) and all("error" not in b for b in summary["builds"])
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     return summary
 

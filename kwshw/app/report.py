@@ -221,6 +221,77 @@ def _latency(cycles: int, mhz: float | None, hop_ms: float) -> dict | None:
     return {"mhz": mhz, "ms": ms, "rtf": ms / hop_ms}
 
 
+def _design_point(model: Model, model_path, lanes: int, rdir: Path | None) -> dict:
+    """What the model file alone tells about it on ``lanes`` lanes (no board yet)."""
+    from ..hw.accelerator import frame_schedule
+
+    sched = frame_schedule(model, lanes)
+    cycles, ideal = sched.cycles_per_frame, sched.ideal_cycles
+    f = model.features
+    return {
+        "model": {"path": None if isinstance(model_path, Model) else str(model_path),
+                  "sha256": model.sha256, "bits": model.bits, "shape": model.shape,
+                  "task": model.task, "labels": list(model.labels)},
+        "lanes": lanes,
+        "accuracy": _meta_accuracy(model.meta) + _results_accuracy(model.sha256, rdir),
+        "footprint": model.footprint(),
+        "cycles": {"per_frame": cycles, "ideal_per_frame": ideal,
+                   "overhead_percent": 100.0 * (cycles - ideal) / ideal},
+        "hop_ms": 1e3 * f.hop_length / f.sample_rate,
+        "board": None, "fit": None, "build": None, "latency": [],
+    }
+
+
+def _board_latency(cycles: int, hop_ms: float) -> list[dict]:
+    """Latency at the design clock of every known board (no board chosen)."""
+    from boards import BOARDS
+
+    clocks = sorted({b.sys_clk_hz for b in BOARDS.values()})
+    return [{"what": "design clock of " + ", ".join(b.name for b in BOARDS.values()
+                                                   if b.sys_clk_hz == hz),
+             **_latency(cycles, hz / 1e6, hop_ms)} for hz in clocks]
+
+
+def _fit(board, model: Model, lanes: int) -> dict:
+    from boards.errors import FitError
+    from boards.fit import fit_check
+
+    try:
+        fit = fit_check(board, model, lanes)
+    except FitError as e:
+        return {"fits": False, "message": str(e)}
+    return {"fits": True, "bram_blocks": [fit["bram_blocks_needed"],
+                                          fit["bram_blocks_available"]],
+            "spram_blocks": [fit["spram_blocks_needed"], fit["spram_blocks_available"]]}
+
+
+def _on_board(out: dict, model: Model, board: str, *, cache_dir, rdir: Path | None) -> None:
+    """Add ``board``, its design clock's latency, the fit check and a looked-up build to
+    ``out`` (the design point from :func:`_design_point`)."""
+    from boards import get_board
+
+    lanes, cycles, hop_ms = out["lanes"], out["cycles"]["per_frame"], out["hop_ms"]
+    b = get_board(board)
+    out["board"] = {"name": b.name, "title": b.title, "fpga": b.fpga.name,
+                    "sys_clk_mhz": b.sys_clk_hz / 1e6, "clock_mhz": b.clock_hz / 1e6,
+                    "memory": b.memory}
+    out["latency"].append({"what": "design clock",
+                           **_latency(cycles, b.sys_clk_hz / 1e6, hop_ms)})
+    out["fit"] = _fit(b, model, lanes)
+    found, source = lookup_build(model, b.name, lanes, cache_dir=cache_dir, results_dir=rdir)
+    cmd = (f"kwshw build --board {b.name} --model {out['model']['path'] or 'MODEL'} "
+           f"--lanes {lanes}")
+    if found is None:
+        out["build"] = {"status": "not built", "hint": f"not built: run {cmd}"}
+        return
+    res = found.get("resources") or {}
+    out["build"] = {"status": found.get("status"), "source": source,
+                    "resources": res, "error": found.get("error"), "hint": cmd}
+    fmax = res.get("fmax_mhz")
+    if fmax:
+        out["latency"].append({"what": "achieved fmax", **_latency(cycles, fmax, hop_ms)})
+
+
 def report(model_path, *, lanes: int, board: str | None = None,
            results_dir: str | os.PathLike | None = "bench/results",
            cache_dir: str | os.PathLike | None = None) -> dict:
@@ -253,67 +324,16 @@ def report(model_path, *, lanes: int, board: str | None = None,
     ValueError
         Bad lanes; ``KeyError`` an unknown board.
     """
-    from boards import BOARDS, get_board
-    from boards.errors import FitError
-    from boards.fit import fit_check
-
-    from ..generate import accelerator_cycles
     from ..hw.common import check_lanes
 
     check_lanes(lanes)
     model = model_path if isinstance(model_path, Model) else load(model_path)
     rdir = Path(results_dir) if results_dir is not None else None
-    f = model.features
-    hop_ms = 1e3 * f.hop_length / f.sample_rate
-    cycles = accelerator_cycles(model, lanes)
-    ideal = sum(-(-lay.n_out // lanes) * lay.n_in for lay in model.layers)
-    out = {
-        "model": {"path": None if isinstance(model_path, Model) else str(model_path),
-                  "sha256": model.sha256, "bits": model.bits, "shape": model.shape,
-                  "task": model.task, "labels": list(model.labels)},
-        "lanes": lanes,
-        "accuracy": _meta_accuracy(model.meta) + _results_accuracy(model.sha256, rdir),
-        "footprint": model.footprint(),
-        "cycles": {"per_frame": cycles, "ideal_per_frame": ideal,
-                   "overhead_percent": 100.0 * (cycles - ideal) / ideal},
-        "hop_ms": hop_ms,
-        "board": None, "fit": None, "build": None, "latency": [],
-    }
+    out = _design_point(model, model_path, lanes, rdir)
     if board is None:
-        clocks = sorted({b.sys_clk_hz for b in BOARDS.values()})
-        out["latency"] = [
-            {"what": "design clock of " + ", ".join(b.name for b in BOARDS.values()
-                                                     if b.sys_clk_hz == hz),
-             **_latency(cycles, hz / 1e6, hop_ms)} for hz in clocks]
-        return out
-
-    b = get_board(board)
-    out["board"] = {"name": b.name, "title": b.title, "fpga": b.fpga.name,
-                    "sys_clk_mhz": b.sys_clk_hz / 1e6, "clock_mhz": b.clock_hz / 1e6,
-                    "memory": b.memory}
-    out["latency"].append({"what": "design clock",
-                           **_latency(cycles, b.sys_clk_hz / 1e6, hop_ms)})
-    try:
-        fit = fit_check(b, model, lanes)
-        out["fit"] = {"fits": True, "bram_blocks": [fit["bram_blocks_needed"],
-                                                    fit["bram_blocks_available"]],
-                      "spram_blocks": [fit["spram_blocks_needed"],
-                                       fit["spram_blocks_available"]]}
-    except FitError as e:
-        out["fit"] = {"fits": False, "message": str(e)}
-    found, source = lookup_build(model, b.name, lanes, cache_dir=cache_dir, results_dir=rdir)
-    cmd = (f"kwshw build --board {b.name} --model {out['model']['path'] or 'MODEL'} "
-           f"--lanes {lanes}")
-    if found is None:
-        out["build"] = {"status": "not built", "hint": f"not built: run {cmd}"}
+        out["latency"] = _board_latency(out["cycles"]["per_frame"], out["hop_ms"])
     else:
-        res = found.get("resources") or {}
-        out["build"] = {"status": found.get("status"), "source": source,
-                        "resources": res, "error": found.get("error"), "hint": cmd}
-        fmax = res.get("fmax_mhz")
-        if fmax:
-            out["latency"].append({"what": "achieved fmax",
-                                   **_latency(cycles, fmax, hop_ms)})
+        _on_board(out, model, board, cache_dir=cache_dir, rdir=rdir)
     return out
 
 

@@ -19,6 +19,9 @@ unread scores), and with ``memory="spram"`` a ``load`` stream of packed weight w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -26,42 +29,70 @@ from amaranth.lib.wiring import In, Out
 from .. import arith
 from ..arith import ACT_WIDTH
 from ..modelfile import Model
+from ..quantize import LayerPlan
 from .common import check_lanes, check_plans, delay, max_width
 from .mac_array import MACArray
 from .memories import MEMORY_KINDS, WeightMemory, const_bits, weight_words
 from .minmax import MinMax
-from .requant import FrameDivider, Requantizer, divider_latency
+from .ports import AcceleratorSignature
+from .requant import FrameDivider, Requantizer, frame_divider_latency
 from .scaler import Scaler
-from .sequencer import Sequencer, frame_cycles, layer_schedules
+from .sequencer import FrameSchedule, Sequencer, layer_schedules
 from .window import Window, reduce_latency, window_bits
 
-__all__ = ["Accelerator", "PIPELINE_LATENCY", "schedule_cycles"]
+__all__ = ["Accelerator", "PIPELINE_LATENCY", "activation_depth", "frame_schedule",
+           "memory_bits"]
 
 #: Cycles from a read being issued to the scaler output of its hold-bank lane 0.
 PIPELINE_LATENCY = (Window.READ_LATENCY + Requantizer.LATENCY + MACArray.LATENCY
                     + Scaler.LATENCY)
 
 
-def schedule_cycles(model: Model, lanes: int, *, radix_bits: int = 2) -> dict[str, int]:
-    """The static timing of an :class:`Accelerator` build, without building it.
+def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 2) -> FrameSchedule:
+    """The static schedule of an :class:`Accelerator` build, without building it: its layers
+    and the latencies of the blocks the sequencer waits for.
 
-    Returns
-    -------
-    dict
-        ``ideal`` (``sum ceil(n_out / P) * n_in``), ``per_frame`` (exact, see
-        :func:`kwshw.hw.sequencer.frame_cycles`), ``divider_latency`` and ``pipeline_latency``.
+    :attr:`FrameSchedule.cycles_per_frame` is the exact frame period (equal to simulation).
     """
     plans = model.plans()
-    schedules = layer_schedules(plans, lanes)
-    div = max(divider_latency(max_width(plans, "recip"), radix_bits),
-              divider_latency(max_width(plans, "step"), radix_bits))
+    return FrameSchedule(
+        layers=tuple(layer_schedules(plans, lanes)),
+        reduce_latency=reduce_latency(model.features),
+        divider_latency=frame_divider_latency(max_width(plans, "recip"),
+                                              max_width(plans, "step"), radix_bits),
+        pipeline_latency=PIPELINE_LATENCY)
+
+
+def activation_depth(plans: Sequence[LayerPlan]) -> int:
+    """Values in each half of the ping-pong activation buffer: the widest hidden layer (0 for
+    a single-layer network, which has no buffer)."""
+    return max((p.n_out for p in plans[:-1]), default=0)
+
+
+def memory_bits(model: Model, lanes: int) -> dict[str, int]:
+    """On-chip memory of an :class:`Accelerator` build by kind, in bits, without building it."""
+    plans = model.plans()
     return {
-        "ideal": sum(s.ideal_cycles for s in schedules),
-        "per_frame": frame_cycles(schedules, reduce_latency=reduce_latency(model.features),
-                                  divider_latency=div, pipeline_latency=PIPELINE_LATENCY),
-        "divider_latency": div,
-        "pipeline_latency": PIPELINE_LATENCY,
+        "weights": frame_schedule(model, lanes).reads * lanes * check_plans(plans),
+        "constants": const_bits(plans),
+        "window": window_bits(model.features),
+        "activations": 2 * activation_depth(plans) * ACT_WIDTH,
+        "scores": plans[-1].n_out * ACT_WIDTH,
     }
+
+
+class _Blocks(NamedTuple):
+    """The components of one :class:`Accelerator` elaboration, for its wiring helpers."""
+
+    wmem: WeightMemory
+    window: Window
+    seq: Sequencer
+    div: FrameDivider
+    req: Requantizer
+    mac: MACArray
+    scaler: Scaler
+    tracker: MinMax
+    scores: fifo.SyncFIFO
 
 
 class Accelerator(wiring.Component):
@@ -101,38 +132,28 @@ class Accelerator(wiring.Component):
 
     def __init__(self, model: Model, lanes: int, memory: str = "bram", trace: bool = False,
                  *, radix_bits: int = 2) -> None:
-        try:
-            check_lanes(lanes)
-            if memory not in MEMORY_KINDS:
-                raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
-            arith.check_bits(model.bits)
-            if model.layers[0].n_in != model.features.n_inputs:
-                raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
-                                 f"window gives {model.features.n_inputs}")
-        except ValueError:
-            # A rejected configuration is not an "unused elaboratable": no warning later.
-            self._MustUse__silence = True
-            raise
+        check_lanes(lanes)
+        if memory not in MEMORY_KINDS:
+            raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
+        arith.check_bits(model.bits)
+        if model.layers[0].n_in != model.features.n_inputs:
+            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
+                             f"window gives {model.features.n_inputs}")
         self.model = model
         self.lanes = lanes
         self.memory = memory
         self.trace = trace
         self.plans = model.plans()
         self.bits = check_plans(self.plans)
-        self.schedules = layer_schedules(self.plans, lanes)
+        self.schedule = frame_schedule(model, lanes, radix_bits=radix_bits)
         self.word_width = lanes * self.bits
         self._words = weight_words(self.plans, lanes)
         self._radix_bits = radix_bits
-        hidden = [p.n_out for p in self.plans[:-1]]
-        self.act_depth = max(hidden, default=0)
+        self.act_depth = activation_depth(self.plans)
         n_layers = len(self.plans)
         n_out = self.plans[-1].n_out
 
-        members = {
-            "feat": In(stream.Signature(signed(ACT_WIDTH))),
-            "score": Out(stream.Signature(signed(ACT_WIDTH))),
-            "clear": In(1),
-        }
+        members = dict(AcceleratorSignature(ACT_WIDTH).members)
         if memory == "spram":
             members["load"] = In(stream.Signature(unsigned(self.word_width)))
         if trace:
@@ -150,34 +171,26 @@ class Accelerator(wiring.Component):
     @property
     def pipeline_latency(self) -> int:
         """Cycles from a read being issued to the scaler output of its hold-bank lane 0."""
-        return PIPELINE_LATENCY
+        return self.schedule.pipeline_latency
 
     @property
     def divider_latency(self) -> int:
-        return max(divider_latency(max_width(self.plans, "recip"), self._radix_bits),
-                   divider_latency(max_width(self.plans, "step"), self._radix_bits))
+        """Cycles of the frame dividers, from ``start`` to ``done``."""
+        return self.schedule.divider_latency
 
     @property
     def cycles_per_frame(self) -> int:
-        """Exact cycles per frame of the sequencer's schedule (see :func:`frame_cycles`)."""
-        return frame_cycles(self.schedules, reduce_latency=reduce_latency(self.model.features),
-                            divider_latency=self.divider_latency,
-                            pipeline_latency=self.pipeline_latency)
+        """Exact cycles per frame (:attr:`FrameSchedule.cycles_per_frame`)."""
+        return self.schedule.cycles_per_frame
 
     @property
     def ideal_cycles(self) -> int:
         """``sum over layers of ceil(n_out / P) * n_in``."""
-        return sum(s.ideal_cycles for s in self.schedules)
+        return self.schedule.ideal_cycles
 
     def memory_bits(self) -> dict[str, int]:
-        """On-chip memory by kind, in bits."""
-        return {
-            "weights": len(self._words) * self.word_width,
-            "constants": const_bits(self.plans),
-            "window": window_bits(self.model.features),
-            "activations": 2 * self.act_depth * ACT_WIDTH,
-            "scores": self._n_out * ACT_WIDTH,
-        }
+        """On-chip memory by kind, in bits (:func:`memory_bits`)."""
+        return memory_bits(self.model, self.lanes)
 
     def weight_load_words(self) -> list[int]:
         """The words to send on ``load`` (SPRAM builds), in order."""
@@ -188,45 +201,57 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         core = Module()     # everything that `clear` restarts
-        plans, lanes, bits = self.plans, self.lanes, self.bits
-        last_layer = len(plans) - 1
-
         # The weight memory survives `clear` (the SPRAM load state).
         m.submodules.weights = wmem = WeightMemory(self._words, self.word_width, self.memory)
+        blocks = self._add_blocks(core, wmem)
+        m.submodules.core = ResetInserter(self.clear)(core)
+        self._connect_host(m, blocks)
+        xlo = self._connect_control(core, blocks)
+        act_wr = self._connect_reads(core, blocks, xlo)
+        self._connect_mac(core, blocks)
+        self._connect_scaler(core, blocks, xlo)
+        self._connect_outputs(m, core, blocks, act_wr)
+        return m
+
+    def _add_blocks(self, core: Module, wmem: WeightMemory) -> _Blocks:
+        """The data path's components, added to ``core`` in data-path order."""
+        plans, bits = self.plans, self.bits
         core.submodules.window = window = Window(self.model.features)
-        core.submodules.sequencer = seq = Sequencer(self.schedules, lanes)
+        core.submodules.sequencer = seq = Sequencer(self.schedule.layers, self.lanes)
         core.submodules.divider = div = FrameDivider(
             bits, max_width(plans, "range"), max_width(plans, "recip"),
             max_width(plans, "step"), radix_bits=self._radix_bits)
         core.submodules.requant = req = Requantizer(bits, max_width(plans, "range"),
                                                     max_width(plans, "recip"))
-        core.submodules.mac = mac = MACArray(lanes, bits, max_width(plans, "acc"),
+        core.submodules.mac = mac = MACArray(self.lanes, bits, max_width(plans, "acc"),
                                              max_width(plans, "psum"))
         core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
         # An unbuffered FIFO: when empty it takes `n_out` writes on consecutive cycles
         # (a buffered one of depth 2 drops the second while moving the first to its output).
         core.submodules.scores = scores = fifo.SyncFIFO(width=ACT_WIDTH, depth=self._n_out)
-        m.submodules.core = ResetInserter(self.clear)(core)
+        return _Blocks(wmem=wmem, window=window, seq=seq, div=div, req=req, mac=mac,
+                       scaler=scaler, tracker=tracker, scores=scores)
 
-        # Host side: frames in, scores out.
-        loaded = wmem.loaded if self.memory == "spram" else 1
+    def _connect_host(self, m: Module, b: _Blocks) -> None:
+        """Host side: frames in, scores out (and, with SPRAM, the weight load)."""
+        loaded = b.wmem.loaded if self.memory == "spram" else 1
         if self.memory == "spram":
-            wiring.connect(m, wiring.flipped(self.load), wmem.load)
+            wiring.connect(m, wiring.flipped(self.load), b.wmem.load)
         m.d.comb += [
-            window.feat.payload.eq(self.feat.payload),
-            window.feat.valid.eq(self.feat.valid & loaded),
-            self.feat.ready.eq(window.feat.ready & loaded),
-            self.score.payload.eq(scores.r_data),
-            self.score.valid.eq(scores.r_rdy),
-            scores.r_en.eq(self.score.ready),
+            b.window.feat.payload.eq(self.feat.payload),
+            b.window.feat.valid.eq(self.feat.valid & loaded),
+            self.feat.ready.eq(b.window.feat.ready & loaded),
         ]
+        wiring.connect(m, b.scores.r_stream, wiring.flipped(self.score))
 
-        # Sequencer, window reduce and dividers.
-        layer = seq.layer
-        first_layer = layer == 0
-        src_xmin = Mux(first_layer, window.xmin, tracker.xmin)
-        src_range = Mux(first_layer, window.xmax - window.xmin, tracker.range)
+    def _connect_control(self, core: Module, b: _Blocks) -> Signal:
+        """Sequencer, window reduce and dividers; returns ``XLO`` of the current layer's input,
+        latched when its dividers start."""
+        window, seq, div = b.window, b.seq, b.div
+        first_layer = seq.layer == 0
+        src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
+        src_range = Mux(first_layer, window.xmax - window.xmin, b.tracker.range)
         xlo = Signal(signed(ACT_WIDTH))
         with core.If(seq.div_start):
             core.d.sync += xlo.eq(src_xmin)
@@ -237,19 +262,23 @@ class Accelerator(wiring.Component):
             div.start.eq(seq.div_start),
             div.range.eq(src_range),
             seq.div_done.eq(div.done),
-            seq.out_room.eq(scores.level == 0),
-            seq.layer_done.eq(scaler.out.valid & scaler.out.payload.last),
+            seq.out_room.eq(b.scores.level == 0),
+            seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
         ]
+        return xlo
 
-        # Reads: layer 0 from the window, later layers from the activation buffer half the
-        # previous layer wrote (layer l writes half l % 2 and reads half (l - 1) % 2).
-        issue = seq.issue
-        h = self.act_depth
+    def _connect_reads(self, core: Module, b: _Blocks,
+                       xlo: Signal) -> memory.WritePort | None:
+        """Reads into the requantizer: layer 0 from the window, later layers from the
+        activation buffer half the previous layer wrote (layer ``l`` writes half ``l % 2`` and
+        reads half ``(l - 1) % 2``). Returns the buffer's write port (None without one)."""
+        layer, issue, h = b.seq.layer, b.seq.issue, self.act_depth
+        first_layer = layer == 0
         core.d.comb += [
-            window.rd_en.eq(issue.valid & first_layer),
-            window.rd_first.eq(issue.payload.first),
+            b.window.rd_en.eq(issue.valid & first_layer),
+            b.window.rd_first.eq(issue.payload.first),
         ]
-        act_data = 0
+        act_data, act_wr = 0, None
         if h:
             core.submodules.acts = acts = memory.Memory(shape=signed(ACT_WIDTH), depth=2 * h,
                                                         init=[])
@@ -258,29 +287,34 @@ class Accelerator(wiring.Component):
             act_data = act_rd.data
         read_valid = delay(core, issue.valid, Window.READ_LATENCY, name="read_valid")
         core.d.comb += [
-            req.x.valid.eq(read_valid),
-            req.x.payload.eq(Mux(first_layer, window.rd_data, act_data)),
-            req.xlo.eq(xlo),
-            req.recip.eq(div.recip),
+            b.req.x.valid.eq(read_valid),
+            b.req.x.payload.eq(Mux(first_layer, b.window.rd_data, act_data)),
+            b.req.xlo.eq(xlo),
+            b.req.recip.eq(b.div.recip),
         ]
+        return act_wr
 
-        # MAC array: the code meets its weight word and the pass flags.
+    def _connect_mac(self, core: Module, b: _Blocks) -> None:
+        """MAC array: each code meets its weight word and its pass's flags."""
+        issue, mac = b.seq.issue, b.mac
         lag = Window.READ_LATENCY + Requantizer.LATENCY
         core.d.comb += [
-            wmem.addr.eq(delay(core, seq.weight_addr, lag - 1, name="waddr")),
-            mac.inp.valid.eq(req.code.valid),
-            mac.inp.payload.code.eq(req.code.payload),
-            mac.inp.payload.weights.eq(wmem.data),
+            b.wmem.addr.eq(delay(core, b.seq.weight_addr, lag - 1, name="waddr")),
+            mac.inp.valid.eq(b.req.code.valid),
+            mac.inp.payload.code.eq(b.req.code.payload),
+            mac.inp.payload.weights.eq(b.wmem.data),
             mac.inp.payload.first.eq(delay(core, issue.payload.first, lag, name="first")),
             mac.inp.payload.last.eq(delay(core, issue.payload.last, lag, name="last")),
             mac.inp.payload.cols.eq(delay(core, issue.payload.cols, lag, name="cols")),
         ]
 
-        # Results leave the hold bank in column order; count the columns of the layer.
+    def _connect_scaler(self, core: Module, b: _Blocks, xlo: Signal) -> None:
+        """Results leave the hold bank in column order; count the columns of the layer."""
+        layer, scaler, mac = b.seq.layer, b.scaler, b.mac
         column = Signal.like(scaler.inp.payload.column)
         last_col = Signal()
         with core.Switch(layer):
-            for k, plan in enumerate(plans):
+            for k, plan in enumerate(self.plans):
                 with core.Case(k):
                     core.d.comb += last_col.eq(column == plan.n_out - 1)
         with core.If(mac.result.valid):
@@ -292,20 +326,24 @@ class Accelerator(wiring.Component):
             scaler.inp.payload.last.eq(last_col),
             scaler.layer.eq(layer),
             scaler.psum.eq(mac.psum),
-            scaler.step.eq(div.step),
+            scaler.step.eq(b.div.step),
             scaler.xlo.eq(xlo),
         ]
 
-        # Outputs: min/max for the next layer, the activation buffer or the scores.
-        out = scaler.out
+    def _connect_outputs(self, m: Module, core: Module, b: _Blocks,
+                         act_wr: memory.WritePort | None) -> None:
+        """Outputs: min/max for the next layer, the activation buffer or the scores."""
+        layer, out = b.seq.layer, b.scaler.out
+        last_layer = len(self.plans) - 1
         core.d.comb += [
-            tracker.inp.valid.eq(out.valid),
-            tracker.inp.payload.value.eq(out.payload.value),
-            tracker.inp.payload.first.eq(out.payload.column == 0),
-            scores.w_en.eq(out.valid & (layer == last_layer)),
-            scores.w_data.eq(out.payload.value),
+            b.tracker.inp.valid.eq(out.valid),
+            b.tracker.inp.payload.value.eq(out.payload.value),
+            b.tracker.inp.payload.first.eq(out.payload.column == 0),
+            b.scores.w_stream.valid.eq(out.valid & (layer == last_layer)),
+            b.scores.w_stream.payload.eq(out.payload.value),
         ]
-        if h:
+        if act_wr is not None:
+            h = self.act_depth
             core.d.comb += [
                 act_wr.en.eq(out.valid & (layer != last_layer)),
                 act_wr.addr.eq(Mux(layer[0], h, 0) + out.payload.column),
@@ -318,4 +356,3 @@ class Accelerator(wiring.Component):
                 self.trace_index.eq(out.payload.column),
                 self.trace_value.eq(out.payload.value),
             ]
-        return m

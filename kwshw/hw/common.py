@@ -105,6 +105,12 @@ def check_plans(plans: Sequence[LayerPlan]) -> int:
     bits = plans[0].bits
     arith.check_bits(bits)
     for k, plan in enumerate(plans):
+        if plan.conv is not None:
+            raise ValueError(
+                f"layer {k} is a temporal convolution (kernel {plan.conv.kernel}, stride "
+                f"{plan.conv.stride}): this accelerator runs dense layers only. Convolution "
+                f"models run in the golden model, training and evaluation; train a DNN "
+                f"(kwshw train --recipe dnn) for the hardware")
         if plan.bits != bits:
             raise ValueError(f"layer {k} has {plan.bits}-bit codes, layer 0 {bits}-bit")
         if k and plan.n_in != plans[k - 1].n_out:

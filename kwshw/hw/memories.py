@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..quantize import LayerPlan
 from .common import max_width
+from .sequencer import layer_schedules
 
 __all__ = [
     "MEMORY_KINDS",
@@ -44,20 +45,19 @@ _SPRAM_DEPTH = 16384
 
 
 def weight_words(plans: Sequence[LayerPlan], lanes: int) -> list[int]:
-    """The packed weight words of a network in sequencer order (see the module docstring).
+    """The packed weight words of a network in sequencer order (see the module docstring):
+    one per read of :func:`~kwshw.hw.sequencer.layer_schedules`, its passes in order.
 
     This is also the content of the ``load`` stream of an SPRAM build, word by word.
     """
     words: list[int] = []
-    for plan in plans:
+    for plan, sched in zip(plans, layer_schedules(plans, lanes), strict=True):
         bits = plan.bits
         codes = plan.layer.codes.astype(np.int64)
-        n_in, n_out = codes.shape
-        passes = -(-n_out // lanes)
-        padded = np.zeros((n_in, passes * lanes), np.int64)
-        padded[:, :n_out] = codes
+        padded = np.zeros((sched.n_in, sched.passes * lanes), np.int64)
+        padded[:, :sched.n_out] = codes
         shifts = np.arange(lanes, dtype=object) * bits
-        for k in range(passes):
+        for k in range(sched.passes):
             block = padded[:, k * lanes:(k + 1) * lanes].astype(object)
             words.extend(int(w) for w in (block << shifts).sum(axis=1))
     return words

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from ..quantize import LayerPlan
-from .common import check_plans, clamp, max_width, select_rshift_round
+from .common import check_plans, clamp, delay, max_width, select_rshift_round
 from .memories import ConstantROM, const_bases
 
 __all__ = ["Scaler"]
@@ -87,14 +87,9 @@ class Scaler(wiring.Component):
 
         # Column and "last" travel beside the data through the stages.
         n = self.LATENCY
-        valid = [Signal(name=f"valid{k}") for k in range(n)]
-        column = [Signal.like(self.inp.payload.column, name=f"column{k}") for k in range(n)]
-        last = [Signal(name=f"last{k}") for k in range(n)]
-        m.d.sync += [valid[0].eq(self.inp.valid), column[0].eq(self.inp.payload.column),
-                     last[0].eq(self.inp.payload.last)]
-        for k in range(1, n):
-            m.d.sync += [valid[k].eq(valid[k - 1]), column[k].eq(column[k - 1]),
-                         last[k].eq(last[k - 1])]
+        valid = delay(m, self.inp.valid, n, name="valid")
+        column = delay(m, self.inp.payload.column, n, name="column")
+        last = delay(m, self.inp.payload.last, n, name="last")
 
         # Stage 0: constant ROM read for this layer's column.
         bases = const_bases(plans)
@@ -102,37 +97,29 @@ class Scaler(wiring.Component):
             for k, base in enumerate(bases):
                 with m.Case(k):
                     m.d.comb += rom.addr.eq(base + self.inp.payload.column)
-        acc0 = Signal.like(self.inp.payload.acc)
-        m.d.sync += acc0.eq(self.inp.payload.acc)
+        acc0 = delay(m, self.inp.payload.acc, 1, name="acc")
+        # B is added in stage 5: four registers from the ROM's output.
+        bias4 = delay(m, rom.data.bias, 4, name="bias")
 
         # Stage 1: V = ST * A + ((LO * P) << b).
         v = Signal(signed(max_width(plans, "v")))
-        wsr1 = Signal.like(rom.data.wsr)
-        bias1 = Signal.like(rom.data.bias)
-        m.d.sync += [
-            v.eq(rom.data.st * acc0 + ((rom.data.lo * self.psum) << bits)),
-            wsr1.eq(rom.data.wsr),
-            bias1.eq(rom.data.bias),
-        ]
+        m.d.sync += v.eq(rom.data.st * acc0 + ((rom.data.lo * self.psum) << bits))
+        wsr1 = delay(m, rom.data.wsr, 1, name="wsr")
 
         # Stage 2: VR = rshift_round(V, sv); T1 = XLO * WSR.
         vr = Signal(signed(max_width(plans, "vr")))
         t1 = Signal(signed(max_width(plans, "t1")))
-        bias2 = Signal.like(bias1)
-        m.d.sync += [t1.eq(self.xlo * wsr1), bias2.eq(bias1)]
+        m.d.sync += t1.eq(self.xlo * wsr1)
         v_floor, v_half = select_rshift_round(m, self.layer, v, [p.shifts.sv for p in plans])
         m.d.sync += vr.eq(v_floor + v_half)
 
         # Stage 3: T2 = RM * VR.
         t2 = Signal(signed(max_width(plans, "t2")))
-        t1_3 = Signal.like(t1)
-        bias3 = Signal.like(bias1)
-        m.d.sync += [t2.eq(self.step * vr), t1_3.eq(t1), bias3.eq(bias2)]
+        m.d.sync += t2.eq(self.step * vr)
+        t1_3 = delay(m, t1, 1, name="t1_dly")
 
         # Stage 4: Z = (T1 << align1) + (T2 << align2).
         z = Signal(signed(max_width(plans, "z")))
-        bias4 = Signal.like(bias1)
-        m.d.sync += bias4.eq(bias3)
         t1_al, _ = select_rshift_round(m, self.layer, t1_3, [-p.shifts.align1 for p in plans])
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
         m.d.sync += z.eq(t1_al + t2_al)
@@ -148,8 +135,8 @@ class Scaler(wiring.Component):
         m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
 
         m.d.comb += [
-            self.out.valid.eq(valid[n - 1]),
-            self.out.payload.column.eq(column[n - 1]),
-            self.out.payload.last.eq(last[n - 1]),
+            self.out.valid.eq(valid),
+            self.out.payload.column.eq(column),
+            self.out.payload.last.eq(last),
         ]
         return m

@@ -6,7 +6,8 @@ layer: start the two dividers on the input's range, wait for them, issue the lay
 has produced the layer's last column, whose min/max then feeds the next layer's dividers.
 
 Nothing in the schedule depends on the data, so the cycles per frame are a closed formula
-(:func:`frame_cycles`), checked against simulation by the tests.
+(:attr:`FrameSchedule.cycles_per_frame`, the one place they are computed), checked against
+simulation by the tests.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..quantize import LayerPlan
 from .common import check_lanes
 
-__all__ = ["LayerSchedule", "Sequencer", "frame_cycles", "layer_schedules"]
+__all__ = ["FrameSchedule", "LayerSchedule", "Sequencer", "layer_schedules"]
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,14 @@ class LayerSchedule:
         return (self.passes - 1) * self.spacing + self.n_in
 
     @property
-    def ideal_cycles(self) -> int:
-        """``ceil(n_out / P) * n_in``: one MAC per lane and cycle, nothing else."""
+    def reads(self) -> int:
+        """``ceil(n_out / P) * n_in``: reads issued, each with its own packed weight word."""
         return self.passes * self.n_in
+
+    @property
+    def ideal_cycles(self) -> int:
+        """One MAC per lane and cycle, nothing else: one cycle per read."""
+        return self.reads
 
 
 def layer_schedules(plans: Sequence[LayerPlan], lanes: int) -> list[LayerSchedule]:
@@ -70,15 +76,14 @@ def layer_schedules(plans: Sequence[LayerPlan], lanes: int) -> list[LayerSchedul
     return out
 
 
-def frame_cycles(schedules: Sequence[LayerSchedule], *, reduce_latency: int,
-                 divider_latency: int, pipeline_latency: int) -> int:
-    """Cycles from taking one frame to being able to take the next (the frame period when
-    frames are always pending and scores are read at once).
+@dataclass(frozen=True)
+class FrameSchedule:
+    """The static schedule of one frame: its layers and the latencies the sequencer waits for.
 
-    Parameters
+    Attributes
     ----------
-    schedules : sequence of LayerSchedule
-        The layers.
+    layers : tuple of LayerSchedule
+        The layers, in order.
     reduce_latency : int
         Window min/max reduce, from ``take`` to ``mm_done``.
     divider_latency : int
@@ -86,17 +91,38 @@ def frame_cycles(schedules: Sequence[LayerSchedule], *, reduce_latency: int,
     pipeline_latency : int
         From a read being issued to the scaler's output for a column of the hold bank's lane 0
         (read + requantizer + MAC beat + hold + scaler).
-
-    Notes
-    -----
-    Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer: ``divider_latency``
-    + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) + ``pipeline_latency`` +
-    ``last_cols`` - 1 (to the last column out) + 1 (start of the next layer, or idle).
     """
-    total = 1 + reduce_latency
-    for s in schedules:
-        total += 1 + divider_latency + s.issue_cycles + pipeline_latency + s.last_cols - 1
-    return total
+
+    layers: tuple[LayerSchedule, ...]
+    reduce_latency: int
+    divider_latency: int
+    pipeline_latency: int
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Cycles from taking one frame to being able to take the next (the frame period when
+        frames are always pending and scores are read at once).
+
+        Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer:
+        ``divider_latency`` + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) +
+        ``pipeline_latency`` + ``last_cols`` - 1 (to the last column out) + 1 (start of the
+        next layer, or idle).
+        """
+        total = 1 + self.reduce_latency
+        for s in self.layers:
+            total += (1 + self.divider_latency + s.issue_cycles + self.pipeline_latency
+                      + s.last_cols - 1)
+        return total
+
+    @property
+    def reads(self) -> int:
+        """Reads issued per frame: also the number of packed weight words (one per read)."""
+        return sum(s.reads for s in self.layers)
+
+    @property
+    def ideal_cycles(self) -> int:
+        """``sum over layers of ceil(n_out / P) * n_in``: one MAC per lane and cycle."""
+        return sum(s.ideal_cycles for s in self.layers)
 
 
 class Sequencer(wiring.Component):
@@ -141,7 +167,7 @@ class Sequencer(wiring.Component):
     def __init__(self, schedules: Sequence[LayerSchedule], lanes: int) -> None:
         self._sched = list(schedules)
         self._lanes = check_lanes(lanes)
-        n_words = sum(s.passes * s.n_in for s in self._sched)
+        n_words = sum(s.reads for s in self._sched)
         max_in = max(s.n_in for s in self._sched)
         issue_layout = data.StructLayout({
             "index": range(max_in),

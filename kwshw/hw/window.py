@@ -15,7 +15,7 @@ frame arrives, and only the ``context`` stored pairs are reduced when an inferen
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -73,6 +73,7 @@ class Window(wiring.Component):
         self._features = features
         self._span = features.span
         self._slots = self._span + 1
+        self._back = self._span - 1        # age of the window's oldest frame; < slots
         super().__init__({
             "feat": In(stream.Signature(signed(ACT_WIDTH))),
             "frame_valid": Out(1),
@@ -97,17 +98,26 @@ class Window(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        bands, context, stride = self._bands, self._context, self._stride
-        span, slots = self._span, self._slots
-        depth = slots * bands
+        depth = self._slots * self._bands
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
         m.submodules.frames = frames = memory.Memory(shape=signed(ACT_WIDTH), depth=depth,
                                                      init=[])
-        m.submodules.frame_mm = frame_mm = memory.Memory(shape=mm_layout, depth=slots, init=[])
+        m.submodules.frame_mm = frame_mm = memory.Memory(shape=mm_layout, depth=self._slots,
+                                                         init=[])
         fw, fr = frames.write_port(), frames.read_port()
         mw, mr = frame_mm.write_port(), frame_mm.read_port()
+        newest, count = self._write_side(m, fw, mw)
+        oldest, oldest_now, cur_count = self._take(m, newest, count)
+        self._reduce(m, mr, oldest_now, count, cur_count)
+        self._read_vector(m, fr, oldest, cur_count)
+        return m
 
-        # --- Write side: frames arrive -------------------------------------------------------
+    def _write_side(self, m: Module, fw: memory.WritePort,
+                    mw: memory.WritePort) -> tuple[Signal, Signal]:
+        """Frames arrive: store the values and the frame's min/max; returns the newest slot
+        and the count of real frames in the window (saturating at ``span``)."""
+        bands, span, slots = self._bands, self._span, self._slots
+        depth = slots * bands
         wr_addr = Signal(range(depth))
         wr_band = Signal(range(bands))
         wr_slot = Signal(range(slots))
@@ -139,16 +149,24 @@ class Window(wiring.Component):
                     count.eq(Mux(count == span, span, count + 1)),
                     self.frame_valid.eq(1),
                 ]
+        return newest, count
 
-        # --- The current window: fixed at `take` ----------------------------------------------
-        back = (context - 1) * stride         # oldest frame's age; < slots
+    def _take(self, m: Module, newest: Signal, count: Signal) -> tuple[Signal, Value, Signal]:
+        """The current window, fixed at ``take``: returns its oldest slot (registered, and as
+        computed in the ``take`` cycle) and its count of real frames."""
+        slots = self._slots
+        back = self._back
         oldest_now = Mux(newest >= back, newest - back, newest + (slots - back))
         oldest = Signal(range(slots))
         cur_count = Signal.like(count)
         with m.If(self.take):
             m.d.sync += [self.frame_valid.eq(0), oldest.eq(oldest_now), cur_count.eq(count)]
+        return oldest, oldest_now, cur_count
 
-        # --- Min/max reduce over the context frames of the window ------------------------------
+    def _reduce(self, m: Module, mr: memory.ReadPort, oldest_now: Value, count: Signal,
+                cur_count: Signal) -> None:
+        """Min/max reduce over the context frames of the window, started by ``take``."""
+        context, stride, slots, back = self._context, self._stride, self._slots, self._back
         r_left = Signal(range(context + 1))
         r_slot = Signal(range(slots))
         r_age = Signal(range(back + 1))
@@ -179,7 +197,11 @@ class Window(wiring.Component):
         with m.Elif(f_valid & ~issue):
             m.d.sync += self.mm_done.eq(1)
 
-        # --- Reading layer 0's input vector, element by element ----------------------------------
+    def _read_vector(self, m: Module, fr: memory.ReadPort, oldest: Signal,
+                     cur_count: Signal) -> None:
+        """Reading layer 0's input vector, element by element."""
+        bands, stride, back = self._bands, self._stride, self._back
+        depth = self._slots * bands
         p_addr = Signal(range(depth))
         p_band = Signal(range(bands))
         p_age = Signal(range(back + 1))
@@ -202,4 +224,3 @@ class Window(wiring.Component):
         e_real = Signal()
         m.d.sync += e_real.eq(e_age < cur_count)
         m.d.comb += self.rd_data.eq(Mux(e_real, fr.data, 0))
-        return m

@@ -5,8 +5,10 @@
   device end (:class:`~kwshw.link.protocol.DeviceModel`); docs/host-link.md.
 - :mod:`kwshw.link.uart`: the UART receiver and transmitter gateware.
 - :mod:`kwshw.link.gateware`: the device end in gateware (:class:`~kwshw.link.gateware.HostLink`
-  over a byte stream, :class:`~kwshw.link.gateware.UARTHostLink` with the UART), tested byte
-  for byte against the model.
+  over a byte stream, in three stages: receiver, frame buffer, transmitter;
+  :class:`~kwshw.link.gateware.UARTHostLink` with the UART), tested byte for byte against the
+  model.
 
-The accelerator's datapath (:mod:`kwshw.hw`) does not depend on any of it.
+The accelerator's datapath (:mod:`kwshw.hw`) does not depend on any of it; the link takes the
+accelerator's port contract from :mod:`kwshw.hw.ports`.
 """

@@ -3,17 +3,30 @@
 The wire format and the device's rules for errors are defined in :mod:`kwshw.link.protocol`
 (and ``docs/host-link.md``); :class:`kwshw.link.protocol.DeviceModel` is the behavioural model
 this gateware is tested against byte for byte.
+
+:class:`HostLink` is three stages, each a component tested on its own against the protocol
+module (the receiver is a parser and a checker)::
+
+    rx ──> PacketReceiver ───values───> FrameBuffer ──> feat
+           PacketParser                  ^ start
+           CommandChecker                │ done
+                 │ command               │
+                 v                       │
+               HostLink: a SCORES reply waits for the frame to be fed
+                 │ reply
+                 v
+    tx <── ReplyTransmitter <────────────────────────── score
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
+from ..hw.ports import AcceleratorSignature
 from .protocol import (
-    CRC_INIT,
     ERROR_SIZE,
     HEADER_SIZE,
     IDENT_SIZE,
@@ -22,47 +35,499 @@ from .protocol import (
     Ident,
     PacketType,
 )
-from .protocol import crc16_update as _crc16_reference
-from .uart import UARTRx, UARTTx
+from .uart import UARTRx, UARTTx, check_divisor
 
-__all__ = ["HostLink", "UARTHostLink"]
+__all__ = ["CRC16", "PACKET_LAYOUT", "REPLY_LAYOUT", "value_layout", "PacketParser",
+           "CommandChecker", "PacketReceiver", "FrameBuffer", "ReplyTransmitter", "HostLink",
+           "UARTHostLink"]
+
+#: The protocol's CRC-16/CCITT-FALSE (:data:`~kwshw.link.protocol.CRC_POLY`, from
+#: :data:`~kwshw.link.protocol.CRC_INIT`) over bytes, for :mod:`amaranth.lib.crc` processors.
+#: Data followed by its CRC, most significant byte first, leaves the residue 0: that is what
+#: ``match_detected`` checks.
+CRC16 = crc.catalog.CRC16_CCITT_FALSE(data_width=8)
+
+#: Feature values and scores travel as int16 (:func:`kwshw.link.protocol.pack_values`).
+VALUE_WIDTH = 16
+
+#: The reply a command packet calls for: ``type`` is IDENT_REPLY, RESET_ACK, SCORES or ERROR
+#: (:class:`~kwshw.link.protocol.PacketType`), ``seq`` the command's sequence number, which the
+#: reply carries; ``code`` and ``expected`` are an ERROR's payload: the
+#: :class:`~kwshw.link.protocol.ErrorCode` and the PUSH_FRAME sequence number expected next.
+REPLY_LAYOUT = data.StructLayout({"type": 8, "seq": 8, "code": 8, "expected": 8})
+
+#: A packet as :class:`PacketParser` found it: TYPE, SEQ, LEN and the framing ``error`` (0 or
+#: an :class:`~kwshw.link.protocol.ErrorCode`).
+PACKET_LAYOUT = data.StructLayout({"type": 8, "seq": 8, "length": 16, "error": 8})
 
 
-def crc16_update(crc: Value, byte: Value) -> Value:
-    """CRC-16/CCITT-FALSE register ``crc`` advanced by ``byte``, as a combinational expression.
+def value_layout(n_bands: int) -> data.StructLayout:
+    """One int16 value of a PUSH_FRAME payload and its index in the frame."""
+    return data.StructLayout({"index": range(n_bands), "value": signed(VALUE_WIDTH)})
 
-    The update is linear over GF(2) in the 24 bits of ``crc`` and ``byte``, so each result bit is
-    the XOR of a fixed set of them; the sets are taken from the bytewise reference
-    :func:`kwshw.link.protocol.crc16_update` applied to single set bits. (Unrolling the bitwise
-    shift-and-XOR instead gives an expression tree that grows threefold per bit.)
+
+def _check_timeout(timeout: int) -> int:
+    if not isinstance(timeout, int) or timeout < 1:
+        raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
+    return timeout
+
+
+class PacketParser(wiring.Component):
+    """Finds the packets in the bytes from the host and checks their framing.
+
+    Every packet that starts with SYNC ends in one ``packet``: framed (LEN as announced, the CRC
+    good), or a framing error. After a bad CRC or a LEN too large to be a command, the rest of
+    the packet cannot be told from data: input is skipped until the line has been idle for
+    ``timeout`` cycles, and only then is the packet passed on. The payload is passed on to
+    ``values`` as it arrives, whatever the packet: it is only a frame once the packet checked.
+
+    Parameters
+    ----------
+    n_bands : int
+        int16 values in a PUSH_FRAME; its ``2 * n_bands`` bytes are the largest payload
+        accepted.
+    timeout : int
+        Inter-byte timeout in clock cycles: a packet that stops for this long is TRUNCATED.
+
+    Attributes
+    ----------
+    rx : In(stream.Signature(8))
+        Bytes from the host; not read while ``packet`` waits to be taken.
+    values : Out(stream.Signature(value_layout(n_bands), always_ready=True))
+        The payload's int16 values, each with its index.
+    packet : Out(stream.Signature(PACKET_LAYOUT))
+        The packet's TYPE, SEQ (0 if it ended before) and LEN, and its framing ``error``: 0, or
+        BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
     """
-    inputs = [crc[i] for i in range(16)] + [byte[i] for i in range(8)]
-    columns = ([_crc16_reference(1 << i, 0) for i in range(16)] +
-               [_crc16_reference(0, 1 << i) for i in range(8)])
-    bits = []
-    for k in range(16):
-        terms = [bit for bit, column in zip(inputs, columns, strict=True) if column >> k & 1]
-        bits.append(Cat(*terms).xor())
-    return Cat(*bits)
+
+    def __init__(self, *, n_bands: int, timeout: int):
+        self._n_bands = n_bands
+        self._timeout = _check_timeout(timeout)
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "values": Out(stream.Signature(value_layout(n_bands), always_ready=True)),
+            "packet": Out(stream.Signature(PACKET_LAYOUT)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        max_payload = 2 * self._n_bands
+        m.submodules.crc = checker = CRC16.create()
+        packet = self.packet.payload
+        count = Signal(range(max_payload + 3))  # bytes of PAYLOAD and CRC received
+        low = Signal(8)                         # low byte of the value being received
+        rx_byte = self.rx.payload
+        m.d.comb += [
+            checker.data.eq(rx_byte),
+            self.values.payload.index.eq(count[1:]),
+            self.values.payload.value.eq(Cat(low, rx_byte)),
+        ]
+
+        idle = self._idle(m)
+
+        def end(error, state="DONE"):
+            m.d.sync += packet.error.eq(error)
+            m.next = state
+
+        def receive(field, next_state):
+            m.d.comb += [self.rx.ready.eq(1), checker.valid.eq(self.rx.valid)]
+            with m.If(self.rx.valid):
+                if field is not None:
+                    m.d.sync += field.eq(rx_byte)
+                m.next = next_state
+            with m.Elif(idle):
+                end(ErrorCode.TRUNCATED)
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(self.rx.valid & (rx_byte == SYNC[0])):
+                    m.next = "SYNC"
+
+            with m.State("SYNC"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(self.rx.valid):
+                    with m.If(rx_byte == SYNC[1]):
+                        m.d.comb += checker.start.eq(1)
+                        m.d.sync += packet.seq.eq(0)
+                        m.next = "TYPE"
+                    with m.Elif(rx_byte != SYNC[0]):
+                        m.next = "HUNT"
+
+            for state, field, next_state in (("TYPE", packet.type, "SEQ"),
+                                             ("SEQ", packet.seq, "LEN-LO"),
+                                             ("LEN-LO", packet.length[:8], "LEN-HI")):
+                with m.State(state):
+                    receive(field, next_state)
+
+            with m.State("LEN-HI"):
+                receive(packet.length[8:], "BODY")
+                m.d.sync += count.eq(0)
+                # A LEN too large for a command may be a corrupted one: what follows must not be
+                # read as this packet's payload, nor as packets.
+                with m.If(self.rx.valid & (Cat(packet.length[:8], rx_byte) > max_payload)):
+                    end(ErrorCode.BAD_LENGTH, "DRAIN")
+
+            with m.State("BODY"):
+                receive(None, "BODY")
+                with m.If(self.rx.valid):
+                    m.d.sync += count.eq(count + 1)
+                    with m.If(count < packet.length):
+                        with m.If(~count[0]):
+                            m.d.sync += low.eq(rx_byte)
+                        with m.Else():
+                            m.d.comb += self.values.valid.eq(1)
+                    with m.If(count == packet.length + 1):
+                        m.next = "CRC"
+
+            with m.State("CRC"):
+                # The CRC of TYPE..CRC leaves the residue 0 in a good packet.
+                with m.If(checker.match_detected):
+                    end(0)
+                with m.Else():
+                    end(ErrorCode.BAD_CRC, "DRAIN")
+
+            with m.State("DRAIN"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(~self.rx.valid & idle):
+                    m.next = "DONE"
+
+            with m.State("DONE"):
+                m.d.comb += self.packet.valid.eq(1)
+                with m.If(self.packet.ready):
+                    m.next = "HUNT"
+
+        return m
+
+    def _idle(self, m: Module) -> Signal:
+        """The line has been idle for the timeout: the inter-byte timer, which restarts on every
+        byte and stops at zero, is at zero."""
+        timer = Signal(range(self._timeout + 1))
+        idle = Signal()
+        m.d.comb += idle.eq(timer == 0)
+        with m.If(self.rx.valid & self.rx.ready):
+            m.d.sync += timer.eq(self._timeout)
+        with m.Elif(~idle):
+            m.d.sync += timer.eq(timer - 1)
+        return idle
 
 
-def _link_signature() -> dict:
-    return {
-        "feat": Out(stream.Signature(signed(16))),
-        "score": In(stream.Signature(signed(16))),
-        "clear": Out(1),
-    }
+class CommandChecker(wiring.Component):
+    """Decides what a packet calls for: executing a command, or which ERROR.
+
+    A framed packet must be a command (IDENT, RESET or PUSH_FRAME) with the length its type
+    requires; a PUSH_FRAME must carry the sequence number that follows the last accepted
+    command's (any number after reset). An accepted command sets the number expected next; a
+    PUSH_FRAME with the wrong one does too, and is answered with SEQ_GAP.
+
+    Parameters
+    ----------
+    n_bands : int
+        int16 values in a PUSH_FRAME.
+
+    Attributes
+    ----------
+    packet : In(stream.Signature(PACKET_LAYOUT))
+        The packets from :class:`PacketParser`.
+    command : Out(stream.Signature(REPLY_LAYOUT))
+        The reply each one calls for, passed through with its handshake: taking the command
+        takes the packet.
+    """
+
+    def __init__(self, n_bands: int):
+        self._n_bands = n_bands
+        super().__init__({
+            "packet": In(stream.Signature(PACKET_LAYOUT)),
+            "command": Out(stream.Signature(REPLY_LAYOUT)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        packet = self.packet.payload
+        command = self.command.payload
+        expected = Signal(8)  # the PUSH_FRAME seq expected next
+        seq_valid = Signal()  # `expected` known (a command was accepted)
+        accept = Signal()     # the host's numbering is now the reference
+
+        def error(code):
+            m.d.comb += [command.type.eq(PacketType.ERROR), command.code.eq(code)]
+
+        with m.If(packet.error != 0):
+            error(packet.error)
+        with m.Elif((packet.type == PacketType.IDENT) | (packet.type == PacketType.RESET)):
+            with m.If(packet.length != 0):
+                error(ErrorCode.BAD_LENGTH)
+            with m.Else():
+                m.d.comb += [
+                    accept.eq(1),
+                    command.type.eq(Mux(packet.type == PacketType.IDENT,
+                                        PacketType.IDENT_REPLY, PacketType.RESET_ACK)),
+                ]
+        with m.Elif(packet.type == PacketType.PUSH_FRAME):
+            with m.If(packet.length != 2 * self._n_bands):
+                error(ErrorCode.BAD_LENGTH)
+            with m.Else():
+                m.d.comb += accept.eq(1)
+                with m.If(seq_valid & (packet.seq != expected)):
+                    error(ErrorCode.SEQ_GAP)
+                with m.Else():
+                    m.d.comb += command.type.eq(PacketType.SCORES)
+        with m.Else():
+            error(ErrorCode.UNKNOWN_TYPE)
+
+        m.d.comb += [
+            command.seq.eq(packet.seq),
+            command.expected.eq(Mux(accept, packet.seq + 1, expected)),
+            self.command.valid.eq(self.packet.valid),
+            self.packet.ready.eq(self.command.ready),
+        ]
+        with m.If(self.packet.valid & self.packet.ready & accept):
+            m.d.sync += [expected.eq(packet.seq + 1), seq_valid.eq(1)]
+        return m
+
+
+class PacketReceiver(wiring.Component):
+    """Receive stage of :class:`HostLink`: a :class:`PacketParser` and its
+    :class:`CommandChecker`.
+
+    Parameters
+    ----------
+    n_bands : int
+        int16 values in a PUSH_FRAME.
+    timeout : int
+        Inter-byte timeout in clock cycles.
+
+    Attributes
+    ----------
+    rx : In(stream.Signature(8))
+        Bytes from the host.
+    values : Out(stream.Signature(value_layout(n_bands), always_ready=True))
+        The payload's int16 values, each with its index, whatever the packet.
+    command : Out(stream.Signature(REPLY_LAYOUT))
+        The reply the packet calls for (SCORES: the values received are a frame to score), held
+        until that reply was sent: the transfer marks its end, and ``rx`` is not read before
+        it (the host waits for each reply).
+    """
+
+    def __init__(self, *, n_bands: int, timeout: int):
+        self._n_bands = n_bands
+        self._timeout = _check_timeout(timeout)
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "values": Out(stream.Signature(value_layout(n_bands), always_ready=True)),
+            "command": Out(stream.Signature(REPLY_LAYOUT)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.parser = parser = PacketParser(n_bands=self._n_bands,
+                                                    timeout=self._timeout)
+        m.submodules.checker = checker = CommandChecker(self._n_bands)
+        connect(m, flipped(self.rx), parser.rx)
+        connect(m, parser.values, flipped(self.values))
+        connect(m, parser.packet, checker.packet)
+        connect(m, checker.command, flipped(self.command))
+        return m
+
+
+class FrameBuffer(wiring.Component):
+    """Frame stage of :class:`HostLink`: holds one frame and feeds it to the accelerator.
+
+    The values of every payload are written as they arrive; only when ``start`` pulses (the
+    packet checked as a PUSH_FRAME) is the frame read out to ``feat``, so a corrupted frame
+    never reaches the accelerator.
+
+    Parameters
+    ----------
+    n_bands : int
+        Values in a frame.
+
+    Attributes
+    ----------
+    values : In(stream.Signature(value_layout(n_bands), always_ready=True))
+        Values to store, each at its index.
+    start : In(1)
+        Pulse: send the frame out.
+    done : Out(1)
+        Pulses with the transfer of the frame's last value.
+    feat : Out(stream.Signature(signed(16)))
+        The frame's values in band order.
+    """
+
+    def __init__(self, n_bands: int):
+        self._n_bands = n_bands
+        super().__init__({
+            "values": In(stream.Signature(value_layout(n_bands), always_ready=True)),
+            "start": In(1),
+            "done": Out(1),
+            "feat": Out(stream.Signature(signed(VALUE_WIDTH))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n_bands = self._n_bands
+
+        m.submodules.frame = frame = Memory(shape=signed(VALUE_WIDTH), depth=n_bands, init=[])
+        wr = frame.write_port()
+        rd = frame.read_port()
+        index = Signal(range(n_bands))
+        m.d.comb += [
+            wr.addr.eq(self.values.payload.index),
+            wr.data.eq(self.values.payload.value),
+            wr.en.eq(self.values.valid),
+            rd.addr.eq(index),
+            self.feat.payload.eq(rd.data),
+        ]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += index.eq(0)
+                    m.next = "READ"
+
+            with m.State("READ"):
+                # One cycle of read latency; `rd.addr` follows `index`.
+                m.next = "FEED"
+
+            with m.State("FEED"):
+                m.d.comb += self.feat.valid.eq(1)
+                with m.If(self.feat.ready):
+                    with m.If(index == n_bands - 1):
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += index.eq(index + 1)
+                        m.next = "READ"
+
+        return m
+
+
+class ReplyTransmitter(wiring.Component):
+    """Transmit stage of :class:`HostLink`: sends reply packets, SYNC to CRC.
+
+    Parameters
+    ----------
+    ident : Ident
+        The payload of IDENT_REPLY; ``ident.n_out`` scores make a SCORES payload.
+
+    Attributes
+    ----------
+    reply : In(stream.Signature(REPLY_LAYOUT))
+        The reply to send, held until it was sent: ``ready`` comes with its last byte.
+    score : In(stream.Signature(signed(16)))
+        The payload of SCORES, sent as it comes, low byte first; a score is taken once its high
+        byte is sent.
+    tx : Out(stream.Signature(8))
+        Bytes to the host.
+    """
+
+    def __init__(self, ident: Ident):
+        self._ident = ident
+        super().__init__({
+            "reply": In(stream.Signature(REPLY_LAYOUT)),
+            "score": In(stream.Signature(signed(VALUE_WIDTH))),
+            "tx": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * self._ident.n_out)
+        ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
+        m.submodules.crc = generator = CRC16.create()
+
+        reply = self.reply.payload
+        length = self._length(m, max_reply)
+        index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
+        take = self.tx.valid & self.tx.ready
+        m.d.comb += generator.data.eq(self.tx.payload)
+
+        with m.FSM():
+            with m.State("HEADER"):
+                m.d.comb += [
+                    self.tx.valid.eq(self.reply.valid),
+                    # The CRC starts with TYPE, the first byte after SYNC.
+                    generator.start.eq(index == len(SYNC)),
+                    generator.valid.eq(take & (index >= len(SYNC))),
+                ]
+                with m.Switch(index):
+                    for k, value in enumerate((SYNC[0], SYNC[1], reply.type, reply.seq,
+                                               length[:8], length[8:])):
+                        with m.Case(k):
+                            m.d.comb += self.tx.payload.eq(value)
+                with m.If(take):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == HEADER_SIZE - 1):
+                        m.d.sync += index.eq(0)
+                        with m.If(length == 0):
+                            m.next = "CRC-HI"
+                        with m.Else():
+                            m.next = "PAYLOAD"
+
+            with m.State("PAYLOAD"):
+                m.d.comb += generator.valid.eq(take)
+                with m.Switch(reply.type):
+                    with m.Case(PacketType.IDENT_REPLY):
+                        m.d.comb += [
+                            self.tx.valid.eq(1),
+                            self.tx.payload.eq(ident.word_select(index, 8)),
+                        ]
+                    with m.Case(PacketType.ERROR):
+                        m.d.comb += self.tx.valid.eq(1)
+                        with m.Switch(index):
+                            for k, value in enumerate((reply.code, reply.seq, reply.expected)):
+                                with m.Case(k):
+                                    m.d.comb += self.tx.payload.eq(value)
+                    with m.Case(PacketType.SCORES):
+                        m.d.comb += [
+                            self.tx.valid.eq(self.score.valid),
+                            self.tx.payload.eq(Mux(index[0], self.score.payload[8:],
+                                                   self.score.payload[:8])),
+                            self.score.ready.eq(self.tx.ready & index[0]),
+                        ]
+                with m.If(take):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == length - 1):
+                        m.next = "CRC-HI"
+
+            with m.State("CRC-HI"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[8:])]
+                with m.If(self.tx.ready):
+                    m.next = "CRC-LO"
+
+            with m.State("CRC-LO"):
+                m.d.comb += [
+                    self.tx.valid.eq(1),
+                    self.tx.payload.eq(generator.crc[:8]),
+                    self.reply.ready.eq(self.tx.ready),
+                ]
+                with m.If(self.tx.ready):
+                    m.d.sync += index.eq(0)
+                    m.next = "HEADER"
+
+        return m
+
+    def _length(self, m: Module, max_reply: int) -> Signal:
+        """LEN of the reply: fixed by its type."""
+        length = Signal(range(max_reply + 1))  # the high byte may be all padding
+        with m.Switch(self.reply.payload.type):
+            for ptype, size in ((PacketType.IDENT_REPLY, IDENT_SIZE),
+                                (PacketType.SCORES, 2 * self._ident.n_out),
+                                (PacketType.ERROR, ERROR_SIZE)):
+                with m.Case(ptype):
+                    m.d.comb += length.eq(size)
+        return length
 
 
 class HostLink(wiring.Component):
     """Packet engine between UART byte streams and the accelerator.
 
-    One packet is handled at a time. A PUSH_FRAME payload is written to a one-frame buffer as it
-    arrives and is only read out to ``feat`` once the whole packet's CRC, length, type and
-    sequence number checked, so a corrupted frame never reaches the accelerator. The ``score``
-    stream is then sent straight out as the payload of the SCORES reply. While a command is being
-    executed and answered, ``rx`` is not read (the host waits for each response before sending
-    the next command).
+    One packet is handled at a time (:class:`PacketReceiver`). A PUSH_FRAME payload is written
+    to a one-frame buffer (:class:`FrameBuffer`) as it arrives and is only read out to ``feat``
+    once the whole packet's CRC, length, type and sequence number checked, so a corrupted frame
+    never reaches the accelerator. The ``score`` stream is then sent straight out as the
+    payload of the SCORES reply (:class:`ReplyTransmitter`). While a command is being executed
+    and answered, ``rx`` is not read (the host waits for each response before sending the next
+    command).
 
     Parameters
     ----------
@@ -86,25 +551,21 @@ class HostLink(wiring.Component):
         Bytes from the host (from :class:`kwshw.link.uart.UARTRx`).
     tx : Out(stream.Signature(8))
         Bytes to the host (to :class:`kwshw.link.uart.UARTTx`).
-    feat : Out(stream.Signature(signed(16)))
-        The n_bands values of a frame, in band order, to the accelerator.
-    score : In(stream.Signature(signed(16)))
-        The n_out scores of that frame, in class order, from the accelerator.
-    clear : Out(1)
-        One-cycle pulse on RESET, clearing the accelerator's window of past frames.
+    feat, score, clear : AcceleratorSignature(16), flipped
+        To the accelerator (:class:`kwshw.hw.ports.AcceleratorSignature`): the n_bands values
+        of a frame in band order, the n_out scores of that frame in class order, and a
+        one-cycle ``clear`` pulse on RESET.
     """
 
     def __init__(self, *, n_bands: int, n_out: int, model_hash: bytes, bits: int, lanes: int,
                  version: int, timeout: int):
         self._ident = Ident(model_hash=model_hash, bits=bits, lanes=lanes, version=version,
                             n_bands=n_bands, n_out=n_out)
-        if not isinstance(timeout, int) or timeout < 1:
-            raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
-        self._timeout = timeout
+        self._timeout = _check_timeout(timeout)
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
-            **_link_signature(),
+            **AcceleratorSignature(VALUE_WIDTH).flip().members,
         })
 
     @property
@@ -118,229 +579,41 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.receiver = receiver = PacketReceiver(n_bands=self._ident.n_bands,
+                                                          timeout=self._timeout)
+        m.submodules.frame = frame = FrameBuffer(self._ident.n_bands)
+        m.submodules.transmitter = transmitter = ReplyTransmitter(self._ident)
 
-        n_bands, n_out = self._ident.n_bands, self._ident.n_out
-        max_payload = 2 * n_bands  # the largest command payload: anything longer is bad
-        max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * n_out)
-        ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
+        connect(m, flipped(self.rx), receiver.rx)
+        connect(m, receiver.values, frame.values)
+        connect(m, frame.feat, flipped(self.feat))
+        connect(m, flipped(self.score), transmitter.score)
+        connect(m, transmitter.tx, flipped(self.tx))
 
-        m.submodules.frame = frame = Memory(shape=signed(16), depth=n_bands, init=[])
-        wr = frame.write_port()
-        rd = frame.read_port()
-
-        # Receive side.
-        r_type = Signal(8)
-        r_seq = Signal(8)
-        r_len = Signal(16)
-        r_crc = Signal(16)
-        r_count = Signal(range(max_payload + 3))  # bytes of PAYLOAD and CRC received
-        r_low = Signal(8)                         # low byte of the value being received
-        expected = Signal(8)                      # the PUSH_FRAME seq expected next
-        seq_valid = Signal()                      # `expected` known (a command was accepted)
-
-        rx_byte = self.rx.payload
-        rx_take = self.rx.valid & self.rx.ready
-
-        # Inter-byte timer: restarts on every byte, stops at zero.
-        timer = Signal(range(self._timeout + 1))
-        idle = Signal()
-        m.d.comb += idle.eq(timer == 0)
-        with m.If(rx_take):
-            m.d.sync += timer.eq(self._timeout)
-        with m.Elif(~idle):
-            m.d.sync += timer.eq(timer - 1)
-
-        # Transmit side.
-        t_type = Signal(8)
-        t_seq = Signal(8)
-        t_len = Signal(range(max_reply + 1))  # the LEN high byte may be all padding
-        t_code = Signal(8)
-        t_crc = Signal(16)
-        t_idx = Signal(range(max(HEADER_SIZE, max_reply) + 1))
-        tx_take = self.tx.valid & self.tx.ready
-
-        f_idx = Signal(range(n_bands))
-        m.d.comb += rd.addr.eq(f_idx)
-
-        def reply(ptype, length):
-            m.d.sync += [
-                t_type.eq(ptype),
-                t_len.eq(length),
-                t_seq.eq(r_seq),
-                t_idx.eq(0),
-                t_crc.eq(CRC_INIT),
-            ]
-            m.next = "TX-HEADER"
-
-        def error(code):
-            m.d.sync += t_code.eq(code)
-            reply(PacketType.ERROR, ERROR_SIZE)
-
-        def drain(code):
-            # The packet's framing is not to be trusted: the rest of it (say, after a corrupted
-            # LEN) must not be parsed as packets; report once the host has stopped sending.
-            m.d.sync += t_code.eq(code)
-            m.next = "DRAIN"
-
-        def header_byte(field, next_state):
-            m.d.comb += self.rx.ready.eq(1)
-            with m.If(self.rx.valid):
-                m.d.sync += [field.eq(rx_byte), r_crc.eq(crc16_update(r_crc, rx_byte))]
-                m.next = next_state
-            with m.Elif(idle):
-                error(ErrorCode.TRUNCATED)
-
+        # A command is answered, and a SCORES answer is preceded by scoring the frame.
+        command = receiver.command
+        m.d.comb += [
+            transmitter.reply.payload.eq(command.payload),
+            command.ready.eq(transmitter.reply.ready),
+        ]
         with m.FSM():
-            with m.State("HUNT"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid & (rx_byte == SYNC[0])):
-                    m.next = "SYNC"
-
-            with m.State("SYNC"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid):
-                    with m.If(rx_byte == SYNC[1]):
-                        m.d.sync += [r_crc.eq(CRC_INIT), r_seq.eq(0)]
-                        m.next = "TYPE"
-                    with m.Elif(rx_byte != SYNC[0]):
-                        m.next = "HUNT"
-
-            with m.State("TYPE"):
-                header_byte(r_type, "SEQ")
-
-            with m.State("SEQ"):
-                header_byte(r_seq, "LEN-LO")
-
-            with m.State("LEN-LO"):
-                header_byte(r_len[:8], "LEN-HI")
-
-            with m.State("LEN-HI"):
-                header_byte(r_len[8:], "BODY")
-                m.d.sync += r_count.eq(0)
-                with m.If(self.rx.valid & (Cat(r_len[:8], rx_byte) > max_payload)):
-                    drain(ErrorCode.BAD_LENGTH)
-
-            with m.State("BODY"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid):
-                    m.d.sync += [r_crc.eq(crc16_update(r_crc, rx_byte)), r_count.eq(r_count + 1)]
-                    # Buffer the payload whatever the type: the buffer is only read out once the
-                    # packet proved to be a good PUSH_FRAME.
-                    with m.If(r_count < r_len):
-                        with m.If(~r_count[0]):
-                            m.d.sync += r_low.eq(rx_byte)
-                        with m.Else():
-                            m.d.comb += [
-                                wr.addr.eq(r_count[1:]),
-                                wr.data.eq(Cat(r_low, rx_byte)),
-                                wr.en.eq(1),
-                            ]
-                    with m.If(r_count == r_len + 1):
-                        m.next = "CHECK"
-                with m.Elif(idle):
-                    error(ErrorCode.TRUNCATED)
-
-            with m.State("CHECK"):
-                # CRC of TYPE..CRC is zero for a good packet.
-                with m.If(r_crc != 0):
-                    drain(ErrorCode.BAD_CRC)
-                with m.Elif((r_type == PacketType.IDENT) | (r_type == PacketType.RESET)):
-                    with m.If(r_len != 0):
-                        error(ErrorCode.BAD_LENGTH)
+            with m.State("IDLE"):
+                with m.If(command.valid):
+                    with m.If(command.payload.type == PacketType.SCORES):
+                        m.d.comb += frame.start.eq(1)
+                        m.next = "FEED"
                     with m.Else():
-                        m.d.sync += [expected.eq(r_seq + 1), seq_valid.eq(1)]
-                        with m.If(r_type == PacketType.IDENT):
-                            reply(PacketType.IDENT_REPLY, IDENT_SIZE)
-                        with m.Else():
-                            m.d.comb += self.clear.eq(1)
-                            reply(PacketType.RESET_ACK, 0)
-                with m.Elif(r_type == PacketType.PUSH_FRAME):
-                    with m.If(r_len != max_payload):
-                        error(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        # Either way the host's numbering is now the reference.
-                        m.d.sync += [expected.eq(r_seq + 1), seq_valid.eq(1)]
-                        with m.If(seq_valid & (r_seq != expected)):
-                            error(ErrorCode.SEQ_GAP)
-                        with m.Else():
-                            m.d.sync += f_idx.eq(0)
-                            m.next = "FEED-READ"
-                with m.Else():
-                    error(ErrorCode.UNKNOWN_TYPE)
-
-            with m.State("DRAIN"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(~self.rx.valid & idle):
-                    reply(PacketType.ERROR, ERROR_SIZE)
-
-            with m.State("FEED-READ"):
-                # One cycle of read latency; `rd.addr` follows `f_idx`.
-                m.next = "FEED"
+                        m.d.comb += self.clear.eq(command.payload.type == PacketType.RESET_ACK)
+                        m.next = "REPLY"
 
             with m.State("FEED"):
-                m.d.comb += [self.feat.valid.eq(1), self.feat.payload.eq(rd.data)]
-                with m.If(self.feat.ready):
-                    with m.If(f_idx == n_bands - 1):
-                        reply(PacketType.SCORES, 2 * n_out)
-                    with m.Else():
-                        m.d.sync += f_idx.eq(f_idx + 1)
-                        m.next = "FEED-READ"
+                with m.If(frame.done):
+                    m.next = "REPLY"
 
-            with m.State("TX-HEADER"):
-                m.d.comb += self.tx.valid.eq(1)
-                with m.Switch(t_idx):
-                    for index, value in enumerate((SYNC[0], SYNC[1], t_type, t_seq,
-                                                   t_len[:8], t_len[8:])):
-                        with m.Case(index):
-                            m.d.comb += self.tx.payload.eq(value)
-                with m.If(self.tx.ready):
-                    m.d.sync += t_idx.eq(t_idx + 1)
-                    with m.If(t_idx >= len(SYNC)):
-                        m.d.sync += t_crc.eq(crc16_update(t_crc, self.tx.payload))
-                    with m.If(t_idx == HEADER_SIZE - 1):
-                        m.d.sync += t_idx.eq(0)
-                        with m.If(t_len == 0):
-                            m.next = "TX-CRC-HI"
-                        with m.Else():
-                            m.next = "TX-PAYLOAD"
-
-            with m.State("TX-PAYLOAD"):
-                with m.Switch(t_type):
-                    with m.Case(PacketType.IDENT_REPLY):
-                        m.d.comb += [
-                            self.tx.valid.eq(1),
-                            self.tx.payload.eq(ident.word_select(t_idx, 8)),
-                        ]
-                    with m.Case(PacketType.ERROR):
-                        m.d.comb += self.tx.valid.eq(1)
-                        with m.Switch(t_idx):
-                            for index, value in enumerate((t_code, t_seq, expected)):
-                                with m.Case(index):
-                                    m.d.comb += self.tx.payload.eq(value)
-                    with m.Case(PacketType.SCORES):
-                        # Scores go out as they come, low byte first; a score is taken from the
-                        # accelerator once its high byte is sent.
-                        m.d.comb += [
-                            self.tx.valid.eq(self.score.valid),
-                            self.tx.payload.eq(Mux(t_idx[0], self.score.payload[8:],
-                                                   self.score.payload[:8])),
-                            self.score.ready.eq(self.tx.ready & t_idx[0]),
-                        ]
-                with m.If(tx_take):
-                    m.d.sync += [t_crc.eq(crc16_update(t_crc, self.tx.payload)),
-                                 t_idx.eq(t_idx + 1)]
-                    with m.If(t_idx == t_len - 1):
-                        m.next = "TX-CRC-HI"
-
-            with m.State("TX-CRC-HI"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(t_crc[8:])]
-                with m.If(self.tx.ready):
-                    m.next = "TX-CRC-LO"
-
-            with m.State("TX-CRC-LO"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(t_crc[:8])]
-                with m.If(self.tx.ready):
-                    m.next = "HUNT"
+            with m.State("REPLY"):
+                m.d.comb += transmitter.reply.valid.eq(1)
+                with m.If(transmitter.reply.ready):
+                    m.next = "IDLE"
 
         return m
 
@@ -351,7 +624,8 @@ class UARTHostLink(wiring.Component):
     Parameters
     ----------
     divisor : int
-        Clock cycles per UART bit, ``clk_freq // baudrate`` (at least 4).
+        Clock cycles per UART bit, ``clk_freq // baudrate``
+        (:func:`kwshw.link.uart.check_divisor`).
     n_bands, n_out, model_hash, bits, lanes, version :
         As for :class:`HostLink`.
     timeout : int, optional
@@ -370,21 +644,15 @@ class UARTHostLink(wiring.Component):
 
     def __init__(self, *, divisor: int, n_bands: int, n_out: int, model_hash: bytes, bits: int,
                  lanes: int, version: int, timeout: int | None = None):
-        self._divisor = divisor
-        self._link_args = dict(n_bands=n_bands, n_out=n_out, model_hash=model_hash, bits=bits,
-                               lanes=lanes, version=version,
-                               timeout=1024 * divisor if timeout is None else timeout)
         # Check the parameters now rather than at elaboration.
+        self._divisor = check_divisor(divisor)
         self._ident = Ident(model_hash=model_hash, bits=bits, lanes=lanes, version=version,
                             n_bands=n_bands, n_out=n_out)
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an integer of at least 4, not {divisor!r}")
-        if not isinstance(self._link_args["timeout"], int) or self._link_args["timeout"] < 1:
-            raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
+        self._timeout = _check_timeout(1024 * divisor if timeout is None else timeout)
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
-            **_link_signature(),
+            **AcceleratorSignature(VALUE_WIDTH).flip().members,
         })
 
     @property
@@ -397,13 +665,16 @@ class UARTHostLink(wiring.Component):
 
     @property
     def timeout(self) -> int:
-        return self._link_args["timeout"]
+        return self._timeout
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.uart_rx = uart_rx = UARTRx(self._divisor)
         m.submodules.uart_tx = uart_tx = UARTTx(self._divisor)
-        m.submodules.link = link = HostLink(**self._link_args)
+        ident = self._ident
+        m.submodules.link = link = HostLink(
+            n_bands=ident.n_bands, n_out=ident.n_out, model_hash=ident.model_hash,
+            bits=ident.bits, lanes=ident.lanes, version=ident.version, timeout=self._timeout)
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
         connect(m, uart_rx.data, link.rx)

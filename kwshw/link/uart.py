@@ -12,7 +12,25 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx", "uart_divisor"]
+__all__ = ["MIN_DIVISOR", "UARTRx", "UARTTx", "check_divisor", "uart_divisor"]
+
+#: Fewest clock cycles per bit: below 4 the half-bit delay to the sampling point and the two
+#: cycles of synchronizer latency leave no margin at all.
+MIN_DIVISOR = 4
+
+
+def check_divisor(divisor: int) -> int:
+    """Return ``divisor`` if it is a usable number of clock cycles per bit.
+
+    Raises
+    ------
+    ValueError
+        When ``divisor`` is not an integer of at least :data:`MIN_DIVISOR`.
+    """
+    if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
+        raise ValueError(f"divisor must be an integer of at least {MIN_DIVISOR}, "
+                         f"not {divisor!r}")
+    return divisor
 
 
 def uart_divisor(clk_hz: float, baud: float) -> int:
@@ -22,22 +40,14 @@ def uart_divisor(clk_hz: float, baud: float) -> int:
     Raises
     ------
     ValueError
-        When the divisor is below 4 (the receiver samples each bit in its middle and needs a
-        few cycles per bit), saying which clock the baud rate needs.
+        When the divisor fails :func:`check_divisor`, saying which clock the baud rate needs.
     """
     divisor = int(clk_hz // baud + (clk_hz % baud >= baud / 2))
-    if divisor < 4:
-        raise ValueError(f"{baud:g} baud needs a clock of at least 4 x {baud:g} Hz; the clock "
-                         f"is {clk_hz / 1e6:g} MHz")
-    return divisor
-
-
-def _check_divisor(divisor: int) -> int:
-    if not isinstance(divisor, int) or divisor < 4:
-        # Below 4 clocks per bit the half-bit delay to the sampling point, and the two cycles of
-        # synchronizer latency, leave no margin at all.
-        raise ValueError(f"divisor must be an integer of at least 4, not {divisor!r}")
-    return divisor
+    try:
+        return check_divisor(divisor)
+    except ValueError:
+        raise ValueError(f"{baud:g} baud needs a clock of at least {MIN_DIVISOR} x {baud:g} Hz; "
+                         f"the clock is {clk_hz / 1e6:g} MHz") from None
 
 
 class UARTRx(wiring.Component):
@@ -50,7 +60,7 @@ class UARTRx(wiring.Component):
     Parameters
     ----------
     divisor : int
-        Clock cycles per bit, at least 4.
+        Clock cycles per bit (:func:`check_divisor`).
 
     Attributes
     ----------
@@ -67,7 +77,7 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        self._divisor = _check_divisor(divisor)
+        self._divisor = check_divisor(divisor)
         super().__init__({
             "rx": In(1, init=1),
             "data": Out(stream.Signature(8)),
@@ -153,7 +163,7 @@ class UARTTx(wiring.Component):
     Parameters
     ----------
     divisor : int
-        Clock cycles per bit, at least 4.
+        Clock cycles per bit (:func:`check_divisor`).
 
     Attributes
     ----------
@@ -164,7 +174,7 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        self._divisor = _check_divisor(divisor)
+        self._divisor = check_divisor(divisor)
         super().__init__({
             "data": In(stream.Signature(8)),
             "tx": Out(1, init=1),

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import arith
+from ..golden import layer_inputs
 
 __all__ = ["IntegerNet"]
 
@@ -68,19 +69,18 @@ class IntegerNet(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores (last layer outputs, ``int64``) of integer input vectors ``x`` (..., n_in)."""
+        """Scores (last layer outputs, ``int64``) of integer input windows ``x`` (..., n_in)."""
         if x.dtype != torch.int64:
             raise TypeError(f"IntegerNet takes int64 inputs, got {x.dtype}")
-        for k in range(len(self.plans)):
-            x = self.layer(k, x)["y"]
-        return x
+        return self.traces(x)[-1]["y"]
 
     @torch.no_grad()
     def traces(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Every layer's per-frame values, for comparison with :func:`kwshw.golden.run_network`."""
+        """Every layer's per-frame values, for comparison with :func:`kwshw.golden.run_network`
+        (a convolution's have one more axis, its output positions, as the golden model's)."""
         out = []
-        for k in range(len(self.plans)):
-            tr = self.layer(k, x)
+        for k, plan in enumerate(self.plans):
+            tr = self.layer(k, layer_inputs(plan, x))
             out.append(tr)
-            x = tr["y"]
+            x = tr["y"] if plan.conv is None else tr["y"].reshape(*tr["y"].shape[:-2], -1)
         return out

@@ -38,10 +38,12 @@ from .. import arith, quantize
 
 __all__ = [
     "QuantMLP",
+    "QuantNet",
     "align_zero",
     "expand_time_conv",
     "fake_quant_act",
     "fake_quant_weight",
+    "fold_batch_norms",
     "round_half_up",
     "time_conv_positions",
     "weight_grid",
@@ -185,7 +187,53 @@ def align_zero(kernel: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.where(kernel < 0, kernel * alpha, kernel)
 
 
-class QuantMLP(nn.Module):
+@torch.no_grad()
+def fold_batch_norms(net: nn.Module, out: nn.Module) -> None:
+    """Merge ``net.norms`` (one per hidden layer, in inference mode) into ``out``'s weights and
+    biases: ``y = (x W + b - mu) g / sqrt(var + eps) + beta``, column by column."""
+    for k, bn in enumerate(net.norms):
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        out.weights[k].mul_(scale)
+        out.biases[k].copy_((net.biases[k] - bn.running_mean) * scale + bn.bias)
+
+
+class QuantNet(nn.Module):
+    """What the recipe's networks share: trained matrices and biases, batch norm that folds
+    away, switchable fake quantization (:class:`QuantMLP`, :class:`kwshw.train.cnn.QuantCNN`).
+    """
+
+    def _make_layers(self, shapes: Sequence[tuple[int, int]], *, batch_norm: bool,
+                     bits: int | None, dropout: float, input_dropout: float) -> None:
+        """One ``(rows, columns)`` matrix and bias per layer, a norm per hidden layer."""
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in shapes:
+            # PyTorch's nn.Linear initialisation (Kaiming-uniform, a = sqrt(5)); for a kernel
+            # the fan-in is the kernel's, not the window's.
+            bound = 1.0 / np.sqrt(a)
+            self.weights.append(nn.Parameter(torch.empty(a, b).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(b).uniform_(-bound, bound)))
+        # One norm per trained column: per channel for a convolution (its positions share the
+        # kernel, so they share the norm and stay tied when it is folded).
+        self.norms = (nn.ModuleList(nn.BatchNorm1d(b) for _, b in shapes[:-1])
+                      if batch_norm else None)
+        self.bits = bits
+        self.dropout = float(dropout)
+        self.input_dropout = float(input_dropout)
+
+    @property
+    def bits(self) -> int | None:
+        return self._bits
+
+    @bits.setter
+    def bits(self, bits: int | None) -> None:
+        if bits is not None and getattr(self, "norms", None) is not None:
+            raise ValueError(f"fold the batch norm first ({type(self).__name__}.folded()): "
+                             "the quantizers see the weights the accelerator stores")
+        self._bits = None if bits is None else arith.check_bits(bits)
+
+
+class QuantMLP(QuantNet):
     """Fully connected network with ReLU between layers and switchable fake quantization.
 
     Parameters
@@ -242,32 +290,13 @@ class QuantMLP(nn.Module):
             widths = [n_in, *map(int, hidden), int(n_out)]
         shapes += list(zip(widths[len(shapes):-1], widths[len(shapes) + 1:], strict=True))
         self.sizes = widths
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for a, b in shapes:
-            # PyTorch's nn.Linear initialisation (Kaiming-uniform, a = sqrt(5)); for the kernel
-            # the fan-in is the kernel's, not the window's.
-            bound = 1.0 / np.sqrt(a)
-            self.weights.append(nn.Parameter(torch.empty(a, b).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(b).uniform_(-bound, bound)))
-        # One norm per trained column: per channel for the time convolution (its positions
-        # share the kernel, so they share the norm and stay tied when it is folded).
-        self.norms = (nn.ModuleList(nn.BatchNorm1d(b) for _, b in shapes[:-1])
-                      if batch_norm else None)
-        self.bits = bits
-        self.dropout = float(dropout)
-        self.input_dropout = float(input_dropout)
+        self._make_layers(shapes, batch_norm=batch_norm, bits=bits, dropout=dropout,
+                          input_dropout=input_dropout)
 
     @property
-    def bits(self) -> int | None:
-        return self._bits
-
-    @bits.setter
-    def bits(self, bits: int | None) -> None:
-        if bits is not None and getattr(self, "norms", None) is not None:
-            raise ValueError("fold the batch norm first (QuantMLP.folded()): the quantizers "
-                             "see the weights the accelerator stores")
-        self._bits = None if bits is None else arith.check_bits(bits)
+    def convs(self) -> list[None]:
+        """Every layer is dense in the model file (a time convolution is stored expanded)."""
+        return [None] * len(self.weights)
 
     def layer(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``k``'s fully connected weight ``(n_in, n_out)`` and bias (the expanded
@@ -325,10 +354,7 @@ class QuantMLP(nn.Module):
         if self.time_conv is not None:  # the aligned kernel, which folding keeps aligned
             out.weights[0].copy_(self._kernel())
         if self.norms is not None:
-            for k, bn in enumerate(self.norms):
-                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                out.weights[k].mul_(scale)
-                out.biases[k].copy_((self.biases[k] - bn.running_mean) * scale + bn.bias)
+            fold_batch_norms(self, out)
         out.bits = self._bits
         out.train(self.training)
         return out

@@ -35,15 +35,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import modelfile, quantize
 from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
 from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
+from ..layers import Geometry
+from ..progress import bar as progress_bar
 from ..stream_eval import choose_threshold
 from ..stream_windows import stream_windows
+from .cnn import QuantCNN
 from .qat import QuantMLP, time_conv_positions
+
+#: The two network classes the recipe trains (same interface: ``bits``, ``folded``,
+#: ``numpy_params``, ``convs``).
+Network = QuantMLP | QuantCNN
 
 __all__ = [
     "TrainConfig",
@@ -77,6 +83,10 @@ class TrainConfig:
     #: convolution over time (:func:`kwshw.train.qat.expand_time_conv`), or ``None`` for a
     #: plain first layer. (5, 2, 16) over the 25-frame window: 11 positions x 16 = 176 units.
     time_conv: tuple[int, int, int] | None = (5, 2, 16)
+    #: The CNN recipe (:class:`kwshw.train.cnn.QuantCNN`): ``(kernel, stride, channels)`` of each
+    #: temporal convolution, stored once per kernel (a version-2 model file), before the dense
+    #: ``hidden`` layers; ``None`` trains the DNN. Replaces ``time_conv``.
+    convs: tuple[tuple[int, int, int], ...] | None = None
     epochs: int = 40
     qat_epochs: int = 15
     lr: float = 1e-3
@@ -108,13 +118,49 @@ class TrainConfig:
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
     validate: bool = True
 
+    def __post_init__(self) -> None:
+        if self.convs is not None and self.time_conv is not None:
+            raise ValueError("convs (the CNN) replaces time_conv (the DNN's first layer): "
+                             "set time_conv=None")
+
+    @classmethod
+    def cnn(cls, **overrides) -> TrainConfig:
+        """The CNN recipe (docs/training.md, "The CNN recipe"): :data:`CNN_RECIPE` over the
+        defaults, then ``overrides``."""
+        return cls(**{**CNN_RECIPE, **overrides})
+
     def to_meta(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         d["time_conv"] = None if self.time_conv is None else list(self.time_conv)
+        d["convs"] = None if self.convs is None else [list(c) for c in self.convs]
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d
+
+
+#: What the CNN recipe changes in :class:`TrainConfig` (docs/training.md): temporal
+#: convolutions stored once per kernel, each patch with its own range (a version-2 model
+#: file), then one dense hidden layer.
+CNN_RECIPE: dict = {"convs": ((5, 1, 64), (3, 2, 64), (3, 2, 64)), "hidden": (128,),
+                    "time_conv": None, "lr": 2e-3}
+#: The recipes by name (``kwshw train --recipe``).
+RECIPES = ("dnn", "cnn")
+
+
+def recipe(name: str, **overrides) -> TrainConfig:
+    """The named recipe's :class:`TrainConfig` with ``overrides``.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`RECIPES`.
+    """
+    if name == "dnn":
+        return TrainConfig(**overrides)
+    if name == "cnn":
+        return TrainConfig.cnn(**overrides)
+    raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
 
 
 def resolve_corpus(data_root: str | os.PathLike, task: str) -> Path:
@@ -292,8 +338,8 @@ def _distillation_loss(logits: torch.Tensor, target: torch.Tensor, labels: torch
     return (w * kl).sum() / w.sum()
 
 
-def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
-         seed: int, desc: str, progress: bool, teacher: QuantMLP | None = None) -> list[float]:
+def _fit(net: Network, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
+         seed: int, desc: str, progress: bool, teacher: Network | None = None) -> list[float]:
     """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch.
 
     The loss is cross-entropy against the labels, or with a ``teacher`` the KL divergence from
@@ -306,7 +352,7 @@ def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr
     weights = data.class_weights if config.balance_classes else None
     gen = torch.Generator().manual_seed(seed)
     losses = []
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch")
+    bar = progress_bar(range(epochs), desc=desc, disable=not progress, unit="epoch")
     for _ in bar:
         net.train()
         total = 0.0
@@ -324,28 +370,37 @@ def _fit(net: QuantMLP, data: TrainData, config: TrainConfig, *, epochs: int, lr
             sched.step()
             total += loss.item() * len(idx)
         losses.append(total / len(data.x))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
     net.eval()
     return losses
 
 
+def new_network(data: TrainData, config: TrainConfig) -> Network:
+    """The untrained float network of the recipe: the CNN when ``config.convs`` is set."""
+    if config.convs is not None:
+        return QuantCNN(data.features.context, data.features.n_mels, config.convs,
+                        config.hidden, len(data.labels), dropout=config.dropout,
+                        input_dropout=config.input_dropout, batch_norm=config.batch_norm)
+    return QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
+                    dropout=config.dropout, input_dropout=config.input_dropout,
+                    batch_norm=config.batch_norm, time_conv=config.time_conv,
+                    n_mels=data.features.n_mels)
+
+
 def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
-                progress: bool = True) -> tuple[QuantMLP, list[float]]:
-    """Train the float DNN; returns it (in eval mode) and the loss of every epoch."""
+                progress: bool = True) -> tuple[Network, list[float]]:
+    """Train the float network; returns it (in eval mode) and the loss of every epoch."""
     _seed(config.seed)
-    net = QuantMLP(data.features.n_inputs, config.hidden, len(data.labels), bits=None,
-                   dropout=config.dropout, input_dropout=config.input_dropout,
-                   batch_norm=config.batch_norm, time_conv=config.time_conv,
-                   n_mels=data.features.n_mels)
+    net = new_network(data, config)
     losses = _fit(net, data, config, epochs=config.epochs, lr=config.lr, seed=config.seed,
                   desc="float", progress=progress)
     # The accelerator has no batch norm: from here on the network is the folded one.
     return net.folded().eval(), losses
 
 
-def finetune_qat(net: QuantMLP, data: TrainData, bits: int,
+def finetune_qat(net: Network, data: TrainData, bits: int,
                  config: TrainConfig = TrainConfig(),  # noqa: B008
-                 progress: bool = True) -> tuple[QuantMLP, list[float]]:
+                 progress: bool = True) -> tuple[Network, list[float]]:
     """A copy of ``net`` fine-tuned with the quantizers at ``bits`` in the forward pass.
 
     With ``config.qat_distill`` the target is the float network's own posteriors on each
@@ -400,7 +455,7 @@ def _detection_meta(model: modelfile.Model, data: TrainData) -> dict:
         return {"error": str(e)}
 
 
-def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = TrainConfig(),  # noqa: B008
+def export(net: Network, data: TrainData, bits: int, config: TrainConfig = TrainConfig(),  # noqa: B008
            *, meta: dict | None = None, progress: bool = True) -> modelfile.Model:
     """The model file of ``net`` at ``bits`` (its latent float weights are the float reference).
 
@@ -409,7 +464,9 @@ def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = Trai
     default detection threshold is chosen on the validation stream (``meta["detection"]``).
     """
     ws, bs = net.numpy_params()
-    fracs = quantize.calibrate_out_fracs(ws, bs, data.x_clean)
+    shape = {"convs": net.convs,
+             "geometry": Geometry(data.features.context, data.features.n_mels)}
+    fracs = quantize.calibrate_out_fracs(ws, bs, data.x_clean, **shape)
     full = {
         "trainer": "kwshw.train.trainer",
         "task": data.task,
@@ -419,13 +476,13 @@ def export(net: QuantMLP, data: TrainData, bits: int, config: TrainConfig = Trai
         **data.info,
         "torch": torch.__version__,
         "threads": _threads(),
-        "static_ranges": static_ranges(ws, bs, data.x_clean),
+        "static_ranges": static_ranges(ws, bs, data.x_clean, **shape),
         **(meta or {}),
     }
     model = modelfile.from_float(
         ws, bs, bits=bits, out_fracs=fracs, features=data.features,
         norm_mean=data.normalizer.mean, norm_std=data.normalizer.std, labels=data.labels,
-        task=data.task, in_frac=config.in_frac, meta=full)
+        task=data.task, in_frac=config.in_frac, meta=full, convs=net.convs)
     if config.validate and data.data_root is not None:
         model.meta["validation"] = _validation_meta(model, data, progress)
         model.meta["detection"] = _detection_meta(model, data)

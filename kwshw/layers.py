@@ -1,0 +1,145 @@
+"""Layer kinds of the network: where each layer's input vectors come from.
+
+Every layer of a kwshw network computes the same thing on each of its input vectors: per-vector
+min-max requantization, a column-wise quantized matrix product and the per-column scale
+multipliers (:func:`kwshw.golden.run_layer`). What differs between kinds is only which input
+values form a vector:
+
+* a **dense** layer has one input vector per window: the previous layer's whole output,
+  flattened position-major (``position * channels + channel``);
+* a **temporal convolution** over ``positions`` time steps of ``channels`` values has one
+  input vector (a *patch*) per output position: ``kernel`` consecutive time steps, ``stride``
+  steps apart from one position to the next, laid out like the window (step-major, channels
+  within a step). Its matrix is the kernel, stored once: ``kernel * channels`` rows, one column
+  per output channel, so column-wise weight quantization is per output channel.
+
+Each patch is quantized with its own min-max range, just as the dense layer's single vector is
+(``docs/arithmetic.md``, "Convolutions"). The functions below accept NumPy arrays and PyTorch
+tensors alike, so the golden model and the QAT network gather identical patches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Conv", "Geometry", "conv_positions", "patch_index", "gather_patches",
+           "float_layer", "float_activations"]
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A temporal convolution's shape along time.
+
+    Attributes
+    ----------
+    kernel : int
+        Time steps per patch ``K``.
+    stride : int
+        Time steps between consecutive output positions ``S``.
+    """
+
+    kernel: int
+    stride: int
+
+    def __post_init__(self) -> None:
+        if int(self.kernel) != self.kernel or int(self.stride) != self.stride \
+                or self.kernel < 1 or self.stride < 1:
+            raise ValueError(f"a convolution needs kernel >= 1 and stride >= 1, "
+                             f"got kernel={self.kernel}, stride={self.stride}")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The shape of an activation vector: ``positions`` time steps of ``channels`` values."""
+
+    positions: int
+    channels: int
+
+    @property
+    def size(self) -> int:
+        return self.positions * self.channels
+
+
+def conv_positions(positions: int, conv: Conv) -> int:
+    """Output positions of ``conv`` over ``positions`` input time steps (no padding).
+
+    Raises
+    ------
+    ValueError
+        When the kernel is longer than the input.
+    """
+    if conv.kernel > positions:
+        raise ValueError(f"a {conv.kernel}-step kernel does not fit {positions} time steps")
+    return (positions - conv.kernel) // conv.stride + 1
+
+
+def patch_index(positions: int, conv: Conv) -> np.ndarray:
+    """``(out_positions, kernel)`` indices of the input time steps that form each patch."""
+    n_out = conv_positions(positions, conv)
+    return np.arange(n_out)[:, None] * conv.stride + np.arange(conv.kernel)[None, :]
+
+
+def gather_patches(x, geometry: Geometry, conv: Conv):
+    """The patches of ``x`` (..., positions * channels): shape (..., out_positions, K * channels).
+
+    Works on NumPy arrays and PyTorch tensors (both index with the NumPy index array alike).
+    """
+    idx = patch_index(geometry.positions, conv)
+    lead = tuple(x.shape[:-1])
+    if x.shape[-1] != geometry.size:
+        raise ValueError(f"expected {geometry.size} values ({geometry.positions} steps x "
+                         f"{geometry.channels} channels), got {x.shape[-1]}")
+    steps = x.reshape(*lead, geometry.positions, geometry.channels)
+    patches = steps[..., idx, :]
+    return patches.reshape(*lead, idx.shape[0], conv.kernel * geometry.channels)
+
+
+def float_layer(h: np.ndarray, w: np.ndarray, b: np.ndarray, conv: Conv | None,
+                geometry: Geometry | None) -> tuple[np.ndarray, Geometry | None]:
+    """One float layer before its ReLU: ``h @ w + b`` on the layer's input vectors.
+
+    Returns the output (..., positions * channels) and its geometry (``None`` when the input's
+    is unknown and the layer is dense).
+    """
+    w, b = np.asarray(w, np.float64), np.asarray(b, np.float64)
+    if conv is None:
+        return h @ w + b, (None if geometry is None else Geometry(1, w.shape[1]))
+    if geometry is None:
+        raise ValueError("a convolution layer needs the input geometry")
+    y = gather_patches(h, geometry, conv) @ w + b
+    return y.reshape(*h.shape[:-1], -1), Geometry(conv_positions(geometry.positions, conv),
+                                                  w.shape[1])
+
+
+def float_activations(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                      *, convs: Sequence[Conv | None] | None = None,
+                      geometry: Geometry | None = None) -> list[np.ndarray]:
+    """Every layer's output of the float network (ReLU after all layers but the last).
+
+    Parameters
+    ----------
+    weights, biases : sequences of ndarray
+        ``(n_in, n_out)`` matrices (a convolution's kernel) and biases.
+    x : ndarray, shape (..., n_in)
+        Network inputs (the flattened window).
+    convs : sequence of Conv or None, optional
+        Each layer's convolution, ``None`` for dense layers (all dense when omitted).
+    geometry : Geometry, optional
+        Time steps and channels of the input; needed when there are convolutions.
+
+    Returns
+    -------
+    list of ndarray of float64, each (..., positions * channels) of its layer's output.
+    """
+    convs = [None] * len(weights) if convs is None else list(convs)
+    h = np.asarray(x, dtype=np.float64)
+    out = []
+    for k, (w, b, conv) in enumerate(zip(weights, biases, convs, strict=True)):
+        h, geometry = float_layer(h, w, b, conv, geometry)
+        if k < len(weights) - 1:
+            h = np.maximum(h, 0.0)
+        out.append(h)
+    return out

@@ -1,0 +1,143 @@
+"""A network in a stream: each hop computes every layer's newest position only.
+
+The golden model defines a network on a window (:func:`kwshw.golden.run_network` on
+:func:`kwshw.golden.stream_windows`): at every hop the whole window is recomputed. A temporal
+convolution's output position depends only on its own patch, and each patch is requantized
+with its own min-max range, so a position computed at one hop is *the same integers* at every
+later hop that still sees it. A streaming accelerator therefore keeps a history of each
+convolution's outputs and computes, per hop, one new position per convolution plus the dense
+layers: this module is that schedule, in integers, and ``tests/test_streaming.py`` holds it
+equal to the window definition on every hop.
+
+In hops, a convolution of stride ``S`` over steps that are ``d`` hops apart has taps ``d``
+hops apart and outputs ``d * S`` hops apart; the window's input steps are the feature window's
+``stride`` hops apart. Before the first hop the stream is all-zero frames (as in
+:func:`kwshw.golden.stream_windows`), so each history starts filled with its layer's *rest
+vector*: the layer's output on the previous layer's rest vector (the zero frame for the
+first), which :func:`rest_vectors` derives from the model like every other constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import golden
+from .quantize import LayerPlan
+
+__all__ = ["LayerTiming", "layer_timing", "rest_vectors", "stream_network", "macs_per_hop"]
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """Where a convolution finds its inputs in the stream, in hops.
+
+    Attributes
+    ----------
+    taps : ndarray of int
+        Ages (hops before the current one) of the input steps of the newest patch, oldest
+        first.
+    window_ages : ndarray of int
+        Ages of this layer's output positions that the window at the current hop uses, oldest
+        first (the positions the next layer sees).
+    """
+
+    taps: np.ndarray
+    window_ages: np.ndarray
+
+
+def layer_timing(plans: Sequence[LayerPlan], hop_stride: int) -> list[LayerTiming | None]:
+    """Per layer, its :class:`LayerTiming` (``None`` for a dense layer).
+
+    ``hop_stride`` is the feature window's stride (hops between its steps). The window's
+    input step ``i`` of ``P`` is ``(P - 1 - i) * hop_stride`` hops old; a convolution's output
+    position ``p`` ends at its patch's last input step.
+    """
+    ages = None
+    out: list[LayerTiming | None] = []
+    for plan in plans:
+        if plan.conv is None:
+            out.append(None)
+            ages = None
+            continue
+        geo = plan.in_geometry
+        if ages is None:
+            ages = (geo.positions - 1 - np.arange(geo.positions)) * hop_stride
+        k, s = plan.conv.kernel, plan.conv.stride
+        taps = ages[-k:]  # the newest patch: the last K input steps
+        n_out = plan.out_geometry.positions
+        # Output position p ends at input step p * s + k - 1.
+        window_ages = ages[np.arange(n_out) * s + k - 1]
+        out.append(LayerTiming(taps=taps - taps[-1], window_ages=window_ages))
+        ages = window_ages
+    return out
+
+
+def rest_vectors(plans: Sequence[LayerPlan]) -> list[np.ndarray | None]:
+    """Each convolution's output on an all-zero past: its history before the first hop."""
+    out: list[np.ndarray | None] = []
+    step = None  # the rest vector of the current layer's input steps
+    for plan in plans:
+        if plan.conv is None:
+            out.append(None)
+            continue
+        geo = plan.in_geometry
+        if step is None:
+            step = np.zeros(geo.channels, np.int64)
+        patch = np.tile(step, plan.conv.kernel)
+        step = golden.run_layer(plan, patch[None, :]).y[0]
+        out.append(step)
+    return out
+
+
+def stream_network(plans: Sequence[LayerPlan], frames: np.ndarray,
+                   hop_stride: int) -> np.ndarray:
+    """Scores of every hop of ``frames`` (T, n_mels), computing new positions only.
+
+    Equal, hop by hop, to ``golden.run_network(plans, golden.stream_windows(frames, ...))``
+    (``tests/test_streaming.py``). The network's convolutions must come first, as in the
+    recipe (a convolution after a dense layer has no time axis left to slide over).
+    """
+    timing = layer_timing(plans, hop_stride)
+    n_conv = sum(t is not None for t in timing)
+    if any(t is None for t in timing[:n_conv]):
+        raise ValueError("streaming needs the convolutions before the dense layers")
+    histories = _initial_histories(plans, timing, n_conv)
+    scores = []
+    for frame in np.asarray(frames, np.int64):
+        x = frame
+        if n_conv:
+            _push(histories, 0, frame)
+            for k in range(n_conv):
+                patch = histories[k][-1 - timing[k].taps].reshape(-1)
+                _push(histories, k + 1, golden.run_layer(plans[k], patch[None, :]).y[0])
+            x = histories[n_conv][-1 - timing[n_conv - 1].window_ages].reshape(-1)
+        for plan in plans[n_conv:]:
+            x = golden.run_layer(plan, x[None, :]).y[0]
+        scores.append(x)
+    return np.array(scores)
+
+
+def _initial_histories(plans: Sequence[LayerPlan], timing: Sequence[LayerTiming | None],
+                       n_conv: int) -> list[np.ndarray]:
+    """History ``k`` holds the input steps of convolution ``k`` (``n_conv``: the last one's
+    outputs), oldest first, as deep as its reader's oldest age; filled with the rest state."""
+    if not n_conv:
+        return []
+    depths = [int(timing[k].taps.max()) + 1 for k in range(n_conv)]
+    depths.append(int(timing[n_conv - 1].window_ages.max()) + 1)
+    rests = [np.zeros(plans[0].in_geometry.channels, np.int64)] + rest_vectors(plans)[:n_conv]
+    return [np.tile(rest, (depth, 1)) for rest, depth in zip(rests, depths, strict=True)]
+
+
+def _push(histories: list[np.ndarray], k: int, vector: np.ndarray) -> None:
+    histories[k] = np.concatenate([histories[k][1:], vector[None, :]])
+
+
+def macs_per_hop(plans: Sequence[LayerPlan]) -> dict[str, int]:
+    """Multiply-accumulates per hop: the whole window recomputed vs new positions only."""
+    window = sum(p.n_in * p.n_out * p.vectors for p in plans)
+    stream = sum(p.n_in * p.n_out * (1 if p.conv is not None else p.vectors) for p in plans)
+    return {"window": int(window), "stream": int(stream)}

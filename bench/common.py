@@ -445,4 +445,5 @@ def load_results(folder: str | os.PathLike) -> dict:
     """The result files of ``folder`` (``None`` for a missing one)."""
     folder = Path(folder)
     return {name: read_json(folder / f"{name}.json")
-            for name in ("accuracy", "cycles", "simspeed", "sweep", "run")}
+            for name in ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed",
+                         "sweep", "run")}

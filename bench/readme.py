@@ -183,6 +183,50 @@ def _accuracy(res: dict) -> list[str]:
     return out
 
 
+def _cnn(res: dict) -> list[str]:
+    """The CNN recipe (accuracy-cnn.json) and the cost of a hop (convolutions.json)."""
+    out = []
+    rows = accuracy_rows(res.get("accuracy-cnn"))
+    if rows:
+        out += ["The CNN recipe (`kwshw train --recipe cnn`, `docs/training.md`): temporal "
+                "convolutions with every kernel stored once, one min-max range per patch "
+                "(`docs/arithmetic.md` section 9), golden model (integers); the accelerator "
+                "does not run it yet.", ""]
+        out += _table(["split", "model", "top-1", "memory"], [
+            [r.get("split") or "-", r["label"],
+             _pct(r["accuracy"], 2) + (
+                 f" (seeds {min(r['accuracy_by_seed']) * 100:.1f}-"
+                 f"{max(r['accuracy_by_seed']) * 100:.1f})"
+                 if len(r.get("accuracy_by_seed") or []) > 1 else ""),
+             f"{r['footprint_bits'] / 1e3:,.0f} kbit" if r.get("footprint_bits") else "-"]
+            for r in rows if r["accuracy"] is not None])
+    else:
+        out.append(f"CNN accuracy (`accuracy-cnn.json`): {MISSING}.")
+    conv = res.get("convolutions") or {}
+    costs = conv.get("costs") or {}
+    if costs:
+        out += ["", "Cost of one 10 ms hop, from the shapes (`convolutions.json`): "
+                "multiply-accumulates and cycles of today's schedule when every hop recomputes "
+                "the window vs when it computes each convolution's new position only "
+                "(`kwshw/streaming.py`, proven equal).", ""]
+        out += _table(["network", "P", "weights", "MACs/hop window", "MACs/hop new only",
+                       "cycles window", "cycles new only"], [
+            [name, r["lanes"], f"{r['weight_bits'] / 1e3:,.0f} kbit",
+             _n(r["macs"]["window"]), _n(r["macs"]["stream"]), _n(r["cycles"]["window"]),
+             _n(r["cycles"]["stream_per_patch"])]
+            for name, rs in costs.items() for r in rs])
+    sch = conv.get("schemes")
+    if sch:
+        out += ["", f"Activation ranges of a convolution, {sch['bits']}-bit QAT from one float "
+                f"CNN ({_pct(sch['float'], 2)}), {sch['clips']} validation+test clips: one range "
+                f"per patch (the contract) {_pct(sch['patch_qat_forward'], 2)} in the QAT "
+                f"forward pass, {_pct(sch['patch_golden'], 2)} in integers; one range per "
+                f"step {_pct(sch['step_qat_forward'], 2)} (QAT forward pass). Post-training: "
+                f"{_pct(sch['patch_ptq_forward'], 2)} per patch, "
+                f"{_pct(sch['step_ptq_forward'], 2)} per step."]
+    return out
+
+
 def _task_results(res: dict) -> dict:
     acc = res.get("accuracy") or {}
     return {t: v for t, v in acc.items() if isinstance(v, dict) and "table" in v}
@@ -457,6 +501,10 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "### Accuracy",
         "",
         *_accuracy(res),
+        "",
+        "### Convolutions: the CNN recipe and the cost of a hop",
+        "",
+        *_cnn(res),
         "",
         "### Per-class recall and class balance",
         "",

@@ -11,6 +11,8 @@ Steps, each a child process writing JSON into the results folder:
 
 ==========  =====================================================================
 accuracy    ``bench/accuracy.py`` -> accuracy.json (float vs 8/4-bit, dynamic vs static)
+accuracy-cnn ``bench/accuracy.py --recipe cnn`` -> accuracy-cnn.json (the CNN recipe)
+convolutions ``bench/convolutions.py`` -> convolutions.json (range per patch vs per step, hop cost)
 cycles      ``bench/cycles.py`` -> cycles.json (``accelerator_cycles`` equals simulation)
 simspeed    ``bench/simspeed.py`` -> simspeed.json (simulation speed by simulator)
 sweep       ``bench/sweep.py`` -> sweep.json (bits x lanes x boards: fit, resources, fmax)
@@ -39,10 +41,13 @@ from pathlib import Path
 from common import ROOT, Timer, provenance, read_json, results_dir, write_json
 
 BENCH = ROOT / "bench"
-STEPS = ("accuracy", "cycles", "simspeed", "sweep", "plots", "readme")
+STEPS = ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed", "sweep", "plots",
+         "readme")
+#: Steps that run another step's script with extra arguments: step -> (script, arguments).
+STEP_SCRIPTS = {"accuracy-cnn": ("accuracy", ["--recipe", "cnn"])}
 #: Per-step timeouts of a quick run (seconds); the whole quick run stays within a few minutes.
-QUICK_TIMEOUT = {"accuracy": 120, "cycles": 90, "simspeed": 150, "sweep": 180, "plots": 60,
-                 "readme": 30}
+QUICK_TIMEOUT = {"accuracy": 120, "accuracy-cnn": 180, "convolutions": 180, "cycles": 90,
+                 "simspeed": 150, "sweep": 180, "plots": 60, "readme": 30}
 #: Options that name the output *file* / the output *folder*, in order of preference.
 _FILE_FLAGS = ("--output", "-o", "--out-file", "--json")
 _DIR_FLAGS = ("--out", "--out-dir", "--results", "--results-dir")
@@ -71,10 +76,11 @@ def _options(script: Path) -> set[str]:
 def step_command(name: str, out: Path, *, quick: bool, jobs: int,
                  build: bool = True) -> tuple[list[str] | None, str]:
     """The command of one step, or ``(None, reason)`` when it cannot run."""
-    script = BENCH / f"{name}.py"
+    script_name, extra = STEP_SCRIPTS.get(name, (name, []))
+    script = BENCH / f"{script_name}.py"
     if not script.exists():
         return None, f"{script.relative_to(ROOT)} does not exist yet"
-    cmd = [sys.executable, str(script.relative_to(ROOT))]
+    cmd = [sys.executable, str(script.relative_to(ROOT)), *extra]
     if name == "plots":
         return cmd + ["--results", str(out)], ""
     if name == "readme":

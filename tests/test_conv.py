@@ -223,3 +223,20 @@ def test_recipes_and_their_options():
         recipe("rnn")
     with pytest.raises(ValueError, match="replaces time_conv"):
         TrainConfig(convs=((3, 1, 4),))
+    # A DNN's recorded config (and so its model file's hash) is what it was before convs.
+    assert "convs" not in TrainConfig().to_meta()
+    assert cnn.to_meta()["convs"] == [list(c) for c in cnn.convs]
+
+
+def test_info_describes_the_layer_kinds(tmp_path, capsys):
+    from kwshw.app.cli import main
+
+    path = tmp_path / "cnn.kwm"
+    modelfile.save(random_cnn(4, [(3, 1, 6), (2, 2, 5)], [8]), path)
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "12x8 -> conv 3/1 x6 [10] -> conv 2/2 x5 [5] -> dense 8 -> dense 5" in text
+    assert main(["info", str(path), "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert layers[1]["conv"] == {"kernel": 2, "stride": 2, "positions": 5}
+    assert "conv" not in layers[2]

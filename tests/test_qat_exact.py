@@ -42,6 +42,17 @@ def trained():
     return models
 
 
+def _mismatches(traces, ref) -> dict[str, int]:
+    """Values that differ between the torch integer net's traces and the golden model's."""
+    mismatches = {}
+    for k, (tr, gt) in enumerate(zip(traces, ref, strict=True)):
+        for name in ("xlo", "r", "recip", "rm", "p", "psum", "acc", "y"):
+            bad = int(np.sum(tr[name].numpy() != getattr(gt, name)))
+            if bad:
+                mismatches[f"layer{k}.{name}"] = bad
+    return mismatches
+
+
 @pytest.fixture(scope="module")
 def validation_streams():
     from kwshw.datasets import extract
@@ -68,13 +79,7 @@ def test_integer_qat_forward_equals_golden_on_every_validation_frame(trained, va
     assert fs.n_clips >= 300 and len(x) >= 300 * 90
     ref = golden.run_network(model.plans(), x)
     traces = IntegerNet(model).traces(torch.from_numpy(x))
-    mismatches = {}
-    for k, (tr, gt) in enumerate(zip(traces, ref, strict=True)):
-        for name in ("xlo", "r", "recip", "rm", "p", "psum", "acc", "y"):
-            bad = int(np.sum(tr[name].numpy() != getattr(gt, name)))
-            if bad:
-                mismatches[f"layer{k}.{name}"] = bad
-    assert mismatches == {}
+    assert _mismatches(traces, ref) == {}
     # the decisions are those of a working classifier, not of a degenerate network
     pred = ref[-1].y.reshape(-1)
     assert len(np.unique(ref[-1].y.argmax(1))) > 3 and pred.std() > 0
@@ -107,13 +112,7 @@ def test_integer_cnn_equals_golden_on_every_validation_frame(trained_cnn, valida
         cfg.stride) for c in range(100)])
     ref = golden.run_network(model.plans(), x)
     traces = IntegerNet(model).traces(torch.from_numpy(x))
-    mismatches = {}
-    for k, (tr, gt) in enumerate(zip(traces, ref, strict=True)):
-        for name in ("xlo", "r", "recip", "rm", "p", "psum", "acc", "y"):
-            bad = int(np.sum(tr[name].numpy() != getattr(gt, name)))
-            if bad:
-                mismatches[f"layer{k}.{name}"] = bad
-    assert mismatches == {}
+    assert _mismatches(traces, ref) == {}
     # The QAT forward pass (float, fake-quantized) decides like the integers it trained for.
     xf = (x * 2.0 ** -model.in_frac).astype(np.float32)  # the inputs the integers stand for
     with torch.no_grad():

@@ -59,8 +59,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"sha256    {model.sha256}")
     print(f"task      {model.task}: {', '.join(model.labels)}")
     geo = model.geometries()[0]
-    print(f"network   {geo.positions}x{geo.channels} -> "
-          f"{' -> '.join(_layer_kind(p) for p in plans)}, {model.bits}-bit codes")
+    layers = (f"{geo.positions}x{geo.channels} -> {' -> '.join(_layer_kind(p) for p in plans)}"
+              if model.has_conv else " -> ".join(map(str, model.shape)))
+    print(f"network   {layers}, {model.bits}-bit codes")
     print(f"features  {f.n_mels} log-mel bands, {f.context} frames x stride {f.stride} "
           f"(window {f.span} hops of {1000 * f.hop_length / f.sample_rate:g} ms), "
           f"input Q.{model.in_frac}")

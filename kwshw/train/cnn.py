@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..layers import Conv, Geometry, conv_positions, gather_patches
-from .qat import QuantNet, fake_quant_act, fake_quant_weight, fold_batch_norms
+from .qat import QuantNet, fake_quant_act, fake_quant_weight
 
 __all__ = ["QuantCNN"]
 
@@ -107,19 +107,9 @@ class QuantCNN(QuantNet):
             x = y.reshape(len(y), -1)
         return x
 
-    @torch.no_grad()
-    def folded(self) -> QuantCNN:
-        """A copy without batch norm that computes the same function in inference mode."""
-        out = QuantCNN(self.context, self.n_mels, self.conv_spec, self.hidden, self.n_out,
-                       dropout=self.dropout, input_dropout=self.input_dropout)
-        out = out.to(self.weights[0].dtype)
-        out.load_state_dict({k: v for k, v in self.state_dict().items()
-                             if not k.startswith("norms.")})
-        if self.norms is not None:
-            fold_batch_norms(self, out)
-        out.bits = self._bits
-        out.train(self.training)
-        return out
+    def _unnormed(self) -> QuantCNN:
+        return QuantCNN(self.context, self.n_mels, self.conv_spec, self.hidden, self.n_out,
+                        dropout=self.dropout, input_dropout=self.input_dropout)
 
     def numpy_params(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The latent float kernels/matrices and biases as float64 NumPy arrays (batch norm

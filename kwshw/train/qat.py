@@ -232,6 +232,31 @@ class QuantNet(nn.Module):
                              "the quantizers see the weights the accelerator stores")
         self._bits = None if bits is None else arith.check_bits(bits)
 
+    def _unnormed(self) -> QuantNet:
+        """A new network of the same shape without batch norm (subclasses)."""
+        raise NotImplementedError
+
+    def _fold_into(self, out: QuantNet) -> None:
+        """Merge this network's norms into ``out``, a copy of its parameters."""
+        if self.norms is not None:
+            fold_batch_norms(self, out)
+
+    @torch.no_grad()
+    def folded(self) -> QuantNet:
+        """A copy without batch norm that computes the same function in inference mode.
+
+        Every norm's running statistics and affine parameters are merged into the matrix and
+        bias before it: ``y = (x W + b - mu) g / sqrt(var + eps) + beta``. A network without
+        batch norm is returned as a plain copy.
+        """
+        out = self._unnormed().to(self.weights[0].dtype)
+        out.load_state_dict({k: v for k, v in self.state_dict().items()
+                             if not k.startswith("norms.")})
+        self._fold_into(out)
+        out.bits = self._bits
+        out.train(self.training)
+        return out
+
 
 class QuantMLP(QuantNet):
     """Fully connected network with ReLU between layers and switchable fake quantization.
@@ -336,28 +361,16 @@ class QuantMLP(QuantNet):
                     x = nn.functional.dropout(x, self.dropout, True)
         return x
 
-    @torch.no_grad()
-    def folded(self) -> QuantMLP:
-        """A copy without batch norm that computes the same function in inference mode.
-
-        Every norm's running statistics and affine parameters are merged into the matrix and
-        bias before it: ``y = (x W + b - mu) g / sqrt(var + eps) + beta``. A network without
-        batch norm is returned as a plain copy.
-        """
+    def _unnormed(self) -> QuantMLP:
         hidden = self.sizes[2:-1] if self.time_conv is not None else self.sizes[1:-1]
-        out = QuantMLP(self.sizes[0], hidden, self.sizes[-1], bits=None,
-                       dropout=self.dropout, input_dropout=self.input_dropout,
-                       time_conv=self.time_conv, n_mels=self.n_mels)
-        out = out.to(self.weights[0].dtype)
-        out.load_state_dict({k: v for k, v in self.state_dict().items()
-                             if not k.startswith("norms.")})
+        return QuantMLP(self.sizes[0], hidden, self.sizes[-1], bits=None,
+                        dropout=self.dropout, input_dropout=self.input_dropout,
+                        time_conv=self.time_conv, n_mels=self.n_mels)
+
+    def _fold_into(self, out: QuantMLP) -> None:
         if self.time_conv is not None:  # the aligned kernel, which folding keeps aligned
             out.weights[0].copy_(self._kernel())
-        if self.norms is not None:
-            fold_batch_norms(self, out)
-        out.bits = self._bits
-        out.train(self.training)
-        return out
+        super()._fold_into(out)
 
     def numpy_params(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The latent float weights ``(n_in, n_out)`` and biases as float64 NumPy arrays

@@ -133,7 +133,12 @@ class TrainConfig:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         d["time_conv"] = None if self.time_conv is None else list(self.time_conv)
-        d["convs"] = None if self.convs is None else [list(c) for c in self.convs]
+        # Only the CNN recipe records its convolutions, so a DNN's model file (and its hash)
+        # is what it was before the field existed.
+        if self.convs is None:
+            del d["convs"]
+        else:
+            d["convs"] = [list(c) for c in self.convs]
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d

@@ -28,24 +28,26 @@ Two measurements behind the choices of ``docs/arithmetic.md`` (sections 9 and 10
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
-from common import Timer, provenance, results_dir, write_json
+from accuracy import CNN_VARIANTS, _config, _models
+from common import CACHE, Timer, provenance, results_dir, write_json
 
 from boards.refmodel import random_model
 from kwshw.corpora import open_dataset
-from kwshw.evaluate import _extract, evaluate
+from kwshw.datasets import extract
+from kwshw.evaluate import evaluate
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import frame_schedule
 from kwshw.hw.sequencer import FrameSchedule, LayerSchedule
 from kwshw.layers import gather_patches
 from kwshw.streaming import layer_timing, macs_per_hop
-from kwshw.train import TrainConfig, export, finetune_qat, prepare, train_float
+from kwshw.train import finetune_qat, prepare
 from kwshw.train.cnn import QuantCNN
 from kwshw.train.qat import fake_quant_act, fake_quant_weight
 from sim.stimulus import random_model as random_cnn
@@ -73,39 +75,54 @@ class StepQuantCNN(QuantCNN):
         return x @ fake_quant_weight(self.weights[k], self.bits) + self.biases[k]
 
 
-def scheme_accuracy(data_root: str, cfg, *, progress: bool) -> dict:
-    """QAT at ``cfg.bits`` with per-patch and per-step ranges from one float CNN."""
+def scheme_accuracy(data_root: str, cfg, *, progress: bool, cache: Path) -> dict:
+    """QAT at 4 bits with per-patch and per-step ranges from one float CNN.
+
+    The float network and the per-patch QAT model are the accuracy bench's (seed
+    ``cfg.seed``, trained by it or here into its cache, :func:`accuracy._models`); only the
+    per-step QAT is trained here, from the same float network with the same recipe.
+    """
+    models, _ = _models("speech_commands", data_root, cfg, retrain=False, progress=progress,
+                        cache=cache, variants=CNN_VARIANTS)
     data = prepare(data_root, config=cfg, progress=progress)
-    net, _ = train_float(data, cfg, progress=progress)
     ds = open_dataset("speech_commands", data_root, "validation+test", general_speech=False)
-    fs = _extract(ds, data.features, False, True)
-    xv, yv = fs.windows(data.normalizer)
+    xv, yv = extract(ds, data.features, progress=False, on_error="skip").windows(
+        data.normalizer)
     xv, yv = torch.from_numpy(np.asarray(xv, np.float32)), np.asarray(yv)
 
     def acc(model_net):
         with torch.no_grad():
             return float((model_net(xv).argmax(1).numpy() == yv).mean())
 
-    out = {"float": acc(net), "bits": cfg.bits, "clips": int(len(yv))}
-    qp, _ = finetune_qat(net, data, cfg.bits, cfg, progress=progress)
-    out["patch_qat_forward"] = acc(qp)
-    model = export(qp, data, cfg.bits, replace(cfg, validate=False), progress=False)
-    out["patch_golden"] = evaluate(model, data_root, split="validation+test",
-                                   modes=("golden",), progress=False)["results"]["golden"][
-        "accuracy"]
-    stepnet = StepQuantCNN(net.context, net.n_mels, net.conv_spec, net.hidden, net.n_out)
-    stepnet.load_state_dict(net.state_dict())
-    stepnet.eval()
-    out["step_ptq_forward"] = acc(_with_bits(stepnet, cfg.bits))
-    out["patch_ptq_forward"] = acc(_with_bits(copy.deepcopy(net), cfg.bits))
-    qs, _ = finetune_qat(stepnet, data, cfg.bits, cfg, progress=progress)
+    bits = 4
+    net = network_of(models["ptq8"])  # the float network, batch norm folded
+    out = {"float": acc(net), "bits": bits, "clips": int(len(yv)), "seed": cfg.seed,
+           "patch_qat_forward": acc(network_of(models["qat4"], bits=bits)),
+           "patch_golden": evaluate(models["qat4"], data_root, split="validation+test",
+                                    modes=("golden",), progress=False)["results"]["golden"][
+               "accuracy"],
+           "patch_ptq_forward": acc(network_of(models["ptq8"], bits=bits))}
+    stepnet = network_of(models["ptq8"], cls=StepQuantCNN)
+    out["step_ptq_forward"] = acc(network_of(models["ptq8"], bits=bits, cls=StepQuantCNN))
+    qs, _ = finetune_qat(stepnet, data, bits, replace(cfg, bits=bits), progress=progress)
     out["step_qat_forward"] = acc(qs)
     return out
 
 
-def _with_bits(net, bits):
+def network_of(model, *, bits: int | None = None, cls=QuantCNN) -> QuantCNN:
+    """The torch network of a CNN model file's float reference (the latent weights: folded
+    float network, or the QAT network's), with its quantizers at ``bits``."""
+    convs = [(lay.conv.kernel, lay.conv.stride, lay.n_out) for lay in model.layers
+             if lay.conv is not None]
+    hidden = [lay.n_out for lay in model.layers[len(convs):-1]]
+    net = cls(model.features.context, model.features.n_mels, convs, hidden,
+              model.layers[-1].n_out)
+    with torch.no_grad():
+        for k, (w, b) in enumerate(zip(model.float_weights, model.float_biases, strict=True)):
+            net.weights[k].copy_(torch.from_numpy(np.asarray(w, np.float32)))
+            net.biases[k].copy_(torch.from_numpy(np.asarray(b, np.float32)))
     net.bits = bits
-    return net
+    return net.eval()
 
 
 def hop_costs(model, lanes: int) -> dict:
@@ -179,12 +196,12 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few epochs, for CI")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results folder")
+    ap.add_argument("--cache", default=str(CACHE / "models" / "accuracy"),
+                    help="the accuracy bench's model cache (its CNN models are reused)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     timer = Timer()
-    cfg = TrainConfig.cnn(seed=args.seed, validate=False)
-    if args.quick:
-        cfg = replace(cfg, epochs=3, qat_epochs=1, copies=0, stream_windows=0)
+    cfg = _config("speech_commands", args.quick, args.seed, "cnn")  # the accuracy bench's
     # Costs depend on shapes only: random weights of the recipe's shape.
     cnn = random_cnn(list(cfg.hidden), 4, features=FeatureConfig(), convs=cfg.convs, seed=0)
     dnn = random_model(4)
@@ -198,7 +215,8 @@ def main(argv=None) -> int:
                   f"per-patch {r['cycles']['stream_per_patch']:,} per-step "
                   f"{r['cycles']['stream_per_step']:,}; weights {r['weight_bits']:,} b")
     if args.data:
-        results["schemes"] = scheme_accuracy(args.data, cfg, progress=not args.no_progress)
+        results["schemes"] = scheme_accuracy(args.data, cfg, progress=not args.no_progress,
+                                             cache=Path(args.cache))
         print({k: v for k, v in results["schemes"].items()})
     path = write_json(results_dir(args.quick, args.out) / "convolutions.json", results,
                       meta=provenance("bench/convolutions.py", timer, quick=args.quick,

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Module, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from kwshw.hw.memories import weight_words
@@ -93,6 +94,16 @@ class SPIFlashSignature(wiring.Signature):
         super().__init__({"cs": Out(1), "clk": Out(1), "copi": Out(1), "cipo": In(1)})
 
 
+class _ByteEngine(NamedTuple):
+    """The byte engine of :class:`FlashWeightLoader` as its image reader drives it."""
+
+    start: Signal       # pulse: begin a byte with `tx_next`
+    tx_next: Signal
+    busy: Signal
+    byte_done: Signal   # pulse: `rx` holds a complete byte
+    rx: Signal
+
+
 class FlashWeightLoader(wiring.Component):
     """Copies the weights image from SPI flash into the accelerator's weight memory.
 
@@ -146,9 +157,30 @@ class FlashWeightLoader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        bpw = self._bpw
+        engine = self._byte_engine(m)
 
-        # --- Byte engine: shifts one byte out on COPI and one in from CIPO, mode 0 ----------
+        # --- Image reader ----------------------------------------------------------------------
+        command = [CMD_READ, (self._offset >> 16) & 0xFF, (self._offset >> 8) & 0xFF,
+                   self._offset & 0xFF]
+        header = Const(int.from_bytes(self._header, "little"), 8 * HEADER_SIZE)
+        index = Signal(range(max(HEADER_SIZE, len(command), self._bpw) + 1))
+        word = Signal(8 * self._bpw)
+        words_left = Signal(range(self._n_words + 1))
+        m.submodules.crc = checker = CRC16.create()
+        m.d.comb += checker.data.eq(engine.rx)
+        wait = Signal(range(self._wake + 1))
+
+        m.d.comb += self.load.payload.eq(word[:self._width])
+
+        with m.FSM():
+            self._open(m, engine, command, index, wait)
+            self._read_header(m, engine, header, index, words_left)
+            self._read_words(m, engine, checker, index, word, words_left)
+            self._check_crc(m, engine, checker, index)
+        return m
+
+    def _byte_engine(self, m: Module) -> _ByteEngine:
+        """Shifts one byte out on COPI and one in from CIPO, SPI mode 0."""
         tx = Signal(8)
         rx = Signal(8)
         bit = Signal(range(9))          # bits left in the current byte
@@ -176,97 +208,99 @@ class FlashWeightLoader(wiring.Component):
                 # Falling edge: next bit (the flash shifts its next bit out now).
                 m.d.sync += [self.spi.clk.eq(0), tx.eq(tx << 1), bit.eq(bit - 1),
                              timer.eq(self._half - 1)]
+        return _ByteEngine(start=start, tx_next=tx_next, busy=busy, byte_done=byte_done, rx=rx)
 
-        # --- Image reader ----------------------------------------------------------------------
-        command = [CMD_READ, (self._offset >> 16) & 0xFF, (self._offset >> 8) & 0xFF,
-                   self._offset & 0xFF]
-        header = Const(int.from_bytes(self._header, "little"), 8 * HEADER_SIZE)
-        index = Signal(range(max(HEADER_SIZE, len(command), bpw) + 1))
-        word = Signal(8 * bpw)
-        words_left = Signal(range(self._n_words + 1))
-        m.submodules.crc = checker = CRC16.create()
-        m.d.comb += checker.data.eq(rx)
-        wait = Signal(range(self._wake + 1))
+    def _open(self, m: Module, engine: _ByteEngine, command: list[int], index: Signal,
+              wait: Signal) -> None:
+        """States WAKE, WAIT and COMMAND: wake the flash, give it time, send READ and the
+        address."""
+        with m.State("WAKE"):
+            m.d.comb += [self.spi.cs.eq(1), engine.start.eq(~engine.busy & (index == 0)),
+                         engine.tx_next.eq(CMD_WAKE)]
+            with m.If(engine.start):
+                m.d.sync += index.eq(1)
+            with m.If(engine.byte_done):
+                m.d.sync += [index.eq(0), wait.eq(self._wake)]
+                m.next = "WAIT"
+        with m.State("WAIT"):
+            m.d.sync += wait.eq(wait - 1)
+            with m.If(wait == 0):
+                m.next = "COMMAND"
+        with m.State("COMMAND"):
+            m.d.comb += self.spi.cs.eq(1)
+            with m.Switch(index):
+                for k, byte in enumerate(command):
+                    with m.Case(k):
+                        m.d.comb += engine.tx_next.eq(byte)
+            m.d.comb += engine.start.eq(~engine.busy)
+            with m.If(engine.start):
+                m.d.sync += index.eq(index + 1)
+            with m.If(engine.byte_done & (index == len(command))):
+                m.d.sync += index.eq(0)
+                m.d.comb += engine.start.eq(1)  # first header byte follows at once
+                m.next = "HEADER"
 
-        m.d.comb += self.load.payload.eq(word[:self._width])
-
-        with m.FSM():
-            with m.State("WAKE"):
-                m.d.comb += [self.spi.cs.eq(1), start.eq(~busy & (index == 0)),
-                             tx_next.eq(CMD_WAKE)]
-                with m.If(start):
-                    m.d.sync += index.eq(1)
-                with m.If(byte_done):
-                    m.d.sync += [index.eq(0), wait.eq(self._wake)]
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                m.d.sync += wait.eq(wait - 1)
-                with m.If(wait == 0):
-                    m.next = "COMMAND"
-            with m.State("COMMAND"):
-                m.d.comb += self.spi.cs.eq(1)
-                with m.Switch(index):
-                    for k, byte in enumerate(command):
-                        with m.Case(k):
-                            m.d.comb += tx_next.eq(byte)
-                m.d.comb += start.eq(~busy)
-                with m.If(start):
-                    m.d.sync += index.eq(index + 1)
-                with m.If(byte_done & (index == len(command))):
-                    m.d.sync += index.eq(0)
-                    m.d.comb += start.eq(1)  # first header byte follows at once
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                m.d.comb += self.spi.cs.eq(1)
-                with m.If(byte_done):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(rx != header.word_select(index, 8)):
-                        m.next = "ERROR"
-                    with m.Elif(index == HEADER_SIZE - 1):
-                        m.d.sync += [index.eq(0), words_left.eq(self._n_words)]
-                        m.d.comb += start.eq(1)
-                        m.next = "DATA"
-                    with m.Else():
-                        m.d.comb += start.eq(1)
-            with m.State("DATA"):
-                m.d.comb += self.spi.cs.eq(1)
-                with m.If(byte_done):
-                    m.d.comb += checker.valid.eq(1)
-                    m.d.sync += [word.word_select(index, 8).eq(rx), index.eq(index + 1)]
-                    with m.If(index == bpw - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "PUSH"
-                    with m.Else():
-                        m.d.comb += start.eq(1)
-            with m.State("PUSH"):
-                m.d.comb += [self.spi.cs.eq(1), self.load.valid.eq(1)]
-                with m.If(self.load.ready):
-                    m.d.sync += words_left.eq(words_left - 1)
-                    m.d.comb += start.eq(1)
-                    with m.If(words_left == 1):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "DATA"
-            with m.State("CRC"):
-                m.d.comb += self.spi.cs.eq(1)
-                with m.If(byte_done):
-                    m.d.comb += checker.valid.eq(1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == 0):
-                        m.d.comb += start.eq(1)
-                    with m.Else():
-                        m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(checker.match_detected):
-                    m.d.sync += self.done.eq(1)
-                    m.next = "DONE"
-                with m.Else():
+    def _read_header(self, m: Module, engine: _ByteEngine, header: Const, index: Signal,
+                     words_left: Signal) -> None:
+        """State HEADER: every header byte must be the expected one."""
+        with m.State("HEADER"):
+            m.d.comb += self.spi.cs.eq(1)
+            with m.If(engine.byte_done):
+                m.d.sync += index.eq(index + 1)
+                with m.If(engine.rx != header.word_select(index, 8)):
                     m.next = "ERROR"
-            with m.State("DONE"):
-                pass
-            with m.State("ERROR"):
-                m.d.sync += self.error.eq(1)
-        return m
+                with m.Elif(index == HEADER_SIZE - 1):
+                    m.d.sync += [index.eq(0), words_left.eq(self._n_words)]
+                    m.d.comb += engine.start.eq(1)
+                    m.next = "DATA"
+                with m.Else():
+                    m.d.comb += engine.start.eq(1)
+
+    def _read_words(self, m: Module, engine: _ByteEngine, checker: crc.Processor, index: Signal,
+                    word: Signal, words_left: Signal) -> None:
+        """States DATA and PUSH: gather each word's bytes, then hand the word to ``load``."""
+        with m.State("DATA"):
+            m.d.comb += self.spi.cs.eq(1)
+            with m.If(engine.byte_done):
+                m.d.comb += checker.valid.eq(1)
+                m.d.sync += [word.word_select(index, 8).eq(engine.rx), index.eq(index + 1)]
+                with m.If(index == self._bpw - 1):
+                    m.d.sync += index.eq(0)
+                    m.next = "PUSH"
+                with m.Else():
+                    m.d.comb += engine.start.eq(1)
+        with m.State("PUSH"):
+            m.d.comb += [self.spi.cs.eq(1), self.load.valid.eq(1)]
+            with m.If(self.load.ready):
+                m.d.sync += words_left.eq(words_left - 1)
+                m.d.comb += engine.start.eq(1)
+                with m.If(words_left == 1):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "DATA"
+
+    def _check_crc(self, m: Module, engine: _ByteEngine, checker: crc.Processor,
+                   index: Signal) -> None:
+        """States CRC, CHECK, DONE and ERROR: read the CRC and report the outcome."""
+        with m.State("CRC"):
+            m.d.comb += self.spi.cs.eq(1)
+            with m.If(engine.byte_done):
+                m.d.comb += checker.valid.eq(1)
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == 0):
+                    m.d.comb += engine.start.eq(1)
+                with m.Else():
+                    m.next = "CHECK"
+        with m.State("CHECK"):
+            with m.If(checker.match_detected):
+                m.d.sync += self.done.eq(1)
+                m.next = "DONE"
+            with m.Else():
+                m.next = "ERROR"
+        with m.State("DONE"):
+            pass
+        with m.State("ERROR"):
+            m.d.sync += self.error.eq(1)
 
 
 class FlashModel:

@@ -123,55 +123,77 @@ def load_audio(
         raise AudioError(f"{p}: negative offset/num_samples ({offset}, {num_samples})")
     if not p.is_file():
         raise AudioError(f"{p}: no such file")
+    data, file_rate = _read_file(p, sample_rate, resample, offset, num_samples)
+    mono = _mix_down(p, data)
+    if file_rate != sample_rate:
+        mono = _resample_span(p, mono, file_rate, sample_rate, offset, num_samples)
+    return _finish(p, mono)
+
+
+def _read_file(p: Path, sample_rate: int, convert: bool, offset: int,
+               num_samples: int | None) -> tuple[np.ndarray, int]:
+    """The file's samples ``(frames, channels)`` as decoded by libsndfile, and its rate;
+    every libsndfile failure becomes an :class:`AudioError` naming the file."""
     try:
         with sf.SoundFile(str(p)) as f:
-            file_rate = int(f.samplerate)
-            n_file = int(f.frames)
-            if n_file <= 0:
-                raise AudioError(f"{p}: the file holds no audio samples")
-            if file_rate != sample_rate and not resample:
-                raise AudioError(
-                    f"{p}: sample rate is {file_rate} Hz, {sample_rate} Hz is required "
-                    "(pass resample=True to convert it)"
-                )
-            if file_rate == sample_rate:
-                # Read only the requested part: background-noise files are minutes long and
-                # the datasets cut 1 s clips out of them.
-                stop = n_file if num_samples is None else offset + num_samples
-                if stop > n_file or offset > n_file:
-                    raise AudioError(
-                        f"{p}: samples [{offset}, {stop}) requested, the file has {n_file}"
-                    )
-                f.seek(offset)
-                data = f.read(stop - offset, dtype="float32", always_2d=True)
-            else:
-                data = f.read(dtype="float32", always_2d=True)
+            return _read_open(f, p, sample_rate, convert, offset, num_samples)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as e:
         raise AudioError(f"{p}: cannot read audio ({e})") from e
 
+
+def _read_open(f: sf.SoundFile, p: Path, sample_rate: int, convert: bool, offset: int,
+               num_samples: int | None) -> tuple[np.ndarray, int]:
+    """Read from the open file ``f``: at the wanted rate only the requested span, at another
+    rate (to be resampled) everything."""
+    file_rate = int(f.samplerate)
+    n_file = int(f.frames)
+    if n_file <= 0:
+        raise AudioError(f"{p}: the file holds no audio samples")
+    if file_rate != sample_rate and not convert:
+        raise AudioError(
+            f"{p}: sample rate is {file_rate} Hz, {sample_rate} Hz is required "
+            "(pass resample=True to convert it)"
+        )
+    if file_rate != sample_rate:
+        return f.read(dtype="float32", always_2d=True), file_rate
+    # Read only the requested part: background-noise files are minutes long and the datasets
+    # cut 1 s clips out of them.
+    stop = _span_stop(p, offset, num_samples, n_file, "")
+    f.seek(offset)
+    return f.read(stop - offset, dtype="float32", always_2d=True), file_rate
+
+
+def _span_stop(p: Path, offset: int, num_samples: int | None, n: int, unit: str) -> int:
+    """End of the requested span ``[offset, stop)`` of ``n`` samples, refused if it does not
+    fit (``unit`` qualifies ``n`` in the message)."""
+    stop = n if num_samples is None else offset + num_samples
+    if stop > n or offset > n:
+        raise AudioError(f"{p}: samples [{offset}, {stop}) requested, the file has {n}{unit}")
+    return stop
+
+
+def _mix_down(p: Path, data: np.ndarray) -> np.ndarray:
+    """One channel from ``(frames, channels)``: the mean over channels (``float64``) when
+    there are several."""
     if data.shape[0] == 0:
         raise AudioError(f"{p}: the file holds no audio samples")
-    mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0]
+    return data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0]
 
-    if file_rate != sample_rate:
-        mono = _resample(mono, file_rate, sample_rate)
-        stop = len(mono) if num_samples is None else offset + num_samples
-        if stop > len(mono) or offset > len(mono):
-            raise AudioError(
-                f"{p}: samples [{offset}, {stop}) requested, the file has {len(mono)} "
-                f"at {sample_rate} Hz"
-            )
-        mono = mono[offset:stop]
 
+def _resample_span(p: Path, mono: np.ndarray, file_rate: int, sample_rate: int, offset: int,
+                   num_samples: int | None) -> np.ndarray:
+    """The whole file converted to ``sample_rate``, then the requested span of it."""
+    mono = resample(mono, file_rate, sample_rate)
+    stop = _span_stop(p, offset, num_samples, len(mono), f" at {sample_rate} Hz")
+    return mono[offset:stop]
+
+
+def _finish(p: Path, mono: np.ndarray) -> np.ndarray:
+    """Refuse non-finite samples; clip to ``[-1, 1]``; C-contiguous ``float32``."""
     if not np.all(np.isfinite(mono)):
         raise AudioError(f"{p}: the file holds NaN or infinite samples")
     # Float files and the resampler's overshoot can leave [-1, 1]; a 16-bit ADC cannot.
     out = np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
     return np.ascontiguousarray(out)
-
-
-# ``load_audio`` has a keyword argument called ``resample``; keep a second name for the
-# function so that the body of ``load_audio`` can reach it.
-_resample = resample

@@ -57,6 +57,7 @@ import numpy as np
 
 from . import golden, quantize
 from .corpora import TASKS, find_corpora, open_dataset
+from .datasets import extract
 from .features import FeatureConfig, Normalizer, stack_windows
 from .layers import Conv, Geometry, float_activations, float_layer
 from .modelfile import Model, from_float, load
@@ -495,8 +496,6 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str 
 # ---------------------------------------------------------------------------------------------
 
 def _extract(dataset, cfg: FeatureConfig, progress: bool, cache):
-    from .datasets import extract
-
     return extract(dataset, cfg, progress=progress, cache=cache, on_error="skip")
 
 
@@ -544,6 +543,26 @@ def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
         For an unusable model file, data folder or argument; the message names the problem.
     """
     m = model if isinstance(model, Model) else load(model)
+    ds = _open_corpus(m, data_root, split, dataset_kwargs)
+    fs = _extract(ds, m.features, progress, cache)
+    out = _report_head(m, None if isinstance(model, Model) else str(model), ds, fs, split)
+    usable = _usable_modes(m, modes, out["skipped"])
+    plot_dir = None if plots is None else Path(plots)
+    if plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    if m.task == "speech_commands":
+        out["results"].update(_classify_clips(m, fs, usable, split, plot_dir))
+        return out
+    results, curves = _stream_clips(m, fs, usable, far_targets, smoothing, refractory)
+    out["results"].update(results)
+    if plot_dir is not None and curves:
+        out["det_png"] = str(plot_det(curves, plot_dir / "det.png",
+                                      f"{m.labels[1]} vs other words, {split}"))
+    return out
+
+
+def _open_corpus(m: Model, data_root, split: str, dataset_kwargs: dict | None):
+    """The dataset of the model's task, refused unless its labels are the model's."""
     task = m.task
     if task not in TASKS:
         raise ValueError(f"model task {task!r} is not one kwshw can evaluate ({TASKS})")
@@ -551,63 +570,71 @@ def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
     ds = open_dataset(task, data_root, split, **{**kwargs, **(dataset_kwargs or {})})
     if list(ds.labels) != list(m.labels):
         raise ValueError(f"the model's labels {m.labels} differ from the corpus' {ds.labels}")
-    fs = _extract(ds, m.features, progress, cache)
-    out = {
-        "model": {"sha256": m.sha256, "bits": m.bits, "shape": m.shape, "task": task,
-                  "path": None if isinstance(model, Model) else str(model)},
-        "task": task, "split": split, "n_clips": int(fs.n_clips),
+    return ds
+
+
+def _report_head(m: Model, path: str | None, ds, fs, split: str) -> dict:
+    """The evaluation report before any result: model, corpus, clips; empty results."""
+    return {
+        "model": {"sha256": m.sha256, "bits": m.bits, "shape": m.shape, "task": m.task,
+                  "path": path},
+        "task": m.task, "split": split, "n_clips": int(fs.n_clips),
         "n_speakers": len(ds.speakers()) or None, "labels": list(m.labels),
         "unreadable_clips": [f"{it.path}: {why}" for it, why in getattr(fs, "skipped", [])],
         "results": {}, "skipped": {},
     }
+
+
+def _usable_modes(m: Model, modes: Sequence[str], skipped: dict) -> list[str]:
+    """The modes the model file can run; each other one gets its reason in ``skipped``."""
     usable = []
     for mode in modes:
         if mode != "golden" and m.float_weights is None:
-            out["skipped"][mode] = "no float reference in the model file"
+            skipped[mode] = "no float reference in the model file"
         elif mode.startswith("static") and "static_ranges" not in m.meta:
-            out["skipped"][mode] = "no calibrated static ranges in the model meta"
+            skipped[mode] = "no calibrated static ranges in the model meta"
         else:
             usable.append(mode)
-    plot_dir = None if plots is None else Path(plots)
-    if plot_dir is not None:
-        plot_dir.mkdir(parents=True, exist_ok=True)
+    return usable
 
-    if task == "speech_commands":
-        x, y = fs.windows(model_normalizer(m))
-        for mode in usable:
-            pred = run_windows(m, x, mode).argmax(axis=1)
-            conf = confusion_matrix(y, pred, len(m.labels))
-            res = {"accuracy": accuracy(y, pred), "confusion": conf.tolist(),
-                   "footprint": _mode_footprint(m, mode)}
-            if plot_dir is not None:
-                res["confusion_png"] = str(plot_confusion(
-                    conf, m.labels, plot_dir / f"confusion_{mode}.png",
-                    f"{mode} ({m.bits}-bit file), {split}: {100 * res['accuracy']:.1f}%"))
-            out["results"][mode] = res
-        return out
 
-    # Wake word: stream every clip.
+def _classify_clips(m: Model, fs, usable: Sequence[str], split: str,
+                    plot_dir: Path | None) -> dict[str, dict]:
+    """12 classes: top-1 accuracy and confusion of each mode on one window per clip."""
+    x, y = fs.windows(model_normalizer(m))
+    results = {}
+    for mode in usable:
+        pred = run_windows(m, x, mode).argmax(axis=1)
+        conf = confusion_matrix(y, pred, len(m.labels))
+        res = {"accuracy": accuracy(y, pred), "confusion": conf.tolist(),
+               "footprint": _mode_footprint(m, mode)}
+        if plot_dir is not None:
+            res["confusion_png"] = str(plot_confusion(
+                conf, m.labels, plot_dir / f"confusion_{mode}.png",
+                f"{mode} ({m.bits}-bit file), {split}: {100 * res['accuracy']:.1f}%"))
+        results[mode] = res
+    return results
+
+
+def _stream_clips(m: Model, fs, usable: Sequence[str], far_targets: Sequence[float],
+                  smoothing: int, refractory: int) -> tuple[dict[str, dict], dict]:
+    """Wake word: every clip streamed from reset in each mode; returns the results and the
+    DET curves ``{mode: (far, frr)}``."""
     labels = fs.clip_labels
     frames = [fs.clip(c) for c in range(fs.n_clips)]
     hop_s = m.features.hop_length / m.features.sample_rate
     neg_hours = sum(len(f) for f, lab in zip(frames, labels, strict=True) if lab == 0) \
         * hop_s / 3600.0
-    curves = {}
+    results, curves = {}, {}
     for mode in usable:
         post = stream_scores(m, frames, mode)
         sm = [smooth(p, smoothing) for p in post]
         score = np.array([s.max() for s in sm])
         pos, neg = score[labels == 1], score[labels == 0]
-        far, frr, thr = det_curve(pos, neg)
-        curves[mode] = (far, frr)
-        ops = []
-        for target in far_targets:
-            r, a, th = frr_at_far(pos, neg, target)
-            fa = sum(len(detect(p, th, smoothing, refractory))
-                     for p, lab in zip(post, labels, strict=True) if lab == 0)
-            ops.append({"target_far": target, "frr": r, "far": a, "threshold": th,
-                        "false_accepts": fa,
-                        "false_accepts_per_hour": fa / neg_hours if neg_hours else math.nan})
+        far, frr, _ = det_curve(pos, neg)
+        neg_post = [p for p, lab in zip(post, labels, strict=True) if lab == 0]
+        ops = [_operating_point(pos, neg, neg_post, target, smoothing, refractory, neg_hours)
+               for target in far_targets]
         # Clip accuracy of the plain decision (posterior >= 0.5 somewhere).
         res = {"operating_points": ops,
                "clip_accuracy_at_0.5": accuracy(labels, (score >= 0.5).astype(np.int64)),
@@ -616,8 +643,15 @@ def evaluate(model: str | os.PathLike | Model, data_root: str | os.PathLike, *,
                "det": {"far": far[::max(1, len(far) // 200)].tolist(),
                        "frr": frr[::max(1, len(frr) // 200)].tolist()},
                "footprint": _mode_footprint(m, mode)}
-        out["results"][mode] = res
-    if plot_dir is not None and curves:
-        out["det_png"] = str(plot_det(curves, plot_dir / "det.png",
-                                      f"{m.labels[1]} vs other words, {split}"))
-    return out
+        results[mode], curves[mode] = res, (far, frr)
+    return results, curves
+
+
+def _operating_point(pos: np.ndarray, neg: np.ndarray, neg_post: Sequence[np.ndarray],
+                     target: float, smoothing: int, refractory: int, neg_hours: float) -> dict:
+    """FRR at the threshold of FAR ``target``, and the detections it makes on the negatives
+    streamed one after another (``neg_post``: their keyword posteriors)."""
+    r, a, th = frr_at_far(pos, neg, target)
+    fa = sum(len(detect(p, th, smoothing, refractory)) for p in neg_post)
+    return {"target_far": target, "frr": r, "far": a, "threshold": th, "false_accepts": fa,
+            "false_accepts_per_hour": fa / neg_hours if neg_hours else math.nan}

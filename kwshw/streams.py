@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import load_audio
 from .evaluate import (
     DEFAULT_REFRACTORY,
     DEFAULT_SMOOTHING,
@@ -563,8 +564,6 @@ def user_stream(audio: np.ndarray | str | os.PathLike,
         For malformed, negative or out-of-range keyword times (naming the line or item).
     """
     if isinstance(audio, (str, os.PathLike)):
-        from .audio import load_audio
-
         source = source or str(audio)
         audio = load_audio(audio, sample_rate)
     source = source or "user recording"

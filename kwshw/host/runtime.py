@@ -19,6 +19,7 @@ The CLI's ``kwshw run --port PORT --wav FILE [--check]`` calls :func:`run`;
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import golden
+from ..audio import load_audio
+from ..evaluate import (
+    DEFAULT_REFRACTORY,
+    DEFAULT_SMOOTHING,
+    StreamDetector,
+    default_threshold,
+    keyword_classes,
+    model_normalizer,
+    posteriors,
+)
+from ..features import FrameSmoother, lfbe, log_mel
 from ..link.protocol import Link, LinkError
+from ..modelfile import load
+from ..quantize import features_to_int
 
 __all__ = ["RunError", "Detection", "RunResult", "wav_frames", "expected_scores",
            "run", "run_frames", "run_live", "DEFAULT_BAUD"]
@@ -79,16 +94,12 @@ class RunResult:
 
 def _model(model):
     if isinstance(model, (str, Path)):
-        from ..modelfile import load
-
         return load(model)
     return model
 
 
 def wav_frames(wav, model) -> np.ndarray:
     """Integer feature frames ``(T, n_mels)`` of a WAV/FLAC file, as the board takes them."""
-    from ..audio import load_audio
-
     model = _model(model)
     audio = load_audio(wav, model.features.sample_rate)
     return audio_frames(audio, model)
@@ -96,23 +107,16 @@ def wav_frames(wav, model) -> np.ndarray:
 
 def audio_frames(audio: np.ndarray, model) -> np.ndarray:
     """Integer feature frames of audio samples at the model's sample rate."""
-    from ..features import lfbe
-
     return _board_frames(lfbe(audio, model.features), model)
 
 
 def _board_frames(frames: np.ndarray, model) -> np.ndarray:
     """Normalized, integer feature frames from (smoothed) log-mel frames."""
-    from ..evaluate import model_normalizer
-    from ..quantize import features_to_int
-
     return features_to_int(model_normalizer(model).apply(frames), model.in_frac)
 
 
 def expected_scores(model, frames: np.ndarray) -> np.ndarray:
     """The golden model's scores for ``frames`` streamed from a reset window."""
-    from .. import golden
-
     f = model.features
     windows = golden.stream_windows(np.asarray(frames, np.int64), f.context, f.stride)
     return golden.run_network(model.plans(), windows)[-1].y
@@ -123,14 +127,6 @@ class _Detectors:
 
     def __init__(self, model, threshold: float | None, smoothing: int | None,
                  refractory: int | None):
-        from ..evaluate import (
-            DEFAULT_REFRACTORY,
-            DEFAULT_SMOOTHING,
-            StreamDetector,
-            default_threshold,
-            keyword_classes,
-        )
-
         self.labels = list(model.labels)
         self.keywords = keyword_classes(self.labels)
         threshold = default_threshold(model) if threshold is None else threshold
@@ -141,8 +137,6 @@ class _Detectors:
         self.detectors = {c: StreamDetector(threshold, k, r) for c in self.keywords}
 
     def update(self, t: int, scores) -> list[Detection]:
-        from ..evaluate import posteriors
-
         post = posteriors(np.asarray(scores, np.float64) * self.scale)
         out = []
         for c, det in self.detectors.items():
@@ -280,8 +274,6 @@ def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
     (tested), as soon as each frame's samples are in: framing, log-mel and the smoothing across
     hops (:class:`kwshw.features.FrameSmoother`) are done one frame at a time.
     """
-    from ..features import FrameSmoother, log_mel
-
     model = _model(model)
     cfg = model.features
     smoother = FrameSmoother(cfg.smooth)
@@ -309,8 +301,6 @@ def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_B
     except ImportError:
         raise RunError("live input needs the 'sounddevice' package "
                             "(pip install sounddevice)") from None
-    import queue
-
     model = _model(model)
     cfg = model.features
     if link is None:

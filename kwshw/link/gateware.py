@@ -113,7 +113,6 @@ class PacketParser(wiring.Component):
         m = Module()
         max_payload = 2 * self._n_bands
         m.submodules.crc = checker = CRC16.create()
-        packet = self.packet.payload
         count = Signal(range(max_payload + 3))  # bytes of PAYLOAD and CRC received
         low = Signal(8)                         # low byte of the value being received
         rx_byte = self.rx.payload
@@ -125,67 +124,10 @@ class PacketParser(wiring.Component):
 
         idle = self._idle(m)
 
-        def end(error, state="DONE"):
-            m.d.sync += packet.error.eq(error)
-            m.next = state
-
-        def receive(field, next_state):
-            m.d.comb += [self.rx.ready.eq(1), checker.valid.eq(self.rx.valid)]
-            with m.If(self.rx.valid):
-                if field is not None:
-                    m.d.sync += field.eq(rx_byte)
-                m.next = next_state
-            with m.Elif(idle):
-                end(ErrorCode.TRUNCATED)
-
         with m.FSM():
-            with m.State("HUNT"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid & (rx_byte == SYNC[0])):
-                    m.next = "SYNC"
-
-            with m.State("SYNC"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid):
-                    with m.If(rx_byte == SYNC[1]):
-                        m.d.comb += checker.start.eq(1)
-                        m.d.sync += packet.seq.eq(0)
-                        m.next = "TYPE"
-                    with m.Elif(rx_byte != SYNC[0]):
-                        m.next = "HUNT"
-
-            for state, field, next_state in (("TYPE", packet.type, "SEQ"),
-                                             ("SEQ", packet.seq, "LEN-LO"),
-                                             ("LEN-LO", packet.length[:8], "LEN-HI")):
-                with m.State(state):
-                    receive(field, next_state)
-
-            with m.State("LEN-HI"):
-                receive(packet.length[8:], "BODY")
-                m.d.sync += count.eq(0)
-                # A LEN too large for a command may be a corrupted one: what follows must not be
-                # read as this packet's payload, nor as packets.
-                with m.If(self.rx.valid & (Cat(packet.length[:8], rx_byte) > max_payload)):
-                    end(ErrorCode.BAD_LENGTH, "DRAIN")
-
-            with m.State("BODY"):
-                receive(None, "BODY")
-                with m.If(self.rx.valid):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count < packet.length):
-                        with m.If(~count[0]):
-                            m.d.sync += low.eq(rx_byte)
-                        with m.Else():
-                            m.d.comb += self.values.valid.eq(1)
-                    with m.If(count == packet.length + 1):
-                        m.next = "CRC"
-
-            with m.State("CRC"):
-                # The CRC of TYPE..CRC leaves the residue 0 in a good packet.
-                with m.If(checker.match_detected):
-                    end(0)
-                with m.Else():
-                    end(ErrorCode.BAD_CRC, "DRAIN")
+            self._hunt(m, checker)
+            self._header(m, checker, idle, count, max_payload)
+            self._body(m, checker, idle, count, low)
 
             with m.State("DRAIN"):
                 m.d.comb += self.rx.ready.eq(1)
@@ -198,6 +140,81 @@ class PacketParser(wiring.Component):
                     m.next = "HUNT"
 
         return m
+
+    def _hunt(self, m: Module, checker: crc.Processor) -> None:
+        """States HUNT and SYNC: look for the two SYNC bytes; the CRC starts after them."""
+        rx_byte = self.rx.payload
+        with m.State("HUNT"):
+            m.d.comb += self.rx.ready.eq(1)
+            with m.If(self.rx.valid & (rx_byte == SYNC[0])):
+                m.next = "SYNC"
+
+        with m.State("SYNC"):
+            m.d.comb += self.rx.ready.eq(1)
+            with m.If(self.rx.valid):
+                with m.If(rx_byte == SYNC[1]):
+                    m.d.comb += checker.start.eq(1)
+                    m.d.sync += self.packet.payload.seq.eq(0)
+                    m.next = "TYPE"
+                with m.Elif(rx_byte != SYNC[0]):
+                    m.next = "HUNT"
+
+    def _header(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
+                max_payload: int) -> None:
+        """States TYPE, SEQ, LEN-LO and LEN-HI: the header fields, byte by byte."""
+        packet = self.packet.payload
+        for state, field, next_state in (("TYPE", packet.type, "SEQ"),
+                                         ("SEQ", packet.seq, "LEN-LO"),
+                                         ("LEN-LO", packet.length[:8], "LEN-HI")):
+            with m.State(state):
+                self._receive(m, checker, idle, field, next_state)
+
+        with m.State("LEN-HI"):
+            self._receive(m, checker, idle, packet.length[8:], "BODY")
+            m.d.sync += count.eq(0)
+            # A LEN too large for a command may be a corrupted one: what follows must not be
+            # read as this packet's payload, nor as packets.
+            with m.If(self.rx.valid & (Cat(packet.length[:8], self.rx.payload) > max_payload)):
+                self._end(m, ErrorCode.BAD_LENGTH, "DRAIN")
+
+    def _body(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
+              low: Signal) -> None:
+        """States BODY and CRC: the payload, passed on as values, then the CRC check."""
+        with m.State("BODY"):
+            self._receive(m, checker, idle, None, "BODY")
+            with m.If(self.rx.valid):
+                m.d.sync += count.eq(count + 1)
+                with m.If(count < self.packet.payload.length):
+                    with m.If(~count[0]):
+                        m.d.sync += low.eq(self.rx.payload)
+                    with m.Else():
+                        m.d.comb += self.values.valid.eq(1)
+                with m.If(count == self.packet.payload.length + 1):
+                    m.next = "CRC"
+
+        with m.State("CRC"):
+            # The CRC of TYPE..CRC leaves the residue 0 in a good packet.
+            with m.If(checker.match_detected):
+                self._end(m, 0)
+            with m.Else():
+                self._end(m, ErrorCode.BAD_CRC, "DRAIN")
+
+    def _end(self, m: Module, error, state: str = "DONE") -> None:
+        """End the packet with the framing ``error``."""
+        m.d.sync += self.packet.payload.error.eq(error)
+        m.next = state
+
+    def _receive(self, m: Module, checker: crc.Processor, idle: Signal, field,
+                 next_state: str) -> None:
+        """Take one byte of the packet into ``field`` (if any); the packet is TRUNCATED if the
+        line goes idle first."""
+        m.d.comb += [self.rx.ready.eq(1), checker.valid.eq(self.rx.valid)]
+        with m.If(self.rx.valid):
+            if field is not None:
+                m.d.sync += field.eq(self.rx.payload)
+            m.next = next_state
+        with m.Elif(idle):
+            self._end(m, ErrorCode.TRUNCATED)
 
     def _idle(self, m: Module) -> Signal:
         """The line has been idle for the timeout: the inter-byte timer, which restarts on every

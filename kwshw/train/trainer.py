@@ -38,7 +38,7 @@ import torch
 
 from .. import modelfile, quantize
 from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
-from ..evaluate import TASKS, open_dataset, resolve_root, static_ranges
+from ..evaluate import TASKS, evaluate, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
 from ..layers import Geometry
 from ..progress import bar as progress_bar
@@ -431,8 +431,6 @@ def finetune_qat(net: Network, data: TrainData, bits: int,
 # ---------------------------------------------------------------------------------------------
 
 def _validation_meta(model: modelfile.Model, data: TrainData, progress: bool) -> dict:
-    from ..evaluate import evaluate
-
     try:
         ev = evaluate(model, data.data_root, split="validation", modes=("golden", "float"),
                       progress=progress,

@@ -68,3 +68,41 @@ def test_a_convolution_after_a_dense_layer_cannot_stream():
     plans = model.plans()
     with pytest.raises(ValueError, match="before the dense"):
         streaming.stream_network([plans[1], plans[0]], np.zeros((2, 8), np.int64), 2)
+
+
+def _random_config(rng):
+    n_conv = int(rng.integers(1, 4))
+    features = FeatureConfig(n_mels=int(rng.integers(2, 9)), context=int(rng.integers(6, 16)),
+                             stride=int(rng.integers(1, 4)))
+    convs, positions = [], features.context
+    for _ in range(n_conv):
+        k = int(rng.integers(1, min(positions, 5) + 1))
+        s = int(rng.integers(1, 4))
+        convs.append((k, s, int(rng.integers(1, 9))))
+        positions = (positions - k) // s + 1
+    return convs, features, int(rng.integers(2, 9))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_convolutional_networks(seed):
+    """24 random shapes (1-3 convolutions, kernels, strides, channels, windows, 2..8 bits):
+    widths hold, the streaming schedule equals the window definition, and the torch integer
+    network equals the golden model, on random and adversarial frames."""
+    rng = np.random.default_rng(seed)
+    convs, features, bits = _random_config(rng)
+    model = random_model([int(rng.integers(1, 9))], bits, n_out=3, features=features,
+                         convs=convs, seed=seed, constant_column=bool(seed % 2))
+    frames = np.concatenate([random_frames(40, features.n_mels, seed=seed, scale=3000),
+                             adversarial_frames(features.n_mels, seed=seed)])
+    plans = model.plans()
+    windows = golden.stream_windows(frames, features.context, features.stride)
+    traces = golden.run_network(plans, windows, check_widths=True)
+    np.testing.assert_array_equal(streaming.stream_network(plans, frames, features.stride),
+                                  traces[-1].y)
+    torch = pytest.importorskip("torch")
+    from kwshw.train.exact import IntegerNet
+
+    got = IntegerNet(model).traces(torch.from_numpy(windows))
+    for g, w in zip(got, traces, strict=True):
+        for name in ("xlo", "rm", "p", "acc", "y"):
+            np.testing.assert_array_equal(g[name].numpy(), getattr(w, name), err_msg=name)

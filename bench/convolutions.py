@@ -39,6 +39,7 @@ from accuracy import CNN_VARIANTS, _config, _models
 from common import CACHE, Timer, provenance, results_dir, write_json
 
 from boards.refmodel import random_model
+from kwshw import modelfile
 from kwshw.corpora import open_dataset
 from kwshw.datasets import extract
 from kwshw.evaluate import evaluate
@@ -75,15 +76,20 @@ class StepQuantCNN(QuantCNN):
         return x @ fake_quant_weight(self.weights[k], self.bits) + self.biases[k]
 
 
-def scheme_accuracy(data_root: str, cfg, *, progress: bool, cache: Path) -> dict:
+def scheme_accuracy(data_root: str, cfg, *, progress: bool, cache: Path,
+                    models_dir: Path | None = None) -> dict:
     """QAT at 4 bits with per-patch and per-step ranges from one float CNN.
 
     The float network and the per-patch QAT model are the accuracy bench's (seed
-    ``cfg.seed``, trained by it or here into its cache, :func:`accuracy._models`); only the
-    per-step QAT is trained here, from the same float network with the same recipe.
+    ``cfg.seed``): its ``ptq8.kwm`` and ``qat4.kwm`` from ``models_dir``, or from its cache
+    (trained into it here if missing, :func:`accuracy._models`); only the per-step QAT is
+    trained here, from the same float network with the same recipe.
     """
-    models, _ = _models("speech_commands", data_root, cfg, retrain=False, progress=progress,
-                        cache=cache, variants=CNN_VARIANTS)
+    if models_dir is not None:
+        models = {name: modelfile.load(models_dir / f"{name}.kwm") for name in ("ptq8", "qat4")}
+    else:
+        models, _ = _models("speech_commands", data_root, cfg, retrain=False,
+                            progress=progress, cache=cache, variants=CNN_VARIANTS)
     data = prepare(data_root, config=cfg, progress=progress)
     ds = open_dataset("speech_commands", data_root, "validation+test", general_speech=False)
     xv, yv = extract(ds, data.features, progress=False, on_error="skip").windows(
@@ -97,6 +103,7 @@ def scheme_accuracy(data_root: str, cfg, *, progress: bool, cache: Path) -> dict
     bits = 4
     net = network_of(models["ptq8"])  # the float network, batch norm folded
     out = {"float": acc(net), "bits": bits, "clips": int(len(yv)), "seed": cfg.seed,
+           "models": {name: m.sha256 for name, m in models.items()},
            "patch_qat_forward": acc(network_of(models["qat4"], bits=bits)),
            "patch_golden": evaluate(models["qat4"], data_root, split="validation+test",
                                     modes=("golden",), progress=False)["results"]["golden"][
@@ -198,6 +205,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder")
     ap.add_argument("--cache", default=str(CACHE / "models" / "accuracy"),
                     help="the accuracy bench's model cache (its CNN models are reused)")
+    ap.add_argument("--models", default=None, metavar="DIR",
+                    help="a folder with the accuracy bench's CNN ptq8.kwm and qat4.kwm to use "
+                         "(instead of looking them up in --cache by the training code's hash)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     timer = Timer()
@@ -215,8 +225,9 @@ def main(argv=None) -> int:
                   f"per-patch {r['cycles']['stream_per_patch']:,} per-step "
                   f"{r['cycles']['stream_per_step']:,}; weights {r['weight_bits']:,} b")
     if args.data:
-        results["schemes"] = scheme_accuracy(args.data, cfg, progress=not args.no_progress,
-                                             cache=Path(args.cache))
+        results["schemes"] = scheme_accuracy(
+            args.data, cfg, progress=not args.no_progress, cache=Path(args.cache),
+            models_dir=Path(args.models) if args.models else None)
         print({k: v for k, v in results["schemes"].items()})
     path = write_json(results_dir(args.quick, args.out) / "convolutions.json", results,
                       meta=provenance("bench/convolutions.py", timer, quick=args.quick,

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Temporal convolutions in the contract: layout, golden model, model file, QAT integer net.
 
 A convolution is stored once (its kernel, one column per output channel) and applied to one

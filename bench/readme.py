@@ -76,8 +76,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _provenance(res: dict) -> list[str]:
-    files = [(name, res[name]) for name in ("accuracy", "cycles", "simspeed", "sweep")
-             if res.get(name)]
+    files = [(name, res[name]) for name in ("accuracy", "accuracy-cnn", "convolutions",
+                                            "cycles", "simspeed", "sweep") if res.get(name)]
     if not files:
         return [f"No results yet: {MISSING}."]
     lines = []
@@ -139,13 +139,18 @@ def dirty_results(results: str | Path = RESULTS) -> list[str]:
             if d and (d.get("meta") or {}).get("git", {}) and d["meta"]["git"].get("dirty")]
 
 
+def _sorted_rows(rows: list[dict]) -> list[dict]:
+    """Accuracy rows by task, then float, QAT, post-training, static, then wider first."""
+    order = {"float": 0, "dynamic-qat": 1, "dynamic": 2, "static": 3, "other": 4}
+    return sorted(rows, key=lambda r: (str(r.get("task")), order.get(r["kind"], 9),
+                                       -(r["bits"] or 0), r["label"]))
+
+
 def _accuracy(res: dict) -> list[str]:
     rows = accuracy_rows(res.get("accuracy"))
     if not rows:
         return [f"Accuracy: {MISSING}."]
-    order = {"float": 0, "dynamic-qat": 1, "dynamic": 2, "static": 3, "other": 4}
-    rows = sorted(rows, key=lambda r: (str(r.get("task")), order.get(r["kind"], 9),
-                                       -(r["bits"] or 0), r["label"]))
+    rows = _sorted_rows(rows)
 
     def metric(r):
         if r["accuracy"] is not None:
@@ -186,7 +191,7 @@ def _accuracy(res: dict) -> list[str]:
 def _cnn(res: dict) -> list[str]:
     """The CNN recipe (accuracy-cnn.json) and the cost of a hop (convolutions.json)."""
     out = []
-    rows = accuracy_rows(res.get("accuracy-cnn"))
+    rows = _sorted_rows(accuracy_rows(res.get("accuracy-cnn")))
     if rows:
         out += ["The CNN recipe (`kwshw train --recipe cnn`, `docs/training.md`): temporal "
                 "convolutions with every kernel stored once, one min-max range per patch "

@@ -30,7 +30,9 @@ from .. import arith
 from ..arith import ACT_WIDTH
 from ..modelfile import Model
 from ..quantize import LayerPlan
-from .common import check_lanes, check_plans, delay, max_width
+from .common import check_lanes, check_plans, conv_layers, delay, max_width
+from .convs import history_specs, history_waits, window_features
+from .history import ConvHistory
 from .mac_array import MACArray
 from .memories import MEMORY_KINDS, WeightMemory, const_bits, weight_words
 from .minmax import MinMax
@@ -57,28 +59,34 @@ def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 2) -> FrameSch
     plans = model.plans()
     return FrameSchedule(
         layers=tuple(layer_schedules(plans, lanes)),
-        reduce_latency=reduce_latency(model.features),
+        reduce_latency=reduce_latency(window_features(plans, model.features)),
         divider_latency=frame_divider_latency(max_width(plans, "recip"),
                                               max_width(plans, "step"), radix_bits),
-        pipeline_latency=PIPELINE_LATENCY)
+        pipeline_latency=PIPELINE_LATENCY,
+        history_waits=history_waits(plans, model.features.stride))
 
 
 def activation_depth(plans: Sequence[LayerPlan]) -> int:
-    """Values in each half of the ping-pong activation buffer: the widest hidden layer (0 for
-    a single-layer network, which has no buffer)."""
-    return max((p.n_out for p in plans[:-1]), default=0)
+    """Values in each half of the ping-pong activation buffer: the widest hidden dense layer
+    (0 for a network with a single dense layer, which has no buffer; the convolutions write
+    their histories)."""
+    return max((p.n_out for p in plans[conv_layers(plans):-1]), default=0)
 
 
 def memory_bits(model: Model, lanes: int) -> dict[str, int]:
     """On-chip memory of an :class:`Accelerator` build by kind, in bits, without building it."""
     plans = model.plans()
-    return {
+    bits = {
         "weights": frame_schedule(model, lanes).reads * lanes * check_plans(plans),
         "constants": const_bits(plans),
-        "window": window_bits(model.features),
+        "window": window_bits(window_features(plans, model.features)),
         "activations": 2 * activation_depth(plans) * ACT_WIDTH,
         "scores": plans[-1].n_out * ACT_WIDTH,
     }
+    specs = history_specs(plans, model.features.stride)
+    if specs:
+        bits["histories"] = sum(s.bits for s in specs)
+    return bits
 
 
 class _Blocks(NamedTuple):
@@ -93,6 +101,7 @@ class _Blocks(NamedTuple):
     scaler: Scaler
     tracker: MinMax
     scores: fifo.SyncFIFO
+    hists: tuple[ConvHistory, ...] = ()
 
 
 class Accelerator(wiring.Component):
@@ -136,15 +145,18 @@ class Accelerator(wiring.Component):
         if memory not in MEMORY_KINDS:
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
         arith.check_bits(model.bits)
-        if model.layers[0].n_in != model.features.n_inputs:
-            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
-                             f"window gives {model.features.n_inputs}")
         self.model = model
         self.lanes = lanes
         self.memory = memory
         self.trace = trace
         self.plans = model.plans()
         self.bits = check_plans(self.plans)
+        self.n_conv = conv_layers(self.plans)
+        self.window_features = window_features(self.plans, model.features)
+        if model.layers[0].n_in != self.window_features.n_inputs:
+            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
+                             f"window gives {self.window_features.n_inputs}")
+        self.history_specs = history_specs(self.plans, model.features.stride)
         self.schedule = frame_schedule(model, lanes, radix_bits=radix_bits)
         self.word_width = lanes * self.bits
         self._words = weight_words(self.plans, lanes)
@@ -216,8 +228,9 @@ class Accelerator(wiring.Component):
     def _add_blocks(self, core: Module, wmem: WeightMemory) -> _Blocks:
         """The data path's components, added to ``core`` in data-path order."""
         plans, bits = self.plans, self.bits
-        core.submodules.window = window = Window(self.model.features)
-        core.submodules.sequencer = seq = Sequencer(self.schedule.layers, self.lanes)
+        core.submodules.window = window = Window(self.window_features)
+        core.submodules.sequencer = seq = Sequencer(self.schedule.layers, self.lanes,
+                                                    histories=self.n_conv)
         core.submodules.divider = div = FrameDivider(
             bits, max_width(plans, "range"), max_width(plans, "recip"),
             max_width(plans, "step"), radix_bits=self._radix_bits)
@@ -230,8 +243,12 @@ class Accelerator(wiring.Component):
         # An unbuffered FIFO: when empty it takes `n_out` writes on consecutive cycles
         # (a buffered one of depth 2 drops the second while moving the first to its output).
         core.submodules.scores = scores = fifo.SyncFIFO(width=ACT_WIDTH, depth=self._n_out)
+        hists = []
+        for spec in self.history_specs:
+            hists.append(spec.build())
+            core.submodules[f"history{spec.reader}"] = hists[-1]
         return _Blocks(wmem=wmem, window=window, seq=seq, div=div, req=req, mac=mac,
-                       scaler=scaler, tracker=tracker, scores=scores)
+                       scaler=scaler, tracker=tracker, scores=scores, hists=tuple(hists))
 
     def _connect_host(self, m: Module, b: _Blocks) -> None:
         """Host side: frames in, scores out (and, with SPRAM, the weight load)."""
@@ -249,9 +266,12 @@ class Accelerator(wiring.Component):
         """Sequencer, window reduce and dividers; returns ``XLO`` of the current layer's input,
         latched when its dividers start."""
         window, seq, div = b.window, b.seq, b.div
-        first_layer = seq.layer == 0
-        src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
-        src_range = Mux(first_layer, window.xmax - window.xmin, b.tracker.range)
+        if b.hists:
+            src_xmin, src_range = self._history_ranges(core, b)
+        else:
+            first_layer = seq.layer == 0
+            src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
+            src_range = Mux(first_layer, window.xmax - window.xmin, b.tracker.range)
         xlo = Signal(signed(ACT_WIDTH))
         with core.If(seq.div_start):
             core.d.sync += xlo.eq(src_xmin)
@@ -266,6 +286,40 @@ class Accelerator(wiring.Component):
             seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
         ]
         return xlo
+
+    def _history_ranges(self, core: Module, b: _Blocks) -> tuple[Signal, Signal]:
+        """``XLO`` and ``R`` of the current layer's input in a convolutional network: the
+        window's (layer 0), a history's (layers ``1 .. n_conv``), the tracker's (the rest).
+        Also gives the sequencer the history's ``mm_valid``."""
+        layer = b.seq.layer
+        src_xmin = Signal(signed(ACT_WIDTH))
+        src_range = Signal.like(b.tracker.range)
+        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range)]
+        with core.Switch(layer):
+            with core.Case(0):
+                core.d.comb += [src_xmin.eq(b.window.xmin),
+                                src_range.eq(b.window.xmax - b.window.xmin)]
+            for hist in b.hists:
+                with core.Case(b.hists.index(hist) + 1):
+                    core.d.comb += [src_xmin.eq(hist.xmin),
+                                    src_range.eq(hist.xmax - hist.xmin),
+                                    b.seq.hist_valid.eq(hist.mm_valid)]
+        return src_xmin, src_range
+
+    def _history_reads(self, core: Module, b: _Blocks) -> Signal:
+        """Layers ``1 .. n_conv`` read their history: one request per pass (with the pass's
+        first beat, so the patch follows one cycle later, as the window's values do).
+        Returns the value of the current layer's patch."""
+        layer, issue = b.seq.layer, b.seq.issue
+        value = Signal(signed(ACT_WIDTH))
+        for k, hist in enumerate(b.hists):
+            core.d.comb += [
+                hist.req.valid.eq(issue.valid & issue.payload.first & (layer == k + 1)),
+                hist.patch.ready.eq(1),
+            ]
+            with core.If(layer == k + 1):
+                core.d.comb += value.eq(hist.patch.payload.value)
+        return value
 
     def _connect_reads(self, core: Module, b: _Blocks,
                        xlo: Signal) -> memory.WritePort | None:
@@ -286,6 +340,8 @@ class Accelerator(wiring.Component):
             core.d.comb += act_rd.addr.eq(Mux(layer[0], 0, h) + issue.payload.index)
             act_data = act_rd.data
         read_valid = delay(core, issue.valid, Window.READ_LATENCY, name="read_valid")
+        if b.hists:
+            act_data = Mux(layer <= len(b.hists), self._history_reads(core, b), act_data)
         core.d.comb += [
             b.req.x.valid.eq(read_valid),
             b.req.x.payload.eq(Mux(first_layer, b.window.rd_data, act_data)),
@@ -342,10 +398,16 @@ class Accelerator(wiring.Component):
             b.scores.w_stream.valid.eq(out.valid & (layer == last_layer)),
             b.scores.w_stream.payload.eq(out.payload.value),
         ]
+        for k, hist in enumerate(b.hists):
+            core.d.comb += [hist.inp.valid.eq(out.valid & (layer == k)),
+                            hist.inp.payload.eq(out.payload.value)]
         if act_wr is not None:
             h = self.act_depth
+            write = out.valid & (layer != last_layer)
+            if self.n_conv:
+                write = write & (layer >= self.n_conv)
             core.d.comb += [
-                act_wr.en.eq(out.valid & (layer != last_layer)),
+                act_wr.en.eq(write),
                 act_wr.addr.eq(Mux(layer[0], h, 0) + out.payload.column),
                 act_wr.data.eq(out.payload.value),
             ]

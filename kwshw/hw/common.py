@@ -19,6 +19,8 @@ __all__ = [
     "select_rshift_round",
     "clamp",
     "check_lanes",
+    "check_plans",
+    "conv_layers",
     "max_width",
     "delay",
 ]
@@ -98,22 +100,49 @@ def max_width(plans: Sequence[LayerPlan], name: str) -> int:
     return max(getattr(p.widths, name) for p in plans)
 
 
+def conv_layers(plans: Sequence[LayerPlan]) -> int:
+    """Number of temporal convolutions at the start of ``plans``: the layers the streaming
+    schedule (:mod:`kwshw.streaming`) computes one new position of per hop.
+
+    Raises
+    ------
+    ValueError
+        When a convolution follows a dense layer, or no dense layer follows the convolutions.
+    """
+    kinds = [p.conv is not None for p in plans]
+    n_conv = kinds.index(False) if False in kinds else len(kinds)
+    for k in range(n_conv, len(plans)):
+        if kinds[k]:
+            raise ValueError(
+                f"layer {k} is a temporal convolution after the dense layer {n_conv}: the "
+                f"accelerator runs the convolutions first, then the dense layers (a "
+                f"convolution after a dense layer has no time axis left to slide over)")
+    if n_conv and n_conv == len(plans):
+        raise ValueError("the accelerator needs a dense layer after the convolutions (it "
+                         "gives the scores)")
+    return n_conv
+
+
+def _expected_inputs(plans: Sequence[LayerPlan], k: int) -> int:
+    """Inputs layer ``k >= 1`` takes from layer ``k - 1``: a patch of ``kernel`` output steps
+    for a convolution, the previous layer's whole (flattened) output for a dense layer."""
+    prev = plans[k - 1]
+    if plans[k].conv is not None:
+        return plans[k].conv.kernel * prev.n_out
+    return prev.out_geometry.size
+
+
 def check_plans(plans: Sequence[LayerPlan]) -> int:
     """Check that ``plans`` form one network the hardware can run; return its code width."""
     if not plans:
         raise ValueError("network has no layers")
     bits = plans[0].bits
     arith.check_bits(bits)
+    conv_layers(plans)
     for k, plan in enumerate(plans):
-        if plan.conv is not None:
-            raise ValueError(
-                f"layer {k} is a temporal convolution (kernel {plan.conv.kernel}, stride "
-                f"{plan.conv.stride}): this accelerator runs dense layers only. Convolution "
-                f"models run in the golden model, training and evaluation; train a DNN "
-                f"(kwshw train --recipe dnn) for the hardware")
         if plan.bits != bits:
             raise ValueError(f"layer {k} has {plan.bits}-bit codes, layer 0 {bits}-bit")
-        if k and plan.n_in != plans[k - 1].n_out:
+        if k and plan.n_in != _expected_inputs(plans, k):
             raise ValueError(f"layer {k} has {plan.n_in} inputs, layer {k - 1} "
                              f"{plans[k - 1].n_out} outputs")
     return bits

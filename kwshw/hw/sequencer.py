@@ -97,6 +97,7 @@ class FrameSchedule:
     reduce_latency: int
     divider_latency: int
     pipeline_latency: int
+    history_waits: tuple[int, ...] = ()
 
     @property
     def cycles_per_frame(self) -> int:
@@ -106,9 +107,10 @@ class FrameSchedule:
         Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer:
         ``divider_latency`` + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) +
         ``pipeline_latency`` + ``last_cols`` - 1 (to the last column out) + 1 (start of the
-        next layer, or idle).
+        next layer, or idle); plus, for a layer that reads a convolution history,
+        ``history_waits`` (waiting for the history's min/max reduce of the entry just written).
         """
-        total = 1 + self.reduce_latency
+        total = 1 + self.reduce_latency + sum(self.history_waits)
         for s in self.layers:
             total += (1 + self.divider_latency + s.issue_cycles + self.pipeline_latency
                       + s.last_cols - 1)
@@ -134,6 +136,10 @@ class Sequencer(wiring.Component):
         The layers, in order.
     lanes : int
         ``P``.
+    histories : int
+        Layers ``1 .. histories`` read a convolution history (:class:`~kwshw.hw.history.
+        ConvHistory`): before their dividers start, the sequencer waits for ``hist_valid``.
+        With 0 (a dense network) there is no such port.
 
     Attributes
     ----------
@@ -157,6 +163,8 @@ class Sequencer(wiring.Component):
     issue : stream, out
         One beat per read: ``index`` (input ``i``), ``first``/``last`` of a pass and ``cols``
         (lanes with real columns in this pass).
+    hist_valid : Signal, in (``histories > 0`` only)
+        The current layer's history has the min/max of its newest patch.
     weight_addr : Signal, out
         Address of the packed weight word that goes with the current ``issue`` beat: a counter
         over the frame, because the weights are stored in issue order.
@@ -164,8 +172,12 @@ class Sequencer(wiring.Component):
         A frame is being computed.
     """
 
-    def __init__(self, schedules: Sequence[LayerSchedule], lanes: int) -> None:
+    def __init__(self, schedules: Sequence[LayerSchedule], lanes: int,
+                 histories: int = 0) -> None:
         self._sched = list(schedules)
+        if not 0 <= histories < len(self._sched):
+            raise ValueError(f"histories must be in [0, {len(self._sched)}), got {histories}")
+        self._histories = histories
         self._lanes = check_lanes(lanes)
         n_words = sum(s.reads for s in self._sched)
         max_in = max(s.n_in for s in self._sched)
@@ -175,7 +187,7 @@ class Sequencer(wiring.Component):
             "last": 1,
             "cols": range(lanes + 1),
         })
-        super().__init__({
+        members = {
             "frame_valid": In(1),
             "take": Out(1),
             "mm_done": In(1),
@@ -187,7 +199,10 @@ class Sequencer(wiring.Component):
             "issue": Out(stream.Signature(issue_layout, always_ready=True)),
             "weight_addr": Out(range(max(n_words, 2))),
             "busy": Out(1),
-        })
+        }
+        if histories:
+            members["hist_valid"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -250,6 +265,22 @@ class Sequencer(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += self.layer.eq(self.layer + 1)
+                        self._next_layer(m)
+            if self._histories:
+                with m.State("HISTORY"):
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(self.hist_valid):
                         m.next = "START"
         return m
+
+    def _next_layer(self, m: Module) -> None:
+        """From the last column of a layer to the next layer: its dividers start at once,
+        unless it reads a history (layers ``1 .. histories``) whose reduce must finish."""
+        if not self._histories:
+            m.next = "START"
+            return
+        with m.If(self.layer < self._histories):
+            m.next = "HISTORY"
+        with m.Else():
+            m.next = "START"
 

@@ -1,0 +1,88 @@
+"""How a convolutional network maps onto the accelerator's streaming schedule.
+
+The network's convolutions come first (:func:`kwshw.hw.common.conv_layers`); per hop the
+accelerator computes one new position of each (:mod:`kwshw.streaming`), then the dense layers:
+
+* layer 0 (the first convolution) reads its patch from the :class:`~kwshw.hw.window.Window`,
+  built with ``context = K_0``: its taps are the last ``K_0`` frames, ``stride`` hops apart,
+  oldest first, and frames from before reset read as 0, the first history's rest vector;
+* the output of convolution ``l`` is appended to history ``l + 1``
+  (:class:`~kwshw.hw.history.ConvHistory`), which convolution ``l + 1`` reads at its taps,
+  and the last one's history is read at the last convolution's ``window_ages`` by the first
+  dense layer (the flattened output positions of the window).
+
+Nothing here is built for a dense network: its window and schedule are unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..features import FeatureConfig
+from ..quantize import LayerPlan
+from ..streaming import layer_timing, rest_vectors
+from .common import conv_layers
+from .history import ConvHistory
+
+__all__ = ["HistorySpec", "history_specs", "history_waits", "window_features"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySpec:
+    """The parameters of one :class:`ConvHistory` (layer ``reader`` reads it)."""
+
+    reader: int
+    channels: int
+    taps: tuple[int, ...]
+    rest: tuple[int, ...]
+
+    @property
+    def depth(self) -> int:
+        """Entries kept: as deep as the oldest tap."""
+        return max(self.taps) + 1
+
+    @property
+    def reduce_latency(self) -> int:
+        """:attr:`ConvHistory.reduce_latency` of this history."""
+        return len(self.taps) + 2
+
+    def build(self) -> ConvHistory:
+        return ConvHistory(self.channels, self.depth, self.taps, self.rest)
+
+    @property
+    def bits(self) -> int:
+        """Memory bits of the history (:attr:`ConvHistory.bits`), without building it."""
+        return ConvHistory(self.channels, self.depth, self.taps, self.rest).bits
+
+
+def window_features(plans: Sequence[LayerPlan], features: FeatureConfig) -> FeatureConfig:
+    """The :class:`~kwshw.hw.window.Window` configuration: the feature window for a dense
+    network, the first convolution's patch (``context = K_0``) for a convolutional one."""
+    if not conv_layers(plans):
+        return features
+    return dataclasses.replace(features, context=plans[0].conv.kernel)
+
+
+def history_specs(plans: Sequence[LayerPlan], hop_stride: int) -> list[HistorySpec]:
+    """One history per layer ``1 .. n_conv``: the input steps of convolution ``l`` (read at
+    its taps) and, last, the last convolution's outputs (read at its ``window_ages``)."""
+    n_conv = conv_layers(plans)
+    timing = layer_timing(plans, hop_stride)
+    rests = rest_vectors(plans)
+    specs = []
+    for reader in range(1, n_conv + 1):
+        ages = timing[reader].taps if reader < n_conv else timing[n_conv - 1].window_ages
+        specs.append(HistorySpec(
+            reader=reader, channels=plans[reader - 1].n_out,
+            taps=tuple(int(a) for a in np.asarray(ages)),
+            rest=tuple(int(v) for v in rests[reader - 1])))
+    return specs
+
+
+def history_waits(plans: Sequence[LayerPlan], hop_stride: int) -> tuple[int, ...]:
+    """Cycles the sequencer waits, per history-fed layer, for the history's min/max reduce
+    after the previous layer's last column (:attr:`FrameSchedule.history_waits`)."""
+    return tuple(s.reduce_latency for s in history_specs(plans, hop_stride))

@@ -15,6 +15,7 @@ from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import Accelerator, frame_schedule, memory_bits
 from kwshw.hw.common import check_plans
+from kwshw.hw.history import ConvHistory
 from sim.stimulus import random_model
 
 
@@ -101,3 +102,117 @@ def test_random_conv_networks_bit_exact(seed):
     if not stalls:
         assert set(result.periods) == {dut.cycles_per_frame}, (result.periods,
                                                                dut.cycles_per_frame)
+
+
+# (features, convs, hidden, n_out, bits, lanes): strides that leave offsets (window ages whose
+# newest is older than 0), single-position outputs, K = 1, three convolutions, n_in < P.
+SHAPES = [
+    (FeatureConfig(n_mels=3, context=7, stride=1), [(3, 2, 4)], [5], 3, 4, 2),
+    (FeatureConfig(n_mels=2, context=9, stride=2), [(2, 3, 3), (2, 1, 2)], [], 4, 2, 8),
+    (FeatureConfig(n_mels=4, context=6, stride=1), [(1, 1, 3), (3, 2, 5)], [6], 2, 8, 4),
+    (FeatureConfig(n_mels=1, context=12, stride=1), [(3, 1, 2), (2, 2, 3), (2, 2, 2)], [4],
+     3, 5, 1),
+    (FeatureConfig(n_mels=5, context=5, stride=3), [(5, 1, 9)], [], 6, 3, 4),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SHAPES)))
+def test_conv_shapes_bit_exact_and_cycles(case):
+    cfg, convs, hidden, n_out, bits, lanes = SHAPES[case]
+    model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=case,
+                         constant_column=case % 2 == 1)
+    frames = _frames(np.random.default_rng(case), 12 + cfg.span, cfg.n_mels, 8192)
+    dut, result = _run_and_check(model, frames, lanes, seed=case)
+    assert set(result.periods) == {dut.cycles_per_frame}
+    from kwshw.generate import accelerator_cycles
+    assert accelerator_cycles(model, lanes) == dut.cycles_per_frame
+    assert frame_schedule(model, lanes).cycles_per_frame == dut.cycles_per_frame
+
+
+@pytest.mark.parametrize("case", [0, 3])
+def test_conv_stalls_bit_exact(case):
+    cfg, convs, hidden, n_out, bits, lanes = SHAPES[case]
+    model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=case)
+    frames = _frames(np.random.default_rng(10 + case), 10 + cfg.span, cfg.n_mels, 8192)
+    _run_and_check(model, frames, lanes, seed=case, feed_gap=0.4, score_stall=0.7)
+
+
+def test_conv_clear_restarts_from_rest():
+    """Frames A, all scores read, clear; then frames C with a clear in the middle of the
+    inference of frame B: only C's scores come out, each as from reset (the histories read
+    their rest vectors again)."""
+    cfg = FeatureConfig(n_mels=3, context=8, stride=1)
+    model = random_model([4], 4, n_out=3, features=cfg, convs=[(3, 1, 3), (2, 2, 2)], seed=7)
+    frames = _frames(np.random.default_rng(7), 22, cfg.n_mels, 4096)
+    a, b, c = frames[:9], frames[9:10], frames[10:]
+    dut = Accelerator(model, 2)
+    scores = []
+
+    async def send(ctx, frames_):
+        ctx.set(dut.feat.valid, 1)
+        for v in frames_.reshape(-1):
+            ctx.set(dut.feat.payload, int(v))
+            await ctx.tick().until(dut.feat.ready)
+        ctx.set(dut.feat.valid, 0)
+
+    async def receiver(ctx):
+        ctx.set(dut.score.ready, 1)
+        async for _, _, valid, value in ctx.tick().sample(dut.score.valid, dut.score.payload):
+            if valid:
+                scores.append(value)
+
+    async def clear(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+
+    async def testbench(ctx):
+        await send(ctx, a)
+        while len(scores) < len(a) * 3:
+            await ctx.tick()
+        await clear(ctx)
+        await send(ctx, b)
+        await ctx.tick().repeat(dut.cycles_per_frame // 2)     # frame B is being computed
+        await clear(ctx)
+        await send(ctx, c)
+        while len(scores) < (len(a) + len(c)) * 3:
+            await ctx.tick()
+        await ctx.tick().repeat(dut.cycles_per_frame + 50)
+        assert len(scores) == (len(a) + len(c)) * 3
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.add_testbench(receiver, background=True)
+    sim.run()
+    plans = model.plans()
+    want = [streaming.stream_network(plans, x, cfg.stride) for x in (a, c)]
+    assert scores == [int(v) for v in np.concatenate([w.ravel() for w in want])]
+    # The window model from an all-zero past agrees (stream_network's own contract).
+    win = golden.run_network(plans, golden.stream_windows(c, cfg.context, cfg.stride))[-1].y
+    np.testing.assert_array_equal(want[1], win)
+
+
+def test_conv_memory_bits():
+    cfg, convs, hidden, n_out, bits, lanes = SHAPES[3]
+    model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=0)
+    dut = Accelerator(model, lanes)
+    mem = memory_bits(model, lanes)
+    assert mem == dut.memory_bits()
+    assert mem["histories"] == sum(ConvHistory(s.channels, s.depth, s.taps, s.rest).bits
+                                   for s in dut.history_specs)
+    assert len(dut.history_specs) == 3
+    # The window holds the first convolution's patch only: K_0 = 3 frames and a spare slot.
+    assert mem["window"] == (3 + 1) * (cfg.n_mels + 2) * 16
+    assert mem["activations"] == 2 * 4 * 16          # the one dense hidden layer
+    assert mem["weights"] == frame_schedule(model, lanes).reads * lanes * bits
+
+
+def test_convolution_after_dense_layer_refused():
+    cfg = FeatureConfig(n_mels=2, context=6, stride=1)
+    conv = random_model([3], 4, n_out=2, features=cfg, convs=[(2, 1, 3)], seed=1).plans()
+    dense = random_model([3], 4, n_out=2, features=cfg, seed=1).plans()
+    with pytest.raises(ValueError, match="layer 1 is a temporal convolution after the dense"):
+        check_plans([dense[0], conv[0]])
+    with pytest.raises(ValueError, match="needs a dense layer after the convolutions"):
+        check_plans(conv[:1])

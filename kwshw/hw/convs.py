@@ -25,7 +25,7 @@ from ..features import FeatureConfig
 from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
-from .history import ConvHistory
+from .history import ConvHistory, history_bits
 
 __all__ = ["HistorySpec", "history_specs", "history_waits", "window_features"]
 
@@ -55,7 +55,7 @@ class HistorySpec:
     @property
     def bits(self) -> int:
         """Memory bits of the history (:attr:`ConvHistory.bits`), without building it."""
-        return ConvHistory(self.channels, self.depth, self.taps, self.rest).bits
+        return history_bits(self.channels, self.depth)
 
 
 def window_features(plans: Sequence[LayerPlan], features: FeatureConfig) -> FeatureConfig:

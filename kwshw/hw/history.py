@@ -54,7 +54,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 
-__all__ = ["ConvHistory", "patch_layout"]
+__all__ = ["ConvHistory", "history_bits", "patch_layout"]
+
+
+def history_bits(channels: int, depth: int) -> int:
+    """Memory bits of a :class:`ConvHistory`: the entries, their min/max pairs and the rest
+    ROM."""
+    return (depth * (channels + 2) + channels) * ACT_WIDTH
 
 
 def patch_layout() -> data.StructLayout:
@@ -139,7 +145,7 @@ class ConvHistory(wiring.Component):
     @property
     def bits(self) -> int:
         """Memory bits: the entries, their min/max pairs and the rest ROM."""
-        return (self._depth * (self._c + 2) + self._c) * ACT_WIDTH
+        return history_bits(self._c, self._depth)
 
     def elaborate(self, platform) -> Module:
         m = Module()

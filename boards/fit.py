@@ -18,7 +18,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from kwshw.arith import ACT_WIDTH
-from kwshw.hw.common import check_plans
+from kwshw.hw.common import check_plans, conv_layers
+from kwshw.hw.convs import history_specs, window_features
 
 from .errors import FitError
 from .table import FPGA, Board
@@ -47,7 +48,8 @@ class MemoryNeed:
     name : str
         What it holds.
     kind : str
-        ``"weights"``, ``"constants"``, ``"window"``, ``"activations"`` or ``"link"``.
+        ``"weights"``, ``"constants"``, ``"window"``, ``"activations"``, ``"histories"``
+        (convolutional networks) or ``"link"``.
     width, depth : int
         Word width in bits and number of words.
     target : str
@@ -89,10 +91,14 @@ def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
     bits = model.bits
     words = sum(math.ceil(p.n_out / lanes) * p.n_in for p in plans)
     const_width = sum(max(getattr(p.widths, f) for p in plans) for f in ("st", "lo", "wsr", "bias"))
-    f = model.features
+    try:
+        convolutional = conv_layers(plans) > 0
+    except ValueError:      # refused by fit_check, with the message
+        convolutional = False
+    f = window_features(plans, model.features) if convolutional else model.features
     slots = f.span + 1
     widest = max(p.n_out for p in plans)
-    return [
+    needs = [
         MemoryNeed("weight codes, packed", "weights", lanes * bits, words, memory),
         MemoryNeed("per-column constants ST, LO, WSR, B", "constants", const_width,
                    sum(p.n_out for p in plans)),
@@ -103,6 +109,25 @@ def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
         MemoryNeed("activation buffer B (pong)", "activations", act, widest),
         MemoryNeed("host link frame buffer", "link", act, f.n_mels),
     ]
+    if convolutional:
+        needs += _history_needs(plans, model.features.stride)
+    return needs
+
+
+def _history_needs(plans, hop_stride: int) -> list[MemoryNeed]:
+    """The convolution histories (:class:`kwshw.hw.history.ConvHistory`): entries, their
+    min/max pairs and the rest vector, per history."""
+    act = ACT_WIDTH
+    needs = []
+    for s in history_specs(plans, hop_stride):
+        needs += [
+            MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
+                       "histories", act, s.depth * s.channels),
+            MemoryNeed(f"per-entry min/max of history {s.reader}", "histories", 2 * act,
+                       s.depth),
+            MemoryNeed(f"rest vector of history {s.reader}", "histories", act, s.channels),
+        ]
+    return needs
 
 
 def _fmt(n: int) -> str:

@@ -172,21 +172,25 @@ def test_bad_convolution_headers_are_refused(tmp_path, edit, message):
         modelfile.load(bad)
 
 
-def test_the_dense_accelerator_refuses_a_convolution_model(tmp_path):
-    """Until the datapath runs convolutions, a convolution model is refused with the layer
-    named, by ``kwshw generate`` and by the board fit check (before any synthesis)."""
+def test_the_accelerator_takes_a_convolution_model(tmp_path):
+    """A convolution model (convolutions first) is generated and passes the board fit check,
+    whose memory list includes the convolution histories as the accelerator counts them."""
     from boards import get_board
-    from boards.errors import FitError
-    from boards.fit import fit_check
+    from boards.fit import fit_check, memory_needs
     from kwshw.app.cli import main
+    from kwshw.hw.accelerator import memory_bits
 
     model = random_cnn(4, [(3, 1, 6)], [8])
     path = tmp_path / "cnn.kwm"
     modelfile.save(model, path)
-    assert main(["generate", "--model", str(path), "-o", str(tmp_path / "v")]) == 2
-    assert not (tmp_path / "v").exists() or not any((tmp_path / "v").iterdir())
-    with pytest.raises(FitError, match="layer 0 is a temporal convolution"):
-        fit_check(get_board("icebreaker"), model, 4)
+    assert main(["generate", "--model", str(path), "-o", str(tmp_path / "v")]) == 0
+    assert any((tmp_path / "v").iterdir())
+    fit_check(get_board("icebreaker"), model, 4)
+    needs = memory_needs(model, 4)
+    hist = sum(n.bits for n in needs if n.kind == "histories")
+    assert hist == memory_bits(model, 4)["histories"] > 0
+    window = sum(n.bits for n in needs if n.kind == "window")
+    assert window == memory_bits(model, 4)["window"]
 
 
 def test_quant_cnn_folds_its_batch_norm_and_refuses_quantizers_before():

@@ -27,7 +27,8 @@ import numpy as np
 from . import golden
 from .quantize import LayerPlan
 
-__all__ = ["LayerTiming", "layer_timing", "rest_vectors", "stream_network", "macs_per_hop"]
+__all__ = ["LayerTiming", "layer_timing", "rest_vectors", "stream_network", "stream_layers",
+           "macs_per_hop"]
 
 
 @dataclass(frozen=True)
@@ -100,24 +101,37 @@ def stream_network(plans: Sequence[LayerPlan], frames: np.ndarray,
     (``tests/test_streaming.py``). The network's convolutions must come first, as in the
     recipe (a convolution after a dense layer has no time axis left to slide over).
     """
+    return stream_layers(plans, frames, hop_stride)[-1]
+
+
+def stream_layers(plans: Sequence[LayerPlan], frames: np.ndarray,
+                  hop_stride: int) -> list[np.ndarray]:
+    """Every layer's output at every hop of the streaming schedule, (T, n_out) per layer: a
+    convolution's newest position (the one it computes at that hop, which the window of that
+    hop may not use yet), a dense layer's output (the golden model's on the window).
+
+    The last layer's is :func:`stream_network`; the accelerator's trace port shows these.
+    """
     timing = layer_timing(plans, hop_stride)
     n_conv = sum(t is not None for t in timing)
     if any(t is None for t in timing[:n_conv]):
         raise ValueError("streaming needs the convolutions before the dense layers")
     histories = _initial_histories(plans, timing, n_conv)
-    scores = []
+    outs: list[list[np.ndarray]] = [[] for _ in plans]
     for frame in np.asarray(frames, np.int64):
         x = frame
         if n_conv:
             _push(histories, 0, frame)
             for k in range(n_conv):
                 patch = histories[k][-1 - timing[k].taps].reshape(-1)
-                _push(histories, k + 1, golden.run_layer(plans[k], patch[None, :]).y[0])
+                y = golden.run_layer(plans[k], patch[None, :]).y[0]
+                outs[k].append(y)
+                _push(histories, k + 1, y)
             x = histories[n_conv][-1 - timing[n_conv - 1].window_ages].reshape(-1)
-        for plan in plans[n_conv:]:
-            x = golden.run_layer(plan, x[None, :]).y[0]
-        scores.append(x)
-    return np.array(scores)
+        for k in range(n_conv, len(plans)):
+            x = golden.run_layer(plans[k], x[None, :]).y[0]
+            outs[k].append(x)
+    return [np.array(o) for o in outs]
 
 
 def _initial_histories(plans: Sequence[LayerPlan], timing: Sequence[LayerTiming | None],

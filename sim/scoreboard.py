@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kwshw import golden
+from kwshw import golden, streaming
 from kwshw.quantize import LayerPlan
 
 __all__ = ["Mismatch", "SegmentRecord", "CheckResult", "check", "expected_segment", "X"]
@@ -132,10 +132,17 @@ class CheckResult:
 
 def expected_segment(plans: Sequence[LayerPlan], frames: np.ndarray, context: int,
                      stride: int) -> list[np.ndarray]:
-    """Golden layer outputs ``y`` of one segment, shape (T, n_out) per layer."""
+    """Golden layer outputs ``y`` of one segment, shape (T, n_out) per layer.
+
+    For a convolutional network, each convolution's output is the position the accelerator
+    computes at that hop (:func:`kwshw.streaming.stream_layers`, whose dense layers equal the
+    golden model on the windows).
+    """
     frames = np.asarray(frames, np.int64)
     if len(frames) == 0:
         return [np.zeros((0, p.n_out), np.int64) for p in plans]
+    if any(p.conv is not None for p in plans):
+        return streaming.stream_layers(plans, frames, stride)
     x = golden.stream_windows(frames, context, stride)
     return [t.y for t in golden.run_network(plans, x)]
 

@@ -264,3 +264,27 @@ def test_sim_command_json(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert list(d)[:len(RESULT_KEYS)] == RESULT_KEYS and "frames_source" in d
     assert d["ok"] and d["frames_checked"] == 5 and d["lanes"] == 4
+
+
+@needs_icarus
+@pytest.mark.slow
+def test_conv_network_icarus_matches_streaming():
+    """A small convolutional network (two convolutions, the second with a stride that leaves
+    an offset, then dense layers) in the generated Verilog under Icarus, with input gaps and
+    score stalls: every layer output equals the streaming schedule, the cycles the formula."""
+    from kwshw.features import FeatureConfig
+
+    cfg = FeatureConfig(n_mels=3, context=8, stride=1)
+    model = stimulus.random_model([4], 4, n_out=3, features=cfg, convs=[(3, 1, 3), (2, 2, 2)],
+                                  seed=7)
+    rng = np.random.default_rng(7)
+    f = np.clip(np.round(rng.standard_normal((24, 3)) * 4096), -32768, 32767).astype(np.int64)
+    f[2] = 32767
+    f[3, ::2] = -32768
+    f[5:8] = 1234
+    f[-3:] = 0
+    res = run_network_sim(model, SimSettings(lanes=2, gap_prob=0.2, stall_prob=0.3, seed=1),
+                          frames=f)
+    assert res.ok, res.first_mismatch_text
+    assert res.mismatches == 0 and res.values_checked == 24 * 15
+    assert res.cycles_per_frame == res.expected_cycles_per_frame

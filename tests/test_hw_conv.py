@@ -21,25 +21,16 @@ from sim.stimulus import random_model
 
 def stream_layers(plans, frames: np.ndarray, hop_stride: int) -> list[np.ndarray]:
     """Every layer's output per hop in the streaming schedule (a convolution: its newest
-    position), computed as :func:`kwshw.streaming.stream_network` does."""
-    timing = streaming.layer_timing(plans, hop_stride)
-    n_conv = sum(t is not None for t in timing)
-    histories = streaming._initial_histories(plans, timing, n_conv)
-    outs: list[list[np.ndarray]] = [[] for _ in plans]
-    for frame in np.asarray(frames, np.int64):
-        streaming._push(histories, 0, frame)
-        for k in range(n_conv):
-            patch = histories[k][-1 - timing[k].taps].reshape(-1)
-            y = golden.run_layer(plans[k], patch[None, :]).y[0]
-            outs[k].append(y)
-            streaming._push(histories, k + 1, y)
-        x = histories[n_conv][-1 - timing[n_conv - 1].window_ages].reshape(-1)
-        for k in range(n_conv, len(plans)):
-            x = golden.run_layer(plans[k], x[None, :]).y[0]
-            outs[k].append(x)
-    layers = [np.array(o) for o in outs]
+    position); the dense layers' equal the golden window model's."""
+    layers = streaming.stream_layers(plans, frames, hop_stride)
     np.testing.assert_array_equal(layers[-1], streaming.stream_network(plans, frames,
                                                                        hop_stride))
+    n_conv = sum(p.conv is not None for p in plans)
+    context = plans[0].in_geometry.positions
+    windows = golden.stream_windows(frames, context, hop_stride)
+    traces = golden.run_network(plans, windows)
+    for k in range(n_conv, len(plans)):
+        np.testing.assert_array_equal(layers[k], traces[k].y)
     return layers
 
 

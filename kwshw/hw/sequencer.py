@@ -4,6 +4,8 @@ Per frame: take the pending frame from the window and wait for its min/max reduc
 layer: start the two dividers on the input's range, wait for them, issue the layer's passes
 (``ceil(n_out / P)`` passes of ``n_in`` reads each, back to back), and wait until the scaler
 has produced the layer's last column, whose min/max then feeds the next layer's dividers.
+In a convolutional network (:mod:`kwshw.hw.convs`) a layer that reads a convolution history
+first waits (state ``HISTORY``) for the history's min/max of the entry just written.
 
 Nothing in the schedule depends on the data, so the cycles per frame are a closed formula
 (:attr:`FrameSchedule.cycles_per_frame`, the one place they are computed), checked against

@@ -44,8 +44,9 @@ from kwshw.corpora import open_dataset
 from kwshw.datasets import extract
 from kwshw.evaluate import evaluate
 from kwshw.features import FeatureConfig
-from kwshw.hw.accelerator import frame_schedule
+from kwshw.hw.accelerator import frame_schedule, memory_bits
 from kwshw.hw.sequencer import FrameSchedule, LayerSchedule
+from kwshw.hw.window import reduce_latency
 from kwshw.layers import gather_patches
 from kwshw.streaming import layer_timing, macs_per_hop
 from kwshw.train import finetune_qat, prepare
@@ -136,6 +137,9 @@ def hop_costs(model, lanes: int) -> dict:
     """Per-hop operations, memory and schedule cycles of ``model`` on ``lanes`` MAC lanes."""
     plans = model.plans()
     base = frame_schedule(model, lanes)  # the datapath's latencies for this model's widths
+    # The estimates reduce over the whole feature window (the accelerator itself reduces over
+    # the first convolution's patch only: "accelerator" below).
+    window_reduce = reduce_latency(model.features)
     timing = layer_timing(plans, model.features.stride)
 
     def schedule(vectors_of, spacing_of) -> int:
@@ -146,7 +150,7 @@ def hop_costs(model, lanes: int) -> dict:
                                spacing=spacing_of(plan),
                                last_cols=plan.n_out - (passes - 1) * lanes)
             layers += [ls] * vectors_of(plan)
-        return FrameSchedule(tuple(layers), base.reduce_latency, base.divider_latency,
+        return FrameSchedule(tuple(layers), window_reduce, base.divider_latency,
                              base.pipeline_latency).cycles_per_frame
 
     def stream_vectors(p):
@@ -193,6 +197,8 @@ def hop_costs(model, lanes: int) -> dict:
                          "scale_ops": sum(p.n_out * p.conv.kernel for p in conv_plans)},
         },
         "history_bits": {"per_patch": hist_patch, "per_step": hist_step},
+        "accelerator": {"cycles_per_hop": base.cycles_per_frame,
+                        "memory_bits": memory_bits(model, lanes)},
     }
 
 

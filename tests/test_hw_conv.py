@@ -207,3 +207,30 @@ def test_convolution_after_dense_layer_refused():
         check_plans([dense[0], conv[0]])
     with pytest.raises(ValueError, match="needs a dense layer after the convolutions"):
         check_plans(conv[:1])
+
+
+def test_conv_spram_weights_loaded_through_load_port():
+    cfg, convs, hidden, n_out, bits, lanes = SHAPES[2]
+    model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=2)
+    frames = _frames(np.random.default_rng(2), 12, cfg.n_mels, 8192)
+    from sim.pysim import simulate
+
+    dut = Accelerator(model, lanes, memory="spram", trace=True)
+    result = simulate(model, lanes, frames, dut=dut, memory="spram", feed_gap=0.2,
+                      score_stall=0.3, seed=2)
+    want = stream_layers(model.plans(), frames, cfg.stride)
+    for k, w in enumerate(want):
+        np.testing.assert_array_equal(result.layers[k], w, err_msg=f"layer {k}")
+
+
+def test_dense_network_builds_no_history():
+    """A dense network: no histories, no sequencer port for them, the feature window."""
+    cfg = FeatureConfig(n_mels=3, context=4, stride=2)
+    model = random_model([5], 4, n_out=3, features=cfg, seed=0)
+    dut = Accelerator(model, 2)
+    assert dut.n_conv == 0 and dut.history_specs == []
+    assert dut.window_features == cfg
+    assert "histories" not in memory_bits(model, 2)
+    assert frame_schedule(model, 2).history_waits == ()
+    from kwshw.hw.sequencer import Sequencer
+    assert "hist_valid" not in Sequencer(dut.schedule.layers, 2).signature.members

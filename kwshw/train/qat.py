@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .. import arith, quantize
+from ..layers import Conv, conv_positions
 
 __all__ = [
     "QuantMLP",
@@ -124,7 +125,7 @@ def time_conv_positions(context: int, kernel: int, stride: int, channels: int = 
                          f"{context}-frame window (need 1 <= kernel <= {context}, stride >= 1)")
     if channels < 1:
         raise ValueError(f"time convolution needs at least 1 channel, got {channels}")
-    return (context - kernel) // stride + 1
+    return conv_positions(context, Conv(kernel, stride))
 
 
 def expand_time_conv(kernel: torch.Tensor, bias: torch.Tensor, context: int, n_mels: int,

@@ -145,6 +145,12 @@ class Accelerator(wiring.Component):
         if memory not in MEMORY_KINDS:
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
         arith.check_bits(model.bits)
+        conv0 = model.layers[0].conv
+        n_window = model.features.n_inputs if conv0 is None else \
+            conv0.kernel * model.features.n_mels
+        if model.layers[0].n_in != n_window:
+            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
+                             f"window gives {n_window}")
         self.model = model
         self.lanes = lanes
         self.memory = memory
@@ -153,9 +159,6 @@ class Accelerator(wiring.Component):
         self.bits = check_plans(self.plans)
         self.n_conv = conv_layers(self.plans)
         self.window_features = window_features(self.plans, model.features)
-        if model.layers[0].n_in != self.window_features.n_inputs:
-            raise ValueError(f"layer 0 has {model.layers[0].n_in} inputs, the feature "
-                             f"window gives {self.window_features.n_inputs}")
         self.history_specs = history_specs(self.plans, model.features.stride)
         self.schedule = frame_schedule(model, lanes, radix_bits=radix_bits)
         self.word_width = lanes * self.bits

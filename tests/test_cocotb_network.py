@@ -288,3 +288,21 @@ def test_conv_network_icarus_matches_streaming():
     assert res.ok, res.first_mismatch_text
     assert res.mismatches == 0 and res.values_checked == 24 * 15
     assert res.cycles_per_frame == res.expected_cycles_per_frame
+
+
+@needs_data
+@needs_verilator
+@pytest.mark.parametrize("bits", [4, 8])
+def test_conv_network_real_frames_verilator(calib, test_lfbe, bits):
+    """A convolutional network (two convolutions, kernels stored once) on 200 real speech
+    frames in Verilator, with input gaps and score stalls: every layer's every output equals
+    the streaming schedule of the golden model."""
+    model = stimulus.random_model([12], bits, calib=calib, seed=40 + bits,
+                                  convs=[(2, 1, 16), (2, 1, 8)])
+    frames = stimulus.real_frames(model, test_lfbe[:N_REAL])
+    res = run_network_sim(model, SimSettings(lanes=LANES[bits], simulator="verilator",
+                                             seed=bits, gap_prob=0.2, stall_prob=0.2),
+                          frames=frames)
+    _assert_clean(res)
+    assert res.frames_checked == N_REAL
+    assert res.values_checked == N_REAL * (16 + 8 + 12 + 12 + 12)

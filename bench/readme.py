@@ -197,8 +197,9 @@ def _cnn(res: dict) -> list[str]:
     if rows:
         out += ["The CNN recipe (`kwshw train --recipe cnn`, `docs/training.md`): temporal "
                 "convolutions with every kernel stored once, one min-max range per patch "
-                "(`docs/arithmetic.md` section 9), golden model (integers); the accelerator "
-                "does not run it yet.", ""]
+                "(`docs/arithmetic.md` section 9), golden model (integers, which the "
+                "accelerator computes bit for bit, one new position per convolution per hop; "
+                "`docs/hardware.md`).", ""]
         out += _table(["split", "model", "top-1", "memory"], [
             [r.get("split") or "-", r["label"],
              _pct(r["accuracy"], 2) + (

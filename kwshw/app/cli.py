@@ -508,10 +508,10 @@ def _add_training_commands(sub, shared: _Shared) -> None:
     p.add_argument("--keyword", default="alexa", help="wake word (task wake_word)")
     p.add_argument("--bits", type=int, default=4, help="code width 2..8 (0: float only)")
     p.add_argument("--recipe", choices=["dnn", "cnn"], default="dnn",
-                   help="dnn: the DNN the accelerator runs today (a time convolution stored "
-                        "as one dense layer); cnn: temporal convolutions with every kernel "
-                        "stored once (a version-2 model: golden model, evaluation and "
-                        "streams, not yet the hardware). docs/training.md")
+                   help="dnn: the reference DNN (a time convolution stored as one dense "
+                        "layer); cnn: temporal convolutions with every kernel stored once (a "
+                        "version-2 model; the accelerator computes one new position per "
+                        "convolution per hop). docs/training.md")
     p.add_argument("--convs", metavar="K,S,C", type=_convs, nargs="+", default=None,
                    help="the CNN's convolutions, first to last: kernel K steps, stride S, "
                         "C channels (default: the cnn recipe's)")

@@ -22,7 +22,8 @@ from kwshw.quantize import calibrate_out_fracs, features_to_int
 
 from .stimulus import STIMULUS_CORPUS, data_dir
 
-__all__ = ["SimResult", "simulate", "random_model_for_windows", "int_frames", "speech_frames"]
+__all__ = ["SimResult", "simulate", "simulate_clears", "random_model_for_windows", "int_frames",
+           "speech_frames"]
 
 
 @dataclass
@@ -272,3 +273,55 @@ def speech_frames(features: FeatureConfig, clips: int = 4, *, data: str | None =
     feats = [lfbe(load_audio(p, features.sample_rate), features) for p in paths]
     norm = Normalizer.fit(feats)
     return [norm.apply(f) for f in feats]
+
+
+def simulate_clears(dut: Accelerator, before: np.ndarray, interrupted: np.ndarray,
+                    after: np.ndarray, *, interrupt_after: int) -> list[int]:
+    """The scores of a run with two ``clear`` pulses, in the Amaranth simulator.
+
+    Frames ``before`` are sent and all their scores read; ``clear``; frames ``interrupted``
+    are sent and ``clear`` comes ``interrupt_after`` cycles later, in the middle of their
+    inference; then frames ``after``. The scores read are returned (the host reads them while
+    it sends), so a correct design gives those of ``before`` and of ``after``, each as from
+    reset, and nothing of ``interrupted``.
+    """
+    n_out = dut.model.layers[-1].n_out
+    scores: list[int] = []
+
+    async def send(ctx, frames):
+        ctx.set(dut.feat.valid, 1)
+        for v in np.asarray(frames).reshape(-1):
+            ctx.set(dut.feat.payload, int(v))
+            await ctx.tick().until(dut.feat.ready)
+        ctx.set(dut.feat.valid, 0)
+
+    async def receiver(ctx):
+        ctx.set(dut.score.ready, 1)
+        async for _, _, valid, value in ctx.tick().sample(dut.score.valid, dut.score.payload):
+            if valid:
+                scores.append(value)
+
+    async def clear(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+
+    async def testbench(ctx):
+        await send(ctx, before)
+        while len(scores) < len(before) * n_out:
+            await ctx.tick()
+        await clear(ctx)
+        await send(ctx, interrupted)
+        await ctx.tick().repeat(interrupt_after)
+        await clear(ctx)
+        await send(ctx, after)
+        while len(scores) < (len(before) + len(after)) * n_out:
+            await ctx.tick()
+        await ctx.tick().repeat(dut.cycles_per_frame + 50)  # anything left over would show
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.add_testbench(receiver, background=True)
+    sim.run()
+    return scores

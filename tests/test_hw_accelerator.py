@@ -9,12 +9,17 @@ import os
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from kwshw import golden
 from kwshw.features import FeatureConfig, stack_windows
 from kwshw.hw.accelerator import Accelerator
-from sim.pysim import int_frames, random_model_for_windows, simulate, speech_frames
+from sim.pysim import (
+    int_frames,
+    random_model_for_windows,
+    simulate,
+    simulate_clears,
+    speech_frames,
+)
 
 # Small enough for the Amaranth simulator: 7 bands x 3 frames = 21 inputs (a multiple of
 # nothing useful), hidden layers of 10 and 6 (n_in < P for P = 8), 5 outputs.
@@ -115,48 +120,7 @@ def test_clear_restarts_from_zero_window():
     model, frames = _random_case([5], 3, cfg, 4, seed=5, frames=10)
     a, b, c = frames[:4], frames[4:5], frames[5:]
     dut = Accelerator(model, 2)
-    n_out = 3
-    scores = []
-
-    async def send(ctx, frames_):
-        ctx.set(dut.feat.valid, 1)
-        for v in frames_.reshape(-1):
-            ctx.set(dut.feat.payload, int(v))
-            await ctx.tick().until(dut.feat.ready)
-        ctx.set(dut.feat.valid, 0)
-
-    async def receiver(ctx):
-        # The host reads scores while it sends frames: a frame's last layer waits for the
-        # previous frame's scores to be read.
-        ctx.set(dut.score.ready, 1)
-        async for _, _, valid, value in ctx.tick().sample(dut.score.valid, dut.score.payload):
-            if valid:
-                scores.append(value)
-
-    async def clear(ctx):
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-
-    async def testbench(ctx):
-        await send(ctx, a)
-        while len(scores) < len(a) * n_out:
-            await ctx.tick()
-        await clear(ctx)
-        await send(ctx, b)
-        await ctx.tick().repeat(20)            # frame B is being computed
-        await clear(ctx)
-        await send(ctx, c)
-        while len(scores) < (len(a) + len(c)) * n_out:
-            await ctx.tick()
-        await ctx.tick().repeat(dut.cycles_per_frame + 50)
-        assert len(scores) == (len(a) + len(c)) * n_out    # nothing left over from frame B
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.add_testbench(receiver, background=True)
-    sim.run()
+    scores = simulate_clears(dut, a, b, c, interrupt_after=20)  # frame B is being computed
     plans = model.plans()
     want_a = golden.run_network(plans, golden.stream_windows(a, 3, 1))[-1].y
     want_c = golden.run_network(plans, golden.stream_windows(c, 3, 1))[-1].y

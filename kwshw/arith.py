@@ -30,6 +30,7 @@ __all__ = [
     "code_max",
     "check_bits",
     "rshift_round",
+    "round_half_up",
     "unsigned_width",
     "signed_width",
     "frame_range",
@@ -88,6 +89,17 @@ def rshift_round(x, shift: int):
     if shift < 0:
         return x << -shift
     return x
+
+
+def round_half_up(x):
+    """Round real values half up, ``floor(x + 1/2)``: the contract's one rounding mode, for the
+    offline steps that start from floats (weights, features) and the QAT forward pass.
+
+    Written with ``//`` (floor division) so that NumPy arrays, PyTorch tensors and Python
+    floats all give the same values, in their own type (float; callers convert). Unlike
+    ``round``/``np.round``/``torch.round`` it does not round half to even.
+    """
+    return (x + 0.5) // 1
 
 
 def unsigned_width(hi: int) -> int:

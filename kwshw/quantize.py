@@ -43,8 +43,8 @@ _ST_MAX = (1 << (CONST_WIDTH - 1)) - 1
 
 
 def round_half_up(x: np.ndarray) -> np.ndarray:
-    """Round float values half up, the one rounding mode of the contract, to ``int64``."""
-    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+    """:func:`kwshw.arith.round_half_up` of float values, as ``int64``."""
+    return arith.round_half_up(np.asarray(x, dtype=np.float64)).astype(np.int64)
 
 
 def features_to_int(features: np.ndarray, frac: int = DEFAULT_INPUT_FRAC) -> np.ndarray:

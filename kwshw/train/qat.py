@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .. import arith, quantize
+from ..arith import round_half_up
 from ..layers import Conv, conv_positions
 
 __all__ = [
@@ -45,15 +46,9 @@ __all__ = [
     "fake_quant_act",
     "fake_quant_weight",
     "fold_batch_norms",
-    "round_half_up",
     "time_conv_positions",
     "weight_grid",
 ]
-
-
-def round_half_up(x: torch.Tensor) -> torch.Tensor:
-    """``floor(x + 1/2)``: the contract's rounding (torch.round rounds half to even)."""
-    return torch.floor(x + 0.5)
 
 
 class _StraightThrough(torch.autograd.Function):

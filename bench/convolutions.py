@@ -45,7 +45,7 @@ from kwshw.datasets import extract
 from kwshw.evaluate import evaluate
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import frame_schedule, memory_bits
-from kwshw.hw.sequencer import FrameSchedule, LayerSchedule
+from kwshw.hw.sequencer import FrameSchedule, layer_schedules
 from kwshw.hw.window import reduce_latency
 from kwshw.layers import gather_patches
 from kwshw.streaming import layer_timing, macs_per_hop
@@ -143,13 +143,10 @@ def hop_costs(model, lanes: int) -> dict:
     timing = layer_timing(plans, model.features.stride)
 
     def schedule(vectors_of, spacing_of) -> int:
+        # The datapath's own layer schedules, with the spacing of the scheme being costed.
         layers = []
-        for plan in plans:
-            passes = -(-plan.n_out // lanes)
-            ls = LayerSchedule(n_in=plan.n_in, n_out=plan.n_out, passes=passes,
-                               spacing=spacing_of(plan),
-                               last_cols=plan.n_out - (passes - 1) * lanes)
-            layers += [ls] * vectors_of(plan)
+        for plan, ls in zip(plans, layer_schedules(plans, lanes), strict=True):
+            layers += [replace(ls, spacing=spacing_of(plan))] * vectors_of(plan)
         return FrameSchedule(tuple(layers), window_reduce, base.divider_latency,
                              base.pipeline_latency).cycles_per_frame
 

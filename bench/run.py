@@ -16,6 +16,7 @@ convolutions ``bench/convolutions.py`` -> convolutions.json (range per patch vs 
 cycles      ``bench/cycles.py`` -> cycles.json (``accelerator_cycles`` equals simulation)
 simspeed    ``bench/simspeed.py`` -> simspeed.json (simulation speed by simulator)
 sweep       ``bench/sweep.py`` -> sweep.json (bits x lanes x boards: fit, resources, fmax)
+area        ``bench/area.py`` -> area.json (reference builds: resources per module; full run only)
 plots       ``bench/plots.py`` -> PNGs
 readme      ``bench/readme.py`` -> README.md results section (full run only)
 ==========  =====================================================================
@@ -41,8 +42,8 @@ from pathlib import Path
 from common import ROOT, Timer, provenance, read_json, results_dir, write_json
 
 BENCH = ROOT / "bench"
-STEPS = ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed", "sweep", "plots",
-         "readme")
+STEPS = ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed", "sweep", "area",
+         "plots", "readme")
 #: Steps that run another step's script with extra arguments: step -> (script, arguments).
 STEP_SCRIPTS = {"accuracy-cnn": ("accuracy", ["--recipe", "cnn"])}
 #: Per-step timeouts of a quick run (seconds); the whole quick run stays within a few minutes.

@@ -52,6 +52,8 @@ from amaranth.build.run import BuildPlan
 from kwshw.link.protocol import OVERHEAD
 from kwshw.modelfile import Model, ModelFileError, load
 
+from .breakdown import breakdown as module_breakdown
+from .breakdown import format_breakdown
 from .dsp import limit_dsps
 from .errors import BuildError, FitError, ProgramError, ToolError
 from .fit import fit_check, memory_needs
@@ -576,7 +578,7 @@ def _write_report(out: Path, report: dict) -> None:
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,
           flash: bool = False, sys_clk_hz: float | None = None, baud: int | None = None,
           threshold: float = 0.0, seed: int | None = None, allow_timing_fail: bool = False,
-          verbose: bool = False) -> dict:
+          breakdown: bool = False, verbose: bool = False) -> dict:
     """Build a bitstream of ``model`` for ``board`` and return the build report.
 
     Parameters
@@ -602,6 +604,10 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         nextpnr placement seed.
     allow_timing_fail : bool
         Return the report even if fmax is below the design clock (otherwise BuildError).
+    breakdown : bool
+        Also synthesize with the hierarchy kept and give each module's LUTs, carries,
+        flip-flops, RAM and DSPs in ``report["modules"]`` (:mod:`boards.breakdown`; one more
+        Yosys run, about as long as the synthesis).
     verbose : bool
         Print tool output as it runs.
 
@@ -639,8 +645,15 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     times.update(synth.times)
     pnr = parse(board, out, prep.sys_clk_hz)
     files = write_artifacts(prep, out)
+    modules = None
+    if breakdown:
+        t1 = time.monotonic()
+        modules = [r.as_dict() for r in module_breakdown(out, board.family, env, top=TOP)]
+        times["breakdown_s"] = round(time.monotonic() - t1, 1)
     times["total_s"] = round(time.monotonic() - t0, 1)
     report = make_report(prep, fit, synth, pnr, files, times, env)
+    if modules is not None:
+        report["modules"] = modules
     _write_report(out, report)
 
     if not pnr.timing_met and not allow_timing_fail:
@@ -793,4 +806,7 @@ def format_report(report: dict) -> str:
     ]
     for k, v in report["files"].items():
         lines.append(f"{k:<9} {v}")
+    if report.get("modules"):
+        lines += ["", "per module (Yosys, hierarchy kept; totals are nextpnr's above):",
+                  format_breakdown(report["modules"], family=report["family"])]
     return "\n".join(lines)

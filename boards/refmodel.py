@@ -12,10 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from kwshw.features import FeatureConfig
+from kwshw.layers import REFERENCE_CNN, Conv, Geometry, conv_positions
 from kwshw.modelfile import from_float
 from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
 
-__all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_model"]
+__all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_cnn", "random_model"]
 
 #: The reference network: 40 mels x 25 frames in, 12 classes; the first hidden layer is the
 #: recipe's time convolution (``TrainConfig.time_conv`` = 5 frames, stride 2, 16 channels:
@@ -56,3 +57,40 @@ def random_model(bits: int = 4, shape: Sequence[int] = REFERENCE_SHAPE, *, seed:
                       norm_std=np.ones(features.n_mels, np.float32), labels=list(labels),
                       task="speech_commands" if n_out == 12 else "test",
                       in_frac=DEFAULT_INPUT_FRAC, meta={"random": True, "seed": seed})
+
+
+def random_cnn(bits: int = 4, convs: Sequence[Sequence[int]] = REFERENCE_CNN["convs"],
+               hidden: Sequence[int] = REFERENCE_CNN["hidden"], *, seed: int = 0,
+               features: FeatureConfig | None = None, labels: Sequence[str] | None = None):
+    """A convolutional :class:`kwshw.modelfile.Model` (a version-2 file) with random weights:
+    ``convs`` ``(kernel, stride, channels)`` over the feature window, then dense ``hidden``
+    layers and one output per label.
+
+    The defaults are the CNN recipe's network on ``FeatureConfig()`` with the 12 Speech
+    Commands classes.
+    """
+    features = FeatureConfig() if features is None else features
+    labels = list(SPEECH_COMMANDS_LABELS if labels is None else labels)
+    rng = np.random.default_rng(seed)
+    geo = Geometry(features.context, features.n_mels)
+    weights, biases, kinds = [], [], []
+    for kernel, stride, channels in convs:
+        weights.append(rng.normal(0, 1 / np.sqrt(kernel * geo.channels),
+                                  (kernel * geo.channels, channels)))
+        biases.append(rng.normal(0, 0.1, channels))
+        kinds.append(Conv(kernel, stride))
+        geo = Geometry(conv_positions(geo.positions, kinds[-1]), channels)
+    n = geo.size
+    for width in [*hidden, len(labels)]:
+        weights.append(rng.normal(0, 1 / np.sqrt(n), (n, width)))
+        biases.append(rng.normal(0, 0.1, width))
+        kinds.append(None)
+        n = width
+    calib = rng.normal(0, 1, (256, features.n_inputs))
+    fracs = calibrate_out_fracs(weights, biases, calib, convs=kinds,
+                                geometry=Geometry(features.context, features.n_mels))
+    return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,
+                      norm_mean=np.zeros(features.n_mels), norm_std=np.ones(features.n_mels),
+                      labels=labels, task="speech_commands" if len(labels) == 12 else "test",
+                      in_frac=DEFAULT_INPUT_FRAC, convs=kinds,
+                      meta={"random": True, "seed": seed})

@@ -25,8 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Conv", "Geometry", "conv_positions", "patch_index", "gather_patches",
-           "float_layer", "float_activations"]
+__all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "patch_index",
+           "gather_patches", "float_layer", "float_activations"]
+
+#: The reference convolutional network (the CNN recipe, :data:`kwshw.train.trainer.CNN_RECIPE`,
+#: and the random stand-in of :func:`boards.refmodel.random_cnn`): ``(kernel, stride,
+#: channels)`` of each temporal convolution, then the widths of the dense hidden layers.
+REFERENCE_CNN: dict = {"convs": ((5, 1, 64), (3, 2, 64), (3, 2, 64)), "hidden": (128,)}
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,18 @@ def check_report(report, out: Path, board: str):
 def test_build_small_ecp5(tmp_path):
     model = random_model(4, (40, 16, 12), seed=3)
     out = tmp_path / "ulx3s"
-    report = build("ulx3s-12f", model, lanes=4, out_dir=out)
+    report = build("ulx3s-12f", model, lanes=4, out_dir=out, breakdown=True)
     check_report(report, out, "ulx3s-12f")
     assert report["utilization"]["bram"]["available"] >= 32
     assert report["throughput"]["real_time"]
+    # The per-module split: every accelerator block is there, and the hierarchy-kept
+    # flip-flop total is the flat netlist's within the few percent that flattening optimizes.
+    modules = {r["module"]: r for r in report["modules"]}
+    for block in ("window", "mac", "scaler", "sequencer", "tracker", "divider"):
+        assert modules[f"core.accel.core.{block}"]["lut4"] > 0, block
+    top_ff, flat_ff = modules["(top)"]["ff"], report["utilization"]["ffs"]["used"]
+    assert 0.9 * flat_ff <= top_ff <= 1.15 * flat_ff, (top_ff, flat_ff)
+    assert "per module" in format_report(report)
 
 
 def test_build_small_ice40_spram(tmp_path):

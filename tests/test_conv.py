@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from boards import refmodel
 from kwshw import golden, modelfile, quantize
 from kwshw.features import FeatureConfig
 from kwshw.layers import Conv, Geometry, conv_positions, float_activations, gather_patches
@@ -25,28 +26,9 @@ LABELS = [f"c{i}" for i in range(5)]
 
 
 def random_cnn(bits: int, convs, hidden, seed: int = 0, features: FeatureConfig = FEATURES):
-    """A random CNN model file: kernels (K * C_in, C_out), then dense layers."""
-    rng = np.random.default_rng(seed)
-    geo = Geometry(features.context, features.n_mels)
-    ws, bs, cs = [], [], []
-    for k, s, c in convs:
-        ws.append(rng.normal(0, 1 / np.sqrt(k * geo.channels), (k * geo.channels, c)))
-        bs.append(rng.normal(0, 0.1, c))
-        cs.append(Conv(k, s))
-        geo = Geometry(conv_positions(geo.positions, Conv(k, s)), c)
-    n = geo.size
-    for h in [*hidden, len(LABELS)]:
-        ws.append(rng.normal(0, 1 / np.sqrt(n), (n, h)))
-        bs.append(rng.normal(0, 0.1, h))
-        cs.append(None)
-        n = h
-    calib = rng.normal(0, 1, (256, features.n_inputs))
-    geometry = Geometry(features.context, features.n_mels)
-    fracs = quantize.calibrate_out_fracs(ws, bs, calib, convs=cs, geometry=geometry)
-    return modelfile.from_float(
-        ws, bs, bits=bits, out_fracs=fracs, features=features,
-        norm_mean=np.zeros(features.n_mels), norm_std=np.ones(features.n_mels), labels=LABELS,
-        task="speech_commands", in_frac=quantize.DEFAULT_INPUT_FRAC, convs=cs)
+    """A random CNN model file of this file's small window and five classes."""
+    return refmodel.random_cnn(bits, convs, hidden, seed=seed, features=features,
+                               labels=LABELS)
 
 
 def inputs(model, n: int = 64, seed: int = 1) -> np.ndarray:

@@ -150,7 +150,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         rep = build(args.board, model, lanes=args.lanes, out_dir=out, program=args.program,
                     flash=args.flash, verbose=args.verbose,
-                    allow_timing_fail=args.allow_timing_fail)
+                    allow_timing_fail=args.allow_timing_fail, breakdown=args.breakdown)
     except (BuildError, ValueError, KeyError) as e:
         raise CLIError(str(e).strip("'")) from None
     print(json.dumps(rep, indent=1, default=float) if args.json else format_report(rep))
@@ -440,6 +440,9 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     g.add_argument("--flash", action="store_true", help="write the configuration flash")
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="keep the bitstream even if fmax is below the design clock")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also report LUTs, carries, FFs, RAM and DSPs per module (one more "
+                        "Yosys run with the hierarchy kept)")
     p.add_argument("--verbose", action="store_true", help="show tool output")
     p.set_defaults(func=cmd_build)
 

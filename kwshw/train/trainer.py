@@ -40,7 +40,7 @@ from .. import modelfile, quantize
 from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
 from ..evaluate import TASKS, evaluate, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
-from ..layers import Geometry
+from ..layers import REFERENCE_CNN, Geometry
 from ..progress import bar as progress_bar
 from ..stream_eval import choose_threshold
 from ..stream_windows import stream_windows
@@ -147,8 +147,7 @@ class TrainConfig:
 #: What the CNN recipe changes in :class:`TrainConfig` (docs/training.md): temporal
 #: convolutions stored once per kernel, each patch with its own range (a version-2 model
 #: file), then one dense hidden layer.
-CNN_RECIPE: dict = {"convs": ((5, 1, 64), (3, 2, 64), (3, 2, 64)), "hidden": (128,),
-                    "time_conv": None, "lr": 2e-3}
+CNN_RECIPE: dict = {**REFERENCE_CNN, "time_conv": None, "lr": 2e-3}
 #: The recipes by name (``kwshw train --recipe``).
 RECIPES = ("dnn", "cnn")
 

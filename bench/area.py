@@ -1,0 +1,94 @@
+"""Where the logic goes: board builds of the reference networks with resources per module.
+
+::
+
+    python bench/area.py                      # every point below -> bench/results/area.json
+    python bench/area.py --points icebreaker:dnn:4
+
+Each point is a board, a network and a lane count. The networks are the random stand-ins of
+:mod:`boards.refmodel` (resources depend on the shape, not the weight values): ``dnn`` is the
+reference DNN (:data:`boards.refmodel.REFERENCE_SHAPE`), ``cnn`` the CNN recipe's network
+(:data:`kwshw.layers.REFERENCE_CNN`), both 4-bit. Every point is a full
+:func:`boards.build.build` with ``breakdown=True``: nextpnr's totals (logic cells, DSPs, RAM,
+fmax) and Yosys' per-module split (:mod:`boards.breakdown`). A point the fit check refuses is
+recorded with the refusal and its numbers, not built.
+
+``docs/hardware.md`` ("Resources per module") and the README take their tables from the
+result (``bench/readme.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from common import Timer, provenance, results_dir, write_json
+
+from boards.build import build
+from boards.errors import BuildError, FitError
+from boards.refmodel import random_cnn, random_model
+
+#: (board, network, lanes) of the default run: the reference design points of both families.
+POINTS = (("icebreaker", "dnn", 4), ("ulx3s-85f", "dnn", 8), ("icebreaker", "cnn", 4),
+          ("ulx3s-85f", "cnn", 8))
+NETWORKS = {"dnn": random_model, "cnn": random_cnn}
+#: Levels of the module tree kept in the results (the accelerator's blocks are at 4).
+DEPTH = 4
+
+
+def measure(board: str, network: str, lanes: int, work: Path) -> dict:
+    """One point: the build's totals and per-module split, or the fit check's refusal."""
+    model = NETWORKS[network](4)
+    point = {"board": board, "network": network, "lanes": lanes, "bits": model.bits,
+             "model": {"sha256": model.sha256, "shape": model.shape}}
+    try:
+        rep = build(board, model, lanes=lanes, out_dir=work, allow_timing_fail=True,
+                    breakdown=True)
+    except FitError as e:
+        return {**point, "status": "does not fit", "error": str(e)}
+    except BuildError as e:
+        return {**point, "status": "failed", "error": str(e)[-3000:]}
+    return {**point, "status": "built", "utilization": rep["utilization"],
+            "fmax_mhz": rep["clock"]["achieved_mhz"], "sys_clk_mhz": rep["clock"]["sys_hz"] / 1e6,
+            "cycles_per_frame": rep["throughput"]["cycles_per_frame"],
+            "modules": [r for r in rep["modules"] if r["module"].count(".") < DEPTH],
+            "times": rep["times"]}
+
+
+def _point(text: str) -> tuple[str, str, int]:
+    try:
+        board, network, lanes = text.split(":")
+        if network not in NETWORKS:
+            raise ValueError
+        return board, network, int(lanes)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a point is BOARD:NETWORK:LANES with NETWORK in {sorted(NETWORKS)}, got "
+            f"{text!r}") from None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--points", nargs="+", type=_point, default=list(POINTS),
+                    help="BOARD:NETWORK:LANES (default: the four reference points)")
+    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    args = ap.parse_args(argv)
+    timer = Timer()
+    points = []
+    with tempfile.TemporaryDirectory(prefix="kwshw-area-") as tmp:
+        for board, network, lanes in args.points:
+            print(f"area: {board} {network} P={lanes} ...", file=sys.stderr, flush=True)
+            points.append(measure(board, network, lanes, Path(tmp) / f"{board}-{network}"))
+            print(f"area: {board} {network} P={lanes}: {points[-1]['status']}",
+                  file=sys.stderr, flush=True)
+    path = write_json(results_dir(override=args.out) / "area.json", {"points": points},
+                      meta=provenance("bench/area.py", timer, argv=argv))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -207,6 +207,7 @@ def test_history_handshakes_and_cycles(memory):
         else:
             assert writes == [0] * (2 * size)
             assert ctx.get(hist.inp.ready) and not ctx.get(hist.patch.valid)
+            await ctx.tick()                    # the write of 9 goes in
         # A half-written entry holds off a request.
         ctx.set(hist.inp.valid, 0)
         ctx.set(hist.req.valid, 1)

@@ -74,8 +74,8 @@ def _run_and_check(model, frames, lanes, *, feed_gap=0.0, score_stall=0.0, seed=
                    memory="bram"):
     from sim.pysim import simulate
 
-    dut = Accelerator(model, lanes, memory=memory, trace=True)
-    # These small networks leave SPRAM blocks for every history.
+    # SPRAM for every history (wide weight words may take all of a real UP5K's 4 blocks).
+    dut = Accelerator(model, lanes, memory=memory, trace=True, spram_blocks=16)
     assert dut.history_memories == (memory,) * len(dut.history_specs)
     result = simulate(model, lanes, frames, dut=dut, seed=seed, feed_gap=feed_gap,
                       score_stall=score_stall, memory=memory)

@@ -103,7 +103,8 @@ def check_fit(board, model, *, lanes: int | None = None) -> dict:
     board = _resolve_board(board)
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
-    return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
+    return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
+                                                           spram=board.fpga.spram_blocks))
 
 
 # --- Tools ---------------------------------------------------------------------------------------
@@ -634,7 +635,8 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     out = Path(out_dir).resolve()
 
     t0 = time.monotonic()
-    fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory))
+    fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
+                                                           spram=board.fpga.spram_blocks))
     env = tool_env()
     _check_tools(board, env)
     prep = prepare(board, model, lanes, sys_clk_hz=sys_clk_hz, baud=baud, threshold=threshold,

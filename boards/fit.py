@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 from kwshw.arith import ACT_WIDTH
 from kwshw.hw.common import check_plans, conv_layers
-from kwshw.hw.convs import history_specs, window_features
+from kwshw.hw.convs import history_memories, history_specs, window_features
+from kwshw.hw.memories import SPRAM_BLOCKS
 
 from .errors import FitError
 from .table import FPGA, Board
@@ -80,11 +81,15 @@ def spram_blocks(width: int, depth: int) -> tuple[int, int]:
     return math.ceil(width / w), math.ceil(depth / d)
 
 
-def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
+def memory_needs(model, lanes: int, memory: str = "bram", *,
+                 spram: int = SPRAM_BLOCKS) -> list[MemoryNeed]:
     """The memories an accelerator for ``model`` with ``lanes`` MAC lanes needs.
 
     The same arithmetic as the accelerator's own layout (:func:`kwshw.hw.memories.weight_words`,
-    :func:`kwshw.hw.memories.const_layout`, :class:`kwshw.hw.window.Window`).
+    :func:`kwshw.hw.memories.const_layout`, :class:`kwshw.hw.window.Window`). With
+    ``memory="spram"`` the convolution histories' values go into the ``spram`` blocks the
+    weights leave, as the accelerator places them
+    (:func:`kwshw.hw.convs.history_memories`).
     """
     act = ACT_WIDTH
     plans = model.plans()
@@ -110,19 +115,23 @@ def memory_needs(model, lanes: int, memory: str = "bram") -> list[MemoryNeed]:
         MemoryNeed("host link frame buffer", "link", act, f.n_mels),
     ]
     if convolutional:
-        needs += _history_needs(plans, model.features.stride)
+        cols, rows = spram_blocks(lanes * bits, max(words, 2))
+        spare = spram - cols * rows if memory == "spram" else 0
+        needs += _history_needs(plans, model.features.stride, memory, spare)
     return needs
 
 
-def _history_needs(plans, hop_stride: int) -> list[MemoryNeed]:
-    """The convolution histories (:class:`kwshw.hw.history.ConvHistory`): entries, their
-    min/max pairs and the rest vector, per history."""
+def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[MemoryNeed]:
+    """The convolution histories (:class:`kwshw.hw.history.ConvHistory`): entries (in SPRAM
+    where :func:`~kwshw.hw.convs.history_memories` puts them), their min/max pairs and the
+    rest vector, per history."""
     act = ACT_WIDTH
     needs = []
-    for s in history_specs(plans, hop_stride):
+    specs = history_specs(plans, hop_stride)
+    for s, target in zip(specs, history_memories(specs, memory, spare), strict=True):
         needs += [
             MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
-                       "histories", act, s.depth * s.channels),
+                       "histories", act, s.depth * s.channels, target),
             MemoryNeed(f"per-entry min/max of history {s.reader}", "histories", 2 * act,
                        s.depth),
             MemoryNeed(f"rest vector of history {s.reader}", "histories", act, s.channels),
@@ -228,7 +237,7 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
     if memory == "spram" and not fpga.spram_blocks:
         raise FitError(f"{board.name}: {fpga.name} has no SPRAM; build with memory='bram'")
     if needs is None:
-        needs = memory_needs(model, lanes, memory)
+        needs = memory_needs(model, lanes, memory, spram=fpga.spram_blocks)
     items, bram_total, spram_total = _blocks(fpga, needs)
     by_kind: dict[str, int] = {}
     for need in needs:

@@ -466,3 +466,45 @@ def test_score_threshold_rounds_half_up_and_saturates():
     assert score_threshold(model, -2.5 * step) == -2
     assert score_threshold(model, 1e9) == ACT_MAX and score_threshold(model, -1e9) == ACT_MIN
     assert keyword_mask(["yes", "_unknown_", "no", "_silence_"]) == [True, False, True, False]
+
+
+# --- Convolution histories in SPRAM ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnn4():
+    """The trained CNN's shape (convolutions (5,1,64), (3,2,64), (3,2,64), dense 128, 12) with
+    random 4-bit weights."""
+    from kwshw.features import FeatureConfig
+    from sim.stimulus import random_model as stimulus_model
+
+    return stimulus_model([128], 4, features=FeatureConfig(),
+                          convs=[(5, 1, 64), (3, 2, 64), (3, 2, 64)], seed=0)
+
+
+def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
+    board = BOARDS["icebreaker"]
+    r = fit_check(board, cnn4, board.default_lanes)
+    targets = {e["name"]: (e["target"], e["blocks"]) for e in r["memories"]
+               if e["kind"] == "histories" and e["name"].startswith("history of")}
+    assert targets == {"history of layer 1's input (9 x 64)": ("bram", 3),
+                       "history of layer 2's input (17 x 64)": ("spram", 1),
+                       "history of layer 3's input (57 x 64)": ("spram", 1)}
+    assert r["spram_blocks_needed"] == 4 <= r["spram_blocks_available"]
+    assert r["bram_blocks_needed"] <= r["bram_blocks_available"] == 30
+    # The accelerator places them the same way.
+    from kwshw.hw.accelerator import Accelerator
+
+    dut = Accelerator(cnn4, board.default_lanes, memory="spram")
+    assert dut.history_memories == ("bram", "spram", "spram")
+    # All in block RAM (no SPRAM for them) it does not fit, and the refusal has the numbers.
+    all_bram = r["bram_blocks_needed"] + 5 + 15
+    with pytest.raises(FitError, match=rf"needs about {all_bram} block RAMs \(.*history of "
+                                       r"layer 3's input \(57 x 64\) 15.*iCE40UP5K has 30"):
+        fit_check(board, cnn4, board.default_lanes,
+                  needs=memory_needs(cnn4, board.default_lanes, "spram", spram=2))
+
+
+def test_cnn_histories_stay_in_bram_on_bram_boards(cnn4):
+    needs = memory_needs(cnn4, 8, "bram")
+    assert all(n.target == "bram" for n in needs)

@@ -67,12 +67,18 @@ def _case(seed: int):
     return model, frames, lanes
 
 
-def _run_and_check(model, frames, lanes, *, feed_gap=0.0, score_stall=0.0, seed=0):
+MEMORIES = pytest.mark.parametrize("memory", ["bram", "spram"])
+
+
+def _run_and_check(model, frames, lanes, *, feed_gap=0.0, score_stall=0.0, seed=0,
+                   memory="bram"):
     from sim.pysim import simulate
 
-    dut = Accelerator(model, lanes, trace=True)
+    # SPRAM for every history (wide weight words may take all of a real UP5K's 4 blocks).
+    dut = Accelerator(model, lanes, memory=memory, trace=True, spram_blocks=16)
+    assert dut.history_memories == (memory,) * len(dut.history_specs)
     result = simulate(model, lanes, frames, dut=dut, seed=seed, feed_gap=feed_gap,
-                      score_stall=score_stall)
+                      score_stall=score_stall, memory=memory)
     want = stream_layers(model.plans(), frames, model.features.stride)
     for k, w in enumerate(want):
         bad = np.argwhere(result.layers[k] != w)
@@ -83,13 +89,14 @@ def _run_and_check(model, frames, lanes, *, feed_gap=0.0, score_stall=0.0, seed=
     return dut, result
 
 
+@MEMORIES
 @pytest.mark.parametrize("seed", range(8))
-def test_random_conv_networks_bit_exact(seed):
+def test_random_conv_networks_bit_exact(seed, memory):
     model, frames, lanes = _case(seed)
     stalls = seed % 2 == 1
     dut, result = _run_and_check(model, frames, lanes, seed=seed,
                                  feed_gap=0.3 if stalls else 0.0,
-                                 score_stall=0.5 if stalls else 0.0)
+                                 score_stall=0.5 if stalls else 0.0, memory=memory)
     if not stalls:
         assert set(result.periods) == {dut.cycles_per_frame}, (result.periods,
                                                                dut.cycles_per_frame)
@@ -107,25 +114,28 @@ SHAPES = [
 ]
 
 
+@MEMORIES
 @pytest.mark.parametrize("case", range(len(SHAPES)))
-def test_conv_shapes_bit_exact_and_cycles(case):
+def test_conv_shapes_bit_exact_and_cycles(case, memory):
     cfg, convs, hidden, n_out, bits, lanes = SHAPES[case]
     model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=case,
                          constant_column=case % 2 == 1)
     frames = _frames(np.random.default_rng(case), 12 + cfg.span, cfg.n_mels, 8192)
-    dut, result = _run_and_check(model, frames, lanes, seed=case)
+    dut, result = _run_and_check(model, frames, lanes, seed=case, memory=memory)
     assert set(result.periods) == {dut.cycles_per_frame}
     from kwshw.generate import accelerator_cycles
     assert accelerator_cycles(model, lanes) == dut.cycles_per_frame
     assert frame_schedule(model, lanes).cycles_per_frame == dut.cycles_per_frame
 
 
+@MEMORIES
 @pytest.mark.parametrize("case", [0, 3])
-def test_conv_stalls_bit_exact(case):
+def test_conv_stalls_bit_exact(case, memory):
     cfg, convs, hidden, n_out, bits, lanes = SHAPES[case]
     model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=case)
     frames = _frames(np.random.default_rng(10 + case), 10 + cfg.span, cfg.n_mels, 8192)
-    _run_and_check(model, frames, lanes, seed=case, feed_gap=0.4, score_stall=0.7)
+    _run_and_check(model, frames, lanes, seed=case, feed_gap=0.4, score_stall=0.7,
+                   memory=memory)
 
 
 def test_conv_clear_restarts_from_rest():
@@ -183,6 +193,23 @@ def test_conv_spram_weights_loaded_through_load_port():
     want = stream_layers(model.plans(), frames, cfg.stride)
     for k, w in enumerate(want):
         np.testing.assert_array_equal(result.layers[k], w, err_msg=f"layer {k}")
+
+
+def test_history_memories_largest_first_into_spare_spram():
+    """SPRAM builds put the largest histories into the SPRAM blocks the weights leave."""
+    from kwshw.hw.convs import history_memories
+
+    cfg, convs, hidden, n_out, bits, lanes = SHAPES[3]
+    model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=0)
+    dut = Accelerator(model, lanes, memory="spram")
+    specs = dut.history_specs
+    assert dut.weight_spram_blocks == 1 and dut.history_memories == ("spram",) * 3
+    assert history_memories(specs, "bram", 4) == ("bram",) * 3
+    assert Accelerator(model, lanes, memory="spram", spram_blocks=1).history_memories == \
+        ("bram",) * 3
+    largest = max(range(3), key=lambda i: (specs[i].values, -i))
+    one = history_memories(specs, "spram", 1)
+    assert one.count("spram") == 1 and one[largest] == "spram"
 
 
 def test_dense_network_builds_no_history():

@@ -63,7 +63,10 @@ def _phases(rng, channels: int, depth: int, rest: np.ndarray) -> list[np.ndarray
     return [wide, above, below]
 
 
-def _run(initial: np.ndarray, taps: np.ndarray, seed: int) -> None:
+MEMORIES = pytest.mark.parametrize("memory", ["bram", "spram"])
+
+
+def _run(initial: np.ndarray, taps: np.ndarray, seed: int, memory: str = "bram") -> None:
     """Drive ``ConvHistory`` hop by hop and compare with the golden model's history."""
     initial, taps = np.asarray(initial, np.int64), np.asarray(taps)
     depth, channels = initial.shape
@@ -71,7 +74,7 @@ def _run(initial: np.ndarray, taps: np.ndarray, seed: int) -> None:
     assert np.all(initial == rest[None, :])
     rng = np.random.default_rng(seed)
     phases = _phases(rng, channels, depth, rest)
-    hist = ConvHistory(channels, depth, taps, rest)
+    hist = ConvHistory(channels, depth, taps, rest, memory)
     clear = Signal()
     dut = ResetInserter(clear)(hist)
     size = hist.patch_size
@@ -139,25 +142,29 @@ def _run(initial: np.ndarray, taps: np.ndarray, seed: int) -> None:
     np.testing.assert_array_equal(np.array(got), want)
 
 
+@MEMORIES
 @pytest.mark.parametrize("case", range(len(HAND_CASES)))
-def test_history_patches_hand_cases(case):
+def test_history_patches_hand_cases(case, memory):
     channels, depth, taps, rest = HAND_CASES[case]
     initial = np.tile(np.array(rest, np.int64), (depth, 1))
-    _run(initial, np.array(taps), seed=case)
+    _run(initial, np.array(taps), seed=case, memory=memory)
 
 
+@MEMORIES
 @pytest.mark.parametrize(("seed", "k"), MODEL_CASES)
-def test_history_patches_of_random_models(seed, k):
+def test_history_patches_of_random_models(seed, k, memory):
     """Every history of random small models: taps from ``streaming.layer_timing``, rest vectors
     and depths from ``streaming._initial_histories``."""
     initial, taps = _model_histories(seed)[k]
-    _run(initial, taps, seed=10 * seed + k)
+    _run(initial, taps, seed=10 * seed + k, memory=memory)
 
 
-def test_history_handshakes_and_cycles():
+@MEMORIES
+def test_history_handshakes_and_cycles(memory):
     """Writes wait for a pass, requests for a whole entry (and win at a boundary); passes
-    stream one value per cycle back to back; the reduce takes ``reduce_latency`` cycles."""
-    hist = ConvHistory(2, 3, [2, 0], [5, -7])
+    stream one value per cycle back to back; the reduce takes ``reduce_latency`` cycles.
+    With SPRAM a write also waits for the pass's last value to leave the output register."""
+    hist = ConvHistory(2, 3, [2, 0], [5, -7], memory)
     size = hist.patch_size
 
     async def testbench(ctx):
@@ -182,7 +189,7 @@ def test_history_handshakes_and_cycles():
             assert ctx.get(hist.patch.valid) and not ctx.get(hist.inp.ready)
             await ctx.tick()
         # Two passes back to back: the request waiting at the entry boundary beats the writer,
-        # which goes in with the last value of the second pass.
+        # which goes in with the last value of the second pass (SPRAM: the cycle after).
         ctx.set(hist.patch.ready, 1)
         ctx.set(hist.req.valid, 1)
         values, writes = [], []
@@ -195,7 +202,12 @@ def test_history_handshakes_and_cycles():
             values.append(value)
             writes.append(wr_ready)
         assert values == [5, -7, 1, 2] * 2
-        assert writes == [0] * (2 * size - 1) + [1]
+        if memory == "bram":
+            assert writes == [0] * (2 * size - 1) + [1]
+        else:
+            assert writes == [0] * (2 * size)
+            assert ctx.get(hist.inp.ready) and not ctx.get(hist.patch.valid)
+            await ctx.tick()                    # the write of 9 goes in
         # A half-written entry holds off a request.
         ctx.set(hist.inp.valid, 0)
         ctx.set(hist.req.valid, 1)
@@ -223,6 +235,8 @@ def test_history_handshakes_and_cycles():
 
 
 def test_history_refuses_bad_parameters():
+    with pytest.raises(ValueError, match="memory"):
+        ConvHistory(2, 3, [2, 0], [0, 0], "flash")
     with pytest.raises(ValueError, match="taps"):
         ConvHistory(2, 3, [3, 0], [0, 0])
     with pytest.raises(ValueError, match="rest"):

@@ -31,10 +31,17 @@ from ..arith import ACT_WIDTH
 from ..modelfile import Model
 from ..quantize import LayerPlan
 from .common import check_lanes, check_plans, conv_layers, delay, max_width
-from .convs import history_specs, history_waits, window_features
+from .convs import history_memories, history_specs, history_waits, window_features
 from .history import ConvHistory
 from .mac_array import MACArray
-from .memories import MEMORY_KINDS, WeightMemory, const_bits, weight_words
+from .memories import (
+    MEMORY_KINDS,
+    SPRAM_BLOCKS,
+    WeightMemory,
+    const_bits,
+    spram_blocks,
+    weight_words,
+)
 from .minmax import MinMax
 from .ports import AcceleratorSignature
 from .requant import FrameDivider, Requantizer, frame_divider_latency
@@ -114,11 +121,15 @@ class Accelerator(wiring.Component):
     lanes : int
         MAC lanes ``P`` (a power of two).
     memory : {"bram", "spram"}
-        Weight memory style (see :mod:`kwshw.hw.memories`).
+        Weight memory style (see :mod:`kwshw.hw.memories`). With ``"spram"`` the
+        convolution histories also go into the SPRAM blocks the weights leave
+        (:func:`kwshw.hw.convs.history_memories`).
     trace : bool
         Add the observation port ``trace_*`` (for test benches).
     radix_bits : int
         Quotient bits per cycle of the frame dividers.
+    spram_blocks : int
+        SPRAM blocks of the FPGA (``memory="spram"`` only; the iCE40 UltraPlus has 4).
 
     Attributes
     ----------
@@ -140,7 +151,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, model: Model, lanes: int, memory: str = "bram", trace: bool = False,
-                 *, radix_bits: int = 2) -> None:
+                 *, radix_bits: int = 2, spram_blocks: int = SPRAM_BLOCKS) -> None:
         check_lanes(lanes)
         if memory not in MEMORY_KINDS:
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
@@ -163,6 +174,8 @@ class Accelerator(wiring.Component):
         self.schedule = frame_schedule(model, lanes, radix_bits=radix_bits)
         self.word_width = lanes * self.bits
         self._words = weight_words(self.plans, lanes)
+        self.history_memories = history_memories(
+            self.history_specs, memory, spram_blocks - self.weight_spram_blocks)
         self._radix_bits = radix_bits
         self.act_depth = activation_depth(self.plans)
         n_layers = len(self.plans)
@@ -202,6 +215,14 @@ class Accelerator(wiring.Component):
     def ideal_cycles(self) -> int:
         """``sum over layers of ceil(n_out / P) * n_in``."""
         return self.schedule.ideal_cycles
+
+    @property
+    def weight_spram_blocks(self) -> int:
+        """SPRAM blocks of the weight memory (``memory="spram"``; 0 otherwise)."""
+        if self.memory != "spram":
+            return 0
+        cols, rows = spram_blocks(self.word_width, max(len(self._words), 2))
+        return cols * rows
 
     def memory_bits(self) -> dict[str, int]:
         """On-chip memory by kind, in bits (:func:`memory_bits`)."""
@@ -247,8 +268,8 @@ class Accelerator(wiring.Component):
         # (a buffered one of depth 2 drops the second while moving the first to its output).
         core.submodules.scores = scores = fifo.SyncFIFO(width=ACT_WIDTH, depth=self._n_out)
         hists = []
-        for spec in self.history_specs:
-            hists.append(spec.build())
+        for spec, kind in zip(self.history_specs, self.history_memories, strict=True):
+            hists.append(spec.build(kind))
             core.submodules[f"history{spec.reader}"] = hists[-1]
         return _Blocks(wmem=wmem, window=window, seq=seq, div=div, req=req, mac=mac,
                        scaler=scaler, tracker=tracker, scores=scores, hists=tuple(hists))

@@ -12,6 +12,17 @@ accelerator computes one new position of each (:mod:`kwshw.streaming`), then the
   dense layer (the flattened output positions of the window).
 
 Nothing here is built for a dense network: its window and schedule are unchanged.
+
+Histories in SPRAM (``memory="spram"``, iCE40 UltraPlus)
+    The histories are the largest run-time memories of a convolutional network (the
+    reference CNN's take 23 of the UP5K's 30 block RAMs), so an SPRAM build moves their values
+    into the SPRAM blocks the weights leave free (:func:`history_memories`): the largest
+    history first, each into its own blocks, while blocks remain; the others stay in block
+    RAM. Histories do not share an SPRAM block: a block has one port, and history ``l + 1``
+    is written (by layer ``l``) while history ``l`` is read, so sharing would need an arbiter
+    and stalls in the data path. With the UP5K's 4 blocks, the reference 4-bit CNN's weights
+    (4 lanes) in 2, histories 3 (57 x 64) and 2 (17 x 64) take the other two and history 1
+    stays in block RAM (about 19 of 30 block RAMs in all).
 """
 
 from __future__ import annotations
@@ -21,13 +32,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
 from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
 from .history import ConvHistory, history_bits
+from .memories import spram_blocks
 
-__all__ = ["HistorySpec", "history_specs", "history_waits", "window_features"]
+__all__ = ["HistorySpec", "history_memories", "history_specs", "history_waits",
+           "window_features"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +63,19 @@ class HistorySpec:
         """:attr:`ConvHistory.reduce_latency` of this history."""
         return len(self.taps) + 2
 
-    def build(self) -> ConvHistory:
-        return ConvHistory(self.channels, self.depth, self.taps, self.rest)
+    def build(self, memory: str = "bram") -> ConvHistory:
+        return ConvHistory(self.channels, self.depth, self.taps, self.rest, memory)
+
+    @property
+    def values(self) -> int:
+        """Words of the value memory: ``depth * C``."""
+        return self.depth * self.channels
+
+    @property
+    def spram_blocks(self) -> int:
+        """SPRAM blocks the value memory takes with ``memory="spram"``."""
+        cols, rows = spram_blocks(ACT_WIDTH, self.values)
+        return cols * rows
 
     @property
     def bits(self) -> int:
@@ -86,3 +111,23 @@ def history_waits(plans: Sequence[LayerPlan], hop_stride: int) -> tuple[int, ...
     """Cycles the sequencer waits, per history-fed layer, for the history's min/max reduce
     after the previous layer's last column (:attr:`FrameSchedule.history_waits`)."""
     return tuple(s.reduce_latency for s in history_specs(plans, hop_stride))
+
+
+def history_memories(specs: Sequence[HistorySpec], memory: str,
+                     spare_spram: int) -> tuple[str, ...]:
+    """Where each history's values live, ``"bram"`` or ``"spram"``, in the order of ``specs``.
+
+    With ``memory="bram"`` all in block RAM. With ``"spram"``: the largest first (ties: the
+    earlier history), each into its own :attr:`HistorySpec.spram_blocks` of the
+    ``spare_spram`` SPRAM blocks the weights leave, while they last (see the module
+    docstring).
+    """
+    kinds = ["bram"] * len(specs)
+    if memory != "spram":
+        return tuple(kinds)
+    left = spare_spram
+    for i in sorted(range(len(specs)), key=lambda i: (-specs[i].values, i)):
+        if specs[i].spram_blocks <= left:
+            kinds[i] = "spram"
+            left -= specs[i].spram_blocks
+    return tuple(kinds)

@@ -41,6 +41,16 @@ Reading
     boundary), so a pass never sees half an entry. Entries written *between* two passes do
     change the patch: the caller appends the next step only after its last pass, as the
     layer-by-layer schedule does.
+
+Memory kinds
+    ``memory="bram"``: the values live in a simple dual-port memory (a block RAM).
+    ``memory="spram"``: they live in a :class:`~kwshw.hw.memories.SinglePortRAM` (iCE40
+    UltraPlus SPRAM, 16 bits x 16k per block): one address, the write
+    address while an entry value is written, the read address otherwise -- writes and pass
+    reads never share a cycle (above). An SPRAM's output is undefined after a write, so with
+    ``memory="spram"`` a write also waits until the patch's output register is empty (the last
+    value of a pass has left). The min/max pairs and the rest ROM stay small memories either
+    way. The schedule and the patches are the same for both kinds.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
+from .memories import MEMORY_KINDS, SinglePortRAM
 
 __all__ = ["ConvHistory", "history_bits", "patch_layout"]
 
@@ -85,6 +96,8 @@ class ConvHistory(wiring.Component):
     rest : sequence of int
         The rest vector: ``C`` signed ``ACT_WIDTH``-bit values that entries from before the
         last reset read as.
+    memory : {"bram", "spram"}
+        Where the values live (see *Memory kinds* in the module docstring).
 
     Attributes
     ----------
@@ -107,7 +120,7 @@ class ConvHistory(wiring.Component):
     """
 
     def __init__(self, channels: int, depth: int, taps: Sequence[int],
-                 rest: Sequence[int]) -> None:
+                 rest: Sequence[int], memory: str = "bram") -> None:
         taps = [int(a) for a in np.asarray(taps).reshape(-1)]
         rest = [int(v) for v in np.asarray(rest).reshape(-1)]
         if channels < 1 or depth < 1:
@@ -116,7 +129,10 @@ class ConvHistory(wiring.Component):
             raise ValueError(f"taps must be ages in [0, {depth}), got {taps}")
         if len(rest) != channels or any(v < ACT_MIN or v > ACT_MAX for v in rest):
             raise ValueError(f"rest must be {channels} signed {ACT_WIDTH}-bit values, got {rest}")
+        if memory not in MEMORY_KINDS:
+            raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
         self._c, self._depth, self._taps, self._rest = channels, depth, taps, rest
+        self.memory = memory
         super().__init__({
             "inp": In(stream.Signature(signed(ACT_WIDTH))),
             "req": In(stream.Signature(0)),
@@ -151,6 +167,8 @@ class ConvHistory(wiring.Component):
         m = Module()
         c, depth = self._c, self._depth
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
+        if self.memory == "spram":
+            return self._elaborate_single_port(m, mm_layout)
         m.submodules.values = values = memory.Memory(shape=signed(ACT_WIDTH), depth=depth * c,
                                                      init=[])
         m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
@@ -164,11 +182,35 @@ class ConvHistory(wiring.Component):
                         newest_base, count)
         return m
 
+    def _elaborate_single_port(self, m: Module, mm_layout: data.StructLayout) -> Module:
+        """The values in a :class:`SinglePortRAM`: the write and read sides' ports are
+        muxed onto its one address (they never access it in the same cycle)."""
+        c, depth = self._c, self._depth
+        m.submodules.values = ram = SinglePortRAM(ACT_WIDTH, depth * c)
+        m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
+        m.submodules.rest = rest = memory.Memory(shape=signed(ACT_WIDTH), depth=c,
+                                                 init=self._rest)
+        vw = _Port(depth * c, "vw")
+        vr = _Port(depth * c, "vr", data=ram.rdata.as_signed())
+        reading = Signal()
+        newest_slot, newest_base, count, done, boundary = self._write_side(
+            m, vw, entry_mm.write_port(), reading, hold=self.patch.valid)
+        self._reduce(m, entry_mm.read_port(), newest_slot, count, done)
+        self._read_side(m, vr, rest.read_port(), reading, boundary, newest_base, count)
+        m.d.comb += [
+            ram.addr.eq(Mux(vw.en, vw.addr, vr.addr)),
+            ram.we.eq(vw.en), ram.wdata.eq(vw.data),
+            ram.re.eq(vr.en),
+        ]
+        return m
+
     def _write_side(self, m: Module, vw: memory.WritePort, mw: memory.WritePort,
-                    reading: Signal) -> tuple[Signal, Signal, Signal, Value, Value]:
+                    reading: Signal, hold: Value | None = None
+                    ) -> tuple[Signal, Signal, Signal, Value, Value]:
         """Entries arrive: store the values and the entry's min/max. Returns the newest slot,
         its word address, the count of real entries (saturating at ``depth``), the
-        entry-completed strobe and "no entry is partly written"."""
+        entry-completed strobe and "no entry is partly written". Writes also wait while
+        ``hold`` (if given) is high."""
         c, depth = self._c, self._depth
         wr_chan = Signal(range(c))
         wr_slot = Signal(range(depth))
@@ -184,9 +226,12 @@ class ConvHistory(wiring.Component):
         boundary = wr_chan == 0
         new_min = Mux(boundary | (value < run_min), value, run_min)
         new_max = Mux(boundary | (value > run_max), value, run_max)
+        ready = ~reading & ~(self.req.valid & boundary)
+        if hold is not None:
+            ready &= ~hold
         m.d.comb += [
             # A request at an entry boundary goes first: the pass must not see a new entry.
-            self.inp.ready.eq(~reading & ~(self.req.valid & boundary)),
+            self.inp.ready.eq(ready),
             vw.addr.eq(wr_base + wr_chan), vw.data.eq(value), vw.en.eq(fire),
             mw.addr.eq(wr_slot), mw.data.min.eq(new_min), mw.data.max.eq(new_max),
             mw.en.eq(done),
@@ -280,3 +325,13 @@ class ConvHistory(wiring.Component):
         with m.If(self._advance):
             m.d.sync += self.patch.valid.eq(issue)
         m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, vr.data))
+
+
+class _Port:
+    """Address, data and enable of one side of a :class:`SinglePortRAM` (duck-typed like the
+    :mod:`amaranth.lib.memory` port the write and read sides take)."""
+
+    def __init__(self, depth: int, name: str, data: Value | None = None) -> None:
+        self.addr = Signal(range(max(depth, 2)), name=f"{name}_addr")
+        self.en = Signal(name=f"{name}_en")
+        self.data = Signal(signed(ACT_WIDTH), name=f"{name}_data") if data is None else data

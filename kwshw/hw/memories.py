@@ -11,6 +11,11 @@ With ``memory="spram"`` (iCE40 UltraPlus, where the bitstream cannot initialise 
 blocks) the weight memory starts empty and is filled through a ``load`` stream of packed
 words in address order; on an iCE40 platform it is built from ``SB_SPRAM256KA`` blocks
 (16 bits x 16k each), elsewhere (and in simulation) it is a :class:`amaranth.lib.memory.Memory`.
+
+:class:`SinglePortRAM` is the same kind of memory for data written at run time (the
+convolution histories of an SPRAM build, :class:`~kwshw.hw.history.ConvHistory`): one address
+for writes and reads, ``SB_SPRAM256KA`` blocks on iCE40, a model with the same contract
+elsewhere.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from .sequencer import layer_schedules
 
 __all__ = [
     "MEMORY_KINDS",
+    "SPRAM_BLOCKS",
     "ConstantROM",
+    "SinglePortRAM",
     "WeightMemory",
     "const_bases",
     "const_bits",
@@ -39,6 +46,9 @@ __all__ = [
 
 #: Weight memory styles: initialised block RAM, or SPRAM loaded at boot.
 MEMORY_KINDS = ("bram", "spram")
+
+#: ``SB_SPRAM256KA`` blocks of an iCE40 UltraPlus (UP3K and UP5K alike).
+SPRAM_BLOCKS = 4
 
 _SPRAM_WIDTH = 16
 _SPRAM_DEPTH = 16384
@@ -249,3 +259,94 @@ class WeightMemory(wiring.Component):
                 with m.Case(r):
                     m.d.comb += self.data.eq(outs[r])
 
+
+
+class SinglePortRAM(wiring.Component):
+    """A memory with one address port for writes and reads, uninitialised.
+
+    On an iCE40 platform a column of ``SB_SPRAM256KA`` blocks (16 bits x 16k each, as many
+    rows as ``depth`` needs; ``width`` <= 16); elsewhere (and in simulation) an
+    :class:`amaranth.lib.memory.Memory` with the same contract.
+
+    Parameters
+    ----------
+    width, depth : int
+        Word width (at most 16) and number of words.
+
+    Attributes
+    ----------
+    addr : Signal, in
+        The address of this cycle's access.
+    we : Signal, in
+        Write ``wdata`` at ``addr``.
+    re : Signal, in
+        Read ``addr`` (ignored while ``we``): ``rdata`` holds the word from the next cycle on.
+    wdata : Signal, in
+    rdata : Signal, out
+        The word of the last read; it holds while neither ``we`` nor ``re`` is high, and is
+        undefined after a write (SPRAM drives X): a user must not expect a value read before
+        a write to survive it. The simulation model gives the word the write replaced.
+    """
+
+    def __init__(self, width: int, depth: int) -> None:
+        if not 1 <= width <= _SPRAM_WIDTH or depth < 1:
+            raise ValueError(f"need 1 <= width <= {_SPRAM_WIDTH} and depth >= 1, "
+                             f"got {width}, {depth}")
+        self._width, self._depth = width, max(depth, 2)
+        super().__init__({
+            "addr": In(range(self._depth)),
+            "we": In(1),
+            "re": In(1),
+            "wdata": In(unsigned(width)),
+            "rdata": Out(unsigned(width)),
+        })
+
+    def spram_blocks(self) -> tuple[int, int]:
+        """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks an iCE40 build uses."""
+        return spram_blocks(self._width, self._depth)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        if getattr(platform, "family", None) != "iCE40":
+            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
+                                                   depth=self._depth, init=[])
+            # Read before write, as one port: a write also loads the replaced word.
+            rport = mem.read_port()
+            wport = mem.write_port()
+            m.d.comb += [
+                rport.addr.eq(self.addr), rport.en.eq(self.re | self.we),
+                self.rdata.eq(rport.data),
+                wport.addr.eq(self.addr), wport.data.eq(self.wdata), wport.en.eq(self.we),
+            ]
+            return m
+        _, rows = self.spram_blocks()
+        addr = Signal(range(rows * _SPRAM_DEPTH))
+        din = Signal(_SPRAM_WIDTH)
+        m.d.comb += [addr.eq(self.addr), din.eq(self.wdata)]
+        row = addr[14:] if rows > 1 else 0
+        row_q = Signal(range(max(rows, 2)))
+        with m.If(self.re & ~self.we):
+            m.d.sync += row_q.eq(row)
+        outs = []
+        for r in range(rows):
+            dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}_do")
+            select = (row == r) if rows > 1 else 1
+            m.submodules[f"spram_r{r}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=addr[:14],
+                i_DATAIN=din,
+                i_MASKWREN=0b1111,
+                i_WREN=self.we,
+                i_CHIPSELECT=(self.we | self.re) & select,
+                i_CLOCK=ClockSignal("sync"),
+                i_STANDBY=0,
+                i_SLEEP=0,
+                i_POWEROFF=1,
+                o_DATAOUT=dout,
+            )
+            outs.append(dout)
+        with m.Switch(row_q):
+            for r in range(rows):
+                with m.Case(r):
+                    m.d.comb += self.rdata.eq(outs[r][:self._width])
+        return m

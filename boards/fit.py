@@ -50,7 +50,7 @@ class MemoryNeed:
         What it holds.
     kind : str
         ``"weights"``, ``"constants"``, ``"window"``, ``"activations"``, ``"histories"``
-        (convolutional networks) or ``"link"``.
+        (convolutional networks), ``"link"`` or ``"scores"``.
     width, depth : int
         Word width in bits and number of words.
     target : str
@@ -113,6 +113,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
         MemoryNeed("activation buffer A (ping)", "activations", act, widest),
         MemoryNeed("activation buffer B (pong)", "activations", act, widest),
         MemoryNeed("host link frame buffer", "link", act, f.n_mels),
+        MemoryNeed("score buffer", "scores", act, plans[-1].n_out + 1),
     ]
     if convolutional:
         cols, rows = spram_blocks(lanes * bits, max(words, 2))

@@ -107,7 +107,7 @@ class _Blocks(NamedTuple):
     mac: MACArray
     scaler: Scaler
     tracker: MinMax
-    scores: fifo.SyncFIFO
+    scores: fifo.SyncFIFOBuffered
     hists: tuple[ConvHistory, ...] = ()
 
 
@@ -264,9 +264,12 @@ class Accelerator(wiring.Component):
                                              max_width(plans, "psum"))
         core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
-        # An unbuffered FIFO: when empty it takes `n_out` writes on consecutive cycles
-        # (a buffered one of depth 2 drops the second while moving the first to its output).
-        core.submodules.scores = scores = fifo.SyncFIFO(width=ACT_WIDTH, depth=self._n_out)
+        # A buffered FIFO reads its storage synchronously, so the storage maps to one block
+        # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: about 400
+        # iCE40 logic cells). One spare entry: the scaler writes a frame's n_out scores on
+        # consecutive cycles without looking at w_rdy, while the first moves to the output.
+        core.submodules.scores = scores = fifo.SyncFIFOBuffered(width=ACT_WIDTH,
+                                                                depth=self._n_out + 1)
         hists = []
         for spec, kind in zip(self.history_specs, self.history_memories, strict=True):
             hists.append(spec.build(kind))

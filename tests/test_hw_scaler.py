@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
+from kwshw.hw.common import select_rshift_round
 from kwshw.hw.scaler import Scaler
 from kwshw.quantize import plan_layer, quantize_layer
 
@@ -104,10 +106,6 @@ def test_scaler_matches_scale_column(bits):
 def test_select_rshift_round_equals_arith_for_every_shift(signed_x):
     """The scaler's shared-adder rounding shift: every selectable shift (left, none, right,
     up to past the value's width) against :func:`kwshw.arith.rshift_round`."""
-    from amaranth.hdl import Module, Signal, signed, unsigned
-
-    from kwshw.hw.common import select_rshift_round
-
     width = 9
     shifts = [-3, 0, 1, 2, 5, width - 1, width, width + 4]
     m = Module()

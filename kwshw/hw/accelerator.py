@@ -382,7 +382,8 @@ class Accelerator(wiring.Component):
         issue, mac = b.seq.issue, b.mac
         lag = Window.READ_LATENCY + Requantizer.LATENCY
         core.d.comb += [
-            b.wmem.addr.eq(delay(core, b.seq.weight_addr, lag - 1, name="waddr")),
+            b.wmem.addr.eq(delay(core, b.seq.weight_addr, lag - WeightMemory.LATENCY,
+                                 name="waddr")),
             mac.inp.valid.eq(b.req.code.valid),
             mac.inp.payload.code.eq(b.req.code.payload),
             mac.inp.payload.weights.eq(b.wmem.data),

@@ -3,9 +3,11 @@
 Each cycle one activation code ``p_i`` is broadcast to all lanes and lane ``l`` multiplies it
 by its weight code ``q_i,l`` from one packed weight word, so a *pass* over the ``n_in`` inputs
 yields ``A_j = sum_i p_i q_ij`` for ``P`` columns at once. ``P = sum_i p_i`` is accumulated
-beside them. At the end of a pass the accumulators are copied into a hold bank that shifts
-its values out one per cycle to the (time-multiplexed) scaler while the next pass already
-accumulates: this is what overlaps scaling with the MACs.
+beside them. The products are registered before they are added, so a multiplier (a DSP block
+on ECP5, LUTs on iCE40) and an accumulator's carry chain are never on one path. At the end of
+a pass the accumulators are copied into a hold bank that shifts its values out one per cycle
+to the (time-multiplexed) scaler while the next pass already accumulates: this is what
+overlaps scaling with the MACs.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class MACArray(wiring.Component):
         ``P`` of the last finished pass (the same for every pass of a layer).
     """
 
-    #: Cycles from a pass's last input beat to its first ``result``.
-    LATENCY = 1
+    #: Cycles from a pass's last input beat to its first ``result``: the product register,
+    #: then the accumulator.
+    LATENCY = 2
 
     def __init__(self, lanes: int, bits: int, acc_width: int, psum_width: int) -> None:
         self._lanes, self._bits = lanes, arith.check_bits(bits)
@@ -75,21 +78,20 @@ class MACArray(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         lanes, width = self._lanes, self._acc_width
-        beat = self.inp.payload
+        beat = self._product_stage(m)
         acc = [Signal(width, name=f"acc{k}") for k in range(lanes)]
         hold = [Signal(width, name=f"hold{k}") for k in range(lanes)]
         psum = Signal.like(self.psum, name="psum_acc")
         # Starting a pass replaces the accumulator instead of clearing it in an extra cycle.
-        acc_next = [Mux(beat.first, 0, acc[k]) + beat.code * beat.weights[k]
-                    for k in range(lanes)]
+        acc_next = [Mux(beat.first, 0, acc[k]) + beat.products[k] for k in range(lanes)]
         psum_next = Mux(beat.first, 0, psum) + beat.code
-        with m.If(self.inp.valid):
+        with m.If(beat.valid):
             m.d.sync += [a.eq(n) for a, n in zip(acc, acc_next, strict=True)]
             m.d.sync += psum.eq(psum_next)
 
         left = Signal(range(lanes + 1))
         lane = Signal(range(lanes))
-        with m.If(self.inp.valid & beat.last):
+        with m.If(beat.valid & beat.last):
             m.d.sync += [h.eq(n) for h, n in zip(hold, acc_next, strict=True)]
             m.d.sync += [left.eq(beat.cols), lane.eq(0), self.psum.eq(psum_next)]
         with m.Elif(left != 0):
@@ -103,3 +105,26 @@ class MACArray(wiring.Component):
             self.result.payload.last.eq(left == 1),
         ]
         return m
+
+    def _product_stage(self, m: Module) -> Signal:
+        """Register every lane's ``p_i * q_i,l`` with the beat's code and flags."""
+        lanes, bits = self._lanes, self._bits
+        beat = self.inp.payload
+        layout = data.StructLayout({
+            "valid": 1,
+            "code": unsigned(bits),
+            "products": data.ArrayLayout(unsigned(2 * bits), lanes),
+            "first": 1,
+            "last": 1,
+            "cols": range(lanes + 1),
+        })
+        stage = Signal(layout, name="product")
+        m.d.sync += [
+            stage.valid.eq(self.inp.valid),
+            stage.code.eq(beat.code),
+            stage.first.eq(beat.first),
+            stage.last.eq(beat.last),
+            stage.cols.eq(beat.cols),
+        ]
+        m.d.sync += [stage.products[k].eq(beat.code * beat.weights[k]) for k in range(lanes)]
+        return stage

@@ -157,7 +157,7 @@ class WeightMemory(wiring.Component):
     addr : Signal, in
         Read address.
     data : Signal, out
-        The word at the ``addr`` of the previous cycle.
+        The word at the ``addr`` of :attr:`LATENCY` cycles before.
     load : stream, in (``"spram"`` only)
         Packed words written at consecutive addresses from 0; after the last address the
         next word goes to address 0 again, so the weights can be reloaded.
@@ -179,6 +179,11 @@ class WeightMemory(wiring.Component):
             members["loaded"] = Out(1)
         super().__init__(members)
 
+    #: Cycles from ``addr`` to ``data``: the memory's read, then a register after the
+    #: multiplexer of its blocks, so that neither a block RAM's clock-to-output time nor the
+    #: block multiplexer is on the path into the MAC array's multipliers.
+    LATENCY = 2
+
     @property
     def depth(self) -> int:
         return self._depth
@@ -194,11 +199,13 @@ class WeightMemory(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        read = Signal(self._width)
+        m.d.sync += self.data.eq(read)
         if self._kind == "bram":
             m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
                                                    depth=self._depth, init=self._words)
             port = mem.read_port()
-            m.d.comb += [port.addr.eq(self.addr), self.data.eq(port.data)]
+            m.d.comb += [port.addr.eq(self.addr), read.eq(port.data)]
             return m
 
         waddr = Signal(range(self._depth))
@@ -208,22 +215,23 @@ class WeightMemory(wiring.Component):
             with m.If(waddr == self._depth - 1):
                 m.d.sync += [waddr.eq(0), self.loaded.eq(1)]
         if getattr(platform, "family", None) == "iCE40":
-            self._elaborate_spram(m, waddr)
+            self._elaborate_spram(m, waddr, read)
         else:
             m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
                                                    depth=self._depth, init=[])
             rport = mem.read_port()
             wport = mem.write_port()
             m.d.comb += [
-                rport.addr.eq(self.addr), self.data.eq(rport.data),
+                rport.addr.eq(self.addr), read.eq(rport.data),
                 wport.addr.eq(waddr), wport.data.eq(self.load.payload),
                 wport.en.eq(self.load.valid),
             ]
         return m
 
-    def _elaborate_spram(self, m: Module, waddr: Signal) -> None:
+    def _elaborate_spram(self, m: Module, waddr: Signal, read: Signal) -> None:
         """Build the memory from SB_SPRAM256KA blocks: a grid of 16-bit columns and
-        16k-word rows. The single port is shared: a load word wins over a read."""
+        16k-word rows; ``read`` is the word of the last read. The single port is shared: a
+        load word wins over a read."""
         cols, rows = self.spram_blocks()
         wide = Signal(cols * _SPRAM_WIDTH)
         write = self.load.valid
@@ -257,7 +265,7 @@ class WeightMemory(wiring.Component):
         with m.Switch(row_q):
             for r in range(rows):
                 with m.Case(r):
-                    m.d.comb += self.data.eq(outs[r])
+                    m.d.comb += read.eq(outs[r])
 
 
 

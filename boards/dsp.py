@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["multipliers", "dsp_plan", "limit_dsps"]
+__all__ = ["multipliers", "dsp_plan", "dsp_tiles", "limit_dsps"]
 
 _CONST = re.compile(r"^-?\d+'[01xz-]+$")
 
@@ -42,16 +42,30 @@ def multipliers(il: str) -> list[dict]:
     return muls
 
 
+def dsp_tiles(a: int, b: int, *, max_width: int = 16, min_width: int = 2,
+              min_y: int = 11) -> int:
+    """DSPs Yosys' ``mul2dsp`` gives an ``a x b`` multiplier on iCE40: it cuts each operand
+    into ``max_width``-bit pieces (the last one shorter) and maps a pair of pieces to a DSP
+    when both are at least ``min_width`` bits and their product at least ``min_y`` bits
+    (``synth_ice40 -dsp``: 16, 2, 11); the other pairs stay in logic. A 17 x 18 product thus
+    takes two DSPs (16 x 16 and 16 x 2), not four."""
+    def pieces(n: int) -> list[int]:
+        return [max_width] * (n // max_width) + ([n % max_width] if n % max_width else [])
+
+    return sum(1 for x in pieces(a) for y in pieces(b)
+               if x >= min_width and y >= min_width and x + y >= min_y)
+
+
 def dsp_plan(il: str, budget: int, *, max_width: int = 16, min_y: int = 11) -> dict:
     """Choose the multipliers that get iCE40 SB_MAC16 DSPs within ``budget``; the others are
     built from logic.
 
     Yosys (``synth_ice40 -dsp``) maps every multiplier with a product of at least ``min_y``
-    bits to DSPs, splitting wide ones into ``max_width`` x ``max_width`` tiles, whatever the
-    device has; a design with more multipliers than DSPs then fails placement. Here each
-    multiplier's tile count is estimated (an upper bound), and the set that saves the most
-    logic (``a * b`` LUTs per multiplier) within the budget keeps its DSPs (a 0/1 knapsack).
-    Multiplications by a constant are cheap in logic and never get a DSP.
+    bits to DSPs, splitting wide ones into tiles (:func:`dsp_tiles`), whatever the device has;
+    a design with more multipliers than DSPs then fails placement. Here the set that saves the
+    most logic (``a * b`` LUTs per multiplier) within the budget keeps its DSPs (a 0/1
+    knapsack over the tile counts). Multiplications by a constant are cheap in logic and
+    never get a DSP.
     """
     cands, soft = [], []
     for mul in multipliers(il):
@@ -60,7 +74,7 @@ def dsp_plan(il: str, budget: int, *, max_width: int = 16, min_y: int = 11) -> d
         if mul["const"]:
             soft.append(mul)
             continue
-        mul["dsps"] = -(-mul["a"] // max_width) * -(-mul["b"] // max_width)
+        mul["dsps"] = dsp_tiles(mul["a"], mul["b"], max_width=max_width, min_y=min_y)
         cands.append(mul)
     # Knapsack over the DSP count: best[k] = (saving, chosen indices) using at most k DSPs.
     best = [(0, ())] * (budget + 1)

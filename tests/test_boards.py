@@ -334,6 +334,22 @@ def test_dsp_plan_fits_the_budget():
     assert "$6" not in kept | soft  # too narrow for a DSP anyway
     assert kept | soft == {"$1", "$2", "$3", "$4", "$5", "$7"}
     assert dsp_plan(il, 100)["soft"] == [m for m in plan["soft"] if m["cell"] == "$7"]
+    # Yosys' tiling of these five: 2 + 2 + 1 + 2 + 3 = 10 DSPs (what an unlimited synthesis
+    # of the old four-multiplier scaler used), so two must go to logic with a budget of 8.
+    assert dsp_plan(il, 10)["soft"] == [m for m in plan["soft"] if m["cell"] == "$7"]
+    assert len(soft) >= 2
+
+
+def test_dsp_tiles_follow_yosys_mul2dsp():
+    from boards.dsp import dsp_tiles
+
+    assert dsp_tiles(16, 16) == 1
+    assert dsp_tiles(17, 18) == 2     # 16x16 and 16x2; the 1-bit pieces stay in logic
+    assert dsp_tiles(18, 18) == 3     # 16x16, 16x2, 2x16; 2x2 is below 11 product bits
+    assert dsp_tiles(16, 22) == 2
+    assert dsp_tiles(18, 19) == 3
+    assert dsp_tiles(8, 2) == 0       # a 10-bit product: logic
+    assert dsp_tiles(33, 16) == 2
 
 
 # --- Host runtime against a simulated device ------------------------------------------------------

@@ -10,17 +10,18 @@ from kwshw import arith
 from kwshw.hw.mac_array import MACArray
 
 
+@pytest.mark.parametrize("interval", [1, 2, 3])
 @pytest.mark.parametrize(("lanes", "bits", "n_in", "n_out"), [
     (1, 4, 5, 3),
     (4, 8, 7, 10),     # n_out not a multiple of P: the last pass has 2 columns
-    (8, 4, 3, 8),      # n_in < P: passes spaced P cycles apart
+    (8, 4, 3, 8),      # n_in < interval * P: passes spaced interval * P cycles apart
     (8, 8, 1, 5),      # a single input
 ])
-def test_mac_array_passes(lanes, bits, n_in, n_out):
+def test_mac_array_passes(lanes, bits, n_in, n_out, interval):
     rng = np.random.default_rng(lanes * 100 + n_in)
     m_code = arith.code_max(bits)
     acc_w = arith.unsigned_width(n_in * m_code * m_code)
-    dut = MACArray(lanes, bits, acc_w, arith.unsigned_width(n_in * m_code))
+    dut = MACArray(lanes, bits, acc_w, arith.unsigned_width(n_in * m_code), interval=interval)
     frames = [rng.integers(0, m_code + 1, n_in) for _ in range(3)]
     frames.append(np.full(n_in, m_code))           # every product at its maximum
     frames.append(np.zeros(n_in, np.int64))         # all codes 0 (R = 0)
@@ -29,8 +30,8 @@ def test_mac_array_passes(lanes, bits, n_in, n_out):
     passes = -(-n_out // lanes)
     padded = np.zeros((n_in, passes * lanes), np.int64)
     padded[:, :n_out] = q
-    spacing = max(n_in, lanes)
-    results, psums = [], []
+    spacing = max(n_in, interval * lanes)
+    results, times, psums = [], [], []
 
     async def driver(ctx):
         for p in frames:
@@ -45,14 +46,17 @@ def test_mac_array_passes(lanes, bits, n_in, n_out):
                                                   "cols": cols})
                     await ctx.tick()
         ctx.set(dut.inp.valid, 0)
-        await ctx.tick().repeat(lanes + 2)
+        await ctx.tick().repeat(interval * lanes + 3)
 
     async def monitor(ctx):
+        cycle = 0
         async for _, _, valid, acc, lane, last, psum in ctx.tick().sample(
                 dut.result.valid, dut.result.payload.acc, dut.result.payload.lane,
                 dut.result.payload.last, dut.psum):
+            cycle += 1
             if valid:
                 results.append((acc, lane, last))
+                times.append(cycle)
                 psums.append(psum)
 
     sim = Simulator(dut)
@@ -68,5 +72,8 @@ def test_mac_array_passes(lanes, bits, n_in, n_out):
             cols = min(lanes, n_out - k * lanes)
             want += [(int(a[k * lanes + l]), l, int(l == cols - 1)) for l in range(cols)]
     assert results == want
+    # Results of one pass come exactly `interval` cycles apart.
+    gaps = np.diff(times)
+    assert (gaps >= interval).all() and (gaps[[r[1] != 0 for r in results[1:]]] == interval).all()
     want_psum = [int(p.sum()) for p in frames for _ in range(n_out)]
     assert psums == want_psum

@@ -11,6 +11,7 @@ from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.hw.common import select_rshift_round
 from kwshw.hw.scaler import Scaler
+from kwshw.hw.sequencer import COLUMN_INTERVAL
 from kwshw.quantize import plan_layer, quantize_layer
 
 
@@ -80,9 +81,11 @@ def test_scaler_matches_scale_column(bits):
                 ctx.set(dut.inp.payload, {"acc": int(a[j]), "column": j,
                                           "last": j == n_out - 1})
                 await ctx.tick()
-                if rng.random() < 0.2:          # a gap between columns
-                    ctx.set(dut.inp.valid, 0)
-                    await ctx.tick()
+                # Columns COLUMN_INTERVAL cycles apart (as the hold bank sends them), or
+                # further (between passes and layers), odd distances included.
+                ctx.set(dut.inp.valid, 0)
+                await ctx.tick().repeat(COLUMN_INTERVAL - 1 + int(rng.integers(0, 3) == 0)
+                                        * int(rng.integers(1, 4)))
             ctx.set(dut.inp.valid, 0)
             await ctx.tick().repeat(Scaler.LATENCY)
 

@@ -46,7 +46,7 @@ from .minmax import MinMax
 from .ports import AcceleratorSignature
 from .requant import FrameDivider, Requantizer, frame_divider_latency
 from .scaler import Scaler
-from .sequencer import FrameSchedule, Sequencer, layer_schedules
+from .sequencer import COLUMN_INTERVAL, FrameSchedule, Sequencer, layer_schedules
 from .window import Window, reduce_latency, window_bits
 
 __all__ = ["Accelerator", "PIPELINE_LATENCY", "activation_depth", "frame_schedule",
@@ -261,7 +261,8 @@ class Accelerator(wiring.Component):
         core.submodules.requant = req = Requantizer(bits, max_width(plans, "range"),
                                                     max_width(plans, "recip"))
         core.submodules.mac = mac = MACArray(self.lanes, bits, max_width(plans, "acc"),
-                                             max_width(plans, "psum"))
+                                             max_width(plans, "psum"),
+                                             interval=COLUMN_INTERVAL)
         core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block

@@ -5,9 +5,9 @@ by its weight code ``q_i,l`` from one packed weight word, so a *pass* over the `
 yields ``A_j = sum_i p_i q_ij`` for ``P`` columns at once. ``P = sum_i p_i`` is accumulated
 beside them. The products are registered before they are added, so a multiplier (a DSP block
 on ECP5, LUTs on iCE40) and an accumulator's carry chain are never on one path. At the end of
-a pass the accumulators are copied into a hold bank that shifts its values out one per cycle
-to the (time-multiplexed) scaler while the next pass already accumulates: this is what
-overlaps scaling with the MACs.
+a pass the accumulators are copied into a hold bank that shifts its values out, one every
+``interval`` cycles, to the (time-multiplexed) scaler while the next pass already
+accumulates: this is what overlaps scaling with the MACs.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class MACArray(wiring.Component):
         Accumulator width (``LayerWidths.acc``, the largest over the layers).
     psum_width : int
         Width of ``P = sum_i p_i`` (``LayerWidths.psum``).
+    interval : int
+        Cycles between two results (the scaler's
+        :data:`~kwshw.hw.sequencer.COLUMN_INTERVAL`).
 
     Attributes
     ----------
@@ -43,9 +46,10 @@ class MACArray(wiring.Component):
         first and last input, ``cols`` (with ``last``) the number of lanes holding real
         columns. Never stalls.
     result : stream, out
-        After a pass, its ``cols`` results one per cycle, lane 0 first: ``acc`` (``A_j``),
-        ``lane`` and ``last`` (the pass's last column). A pass must not end again before the
-        previous pass's results are out (``n_in >= cols`` cycles apart): the sequencer ensures it.
+        After a pass, its ``cols`` results one every ``interval`` cycles, lane 0 first:
+        ``acc`` (``A_j``), ``lane`` and ``last`` (the pass's last column). A pass must not end
+        again before the previous pass's results are out (``n_in >= interval * cols``
+        cycles apart): the sequencer ensures it.
     psum : Signal, out
         ``P`` of the last finished pass (the same for every pass of a layer).
     """
@@ -54,8 +58,12 @@ class MACArray(wiring.Component):
     #: then the accumulator.
     LATENCY = 2
 
-    def __init__(self, lanes: int, bits: int, acc_width: int, psum_width: int) -> None:
+    def __init__(self, lanes: int, bits: int, acc_width: int, psum_width: int, *,
+                 interval: int = 1) -> None:
+        if interval < 1:
+            raise ValueError(f"interval must be >= 1, got {interval}")
         self._lanes, self._bits = lanes, arith.check_bits(bits)
+        self._interval = interval
         self._acc_width = acc_width
         in_layout = data.StructLayout({
             "code": unsigned(bits),
@@ -91,15 +99,21 @@ class MACArray(wiring.Component):
 
         left = Signal(range(lanes + 1))
         lane = Signal(range(lanes))
+        # Cycles until the next result (0: lane 0 of the bank is presented now).
+        wait = Signal(range(self._interval))
+        present = (left != 0) & (wait == 0)
         with m.If(beat.valid & beat.last):
             m.d.sync += [h.eq(n) for h, n in zip(hold, acc_next, strict=True)]
-            m.d.sync += [left.eq(beat.cols), lane.eq(0), self.psum.eq(psum_next)]
-        with m.Elif(left != 0):
-            # Shift the bank down one lane per cycle: a 2:1 mux per bit, not a P:1 mux.
+            m.d.sync += [left.eq(beat.cols), lane.eq(0), wait.eq(0),
+                         self.psum.eq(psum_next)]
+        with m.Elif(present):
+            # Shift the bank down one lane: a 2:1 mux per bit, not a P:1 mux.
             m.d.sync += [hold[k].eq(hold[k + 1]) for k in range(lanes - 1)]
-            m.d.sync += [left.eq(left - 1), lane.eq(lane + 1)]
+            m.d.sync += [left.eq(left - 1), lane.eq(lane + 1), wait.eq(self._interval - 1)]
+        with m.Elif(wait != 0):
+            m.d.sync += wait.eq(wait - 1)
         m.d.comb += [
-            self.result.valid.eq(left != 0),
+            self.result.valid.eq(present),
             self.result.payload.acc.eq(hold[0]),
             self.result.payload.lane.eq(lane),
             self.result.payload.last.eq(left == 1),

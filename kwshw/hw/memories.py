@@ -109,8 +109,10 @@ class ConstantROM(wiring.Component):
     ----------
     addr : Signal, in
         ``const_bases(plans)[layer] + column``.
+    en : Signal, in
+        Read ``addr`` this cycle (high by default); while low, ``data`` holds.
     data : View of :func:`const_layout`, out
-        The word at the ``addr`` of the previous cycle.
+        The word at ``addr`` of the last cycle with ``en``.
     """
 
     def __init__(self, plans: Sequence[LayerPlan]) -> None:
@@ -122,6 +124,7 @@ class ConstantROM(wiring.Component):
         ]
         super().__init__({
             "addr": In(range(max(len(self._init), 2))),
+            "en": In(1, init=1),
             "data": Out(self._layout),
         })
 
@@ -135,7 +138,7 @@ class ConstantROM(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=self._layout, depth=len(self._init),
                                                init=self._init)
         port = mem.read_port()
-        m.d.comb += [port.addr.eq(self.addr), self.data.eq(port.data)]
+        m.d.comb += [port.addr.eq(self.addr), port.en.eq(self.en), self.data.eq(port.data)]
         return m
 
 

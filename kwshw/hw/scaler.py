@@ -10,6 +10,14 @@ takes ``n_in`` cycles and hands over only ``P`` columns, so there is time). Per 
     Z  = (T1 << align1) + (T2 << align2)
     Y  = clamp(rshift_round(Z, out) + B)      # ReLU or saturation
 
+Two multipliers compute the four products, each two of them in consecutive cycles: ``M1``
+does ``ST * A`` then ``LO * P``, ``M2`` does ``XLO * WSR`` then ``RM * VR``. A column may
+therefore follow the previous one after :data:`~kwshw.hw.sequencer.COLUMN_INTERVAL` = 2
+cycles, not 1 (the MAC array's hold bank shifts at that pace), which costs a few cycles per
+layer and saves half the multipliers: on an iCE40UP5K the four products of 17-19 bit operands
+need ten of its eight 16 x 16 DSPs, and the ones left over cost about 1,100 logic cells as
+soft multipliers; two shared ones need six.
+
 The shifts are constants of each layer, selected by the layer index (the shifted values and
 rounding bits are selected, then added once); every register is as wide as the widest layer
 needs (:class:`kwshw.arith.LayerWidths`), which makes it exact.
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,7 +62,7 @@ class Scaler(wiring.Component):
     """
 
     #: Cycles from a column's ``inp`` beat to its ``out`` beat.
-    LATENCY = 6
+    LATENCY = 8
 
     def __init__(self, plans: Sequence[LayerPlan]) -> None:
         self._plans = list(plans)
@@ -85,58 +93,79 @@ class Scaler(wiring.Component):
         plans, bits = self._plans, self._bits
         m.submodules.rom = rom = self.rom
 
-        # Column and "last" travel beside the data through the stages.
+        # Column and "last" travel beside the data; valid[k] marks a column k cycles in.
         n = self.LATENCY
-        valid = delay(m, self.inp.valid, n, name="valid")
+        valid = [self.inp.valid]
+        for k in range(1, n + 1):
+            valid.append(delay(m, valid[-1], 1, name=f"valid{k}"))
         column = delay(m, self.inp.payload.column, n, name="column")
         last = delay(m, self.inp.payload.last, n, name="last")
 
-        # Stage 0: constant ROM read for this layer's column.
+        # Cycle 0: the constant ROM read for this column; its output then holds until the
+        # next column's read (at least COLUMN_INTERVAL cycles later).
         bases = const_bases(plans)
         with m.Switch(self.layer):
             for k, base in enumerate(bases):
                 with m.Case(k):
                     m.d.comb += rom.addr.eq(base + self.inp.payload.column)
-        acc0 = delay(m, self.inp.payload.acc, 1, name="acc")
-        # B is added in stage 5: four registers from the ROM's output.
-        bias4 = delay(m, rom.data.bias, 4, name="bias")
+        m.d.comb += rom.en.eq(self.inp.valid)
+        acc0 = Signal.like(self.inp.payload.acc)
+        with m.If(self.inp.valid):
+            m.d.sync += acc0.eq(self.inp.payload.acc)
+        bias = delay(m, rom.data.bias, n - 2, name="bias")
+        wsr = Signal.like(rom.data.wsr)
+        with m.If(valid[2]):
+            m.d.sync += wsr.eq(rom.data.wsr)
 
-        # Stage 1: V = ST * A + ((LO * P) << b).
+        # Cycles 1, 2: M1 computes ST * A, then LO * P; cycle 3: V; cycle 4: VR.
+        p1, p2 = self._shared_multiply(m, "m1", valid[1], valid[2],
+                                       (rom.data.st, acc0), (rom.data.lo, self.psum))
         v = Signal(signed(max_width(plans, "v")))
-        m.d.sync += v.eq(rom.data.st * acc0 + ((rom.data.lo * self.psum) << bits))
-        wsr1 = delay(m, rom.data.wsr, 1, name="wsr")
-
-        # Stage 2: VR = rshift_round(V, sv); T1 = XLO * WSR.
+        m.d.sync += v.eq(p1 + (p2 << bits))
         vr = Signal(signed(max_width(plans, "vr")))
-        t1 = Signal(signed(max_width(plans, "t1")))
-        m.d.sync += t1.eq(self.xlo * wsr1)
         v_floor, v_half = select_rshift_round(m, self.layer, v, [p.shifts.sv for p in plans])
         m.d.sync += vr.eq(v_floor + v_half)
 
-        # Stage 3: T2 = RM * VR.
-        t2 = Signal(signed(max_width(plans, "t2")))
-        m.d.sync += t2.eq(self.step * vr)
-        t1_3 = delay(m, t1, 1, name="t1_dly")
-
-        # Stage 4: Z = (T1 << align1) + (T2 << align2).
+        # Cycles 4, 5: M2 computes T1 = XLO * WSR, then T2 = RM * VR; cycle 6: Z.
+        t1, t2 = self._shared_multiply(m, "m2", valid[4], valid[5],
+                                       (self.xlo, wsr), (self.step, vr))
         z = Signal(signed(max_width(plans, "z")))
-        t1_al, _ = select_rshift_round(m, self.layer, t1_3, [-p.shifts.align1 for p in plans])
+        t1_al, _ = select_rshift_round(m, self.layer, t1, [-p.shifts.align1 for p in plans])
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
         m.d.sync += z.eq(t1_al + t2_al)
 
-        # Stage 5: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
+        # Cycle 7: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
         z_floor, z_half = select_rshift_round(m, self.layer, z, [p.shifts.out for p in plans])
         low = Signal(signed(ACT_WIDTH))
         with m.Switch(self.layer):
             for k, plan in enumerate(plans):
                 with m.Case(k):
                     m.d.comb += low.eq(0 if plan.layer.relu else ACT_MIN)
-        y = z_floor + z_half + bias4
+        y = z_floor + z_half + bias
         m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
 
         m.d.comb += [
-            self.out.valid.eq(valid),
+            self.out.valid.eq(valid[n]),
             self.out.payload.column.eq(column),
             self.out.payload.last.eq(last),
         ]
         return m
+
+    def _shared_multiply(self, m: Module, name: str, first: Value, second: Value,
+                         a: tuple[Value, Value], b: tuple[Value, Value]) -> tuple[Signal, Signal]:
+        """One multiplier for two products of a column, in consecutive cycles: ``a[0] * a[1]``
+        while ``first``, ``b[0] * b[1]`` while ``second`` (never both: columns are at least
+        two cycles apart). Returns the two registered products, each held until the next
+        column's."""
+        x = Mux(first, a[0], b[0])
+        y = Mux(first, a[1], b[1])
+        # A signal, so that the RTLIL holds one multiplier cell, not one per use.
+        product = Signal(signed(len(x) + len(y) + 1), name=name)
+        m.d.comb += product.eq(x * y)
+        pa = Signal(signed(len(a[0]) + len(a[1]) + 1), name=f"{name}_a")
+        pb = Signal(signed(len(b[0]) + len(b[1]) + 1), name=f"{name}_b")
+        with m.If(first):
+            m.d.sync += pa.eq(product)
+        with m.If(second):
+            m.d.sync += pb.eq(product)
+        return pa, pb

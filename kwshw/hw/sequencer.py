@@ -24,7 +24,12 @@ from amaranth.lib.wiring import In, Out
 from ..quantize import LayerPlan
 from .common import check_lanes
 
-__all__ = ["FrameSchedule", "LayerSchedule", "Sequencer", "layer_schedules"]
+__all__ = ["COLUMN_INTERVAL", "FrameSchedule", "LayerSchedule", "Sequencer", "layer_schedules"]
+
+#: Cycles between two columns entering the scaler: its two multipliers each compute two of a
+#: column's four products (:class:`kwshw.hw.scaler.Scaler`), so the MAC array's hold bank
+#: hands over one column every two cycles.
+COLUMN_INTERVAL = 2
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,9 @@ class LayerSchedule:
     passes : int
         ``ceil(n_out / P)``: passes of the MAC array over the inputs.
     spacing : int
-        Cycles from one pass's first read to the next's: ``max(n_in, P)``, so that a pass
-        never ends before the previous pass's ``P`` results have left the hold bank.
+        Cycles from one pass's first read to the next's: ``max(n_in, COLUMN_INTERVAL * P)``,
+        so that a pass never ends before the previous pass's ``P`` results have left the hold
+        bank.
     last_cols : int
         Columns computed by the last pass (``n_out`` not a multiple of ``P`` leaves lanes idle).
     """
@@ -74,7 +80,8 @@ def layer_schedules(plans: Sequence[LayerPlan], lanes: int) -> list[LayerSchedul
         passes = -(-plan.n_out // lanes)
         out.append(LayerSchedule(
             n_in=plan.n_in, n_out=plan.n_out, passes=passes,
-            spacing=max(plan.n_in, lanes), last_cols=plan.n_out - (passes - 1) * lanes))
+            spacing=max(plan.n_in, COLUMN_INTERVAL * lanes),
+            last_cols=plan.n_out - (passes - 1) * lanes))
     return out
 
 
@@ -108,14 +115,15 @@ class FrameSchedule:
 
         Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer:
         ``divider_latency`` + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) +
-        ``pipeline_latency`` + ``last_cols`` - 1 (to the last column out) + 1 (start of the
-        next layer, or idle); plus, for a layer that reads a convolution history,
-        ``history_waits`` (waiting for the history's min/max reduce of the entry just written).
+        ``pipeline_latency`` + ``COLUMN_INTERVAL * (last_cols - 1)`` (to the last column
+        out) + 1 (start of the next layer, or idle); plus, for a layer that reads a
+        convolution history, ``history_waits`` (waiting for the history's min/max reduce of
+        the entry just written).
         """
         total = 1 + self.reduce_latency + sum(self.history_waits)
         for s in self.layers:
             total += (1 + self.divider_latency + s.issue_cycles + self.pipeline_latency
-                      + s.last_cols - 1)
+                      + COLUMN_INTERVAL * (s.last_cols - 1))
         return total
 
     @property

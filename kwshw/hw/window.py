@@ -199,28 +199,53 @@ class Window(wiring.Component):
 
     def _read_vector(self, m: Module, fr: memory.ReadPort, oldest: Signal,
                      cur_count: Signal) -> None:
-        """Reading layer 0's input vector, element by element."""
+        """Reading layer 0's input vector, element by element.
+
+        Every read address comes from a register: the window's first address (``oldest`` times
+        ``bands``, registered well before the first read), the next band's, and the next
+        stacked frame's first address, which (with the one after it) is computed around the
+        ring while the current frame's bands are read. So no ring arithmetic lies between
+        the sequencer's ``rd_first`` and the memory's address (on iCE40 that chain of three
+        carry chains limited the clock).
+        """
         bands, stride, back = self._bands, self._stride, self._back
         depth = self._slots * bands
-        p_addr = Signal(range(depth))
+
+        def around(x: Value) -> Value:
+            """The first address of the stacked frame after the one at ``x``."""
+            ahead = x + stride * bands
+            return Mux(ahead >= depth, ahead - depth, ahead)
+
+        first_addr = Signal(range(depth))      # of the window
+        first_next = Signal(range(depth))      # of its second stacked frame
+        next_frame = Signal(range(depth))      # of the stacked frame after the current one
+        next_next = Signal(range(depth))       # and the one after that
+        m.d.sync += [first_addr.eq(oldest * bands), first_next.eq(around(first_addr))]
+        if bands >= 3:
+            # next_frame changes at most every `bands` cycles: its successor is ready in time.
+            m.d.sync += next_next.eq(around(next_frame))
+        else:
+            m.d.comb += next_next.eq(around(next_frame))
+        p_addr = Signal(range(depth))          # the next element's address
         p_band = Signal(range(bands))
         p_age = Signal(range(back + 1))
-        base = oldest * bands
-        addr = Mux(self.rd_first, base, p_addr)
-        band = Mux(self.rd_first, 0, p_band)
         e_age = Mux(self.rd_first, back, p_age)
-        m.d.comb += fr.addr.eq(addr)
+        m.d.comb += fr.addr.eq(Mux(self.rd_first, first_addr, p_addr))
         with m.If(self.rd_en):
-            with m.If(band == bands - 1):
-                # Skip the stride - 1 frames between two stacked frames, around the ring.
-                jump = addr + 1 + (stride - 1) * bands
-                m.d.sync += [
-                    p_addr.eq(Mux(jump >= depth, jump - depth, jump)),
-                    p_band.eq(0),
-                    p_age.eq(e_age - stride),
-                ]
-            with m.Else():
-                m.d.sync += [p_addr.eq(addr + 1), p_band.eq(band + 1), p_age.eq(e_age)]
+            if bands == 1:
+                # Every element is a stacked frame of its own: step around the ring.
+                addr = Mux(self.rd_first, first_addr, p_addr)
+                m.d.sync += [p_addr.eq(around(addr)), p_age.eq(e_age - stride)]
+            else:
+                with m.If(self.rd_first):
+                    m.d.sync += [p_addr.eq(first_addr + 1), p_band.eq(1), p_age.eq(back),
+                                 next_frame.eq(first_next)]
+                with m.Elif(p_band == bands - 1):
+                    # Skip the stride - 1 frames between two stacked frames, around the ring.
+                    m.d.sync += [p_addr.eq(next_frame), p_band.eq(0), p_age.eq(p_age - stride),
+                                 next_frame.eq(next_next)]
+                with m.Else():
+                    m.d.sync += [p_addr.eq(p_addr + 1), p_band.eq(p_band + 1)]
         e_real = Signal()
         m.d.sync += e_real.eq(e_age < cur_count)
         m.d.comb += self.rd_data.eq(Mux(e_real, fr.data, 0))

@@ -446,4 +446,4 @@ def load_results(folder: str | os.PathLike) -> dict:
     folder = Path(folder)
     return {name: read_json(folder / f"{name}.json")
             for name in ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed",
-                         "sweep", "run")}
+                         "sweep", "area", "area-before", "run")}

@@ -5,6 +5,9 @@
     python bench/readme.py            # rewrite the section between the markers in README.md
     python bench/readme.py --check    # exit 1 (with a diff) when README.md is out of date
 
+The per-module resource table (``area.json``, ``area-before.json``) also goes into
+``docs/hardware.md``, between ``<!-- area:begin -->`` and ``<!-- area:end -->``.
+
 Only the text between ``<!-- results:begin -->`` and ``<!-- results:end -->`` is replaced;
 everything else in the README is left alone. The section is a pure function of the JSON files
 in the results folder (and of which plots exist there): the machine, tool versions and commands
@@ -79,7 +82,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _provenance(res: dict) -> list[str]:
     files = [(name, res[name]) for name in ("accuracy", "accuracy-cnn", "convolutions",
-                                            "cycles", "simspeed", "sweep") if res.get(name)]
+                                            "cycles", "simspeed", "sweep", "area",
+                                            "area-before") if res.get(name)]
     if not files:
         return [f"No results yet: {MISSING}."]
     lines = []
@@ -374,6 +378,88 @@ def _sweep(res: dict) -> list[str]:
     return out
 
 
+#: The modules of the per-module table (paths below the board top), in data-path order.
+AREA_MODULES = (
+    ("core.accel.core.window", "window (feature frames, layer 0's input)"),
+    ("core.accel.core.history1", "convolution history 1"),
+    ("core.accel.core.history2", "convolution history 2"),
+    ("core.accel.core.history3", "convolution history 3"),
+    ("core.accel.core.divider", "dividers (RECIP, RM)"),
+    ("core.accel.core.requant", "requantizer"),
+    ("core.accel.core.mac", "MAC array + hold bank"),
+    ("core.accel.core.scaler", "scaler (+ constant ROM)"),
+    ("core.accel.core.tracker", "min-max tracker"),
+    ("core.accel.core.sequencer", "sequencer"),
+    ("core.accel.core.scores", "score buffer"),
+    ("core.accel.weights", "weight memory"),
+    ("core.link", "host link (UART, packets, CRC)"),
+    ("core.boot", "flash loader (SPRAM weights)"),
+    ("core.detector", "detector (LED)"),
+    ("(top)", "whole design (Yosys, hierarchy kept)"),
+)
+AREA_BEGIN = "<!-- area:begin -->"
+AREA_END = "<!-- area:end -->"
+
+
+def _area_point(data: dict | None, board: str, network: str) -> dict | None:
+    for p in (data or {}).get("points", []):
+        if p["board"] == board and p["network"] == network:
+            return p
+    return None
+
+
+def _area_totals(p: dict | None) -> str:
+    if p is None:
+        return "not measured"
+    if p["status"] != "built":
+        return p["status"]
+    u = {k: v["used"] for k, v in p["utilization"].items() if v}
+    u.update({f"{k}_available": v["available"] for k, v in p["utilization"].items() if v})
+    logic = "logic cells" if p["board"] == "icebreaker" else "LUTs"
+    return (f"{_used(u, 'luts')} {logic}, {_used(u, 'dsps')} DSPs, {_used(u, 'bram')} block "
+            f"RAMs, fmax {p['fmax_mhz']} MHz")
+
+
+def area_table(res: dict) -> list[str]:
+    """Resources per module of the reference builds before and after the area work
+    (``area-before.json``, ``area.json``): the README's and docs/hardware.md's table."""
+    after, before = res.get("area"), res.get("area-before")
+    if not after:
+        return ["Not measured yet (run `python bench/area.py`)."]
+    points = [(p["board"], p["network"], p["lanes"]) for p in after["points"]]
+    totals = [[f"{board}, {network.upper()} 4-bit, P = {lanes}",
+               _area_totals(_area_point(before, board, network)),
+               _area_totals(_area_point(after, board, network))]
+              for board, network, lanes in points]
+    before_commit = _commit((before or {}).get("meta", {}).get("git"))
+    lines = _table(["design", f"before ({before_commit})",
+                    f"after ({_commit(after.get('meta', {}).get('git'))})"], totals)
+    header, columns = ["module"], []
+    for board, network, _ in points:
+        for label, data in (("before", before), ("after", after)):
+            p = _area_point(data, board, network)
+            if board == "icebreaker" and p is not None and p["status"] == "built":
+                columns.append({r["module"]: r for r in p["modules"]})
+                header.append(f"{network.upper()} {label}")
+    rows = []
+    for path, label in AREA_MODULES:
+        cells = ["-" if (r := mods.get(path)) is None else
+                 f"{r.get('lut4', 0):,} / {r.get('carry', 0):,} / {r.get('ff', 0):,}"
+                 for mods in columns]
+        if any(c != "-" for c in cells):
+            rows.append([label if path == "(top)" else f"{label} (`{path}`)", *cells])
+    if rows:
+        lines += ["", "Per module on the iCEBreaker, LUT4 / carry / flip-flop cells (Yosys "
+                  "with the hierarchy kept, `kwshw build --breakdown`; nextpnr packs a LUT, a "
+                  "carry and a flip-flop into one logic cell, so the logic cells above are "
+                  "fewer than their sum):", "", *_table(header, rows)]
+    return lines
+
+
+def _area(res: dict) -> list[str]:
+    return area_table(res)
+
+
 def _cycles(res: dict) -> list[str]:
     sweep = res.get("sweep") or {}
     table = sweep.get("cycles_vs_lanes") or {}
@@ -530,6 +616,10 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "",
         *_sweep(res),
         "",
+        "### Where the logic goes: resources per module",
+        "",
+        *_area(res),
+        "",
         "### Cycles per frame vs the ideal",
         "",
         *_cycles(res),
@@ -562,9 +652,32 @@ def splice(text: str, section: str) -> str:
     return f"{head}{BEGIN}\n{section}\n{END}{tail}"
 
 
+#: The page that shows the per-module table too (between :data:`AREA_BEGIN` and
+#: :data:`AREA_END`).
+HARDWARE_PAGE = ROOT / "docs" / "hardware.md"
+
+
+def splice_area(text: str, res: dict) -> str:
+    """``text`` with the per-module table (:func:`area_table`) between the area markers."""
+    if text.count(AREA_BEGIN) != 1 or text.count(AREA_END) != 1:
+        raise MarkerError(f"the page must contain {AREA_BEGIN} and {AREA_END} exactly once")
+    head, rest = text.split(AREA_BEGIN, 1)
+    _, tail = rest.split(AREA_END, 1)
+    table = "\n".join(["<!-- generated by bench/readme.py from bench/results/area*.json -->",
+                       *area_table(res)])
+    return f"{head}{AREA_BEGIN}\n{table}\n{AREA_END}{tail}"
+
+
+def _diff(path: Path, old: str, new: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                        f"{path} (now)", f"{path} (from the JSON files)"))
+
+
 def update(readme: str | Path = ROOT / "README.md", results: str | Path = RESULTS, *,
-           check: bool = False, allow_dirty: bool = False) -> tuple[bool, str]:
-    """Rewrite (or with ``check`` only compare) the section; ``(up_to_date, diff)``.
+           check: bool = False, allow_dirty: bool = False,
+           hardware: str | Path | None = HARDWARE_PAGE) -> tuple[bool, str]:
+    """Rewrite (or with ``check`` only compare) the section, and the per-module table of
+    ``hardware`` (``None``: leave it); ``(up_to_date, diff)``.
 
     Raises :class:`DirtyResultError` when a result was made from uncommitted code, unless
     ``allow_dirty`` (nobody could tell which code made such a number).
@@ -574,16 +687,19 @@ def update(readme: str | Path = ROOT / "README.md", results: str | Path = RESULT
         raise DirtyResultError(
             "results made from uncommitted code: " + "; ".join(dirty) + ". Commit, rerun "
             "them from the clean tree (python bench/run.py ...), or pass --allow-dirty")
-    readme = Path(readme)
-    text = readme.read_text()
-    new = splice(text, render(results, readme))
-    if new == text:
-        return True, ""
-    diff = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
-                                        f"{readme} (now)", f"{readme} (from the JSON files)"))
-    if not check:
-        readme.write_text(new)
-    return False, diff
+    pages = [(Path(readme), lambda text: splice(text, render(results, readme)))]
+    if hardware is not None:
+        res = load_results(Path(results))
+        pages.append((Path(hardware), lambda text: splice_area(text, res)))
+    diffs = []
+    for path, make in pages:
+        text = path.read_text()
+        new = make(text)
+        if new != text:
+            diffs.append(_diff(path, text, new))
+            if not check:
+                path.write_text(new)
+    return not diffs, "".join(diffs)
 
 
 def main(argv=None) -> int:
@@ -594,10 +710,15 @@ def main(argv=None) -> int:
                     help="do not write; exit 1 if the README differs from the JSON files")
     ap.add_argument("--allow-dirty", action="store_true",
                     help="publish results made from uncommitted code (they say so)")
+    ap.add_argument("--hardware", default=None,
+                    help="page with the per-module table (default: docs/hardware.md when "
+                         "--readme is the repository's README, else none)")
     args = ap.parse_args(argv)
+    hardware = args.hardware or (HARDWARE_PAGE if Path(args.readme).resolve()
+                                 == (ROOT / "README.md").resolve() else None)
     try:
         same, diff = update(args.readme, args.results, check=args.check,
-                            allow_dirty=args.allow_dirty)
+                            allow_dirty=args.allow_dirty, hardware=hardware)
     except (MarkerError, DirtyResultError) as e:
         print(f"readme: {args.readme}: {e}", file=sys.stderr)
         return 2

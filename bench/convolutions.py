@@ -45,7 +45,7 @@ from kwshw.datasets import extract
 from kwshw.evaluate import evaluate
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import frame_schedule, memory_bits
-from kwshw.hw.sequencer import FrameSchedule, layer_schedules
+from kwshw.hw.sequencer import COLUMN_INTERVAL, FrameSchedule, layer_schedules
 from kwshw.hw.window import reduce_latency
 from kwshw.layers import gather_patches
 from kwshw.streaming import layer_timing, macs_per_hop
@@ -154,11 +154,13 @@ def hop_costs(model, lanes: int) -> dict:
         return 1 if p.conv is not None else p.vectors
 
     def per_patch_spacing(p):
-        return max(p.n_in, lanes)
+        return max(p.n_in, COLUMN_INTERVAL * lanes)
 
     def per_step_spacing(p):
-        # K partial sums per column leave the MAC array per pass: the scaler needs K P cycles.
-        return max(p.n_in, lanes * (p.conv.kernel if p.conv is not None else 1))
+        # K partial sums per column leave the MAC array per pass: the scaler needs K times
+        # the cycles of P columns.
+        return max(p.n_in, COLUMN_INTERVAL * lanes * (p.conv.kernel if p.conv is not None
+                                                      else 1))
 
     bits = model.bits
     hist_patch = hist_step = 0

@@ -212,9 +212,11 @@ class Window(wiring.Component):
         depth = self._slots * bands
 
         def around(x: Value) -> Value:
-            """The first address of the stacked frame after the one at ``x``."""
-            ahead = x + stride * bands
-            return Mux(ahead >= depth, ahead - depth, ahead)
+            """The first address of the stacked frame after the one at ``x``. (Compared before
+            adding: with ``x + step >= depth`` instead, Yosys 0.70's ABC9 flow for ECP5 fails an
+            internal assertion on some builds, e.g. the reference network with 8 lanes.)"""
+            step = stride * bands
+            return Mux(x >= depth - step, x - (depth - step), x + step)
 
         first_addr = Signal(range(depth))      # of the window
         first_next = Signal(range(depth))      # of its second stacked frame

@@ -69,8 +69,13 @@ class MemoryNeed:
 
 
 def bram_blocks(family: str, width: int, depth: int) -> int:
-    """Block RAMs of ``family`` that a ``width`` x ``depth`` memory takes (cheapest shape)."""
-    if width * depth <= _SMALL_BITS:
+    """Block RAMs of ``family`` that a ``width`` x ``depth`` memory takes (cheapest shape).
+
+    On ECP5 a memory of at most ``_SMALL_BITS`` goes to distributed (LUT) RAM; iCE40 has none,
+    and Yosys puts every memory with a synchronous read port into block RAM however small
+    (the alternative is a flip-flop per bit): a 13 x 16 FIFO takes a block, a 32-bit wide
+    min/max memory two."""
+    if family != "ice40" and width * depth <= _SMALL_BITS:
         return 0
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES[family])
 
@@ -110,8 +115,8 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
         MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,
                    slots * f.n_mels),
         MemoryNeed("per-frame min/max of the window", "window", 2 * act, slots),
-        MemoryNeed("activation buffer A (ping)", "activations", act, widest),
-        MemoryNeed("activation buffer B (pong)", "activations", act, widest),
+        MemoryNeed("activation buffers (ping and pong halves of one memory)", "activations",
+                   act, 2 * widest),
         MemoryNeed("host link frame buffer", "link", act, f.n_mels),
         MemoryNeed("score buffer", "scores", act, plans[-1].n_out + 1),
     ]

@@ -99,6 +99,8 @@ def test_block_estimates():
     assert bram_blocks("ecp5", 32, 20352) == 40          # 4-bit codes x 8 lanes
     assert bram_blocks("ice40", 16, 3920) == 16          # the window on iCE40
     assert bram_blocks("ecp5", 16, 40) == 0              # small: LUT RAM / FFs
+    assert bram_blocks("ice40", 16, 13) == 1             # iCE40 has no LUT RAM
+    assert bram_blocks("ice40", 32, 9) == 2              # 32 bits wide: two 16-bit blocks
     assert spram_blocks(16, 40576) == (1, 3)
     assert spram_blocks(64, 10176) == (4, 1)
 
@@ -119,7 +121,7 @@ def test_fit_refusals_name_the_numbers(ref4, ref8):
     with pytest.raises(FitError, match="1,731,584 weight bits; LFE5U-25F block RAM has 1,032,192"):
         fit_check(BOARDS["orangecrab-25f"], ref8, 8)
     # The 4-bit codes alone would fit the 25F's bits, its block RAMs' packing does not.
-    with pytest.raises(FitError, match=r"with 8 lanes needs about 62 block RAMs \(weight codes, "
+    with pytest.raises(FitError, match=r"with 8 lanes needs about 61 block RAMs \(weight codes, "
                                        r"packed 53, .*LFE5U-25F has 56"):
         fit_check(BOARDS["ulx3s-25f"], ref4, 8)
     # Too many lanes for the SPRAM's 16-bit columns: 4 bits x 32 lanes = 8 columns.

@@ -172,8 +172,7 @@ class ConvHistory(wiring.Component):
         m.submodules.values = values = memory.Memory(shape=signed(ACT_WIDTH), depth=depth * c,
                                                      init=[])
         m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
-        m.submodules.rest = rest = memory.Memory(shape=signed(ACT_WIDTH), depth=c,
-                                                 init=self._rest)
+        m.submodules.rest = rest = self._rest_rom()
         reading = Signal()
         newest_slot, newest_base, count, done, boundary = self._write_side(
             m, values.write_port(), entry_mm.write_port(), reading)
@@ -182,14 +181,19 @@ class ConvHistory(wiring.Component):
                         newest_base, count)
         return m
 
+    def _rest_rom(self) -> memory.Memory:
+        """The rest vector's ROM. In a block RAM: iCE40 has no LUT RAM, and Yosys otherwise
+        builds a ``C``-word ROM from logic, about 300 LUTs for 64 channels."""
+        return memory.Memory(shape=signed(ACT_WIDTH), depth=self._c, init=self._rest,
+                             attrs={"rom_style": "block"})
+
     def _elaborate_single_port(self, m: Module, mm_layout: data.StructLayout) -> Module:
         """The values in a :class:`SinglePortRAM`: the write and read sides' ports are
         muxed onto its one address (they never access it in the same cycle)."""
         c, depth = self._c, self._depth
         m.submodules.values = ram = SinglePortRAM(ACT_WIDTH, depth * c)
         m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
-        m.submodules.rest = rest = memory.Memory(shape=signed(ACT_WIDTH), depth=c,
-                                                 init=self._rest)
+        m.submodules.rest = rest = self._rest_rom()
         vw = _Port(depth * c, "vw")
         vr = _Port(depth * c, "vr", data=ram.rdata.as_signed())
         reading = Signal()

@@ -20,11 +20,12 @@ result (``bench/readme.py``).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
 
-from common import Timer, provenance, results_dir, write_json
+from common import Timer, logic_overflow, provenance, results_dir, write_json
 
 from boards.build import build
 from boards.errors import BuildError, FitError
@@ -49,12 +50,23 @@ def measure(board: str, network: str, lanes: int, work: Path) -> dict:
     except FitError as e:
         return {**point, "status": "does not fit", "error": str(e)}
     except BuildError as e:
-        return {**point, "status": "failed", "error": str(e)[-3000:]}
+        msg = str(e)
+        if logic_overflow(msg):
+            return {**point, "status": "does not fit", "reason": "logic (place and route)",
+                    "utilization_attempted": _attempted(msg), "error": msg[-3000:]}
+        return {**point, "status": "failed", "error": msg[-3000:]}
     return {**point, "status": "built", "utilization": rep["utilization"],
             "fmax_mhz": rep["clock"]["achieved_mhz"], "sys_clk_mhz": rep["clock"]["sys_hz"] / 1e6,
             "cycles_per_frame": rep["throughput"]["cycles_per_frame"],
             "modules": [r for r in rep["modules"] if r["module"].count(".") < DEPTH],
             "times": rep["times"]}
+
+
+def _attempted(message: str) -> dict:
+    """nextpnr's utilisation lines in a failed placement (``ICESTORM_LC: 5506/ 5280``):
+    what the design needed."""
+    return {m[1]: {"used": int(m[2]), "available": int(m[3])}
+            for m in re.finditer(r"(\w+):\s+(\d+)/\s*(\d+)", message)}
 
 
 def _point(text: str) -> tuple[str, str, int]:

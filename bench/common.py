@@ -441,6 +441,17 @@ def cycles_summary(data: dict | None) -> dict | None:
     return {"checked": len(rows), "equal": sum(1 for r in rows if r["equal"]), "rows": rows}
 
 
+#: Words of a nextpnr / Yosys error that mean the logic (not the memory) did not fit.
+_LOGIC_OVERFLOW = ("unable to place", "too many", "does not fit", "failed to place",
+                   "no bels remaining", "failed to expand region")
+
+
+def logic_overflow(message: str) -> bool:
+    """Whether a build error says the design's logic did not fit the device."""
+    low = message.lower()
+    return any(w in low for w in _LOGIC_OVERFLOW)
+
+
 def load_results(folder: str | os.PathLike) -> dict:
     """The result files of ``folder`` (``None`` for a missing one)."""
     folder = Path(folder)

@@ -412,6 +412,10 @@ def _area_totals(p: dict | None) -> str:
     if p is None:
         return "not measured"
     if p["status"] != "built":
+        tried = (p.get("utilization_attempted") or {}).get("ICESTORM_LC")
+        if tried:
+            return (f"{p['status']}: needs {tried['used']:,}/{tried['available']:,} logic "
+                    "cells")
         return p["status"]
     u = {k: v["used"] for k, v in p["utilization"].items() if v}
     u.update({f"{k}_available": v["available"] for k, v in p["utilization"].items() if v})

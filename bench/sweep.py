@@ -40,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import CACHE, Timer, provenance, read_json, results_dir, write_json
+from common import CACHE, Timer, logic_overflow, provenance, read_json, results_dir, write_json
 
 BOARDS = ("ulx3s-85f", "icebreaker")
 BITS = (4, 8)
@@ -48,9 +48,6 @@ LANES = (1, 2, 4, 8, 16)
 QUICK_SHAPE = (50, 16, 12)
 #: The one build of --quick: small and on the faster iCE40 flow.
 QUICK_BUILD = ("icebreaker", 4, 4)
-#: Words of a nextpnr / Yosys error that mean the logic (not the memory) did not fit.
-_LOGIC_OVERFLOW = ("unable to place", "too many", "does not fit", "failed to place",
-                   "no bels remaining", "failed to expand region")
 
 
 def _model_for(bits: int, shape, seed: int, source_model=None):
@@ -137,8 +134,7 @@ def _build_child(args) -> int:
         entry.update(status="built", resources=build_summary(rep), build_report=rep)
     except BuildError as e:  # includes FitError and ToolError
         msg = str(e)
-        low = msg.lower()
-        logic = any(w in low for w in _LOGIC_OVERFLOW)
+        logic = logic_overflow(msg)
         entry.update(status="does not fit" if logic else "failed",
                      error=msg[-3000:], reason="logic (place and route)" if logic else None)
     entry["wall_s"] = round(time.perf_counter() - t0, 1)

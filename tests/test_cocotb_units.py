@@ -82,6 +82,7 @@ def test_mac_array(tmp_path, bits, lanes):
 @pytest.mark.parametrize("bits", [4, 8])
 def test_scaler(tmp_path, bits):
     from kwshw.hw.scaler import Scaler
+    from kwshw.hw.sequencer import COLUMN_INTERVAL
 
     plans = _plans(bits, seed=bits)
     dut = Scaler(plans)
@@ -120,8 +121,10 @@ def test_scaler(tmp_path, bits):
         y = arith.scale_column(acc, psum, rm, xlo, st=lay.st, lo=lay.lo, wsr=plan.wsr,
                                bias=lay.bias, bits=bits, shifts=plan.shifts, relu=lay.relu)
         n = plan.n_out
-        for j in range(n + dut.LATENCY + 1):
-            beat = j < n
+        # A column every COLUMN_INTERVAL cycles, as the MAC array's hold bank sends them.
+        for t in range(n * COLUMN_INTERVAL + dut.LATENCY + 1):
+            j, phase = divmod(t, COLUMN_INTERVAL)
+            beat = j < n and phase == 0
             ins["inp__valid"].append(int(beat))
             ins["inp__payload"].append({"acc": int(acc[j]) if beat else 0, "column": j % n,
                                         "last": int(j == n - 1)})

@@ -23,7 +23,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Signal, signed, unsigned
+from amaranth.hdl import (
+    Cat,
+    ClockSignal,
+    Instance,
+    Module,
+    Signal,
+    Value,
+    ValueLike,
+    signed,
+    unsigned,
+)
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -100,6 +110,24 @@ def const_bases(plans: Sequence[LayerPlan]) -> list[int]:
         bases.append(base)
         base += plan.n_out
     return bases
+
+
+def _spram_block(address: Value, data_in: Value, write: ValueLike, select: ValueLike,
+                 data_out: Signal) -> Instance:
+    """One iCE40 ``SB_SPRAM256KA`` (16 bits x 16k) on the ``sync`` clock, always powered."""
+    return Instance(
+        "SB_SPRAM256KA",
+        i_ADDRESS=address,
+        i_DATAIN=data_in,
+        i_MASKWREN=0b1111,
+        i_WREN=write,
+        i_CHIPSELECT=select,
+        i_CLOCK=ClockSignal("sync"),
+        i_STANDBY=0,
+        i_SLEEP=0,
+        i_POWEROFF=1,
+        o_DATAOUT=data_out,
+    )
 
 
 class ConstantROM(wiring.Component):
@@ -250,19 +278,9 @@ class WeightMemory(wiring.Component):
             row_out = []
             for c in range(cols):
                 dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}c{c}_do")
-                m.submodules[f"spram_r{r}c{c}"] = Instance(
-                    "SB_SPRAM256KA",
-                    i_ADDRESS=addr[:14],
-                    i_DATAIN=wide[c * _SPRAM_WIDTH:(c + 1) * _SPRAM_WIDTH],
-                    i_MASKWREN=0b1111,
-                    i_WREN=write,
-                    i_CHIPSELECT=(row == r) if rows > 1 else 1,
-                    i_CLOCK=ClockSignal("sync"),
-                    i_STANDBY=0,
-                    i_SLEEP=0,
-                    i_POWEROFF=1,
-                    o_DATAOUT=dout,
-                )
+                m.submodules[f"spram_r{r}c{c}"] = _spram_block(
+                    addr[:14], wide[c * _SPRAM_WIDTH:(c + 1) * _SPRAM_WIDTH], write,
+                    (row == r) if rows > 1 else 1, dout)
                 row_out.append(dout)
             outs.append(Cat(*row_out))
         with m.Switch(row_q):
@@ -342,19 +360,8 @@ class SinglePortRAM(wiring.Component):
         for r in range(rows):
             dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}_do")
             select = (row == r) if rows > 1 else 1
-            m.submodules[f"spram_r{r}"] = Instance(
-                "SB_SPRAM256KA",
-                i_ADDRESS=addr[:14],
-                i_DATAIN=din,
-                i_MASKWREN=0b1111,
-                i_WREN=self.we,
-                i_CHIPSELECT=(self.we | self.re) & select,
-                i_CLOCK=ClockSignal("sync"),
-                i_STANDBY=0,
-                i_SLEEP=0,
-                i_POWEROFF=1,
-                o_DATAOUT=dout,
-            )
+            m.submodules[f"spram_r{r}"] = _spram_block(addr[:14], din, self.we,
+                                                       (self.we | self.re) & select, dout)
             outs.append(dout)
         with m.Switch(row_q):
             for r in range(rows):

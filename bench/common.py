@@ -456,5 +456,5 @@ def load_results(folder: str | os.PathLike) -> dict:
     """The result files of ``folder`` (``None`` for a missing one)."""
     folder = Path(folder)
     return {name: read_json(folder / f"{name}.json")
-            for name in ("accuracy", "accuracy-cnn", "convolutions", "cycles", "simspeed",
-                         "sweep", "area", "area-before", "run")}
+            for name in ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convolutions",
+                         "cycles", "simspeed", "sweep", "area", "area-before", "run")}

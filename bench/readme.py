@@ -81,7 +81,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _provenance(res: dict) -> list[str]:
-    files = [(name, res[name]) for name in ("accuracy", "accuracy-cnn", "convolutions",
+    files = [(name, res[name]) for name in ("accuracy", "accuracy-cnn",
+                                            "accuracy-cnn-wake_word", "convolutions",
                                             "cycles", "simspeed", "sweep", "area",
                                             "area-before") if res.get(name)]
     if not files:
@@ -239,38 +240,49 @@ def _cnn(res: dict) -> list[str]:
     return out
 
 
-def _task_results(res: dict) -> dict:
-    acc = res.get("accuracy") or {}
+#: Result files with stream evaluations, and how their rows are named in the README.
+STREAM_FILES = (("accuracy", ""), ("accuracy-cnn", "the CNN recipe, "),
+                ("accuracy-cnn-wake_word", "the CNN recipe, "))
+
+
+def _task_results(res: dict, name: str = "accuracy") -> dict:
+    acc = res.get(name) or {}
     return {t: v for t, v in acc.items() if isinstance(v, dict) and "table" in v}
 
 
 def _streams(res: dict) -> list[str]:
     out = []
-    for task, r in _task_results(res).items():
-        rows = r.get("stream_table") or []
-        if not rows:
-            continue
-        split = "validation+test"
-        first = rows[0]
-        hours = first.get(f"stream_hours_{split}")
-        n_kw = first.get(f"stream_keywords_{split}")
-        seeds = r.get("seeds") or [0]
-        out += [f"**{task}**: one stream of every held-back clip of the task's corpora "
-                f"({hours:.2f} h without keywords) with its {n_kw} held-back keyword clips "
-                f"spliced in at seeded positions; the board's detection rule (10-frame "
-                f"smoothing, 1 s refractory); mean over seeds {', '.join(map(str, seeds))}. "
-                "Threshold: each model's own, chosen on the validation stream alone for "
-                "5 false accepts per hour.", ""]
-        out += _table(["model", "FRR @ 0.5 FA/h", "FRR @ 1 FA/h", "FRR @ 5 FA/h",
-                       "default threshold", "FRR / FA per hour there"], [
-            [row["label"], _pct(row.get(f"frr_at_fa0.5_{split}")),
-             _pct(row.get(f"frr_at_fa1_{split}")), _pct(row.get(f"frr_at_fa5_{split}")),
-             f"{row['threshold']:.3f}" if row.get("threshold") is not None else "-",
-             f"{_pct(row.get(f'frr_at_threshold_{split}'))} / "
-             f"{row.get(f'fa_per_hour_at_threshold_{split}', float('nan')):.1f}"]
-            for row in rows])
-        out.append("")
+    for name, recipe in STREAM_FILES:
+        for task, r in _task_results(res, name).items():
+            out += _stream_task(task, r, recipe, name)
     return out or [f"Streams: {MISSING}."]
+
+
+def _stream_task(task: str, r: dict, recipe: str, name: str) -> list[str]:
+    rows = r.get("stream_table") or []
+    if not rows:
+        return []
+    split = "validation+test"
+    first = rows[0]
+    hours = first.get(f"stream_hours_{split}")
+    n_kw = first.get(f"stream_keywords_{split}")
+    seeds = r.get("seeds") or [0]
+    out = [f"**{task}** ({recipe}`{name}.json`): one stream of every held-back clip of the "
+           f"task's corpora ({hours:.2f} h without keywords) with its {n_kw} held-back keyword "
+           f"clips spliced in at seeded positions; the board's detection rule (10-frame "
+           f"smoothing, 1 s refractory); mean over seeds {', '.join(map(str, seeds))}. "
+           "Threshold: each model's own, chosen on the validation stream alone for "
+           "5 false accepts per hour.", ""]
+    out += _table(["model", "FRR @ 0.5 FA/h", "FRR @ 1 FA/h", "FRR @ 5 FA/h",
+                   "default threshold", "FRR / FA per hour there"], [
+        [row["label"], _pct(row.get(f"frr_at_fa0.5_{split}")),
+         _pct(row.get(f"frr_at_fa1_{split}")), _pct(row.get(f"frr_at_fa5_{split}")),
+         f"{row['threshold']:.3f}" if row.get("threshold") is not None else "-",
+         f"{_pct(row.get(f'frr_at_threshold_{split}'))} / "
+         f"{row.get(f'fa_per_hour_at_threshold_{split}', float('nan')):.1f}"]
+        for row in rows])
+    out.append("")
+    return out
 
 
 def _recall(res: dict) -> list[str]:

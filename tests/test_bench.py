@@ -308,3 +308,49 @@ def test_merge_seeds_averages_recall_and_stream_rows():
     assert row["recall_validation_by_seed"] == [[0.5, 1.0], [1.0, 0.0]]
     assert srow["frr_at_fa1_validation+test"] == pytest.approx(0.3)
     assert srow["frr_at_fa1_validation+test_by_seed"] == [0.2, 0.4]
+
+
+def _area_point(board, network, status="built", luts=1000, fmax=30.0, modules=()):
+    point = {"board": board, "network": network, "lanes": 4, "bits": 4, "status": status}
+    if status == "built":
+        point.update(fmax_mhz=fmax, modules=list(modules), utilization={
+            "luts": {"used": luts, "available": 5280}, "dsps": {"used": 8, "available": 8},
+            "bram": {"used": 30, "available": 30}})
+    return point
+
+
+def test_area_table_before_and_after(tmp_path):
+    """The per-module table: totals before/after per design, the iCEBreaker modules side by
+    side, a logic overflow with the cells nextpnr wanted, and the splice into a page."""
+    import area
+
+    mods = [{"module": "(top)", "lut4": 2000, "carry": 900, "ff": 1700},
+            {"module": "core.accel.core.scaler", "lut4": 314, "carry": 182, "ff": 386}]
+    tried = area._attempted("Info: \t ICESTORM_LC:    5506/   5280   104%\n"
+                            "Info: \t ICESTORM_RAM:      26/     30    86%")
+    assert tried == {"ICESTORM_LC": {"used": 5506, "available": 5280},
+                     "ICESTORM_RAM": {"used": 26, "available": 30}}
+    git = {"commit": "a" * 40, "dirty": False}
+    res = {
+        "area-before": {"meta": {"git": git}, "points": [
+            _area_point("icebreaker", "dnn", luts=5061, modules=mods[:1]),
+            {**_area_point("icebreaker", "cnn", status="does not fit"),
+             "utilization_attempted": tried}]},
+        "area": {"meta": {"git": {**git, "commit": "b" * 40}}, "points": [
+            _area_point("icebreaker", "dnn", luts=3810, modules=mods),
+            _area_point("icebreaker", "cnn", luts=5220, modules=mods)]},
+    }
+    lines = readme.area_table(res)
+    text = "\n".join(lines)
+    assert "| icebreaker, DNN 4-bit, P = 4 | 5,061/5,280 logic cells" in text
+    assert "3,810/5,280 logic cells, 8/8 DSPs, 30/30 block RAMs, fmax 30.0 MHz" in text
+    assert "does not fit: needs 5,506/5,280 logic cells" in text
+    assert "| module | DNN before | DNN after | CNN after |" in text
+    assert "| scaler (+ constant ROM) (`core.accel.core.scaler`) | - | 314 / 182 / 386 |" in text
+    assert readme.area_table({})[0].startswith("Not measured yet")
+    page = f"a\n{readme.AREA_BEGIN}\nold\n{readme.AREA_END}\nb\n"
+    spliced = readme.splice_area(page, res)
+    assert spliced.startswith("a\n") and spliced.endswith(f"{readme.AREA_END}\nb\n")
+    assert "old" not in spliced and "3,810/5,280" in spliced
+    with pytest.raises(readme.MarkerError):
+        readme.splice_area("no markers", res)

@@ -50,8 +50,9 @@ class Scaler(wiring.Component):
     Attributes
     ----------
     inp : stream, in
-        One column per beat: ``acc`` (``A_j``), ``column`` (``j``) and ``last`` (``j`` is the
-        layer's last column). Never stalls.
+        One column per beat, at least :data:`~kwshw.hw.sequencer.COLUMN_INTERVAL` cycles
+        after the previous one (as the MAC array's hold bank sends them): ``acc`` (``A_j``),
+        ``column`` (``j``) and ``last`` (``j`` is the layer's last column). Never stalls.
     layer : Signal, in
         Index of the layer the columns belong to (held while its columns pass).
     psum, step, xlo : Signal, in

@@ -59,7 +59,8 @@ class Window(wiring.Component):
     xmin, xmax : Signal, out
         Minimum and maximum of layer 0's input vector.
     rd_en, rd_first : Signal, in
-        Read the next element of layer 0's input vector (``rd_first``: element 0).
+        Read the next element of layer 0's input vector (``rd_first``: element 0; not before
+        ``mm_done``, whose reduce leaves the registered first addresses time to settle).
     rd_data : Signal, out
         The element read in the previous cycle (:attr:`READ_LATENCY`).
     """

@@ -118,7 +118,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
         MemoryNeed("activation buffers (ping and pong halves of one memory)", "activations",
                    act, 2 * widest),
         MemoryNeed("host link frame buffer", "link", act, f.n_mels),
-        MemoryNeed("score buffer", "scores", act, plans[-1].n_out + 1),
+        MemoryNeed("score buffer", "scores", act, plans[-1].n_out),
     ]
     if convolutional:
         cols, rows = spram_blocks(lanes * bits, max(words, 2))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kwshw.features import FeatureConfig
-from kwshw.layers import REFERENCE_CNN, Conv, Geometry, conv_positions
+from kwshw.layers import REFERENCE_CNN, Geometry, network_shapes
 from kwshw.modelfile import from_float
 from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
 
@@ -72,23 +72,14 @@ def random_cnn(bits: int = 4, convs: Sequence[Sequence[int]] = REFERENCE_CNN["co
     features = FeatureConfig() if features is None else features
     labels = list(SPEECH_COMMANDS_LABELS if labels is None else labels)
     rng = np.random.default_rng(seed)
-    geo = Geometry(features.context, features.n_mels)
-    weights, biases, kinds = [], [], []
-    for kernel, stride, channels in convs:
-        weights.append(rng.normal(0, 1 / np.sqrt(kernel * geo.channels),
-                                  (kernel * geo.channels, channels)))
-        biases.append(rng.normal(0, 0.1, channels))
-        kinds.append(Conv(kernel, stride))
-        geo = Geometry(conv_positions(geo.positions, kinds[-1]), channels)
-    n = geo.size
-    for width in [*hidden, len(labels)]:
-        weights.append(rng.normal(0, 1 / np.sqrt(n), (n, width)))
-        biases.append(rng.normal(0, 0.1, width))
-        kinds.append(None)
-        n = width
+    geometry = Geometry(features.context, features.n_mels)
+    kinds, matrices, _ = network_shapes(geometry, convs, [*hidden, len(labels)])
+    weights, biases = [], []
+    for rows, cols in matrices:
+        weights.append(rng.normal(0, 1 / np.sqrt(rows), (rows, cols)))
+        biases.append(rng.normal(0, 0.1, cols))
     calib = rng.normal(0, 1, (256, features.n_inputs))
-    fracs = calibrate_out_fracs(weights, biases, calib, convs=kinds,
-                                geometry=Geometry(features.context, features.n_mels))
+    fracs = calibrate_out_fracs(weights, biases, calib, convs=kinds, geometry=geometry)
     return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,
                       norm_mean=np.zeros(features.n_mels), norm_std=np.ones(features.n_mels),
                       labels=labels, task="speech_commands" if len(labels) == 12 else "test",

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "patch_index",
-           "gather_patches", "float_layer", "float_activations"]
+__all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "network_shapes",
+           "patch_index", "gather_patches", "float_layer", "float_activations"]
 
 #: The reference convolutional network (the CNN recipe, :data:`kwshw.train.trainer.CNN_RECIPE`,
 #: and the random stand-in of :func:`boards.refmodel.random_cnn`): ``(kernel, stride,
@@ -79,6 +79,54 @@ def conv_positions(positions: int, conv: Conv) -> int:
     if conv.kernel > positions:
         raise ValueError(f"a {conv.kernel}-step kernel does not fit {positions} time steps")
     return (positions - conv.kernel) // conv.stride + 1
+
+
+def network_shapes(geometry: Geometry, convs: Sequence[Sequence[int]],
+                   widths: Sequence[int]) -> tuple[list[Conv | None], list[tuple[int, int]],
+                                                   list[Geometry]]:
+    """The layers of temporal convolutions then dense layers over an input of ``geometry``.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The input window.
+    convs : sequence of (kernel, stride, channels)
+        The convolutions, first to last.
+    widths : sequence of int
+        Output widths of the dense layers after them (hidden layers, then the outputs).
+
+    Returns
+    -------
+    kinds : list of Conv or None
+        Each layer's convolution, ``None`` for a dense layer (what the model file stores).
+    matrices : list of (rows, columns)
+        Each layer's weight matrix: ``(kernel * C_in, C_out)`` for a convolution (its kernel,
+        stored once), ``(n_in, n_out)`` for a dense layer.
+    geometries : list of Geometry
+        The input of every convolution, then the last convolution's output.
+
+    Raises
+    ------
+    ValueError
+        For a convolution that is not ``(kernel, stride, channels)`` with ``channels >= 1``, or
+        whose kernel does not fit its input.
+    """
+    kinds, matrices, geometries = [], [], [geometry]
+    for spec in convs:
+        if len(spec) != 3 or spec[2] < 1:
+            raise ValueError(f"a convolution is (kernel, stride, channels), got {tuple(spec)}")
+        kernel, stride, channels = (int(v) for v in spec)
+        conv = Conv(kernel, stride)
+        kinds.append(conv)
+        matrices.append((kernel * geometry.channels, channels))
+        geometry = Geometry(conv_positions(geometry.positions, conv), channels)
+        geometries.append(geometry)
+    n_in = geometry.size
+    for width in widths:
+        kinds.append(None)
+        matrices.append((n_in, int(width)))
+        n_in = int(width)
+    return kinds, matrices, geometries
 
 
 def patch_index(positions: int, conv: Conv) -> np.ndarray:

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from kwshw.arith import ACT_MAX, ACT_MIN
-from kwshw.features import FeatureConfig, Normalizer
-from kwshw.layers import Conv, Geometry, conv_positions
+from kwshw.features import FeatureConfig, Normalizer, stack_windows
+from kwshw.layers import Geometry, network_shapes
 from kwshw.modelfile import Model, from_float
 from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs, features_to_int
 
@@ -129,23 +129,12 @@ def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
         Make one column of every layer constant (``ST_j = 0``), an edge case of the contract.
     """
     rng = np.random.default_rng(seed)
-    shape = [features.n_inputs, *hidden, n_out]
     if calib is None:
         calib = rng.standard_normal((64, features.n_mels)).astype(np.float32)
     norm = Normalizer.fit(calib)
-    from kwshw.features import stack_windows
-
     x = stack_windows(norm.apply(calib), features)
     geometry = Geometry(features.context, features.n_mels)
-    layer_convs, matrices = [], []
-    for k, st, c in convs:
-        layer_convs.append(Conv(k, st))
-        matrices.append((k * geometry.channels, c))
-        geometry = Geometry(conv_positions(geometry.positions, Conv(k, st)), c)
-    if convs:
-        shape = [geometry.size, *hidden, n_out]
-    matrices += list(zip(shape[:-1], shape[1:], strict=True))
-    layer_convs += [None] * (len(shape) - 1)
+    layer_convs, matrices, _ = network_shapes(geometry, convs, [*hidden, n_out])
     weights, biases = [], []
     for rows, cols in matrices:
         w = rng.standard_normal((rows, cols)) * np.sqrt(2.0 / rows)
@@ -154,7 +143,7 @@ def random_model(hidden: Sequence[int], bits: int, *, n_out: int = 12,
             w[:, cols // 2] = w[0, cols // 2]
         weights.append(w)
         biases.append(b)
-    shape_kw = {"convs": layer_convs, "geometry": Geometry(features.context, features.n_mels)}
+    shape_kw = {"convs": layer_convs, "geometry": geometry}
     fracs = calibrate_out_fracs(weights, biases, x, headroom=headroom, **shape_kw)
     labels = [f"class{k}" for k in range(n_out)]
     return from_float(weights, biases, bits=bits, out_fracs=fracs, features=features,

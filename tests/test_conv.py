@@ -19,7 +19,14 @@ import pytest
 from boards import refmodel
 from kwshw import golden, modelfile, quantize
 from kwshw.features import FeatureConfig
-from kwshw.layers import Conv, Geometry, conv_positions, float_activations, gather_patches
+from kwshw.layers import (
+    Conv,
+    Geometry,
+    conv_positions,
+    float_activations,
+    gather_patches,
+    network_shapes,
+)
 
 FEATURES = FeatureConfig(context=12, n_mels=8)
 LABELS = [f"c{i}" for i in range(5)]
@@ -227,3 +234,17 @@ def test_info_describes_the_layer_kinds(tmp_path, capsys):
     layers = json.loads(capsys.readouterr().out)["layers"]
     assert layers[1]["conv"] == {"kernel": 2, "stride": 2, "positions": 5}
     assert "conv" not in layers[2]
+
+
+def test_network_shapes_of_the_reference_cnn():
+    """The one shape walk the trainer, the stand-in models and the stimuli share."""
+    kinds, matrices, geos = network_shapes(Geometry(25, 40), ((5, 1, 64), (3, 2, 64),
+                                                              (3, 2, 64)), [128, 12])
+    assert kinds == [Conv(5, 1), Conv(3, 2), Conv(3, 2), None, None]
+    assert matrices == [(200, 64), (192, 64), (192, 64), (256, 128), (128, 12)]
+    assert geos == [Geometry(25, 40), Geometry(21, 64), Geometry(10, 64), Geometry(4, 64)]
+    assert network_shapes(Geometry(3, 5), (), [4])[1] == [(15, 4)]
+    with pytest.raises(ValueError, match="kernel, stride, channels"):
+        network_shapes(Geometry(5, 2), [(2, 1)], [3])
+    with pytest.raises(ValueError, match="does not fit"):
+        network_shapes(Geometry(2, 2), [(3, 1, 4)], [3])

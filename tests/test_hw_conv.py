@@ -15,7 +15,7 @@ from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import Accelerator, frame_schedule, memory_bits
 from kwshw.hw.common import check_plans
 from kwshw.hw.history import ConvHistory
-from sim.pysim import simulate_clears
+from sim.pysim import simulate, simulate_clears
 from sim.stimulus import random_model
 
 
@@ -72,8 +72,6 @@ MEMORIES = pytest.mark.parametrize("memory", ["bram", "spram"])
 
 def _run_and_check(model, frames, lanes, *, feed_gap=0.0, score_stall=0.0, seed=0,
                    memory="bram"):
-    from sim.pysim import simulate
-
     # SPRAM for every history (wide weight words may take all of a real UP5K's 4 blocks).
     dut = Accelerator(model, lanes, memory=memory, trace=True, spram_blocks=16)
     assert dut.history_memories == (memory,) * len(dut.history_specs)

@@ -50,7 +50,7 @@ from .sequencer import COLUMN_INTERVAL, FrameSchedule, Sequencer, layer_schedule
 from .window import Window, reduce_latency, window_bits
 
 __all__ = ["Accelerator", "PIPELINE_LATENCY", "activation_depth", "frame_schedule",
-           "memory_bits"]
+           "memory_bits", "score_fifo_depth"]
 
 #: Cycles from a read being issued to the scaler output of its hold-bank lane 0.
 PIPELINE_LATENCY = (Window.READ_LATENCY + Requantizer.LATENCY + MACArray.LATENCY
@@ -71,6 +71,12 @@ def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 2) -> FrameSch
                                               max_width(plans, "step"), radix_bits),
         pipeline_latency=PIPELINE_LATENCY,
         history_waits=history_waits(plans, model.features.stride))
+
+
+def score_fifo_depth(n_out: int) -> int:
+    """Depth of the score FIFO (``SyncFIFOBuffered``): a frame's ``n_out`` scores in its
+    storage memory (``depth - 1`` words) plus its output register."""
+    return n_out + 1
 
 
 def activation_depth(plans: Sequence[LayerPlan]) -> int:
@@ -267,10 +273,11 @@ class Accelerator(wiring.Component):
         core.submodules.tracker = tracker = MinMax()
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block
         # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: about 400
-        # iCE40 logic cells). One spare entry: the scaler writes a frame's n_out scores on
-        # consecutive cycles without looking at w_rdy, while the first moves to the output.
-        core.submodules.scores = scores = fifo.SyncFIFOBuffered(width=ACT_WIDTH,
-                                                                depth=self._n_out + 1)
+        # iCE40 logic cells). The scaler writes a frame's n_out scores without looking at
+        # w_rdy (the last layer starts only when the FIFO is empty); depth n_out + 1 is
+        # n_out words of storage plus the output register (`score_fifo_depth`).
+        core.submodules.scores = scores = fifo.SyncFIFOBuffered(
+            width=ACT_WIDTH, depth=score_fifo_depth(self._n_out))
         hists = []
         for spec, kind in zip(self.history_specs, self.history_memories, strict=True):
             hists.append(spec.build(kind))

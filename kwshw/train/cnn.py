@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers import Conv, Geometry, conv_positions, gather_patches
+from ..layers import Conv, Geometry, gather_patches, network_shapes
 from .qat import QuantNet, fake_quant_act, fake_quant_weight
 
 __all__ = ["QuantCNN"]
@@ -63,18 +63,9 @@ class QuantCNN(QuantNet):
     def _shapes(self) -> tuple[list[Geometry], list[tuple[int, int]]]:
         if not self.conv_spec:
             raise ValueError("QuantCNN needs at least one convolution")
-        geo = Geometry(self.context, self.n_mels)
-        geos, shapes = [geo], []
-        for spec in self.conv_spec:
-            if len(spec) != 3 or spec[2] < 1:
-                raise ValueError(f"a convolution is (kernel, stride, channels), got {spec}")
-            conv = Conv(spec[0], spec[1])
-            shapes.append((conv.kernel * geo.channels, spec[2]))
-            geo = Geometry(conv_positions(geo.positions, conv), spec[2])
-            geos.append(geo)
-        widths = [geo.size, *self.hidden, self.n_out]
-        shapes += list(zip(widths[:-1], widths[1:], strict=True))
-        return geos, shapes
+        _, matrices, geometries = network_shapes(Geometry(self.context, self.n_mels),
+                                                 self.conv_spec, [*self.hidden, self.n_out])
+        return geometries, matrices
 
     @property
     def convs(self) -> list[Conv | None]:

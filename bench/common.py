@@ -452,9 +452,12 @@ def logic_overflow(message: str) -> bool:
     return any(w in low for w in _LOGIC_OVERFLOW)
 
 
+#: The benchmark result files (``<name>.json`` in a results folder), in the README's order.
+RESULT_FILES = ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convolutions", "cycles",
+                "simspeed", "sweep", "area", "area-before")
+
+
 def load_results(folder: str | os.PathLike) -> dict:
-    """The result files of ``folder`` (``None`` for a missing one)."""
+    """The result files of ``folder`` and ``run.json`` (``None`` for a missing one)."""
     folder = Path(folder)
-    return {name: read_json(folder / f"{name}.json")
-            for name in ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convolutions",
-                         "cycles", "simspeed", "sweep", "area", "area-before", "run")}
+    return {name: read_json(folder / f"{name}.json") for name in (*RESULT_FILES, "run")}

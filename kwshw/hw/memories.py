@@ -130,6 +130,37 @@ def _spram_block(address: Value, data_in: Value, write: ValueLike, select: Value
     )
 
 
+def _spram_grid(m: Module, addr: Signal, wdata: Value, write: ValueLike, *, cols: int,
+                rows: int, active: ValueLike | None = None,
+                latch: ValueLike = 1) -> Value:
+    """A grid of ``SB_SPRAM256KA`` blocks: ``cols`` 16-bit columns side by side, ``rows`` of
+    16k words selected by ``addr[14:]``; returns the word of the last read. A block is
+    selected when its row is addressed (and ``active``, if given); the read row is latched
+    for the output multiplexer in cycles with ``latch``."""
+    row = addr[14:] if rows > 1 else 0
+    row_q = Signal(range(max(rows, 2)))
+    with m.If(latch):
+        m.d.sync += row_q.eq(row)
+    outs = []
+    for r in range(rows):
+        select = (row == r) if rows > 1 else 1
+        if active is not None:
+            select = active & select
+        row_out = []
+        for c in range(cols):
+            dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}c{c}_do")
+            m.submodules[f"spram_r{r}c{c}"] = _spram_block(
+                addr[:14], wdata[c * _SPRAM_WIDTH:(c + 1) * _SPRAM_WIDTH], write, select, dout)
+            row_out.append(dout)
+        outs.append(Cat(*row_out))
+    word = Signal(cols * _SPRAM_WIDTH)
+    with m.Switch(row_q):
+        for r in range(rows):
+            with m.Case(r):
+                m.d.comb += word.eq(outs[r])
+    return word
+
+
 class ConstantROM(wiring.Component):
     """Per-column constants ``ST, LO, WSR, B`` of every layer, one word per column.
 
@@ -270,24 +301,7 @@ class WeightMemory(wiring.Component):
         m.d.comb += [addr.eq(Cat(self.addr, 0)), wide.eq(self.load.payload)]
         with m.If(write):
             m.d.comb += addr.eq(waddr)
-        row = addr[14:] if rows > 1 else 0
-        row_q = Signal(range(max(rows, 2)))
-        m.d.sync += row_q.eq(row)
-        outs = []
-        for r in range(rows):
-            row_out = []
-            for c in range(cols):
-                dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}c{c}_do")
-                m.submodules[f"spram_r{r}c{c}"] = _spram_block(
-                    addr[:14], wide[c * _SPRAM_WIDTH:(c + 1) * _SPRAM_WIDTH], write,
-                    (row == r) if rows > 1 else 1, dout)
-                row_out.append(dout)
-            outs.append(Cat(*row_out))
-        with m.Switch(row_q):
-            for r in range(rows):
-                with m.Case(r):
-                    m.d.comb += read.eq(outs[r])
-
+        m.d.comb += read.eq(_spram_grid(m, addr, wide, write, cols=cols, rows=rows))
 
 
 class SinglePortRAM(wiring.Component):
@@ -352,19 +366,7 @@ class SinglePortRAM(wiring.Component):
         addr = Signal(range(rows * _SPRAM_DEPTH))
         din = Signal(_SPRAM_WIDTH)
         m.d.comb += [addr.eq(self.addr), din.eq(self.wdata)]
-        row = addr[14:] if rows > 1 else 0
-        row_q = Signal(range(max(rows, 2)))
-        with m.If(self.re & ~self.we):
-            m.d.sync += row_q.eq(row)
-        outs = []
-        for r in range(rows):
-            dout = Signal(_SPRAM_WIDTH, name=f"spram_r{r}_do")
-            select = (row == r) if rows > 1 else 1
-            m.submodules[f"spram_r{r}"] = _spram_block(addr[:14], din, self.we,
-                                                       (self.we | self.re) & select, dout)
-            outs.append(dout)
-        with m.Switch(row_q):
-            for r in range(rows):
-                with m.Case(r):
-                    m.d.comb += self.rdata.eq(outs[r][:self._width])
+        word = _spram_grid(m, addr, din, self.we, cols=1, rows=rows, active=self.we | self.re,
+                           latch=self.re & ~self.we)
+        m.d.comb += self.rdata.eq(word[:self._width])
         return m

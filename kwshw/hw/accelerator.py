@@ -272,10 +272,11 @@ class Accelerator(wiring.Component):
         core.submodules.scaler = scaler = Scaler(plans)
         core.submodules.tracker = tracker = MinMax()
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block
-        # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: about 400
-        # iCE40 logic cells). The scaler writes a frame's n_out scores without looking at
-        # w_rdy (the last layer starts only when the FIFO is empty); depth n_out + 1 is
-        # n_out words of storage plus the output register (`score_fifo_depth`).
+        # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: 200 LUTs and
+        # 204 flip-flops on the iCEBreaker reference, bench/results/area-before.json). The
+        # scaler writes a frame's n_out scores without looking at w_rdy (the last layer starts
+        # only when the FIFO is empty); depth n_out + 1 is n_out words of storage plus the
+        # output register (`score_fifo_depth`).
         core.submodules.scores = scores = fifo.SyncFIFOBuffered(
             width=ACT_WIDTH, depth=score_fifo_depth(self._n_out))
         hists = []

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from kwshw.arith import ACT_WIDTH
 from kwshw.hw.common import check_plans, conv_layers
 from kwshw.hw.convs import history_memories, history_specs, window_features
+from kwshw.hw.history import entry_slots, rest_rom_depth
 from kwshw.hw.memories import SPRAM_BLOCKS
 
 from .errors import FitError
@@ -128,21 +129,21 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
 
 
 def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[MemoryNeed]:
-    """The convolution histories (:class:`kwshw.hw.history.ConvHistory`): entries (in SPRAM
-    where :func:`~kwshw.hw.convs.history_memories` puts them), their min/max pairs and the
-    rest vector, per history."""
+    """The convolution histories (:class:`kwshw.hw.history.HistoryBank`): each history's
+    entries (in SPRAM where :func:`~kwshw.hw.convs.history_memories` puts them), and the
+    bank's one min/max memory and one rest ROM."""
     act = ACT_WIDTH
-    needs = []
     specs = history_specs(plans, hop_stride)
-    for s, target in zip(specs, history_memories(specs, memory, spare), strict=True):
-        needs += [
-            MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
-                       "histories", act, s.depth * s.channels, target),
-            MemoryNeed(f"per-entry min/max of history {s.reader}", "histories", 2 * act,
-                       s.depth),
-            MemoryNeed(f"rest vector of history {s.reader}", "histories", act, s.channels),
-        ]
-    return needs
+    needs = [
+        MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
+                   "histories", act, s.depth * s.channels, target)
+        for s, target in zip(specs, history_memories(specs, memory, spare), strict=True)
+    ]
+    return needs + [
+        MemoryNeed("per-entry min/max of the histories", "histories", 2 * act,
+                   entry_slots(specs)),
+        MemoryNeed("rest vectors of the histories", "histories", act, rest_rom_depth(specs)),
+    ]
 
 
 def _fmt(n: int) -> str:

@@ -14,7 +14,6 @@ from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import Accelerator, frame_schedule, memory_bits
 from kwshw.hw.common import check_plans
-from kwshw.hw.history import ConvHistory
 from sim.pysim import simulate, simulate_clears
 from sim.stimulus import random_model
 
@@ -160,8 +159,12 @@ def test_conv_memory_bits():
     dut = Accelerator(model, lanes)
     mem = memory_bits(model, lanes)
     assert mem == dut.memory_bits()
-    assert mem["histories"] == sum(ConvHistory(s.channels, s.depth, s.taps, s.rest).bits
-                                   for s in dut.history_specs)
+    # Every history's entries and a min/max pair per entry; the rest vectors one row each
+    # of the widest history's power of two.
+    specs = dut.history_specs
+    rest_words = len(specs) * 2 ** (max(s.channels for s in specs) - 1).bit_length()
+    assert mem["histories"] == (sum(s.depth * (s.channels + 2) for s in specs)
+                                + rest_words) * 16
     assert len(dut.history_specs) == 3
     # The window holds the first convolution's patch only: K_0 = 3 frames and a spare slot.
     assert mem["window"] == (3 + 1) * (cfg.n_mels + 2) * 16

@@ -32,7 +32,7 @@ from ..modelfile import Model
 from ..quantize import LayerPlan
 from .common import check_lanes, check_plans, conv_layers, delay, max_width
 from .convs import history_memories, history_specs, history_waits, window_features
-from .history import ConvHistory
+from .history import HistoryBank, bank_bits
 from .mac_array import MACArray
 from .memories import (
     MEMORY_KINDS,
@@ -98,7 +98,7 @@ def memory_bits(model: Model, lanes: int) -> dict[str, int]:
     }
     specs = history_specs(plans, model.features.stride)
     if specs:
-        bits["histories"] = sum(s.bits for s in specs)
+        bits["histories"] = bank_bits(specs)
     return bits
 
 
@@ -114,7 +114,7 @@ class _Blocks(NamedTuple):
     scaler: Scaler
     tracker: MinMax
     scores: fifo.SyncFIFOBuffered
-    hists: tuple[ConvHistory, ...] = ()
+    histories: HistoryBank | None = None
 
 
 class Accelerator(wiring.Component):
@@ -279,12 +279,12 @@ class Accelerator(wiring.Component):
         # output register (`score_fifo_depth`).
         core.submodules.scores = scores = fifo.SyncFIFOBuffered(
             width=ACT_WIDTH, depth=score_fifo_depth(self._n_out))
-        hists = []
-        for spec, kind in zip(self.history_specs, self.history_memories, strict=True):
-            hists.append(spec.build(kind))
-            core.submodules[f"history{spec.reader}"] = hists[-1]
+        hists = None
+        if self.history_specs:
+            core.submodules.histories = hists = HistoryBank(self.history_specs,
+                                                            self.history_memories)
         return _Blocks(wmem=wmem, window=window, seq=seq, div=div, req=req, mac=mac,
-                       scaler=scaler, tracker=tracker, scores=scores, hists=tuple(hists))
+                       scaler=scaler, tracker=tracker, scores=scores, histories=hists)
 
     def _connect_host(self, m: Module, b: _Blocks) -> None:
         """Host side: frames in, scores out (and, with SPRAM, the weight load)."""
@@ -302,7 +302,7 @@ class Accelerator(wiring.Component):
         """Sequencer, window reduce and dividers; returns ``XLO`` of the current layer's input,
         latched when its dividers start."""
         window, seq, div = b.window, b.seq, b.div
-        if b.hists:
+        if b.histories is not None:
             src_xmin, src_range = self._history_ranges(core, b)
         else:
             first_layer = seq.layer == 0
@@ -331,31 +331,27 @@ class Accelerator(wiring.Component):
         src_xmin = Signal(signed(ACT_WIDTH))
         src_range = Signal.like(b.tracker.range)
         core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range)]
-        with core.Switch(layer):
-            with core.Case(0):
-                core.d.comb += [src_xmin.eq(b.window.xmin),
-                                src_range.eq(b.window.xmax - b.window.xmin)]
-            for hist in b.hists:
-                with core.Case(b.hists.index(hist) + 1):
-                    core.d.comb += [src_xmin.eq(hist.xmin),
-                                    src_range.eq(hist.xmax - hist.xmin),
-                                    b.seq.hist_valid.eq(hist.mm_valid)]
+        with core.If(layer == 0):
+            core.d.comb += [src_xmin.eq(b.window.xmin),
+                            src_range.eq(b.window.xmax - b.window.xmin)]
+        with core.Elif(layer <= self.n_conv):
+            core.d.comb += [src_xmin.eq(b.histories.xmin),
+                            src_range.eq(b.histories.xmax - b.histories.xmin),
+                            b.seq.hist_valid.eq(b.histories.mm_valid)]
         return src_xmin, src_range
 
     def _history_reads(self, core: Module, b: _Blocks) -> Signal:
         """Layers ``1 .. n_conv`` read their history: one request per pass (with the pass's
         first beat, so the patch follows one cycle later, as the window's values do).
         Returns the value of the current layer's patch."""
-        layer, issue = b.seq.layer, b.seq.issue
-        value = Signal(signed(ACT_WIDTH))
-        for k, hist in enumerate(b.hists):
-            core.d.comb += [
-                hist.req.valid.eq(issue.valid & issue.payload.first & (layer == k + 1)),
-                hist.patch.ready.eq(1),
-            ]
-            with core.If(layer == k + 1):
-                core.d.comb += value.eq(hist.patch.payload.value)
-        return value
+        layer, issue, hists = b.seq.layer, b.seq.issue, b.histories
+        reads = (layer != 0) & (layer <= self.n_conv)
+        core.d.comb += [
+            hists.req.valid.eq(issue.valid & issue.payload.first & reads),
+            hists.read_from.eq(layer - 1),
+            hists.patch.ready.eq(1),
+        ]
+        return hists.patch.payload.value
 
     def _connect_reads(self, core: Module, b: _Blocks,
                        xlo: Signal) -> memory.WritePort | None:
@@ -376,8 +372,8 @@ class Accelerator(wiring.Component):
             core.d.comb += act_rd.addr.eq(Mux(layer[0], 0, h) + issue.payload.index)
             act_data = act_rd.data
         read_valid = delay(core, issue.valid, Window.READ_LATENCY, name="read_valid")
-        if b.hists:
-            act_data = Mux(layer <= len(b.hists), self._history_reads(core, b), act_data)
+        if b.histories is not None:
+            act_data = Mux(layer <= self.n_conv, self._history_reads(core, b), act_data)
         core.d.comb += [
             b.req.x.valid.eq(read_valid),
             b.req.x.payload.eq(Mux(first_layer, b.window.rd_data, act_data)),
@@ -435,9 +431,10 @@ class Accelerator(wiring.Component):
             b.scores.w_stream.valid.eq(out.valid & (layer == last_layer)),
             b.scores.w_stream.payload.eq(out.payload.value),
         ]
-        for k, hist in enumerate(b.hists):
-            core.d.comb += [hist.inp.valid.eq(out.valid & (layer == k)),
-                            hist.inp.payload.eq(out.payload.value)]
+        if b.histories is not None:
+            core.d.comb += [b.histories.inp.valid.eq(out.valid & (layer < self.n_conv)),
+                            b.histories.write_to.eq(layer),
+                            b.histories.inp.payload.eq(out.payload.value)]
         if act_wr is not None:
             h = self.act_depth
             write = out.valid & (layer != last_layer)

@@ -6,10 +6,10 @@ accelerator computes one new position of each (:mod:`kwshw.streaming`), then the
 * layer 0 (the first convolution) reads its patch from the :class:`~kwshw.hw.window.Window`,
   built with ``context = K_0``: its taps are the last ``K_0`` frames, ``stride`` hops apart,
   oldest first, and frames from before reset read as 0, the first history's rest vector;
-* the output of convolution ``l`` is appended to history ``l + 1``
-  (:class:`~kwshw.hw.history.ConvHistory`), which convolution ``l + 1`` reads at its taps,
-  and the last one's history is read at the last convolution's ``window_ages`` by the first
-  dense layer (the flattened output positions of the window).
+* the output of convolution ``l`` is appended to history ``l + 1`` (one
+  :class:`~kwshw.hw.history.HistoryBank` holds them all), which convolution ``l + 1`` reads
+  at its taps, and the last one's history is read at the last convolution's ``window_ages``
+  by the first dense layer (the flattened output positions of the window).
 
 Nothing here is built for a dense network: its window and schedule are unchanged.
 
@@ -32,55 +32,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
 from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
-from .history import ConvHistory, history_bits
-from .memories import spram_blocks
+from .history import HistorySpec
 
-__all__ = ["HistorySpec", "history_memories", "history_specs", "history_waits",
+__all__ = ["history_memories", "history_specs", "history_waits",
            "window_features"]
-
-
-@dataclasses.dataclass(frozen=True)
-class HistorySpec:
-    """The parameters of one :class:`ConvHistory` (layer ``reader`` reads it)."""
-
-    reader: int
-    channels: int
-    taps: tuple[int, ...]
-    rest: tuple[int, ...]
-
-    @property
-    def depth(self) -> int:
-        """Entries kept: as deep as the oldest tap."""
-        return max(self.taps) + 1
-
-    @property
-    def reduce_latency(self) -> int:
-        """:attr:`ConvHistory.reduce_latency` of this history."""
-        return len(self.taps) + 2
-
-    def build(self, memory: str = "bram") -> ConvHistory:
-        return ConvHistory(self.channels, self.depth, self.taps, self.rest, memory)
-
-    @property
-    def values(self) -> int:
-        """Words of the value memory: ``depth * C``."""
-        return self.depth * self.channels
-
-    @property
-    def spram_blocks(self) -> int:
-        """SPRAM blocks the value memory takes with ``memory="spram"``."""
-        cols, rows = spram_blocks(ACT_WIDTH, self.values)
-        return cols * rows
-
-    @property
-    def bits(self) -> int:
-        """Memory bits of the history (:attr:`ConvHistory.bits`), without building it."""
-        return history_bits(self.channels, self.depth)
 
 
 def window_features(plans: Sequence[LayerPlan], features: FeatureConfig) -> FeatureConfig:

@@ -1,4 +1,4 @@
-"""The input history of one temporal convolution in the streaming schedule.
+"""The input histories of a network's temporal convolutions in the streaming schedule.
 
 In the streaming schedule (:mod:`kwshw.streaming`, ``docs/arithmetic.md`` section 10) every
 hop appends one step vector (``C`` channels) to each convolution's input history and computes
@@ -6,151 +6,139 @@ the convolution's newest position from the patch ``history[-1 - taps].reshape(-1
 tap age, oldest first, the ``C`` values of the step that is ``age`` hops old. Before the first
 hop every history holds the layer's rest vector (:func:`kwshw.streaming.rest_vectors`).
 
-:class:`ConvHistory` is that history in hardware.
+:class:`HistoryBank` holds all of a network's histories behind one controller. The schedule
+runs layer by layer, so at any time one history is written (layer ``l``'s outputs go to
+history ``l``, which layer ``l + 1`` reads) and one other is read (layer ``l`` reads history
+``l - 1``), and a history's min/max reduce ends before the layer that reads it starts. Only
+the pointers are per history; the write engine, the reduce, the tap and ring arithmetic, the
+min/max memory and the rest ROM are shared.
 
 Memory layout
-    A circular buffer of ``depth`` entries of ``C`` words (``depth * C`` signed words): entry
-    slot ``s`` holds its channels at ``s * C .. s * C + C - 1``. The write pointer moves one
-    slot per completed entry; the entry ``a`` hops old sits ``a`` slots behind the newest, so a
-    tap's base address is ``newest_base - a * C`` around the ring, with ``a * C`` a constant per
-    tap. A second memory holds each entry's min and max (one word of two values per slot),
-    written as the entry's last channel arrives.
+    History ``h`` keeps ``depth_h`` entries of ``C_h`` words in a memory of its own (the one
+    being written is never the one being read, so each needs one port per side, and a
+    history can live in a single-port SPRAM): slot ``s`` holds its channels at
+    ``s * C_h .. s * C_h + C_h - 1``. The write pointer moves one slot per completed entry; the
+    entry ``a`` hops old sits ``a`` slots behind the newest, so a tap's base address is
+    ``newest_base - a * C_h`` around the ring, ``a * C_h`` a constant per tap. Each entry's
+    min and max (one word of two values) live in one memory shared by all histories (history
+    ``h``'s slots after those of histories ``0 .. h-1``), written as the entry's last channel
+    arrives; the rest vectors in one ROM (history ``h`` at ``h * 2**ceil(log2(max C))``).
 
 Rest and ``clear``
-    Nothing is erased: a saturating counter of the entries written since the last reset says
-    which slots are real. A tap older than that count reads the rest vector from a ``C``-word
-    ROM (and contributes ``min(rest)``/``max(rest)`` to the reduce), so the domain's reset
-    (``clear``, applied with :class:`~amaranth.hdl.ResetInserter` as for
-    :class:`~kwshw.hw.window.Window`) costs no cycles and the patches equal the golden model's
-    from reset.
+    Nothing is erased: a saturating counter per history of the entries written since the last
+    reset says which slots are real. A tap older than that count reads the rest vector (and
+    contributes ``min(rest)``/``max(rest)`` to the reduce), so the domain's reset (``clear``,
+    applied with :class:`~amaranth.hdl.ResetInserter` as for :class:`~kwshw.hw.window.Window`)
+    costs no cycles and the patches equal the golden model's from reset.
 
 Min/max (``XLO`` and ``R``)
     The requantizer needs the patch's ``XLO = min`` and ``R = max - min`` *before* its first
-    code, so a min/max gathered while the patch streams would come one pass too late. Each
-    entry's min/max is stored beside it instead, and every completed entry starts a reduce over
-    the ``K`` taps' stored pairs: ``K`` reads, ready :attr:`ConvHistory.reduce_latency`
-    cycles after the entry's last value, while the history is otherwise idle or streaming. An
-    entry that arrives during a reduce restarts it.
+    code, so a min/max gathered while the patch streams would come one pass too late. Every
+    completed entry starts a reduce over its history's ``K`` taps' stored pairs: ``K`` reads,
+    ready :meth:`HistorySpec.reduce_latency` cycles after the entry's last value.
+    ``xmin``/``xmax`` are those of the history written last.
 
 Reading
-    Each accepted request streams one pass over the patch, ``K * C`` values at one per cycle
-    (the first one the cycle after the request, passes back to back without a bubble), with
-    back-pressure. A consumer that runs several passes (one per group of output columns)
-    requests each. Writes wait while a pass is being read out of the memory, and requests
-    wait while an entry is partly written (a request wins over a write at an entry
-    boundary), so a pass never sees half an entry. Entries written *between* two passes do
-    change the patch: the caller appends the next step only after its last pass, as the
-    layer-by-layer schedule does.
+    Each accepted request streams one pass over the patch of history ``read_from``, ``K * C``
+    values at one per cycle (the first one the cycle after the request, passes back to back
+    without a bubble), with back-pressure.
+
+The caller's contract (what the layer-by-layer schedule does)
+    ``write_to`` changes only between entries and ``read_from`` only between passes; a pass
+    never reads the history being written (nor a history whose entry is half written), and
+    the next entry of a history goes in after the last value of the last pass over its
+    previous patch has left ``patch`` (an SPRAM's output changes with a write). Writes are
+    always accepted (``inp.ready`` is constant 1).
 
 Memory kinds
-    ``memory="bram"``: the values live in a simple dual-port memory (a block RAM).
-    ``memory="spram"``: they live in a :class:`~kwshw.hw.memories.SinglePortRAM` (iCE40
-    UltraPlus SPRAM, 16 bits x 16k per block): one address, the write
-    address while an entry value is written, the read address otherwise -- writes and pass
-    reads never share a cycle (above). An SPRAM's output is undefined after a write, so with
-    ``memory="spram"`` a write also waits until the patch's output register is empty (the last
-    value of a pass has left). The min/max pairs and the rest ROM stay small memories either
-    way. The schedule and the patches are the same for both kinds.
+    ``"bram"``: a history's values live in a simple dual-port memory (a block RAM).
+    ``"spram"``: in a :class:`~kwshw.hw.memories.SinglePortRAM` (iCE40 UltraPlus SPRAM, 16
+    bits x 16k per block): one address, the write address while an entry value is written,
+    the read address otherwise (by the contract never both).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
-from .memories import MEMORY_KINDS, SinglePortRAM
+from .memories import MEMORY_KINDS, SinglePortRAM, spram_blocks
 
-__all__ = ["ConvHistory", "history_bits", "patch_layout"]
-
-
-def history_bits(channels: int, depth: int) -> int:
-    """Memory bits of a :class:`ConvHistory`: the entries, their min/max pairs and the rest
-    ROM."""
-    return (depth * (channels + 2) + channels) * ACT_WIDTH
+__all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
+           "rest_rom_depth"]
 
 
 def patch_layout() -> data.StructLayout:
-    """Payload of a :class:`ConvHistory` patch stream: a value and the pass's first/last."""
+    """Payload of a :class:`HistoryBank` patch stream: a value and the pass's first/last."""
     return data.StructLayout({"value": signed(ACT_WIDTH), "first": 1, "last": 1})
 
 
-class ConvHistory(wiring.Component):
-    """Circular history of step vectors that streams out one convolution patch per request.
+def _chan_bits(specs: Sequence[HistorySpec]) -> int:
+    """Address bits of a channel in the rest ROM (at least 1)."""
+    return max(max(s.channels for s in specs) - 1, 1).bit_length()
 
-    Parameters
-    ----------
-    channels : int
-        ``C``: values per step vector.
-    depth : int
-        Entries kept (``taps.max() + 1`` for a convolution's input history,
-        ``window_ages.max() + 1`` for the last convolution's outputs).
-    taps : sequence of int
-        Ages (hops before the newest entry) read per patch, in streaming order (oldest first
-        in the schedule: :attr:`kwshw.streaming.LayerTiming.taps` or ``window_ages``). Each in
-        ``[0, depth)``.
-    rest : sequence of int
-        The rest vector: ``C`` signed ``ACT_WIDTH``-bit values that entries from before the
-        last reset read as.
-    memory : {"bram", "spram"}
-        Where the values live (see *Memory kinds* in the module docstring).
 
-    Attributes
-    ----------
-    inp : stream, in
-        Step vectors, ``C`` values per entry in channel order; each completed entry becomes
-        the newest (age 0). Not ready while a pass is being read, nor when a request is
-        waiting at an entry boundary.
-    req : stream, in
-        One pass over the patch per transfer. Ready when no pass is being read, no entry is
-        partly written and the patch stream can advance.
-    patch : stream, out
-        The patch, ``K * C`` values per pass (:func:`patch_layout`: ``value``, and ``first``/
-        ``last`` of the pass): for each tap in order, the entry ``age`` hops old, channel by
-        channel.
-    mm_valid : Signal, out
-        ``xmin``/``xmax`` belong to the current entries (low from an entry's completion until
-        its reduce is done; high after reset).
-    xmin, xmax : Signal, out
-        Minimum and maximum of the patch: the requantizer's ``XLO`` and ``R = xmax - xmin``.
+def entry_slots(specs: Sequence[HistorySpec]) -> int:
+    """Words of a :class:`HistoryBank`'s shared min/max memory: every history's entries."""
+    return sum(s.depth for s in specs)
+
+
+def rest_rom_depth(specs: Sequence[HistorySpec]) -> int:
+    """Words of a :class:`HistoryBank`'s rest ROM: one power-of-two row per history."""
+    return len(specs) << _chan_bits(specs)
+
+
+def bank_bits(specs: Sequence[HistorySpec]) -> int:
+    """Memory bits of a :class:`HistoryBank`: every history's entries, the min/max memory
+    and the rest ROM (its padding included)."""
+    words = sum(s.values for s in specs) + 2 * entry_slots(specs) + rest_rom_depth(specs)
+    return words * ACT_WIDTH
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySpec:
+    """One history: layer ``reader`` reads it at ``taps``; ``C = channels`` values per entry.
+
+    ``taps`` are ages (hops before the newest entry) in streaming order
+    (:attr:`kwshw.streaming.LayerTiming.taps`, or ``window_ages`` for the last convolution's
+    outputs); ``rest`` is the rest vector, ``C`` signed ``ACT_WIDTH``-bit values that entries
+    from before the last reset read as.
     """
 
-    def __init__(self, channels: int, depth: int, taps: Sequence[int],
-                 rest: Sequence[int], memory: str = "bram") -> None:
-        taps = [int(a) for a in np.asarray(taps).reshape(-1)]
-        rest = [int(v) for v in np.asarray(rest).reshape(-1)]
-        if channels < 1 or depth < 1:
-            raise ValueError(f"need channels >= 1 and depth >= 1, got {channels}, {depth}")
-        if not taps or any(a < 0 or a >= depth for a in taps):
-            raise ValueError(f"taps must be ages in [0, {depth}), got {taps}")
-        if len(rest) != channels or any(v < ACT_MIN or v > ACT_MAX for v in rest):
-            raise ValueError(f"rest must be {channels} signed {ACT_WIDTH}-bit values, got {rest}")
-        if memory not in MEMORY_KINDS:
-            raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
-        self._c, self._depth, self._taps, self._rest = channels, depth, taps, rest
-        self.memory = memory
-        super().__init__({
-            "inp": In(stream.Signature(signed(ACT_WIDTH))),
-            "req": In(stream.Signature(0)),
-            "patch": Out(stream.Signature(patch_layout())),
-            "mm_valid": Out(1, init=1),
-            "xmin": Out(signed(ACT_WIDTH), init=min(rest)),
-            "xmax": Out(signed(ACT_WIDTH), init=max(rest)),
-        })
+    reader: int
+    channels: int
+    taps: tuple[int, ...]
+    rest: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.channels < 1:
+            raise ValueError(f"need channels >= 1, got {self.channels}")
+        if not self.taps or min(self.taps) < 0:
+            raise ValueError(f"taps must be ages >= 0, got {self.taps}")
+        if len(self.rest) != self.channels or \
+                any(v < ACT_MIN or v > ACT_MAX for v in self.rest):
+            raise ValueError(f"rest must be {self.channels} signed {ACT_WIDTH}-bit values, "
+                             f"got {self.rest}")
+
+    @property
+    def depth(self) -> int:
+        """Entries kept: as deep as the oldest tap."""
+        return max(self.taps) + 1
 
     @property
     def kernel(self) -> int:
         """``K``: taps per patch."""
-        return len(self._taps)
+        return len(self.taps)
 
     @property
     def patch_size(self) -> int:
         """Values per pass: ``K * C``."""
-        return self.kernel * self._c
+        return self.kernel * self.channels
 
     @property
     def reduce_latency(self) -> int:
@@ -159,178 +147,16 @@ class ConvHistory(wiring.Component):
         return self.kernel + 2
 
     @property
-    def bits(self) -> int:
-        """Memory bits: the entries, their min/max pairs and the rest ROM."""
-        return history_bits(self._c, self._depth)
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        c, depth = self._c, self._depth
-        mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
-        if self.memory == "spram":
-            return self._elaborate_single_port(m, mm_layout)
-        m.submodules.values = values = memory.Memory(shape=signed(ACT_WIDTH), depth=depth * c,
-                                                     init=[])
-        m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
-        m.submodules.rest = rest = self._rest_rom()
-        reading = Signal()
-        newest_slot, newest_base, count, done, boundary = self._write_side(
-            m, values.write_port(), entry_mm.write_port(), reading)
-        self._reduce(m, entry_mm.read_port(), newest_slot, count, done)
-        self._read_side(m, values.read_port(), rest.read_port(), reading, boundary,
-                        newest_base, count)
-        return m
-
-    def _rest_rom(self) -> memory.Memory:
-        """The rest vector's ROM. In a block RAM: iCE40 has no LUT RAM, and Yosys otherwise
-        builds a ``C``-word ROM from logic: about 85 LUTs per history of 64 channels, 260 on
-        the reference CNN (its iCEBreaker build with ``kwshw build --breakdown``, before and
-        after)."""
-        return memory.Memory(shape=signed(ACT_WIDTH), depth=self._c, init=self._rest,
-                             attrs={"rom_style": "block"})
-
-    def _elaborate_single_port(self, m: Module, mm_layout: data.StructLayout) -> Module:
-        """The values in a :class:`SinglePortRAM`: the write and read sides' ports are
-        muxed onto its one address (they never access it in the same cycle)."""
-        c, depth = self._c, self._depth
-        m.submodules.values = ram = SinglePortRAM(ACT_WIDTH, depth * c)
-        m.submodules.entry_mm = entry_mm = memory.Memory(shape=mm_layout, depth=depth, init=[])
-        m.submodules.rest = rest = self._rest_rom()
-        vw = _Port(depth * c, "vw")
-        vr = _Port(depth * c, "vr", data=ram.rdata.as_signed())
-        reading = Signal()
-        newest_slot, newest_base, count, done, boundary = self._write_side(
-            m, vw, entry_mm.write_port(), reading, hold=self.patch.valid)
-        self._reduce(m, entry_mm.read_port(), newest_slot, count, done)
-        self._read_side(m, vr, rest.read_port(), reading, boundary, newest_base, count)
-        m.d.comb += [
-            ram.addr.eq(Mux(vw.en, vw.addr, vr.addr)),
-            ram.we.eq(vw.en), ram.wdata.eq(vw.data),
-            ram.re.eq(vr.en),
-        ]
-        return m
-
-    def _write_side(self, m: Module, vw: memory.WritePort, mw: memory.WritePort,
-                    reading: Signal, hold: Value | None = None
-                    ) -> tuple[Signal, Signal, Signal, Value, Value]:
-        """Entries arrive: store the values and the entry's min/max. Returns the newest slot,
-        its word address, the count of real entries (saturating at ``depth``), the
-        entry-completed strobe and "no entry is partly written". Writes also wait while
-        ``hold`` (if given) is high."""
-        c, depth = self._c, self._depth
-        wr_chan = Signal(range(c))
-        wr_slot = Signal(range(depth))
-        wr_base = Signal(range(depth * c))
-        newest_slot = Signal(range(depth), init=depth - 1)
-        newest_base = Signal(range(depth * c), init=(depth - 1) * c)
-        count = Signal(range(depth + 1))
-        run_min = Signal(signed(ACT_WIDTH))
-        run_max = Signal(signed(ACT_WIDTH))
-        value = self.inp.payload
-        fire = self.inp.valid & self.inp.ready
-        done = fire & (wr_chan == c - 1)
-        boundary = wr_chan == 0
-        new_min = Mux(boundary | (value < run_min), value, run_min)
-        new_max = Mux(boundary | (value > run_max), value, run_max)
-        ready = ~reading & ~(self.req.valid & boundary)
-        if hold is not None:
-            ready &= ~hold
-        m.d.comb += [
-            # A request at an entry boundary goes first: the pass must not see a new entry.
-            self.inp.ready.eq(ready),
-            vw.addr.eq(wr_base + wr_chan), vw.data.eq(value), vw.en.eq(fire),
-            mw.addr.eq(wr_slot), mw.data.min.eq(new_min), mw.data.max.eq(new_max),
-            mw.en.eq(done),
-        ]
-        with m.If(fire):
-            m.d.sync += [run_min.eq(new_min), run_max.eq(new_max), wr_chan.eq(wr_chan + 1)]
-        with m.If(done):
-            m.d.sync += [
-                wr_chan.eq(0),
-                wr_slot.eq(Mux(wr_slot == depth - 1, 0, wr_slot + 1)),
-                wr_base.eq(Mux(wr_slot == depth - 1, 0, wr_base + c)),
-                newest_slot.eq(wr_slot),
-                newest_base.eq(wr_base),
-                count.eq(Mux(count == depth, depth, count + 1)),
-            ]
-        return newest_slot, newest_base, count, done, boundary
-
-    def _tap(self, m: Module, index: Value, count: Signal, scale: int,
-             name: str) -> tuple[Signal, Signal]:
-        """For tap ``index``: its age times ``scale`` (an offset behind the newest entry) and
-        whether it is older than the real entries (reads as rest)."""
-        offset = Signal(range(max(self._taps) * scale + 1), name=f"{name}_offset")
-        is_rest = Signal(name=f"{name}_rest")
-        with m.Switch(index):
-            for k, age in enumerate(self._taps):
-                with m.Case(k):
-                    m.d.comb += [offset.eq(age * scale), is_rest.eq(count <= age)]
-        return offset, is_rest
-
-    def _reduce(self, m: Module, mr: memory.ReadPort, newest_slot: Signal, count: Signal,
-                done: Value) -> None:
-        """Min/max over the taps' stored pairs, restarted by every completed entry."""
-        depth, kernel = self._depth, self.kernel
-        go = Signal()
-        m.d.sync += go.eq(done)
-        r_idx = Signal(range(kernel))
-        r_busy = Signal()
-        index = Mux(go, 0, r_idx)
-        issue = go | r_busy
-        offset, is_rest = self._tap(m, index, count, 1, "r")
-        m.d.comb += mr.addr.eq(Mux(newest_slot >= offset, newest_slot - offset,
-                                   newest_slot + depth - offset))
-        with m.If(issue):
-            m.d.sync += [r_idx.eq(index + 1), r_busy.eq(index != kernel - 1)]
-        f_valid, f_first, f_last, f_rest = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [f_valid.eq(issue), f_first.eq(go), f_last.eq(index == kernel - 1),
-                     f_rest.eq(is_rest)]
-        f_min = Mux(f_rest, min(self._rest), mr.data.min)
-        f_max = Mux(f_rest, max(self._rest), mr.data.max)
-        with m.If(f_valid):
-            m.d.sync += [
-                self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
-                self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
-            ]
-        with m.If(done | go):
-            m.d.sync += self.mm_valid.eq(0)
-        with m.Elif(f_valid & f_last):
-            m.d.sync += self.mm_valid.eq(1)
+    def values(self) -> int:
+        """Words of the value memory: ``depth * C``."""
+        return self.depth * self.channels
 
     @property
-    def _advance(self) -> Value:
-        """The output register can take a new value (empty, or its value leaves now)."""
-        return ~self.patch.valid | self.patch.ready
+    def spram_blocks(self) -> int:
+        """SPRAM blocks the value memory takes in ``"spram"``."""
+        cols, rows = spram_blocks(ACT_WIDTH, self.values)
+        return cols * rows
 
-    def _read_side(self, m: Module, vr: memory.ReadPort, rr: memory.ReadPort, reading: Signal,
-                   boundary: Value, newest_base: Signal, count: Signal) -> None:
-        """One pass over the patch per request; the memory read port's register is the
-        output register, held (``en`` low) while the consumer stalls."""
-        c, depth, kernel = self._c, self._depth, self.kernel
-        t_idx = Signal(range(kernel))
-        chan = Signal(range(c))
-        m.d.comb += self.req.ready.eq(~reading & boundary & self._advance)
-        start = self.req.valid & self.req.ready
-        idx = Mux(start, 0, t_idx)
-        ch = Mux(start, 0, chan)
-        issue = (start | reading) & self._advance
-        offset, is_rest = self._tap(m, idx, count, c, "p")
-        base = Mux(newest_base >= offset, newest_base - offset, newest_base + depth * c - offset)
-        last = (idx == kernel - 1) & (ch == c - 1)
-        m.d.comb += [vr.addr.eq(base + ch), vr.en.eq(issue), rr.addr.eq(ch), rr.en.eq(issue)]
-        out_rest = Signal()
-        with m.If(issue):
-            m.d.sync += [
-                out_rest.eq(is_rest),
-                self.patch.payload.first.eq(start),
-                self.patch.payload.last.eq(last),
-                chan.eq(Mux(ch == c - 1, 0, ch + 1)),
-                t_idx.eq(Mux(ch == c - 1, idx + 1, idx)),
-                reading.eq(~last),
-            ]
-        with m.If(self._advance):
-            m.d.sync += self.patch.valid.eq(issue)
-        m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, vr.data))
 
 
 class _Port:
@@ -341,3 +167,293 @@ class _Port:
         self.addr = Signal(range(max(depth, 2)), name=f"{name}_addr")
         self.en = Signal(name=f"{name}_en")
         self.data = Signal(signed(ACT_WIDTH), name=f"{name}_data") if data is None else data
+
+
+def _table(m: Module, sel: Value, rows: dict[int, dict[str, int]],
+           **shapes) -> dict[str, Signal]:
+    """Constants looked up by ``sel``: ``rows[case][name]``, one Signal per name of
+    ``shapes``. The arithmetic on them comes after the lookup, so it is built once, not once
+    per case."""
+    out = {name: Signal(shape, name=name) for name, shape in shapes.items()}
+    with m.Switch(sel):
+        for case, row in rows.items():
+            with m.Case(case):
+                m.d.comb += [out[name].eq(row[name]) for name in shapes]
+    return out
+
+
+class _Pointers:
+    """One history's pointers: the slot and word address the next entry goes to, the newest
+    entry's, and the count of real entries (saturating at the depth). Slots are addresses of
+    the shared min/max memory, word addresses those of the history's own value memory."""
+
+    def __init__(self, h: int, spec: HistorySpec, first_slot: int) -> None:
+        last_slot = first_slot + spec.depth - 1
+        self.wr_slot = Signal(range(last_slot + 1), init=first_slot, name=f"h{h}_wr_slot")
+        self.wr_base = Signal(range(spec.values), name=f"h{h}_wr_base")
+        self.newest_slot = Signal(range(last_slot + 1), init=last_slot, name=f"h{h}_newest_slot")
+        self.newest_base = Signal(range(spec.values), init=spec.values - spec.channels,
+                                  name=f"h{h}_newest_base")
+        self.count = Signal(range(spec.depth + 1), name=f"h{h}_count")
+
+
+class HistoryBank(wiring.Component):
+    """The circular histories of a network's convolutions behind one controller; streams one
+    convolution patch per request.
+
+    Parameters
+    ----------
+    specs : sequence of HistorySpec
+        The histories, in layer order (history ``h`` is written by layer ``h`` and read by
+        layer ``h + 1``).
+    memories : sequence of {"bram", "spram"}, optional
+        Where each history's values live (see *Memory kinds* in the module docstring); all
+        ``"bram"`` by default.
+
+    Attributes
+    ----------
+    inp : stream, in
+        Step vectors for history ``write_to``, ``C`` values per entry in channel order; each
+        completed entry becomes that history's newest (age 0). Always ready.
+    write_to : Signal, in
+        The history ``inp`` writes.
+    req : stream, in
+        One pass over the patch of history ``read_from`` per transfer. Ready when no pass is
+        being read and the patch stream can advance.
+    read_from : Signal, in
+        The history a request reads (taken with the request).
+    patch : stream, out
+        The patch, ``K * C`` values per pass (:func:`patch_layout`: ``value``, and ``first``/
+        ``last`` of the pass): for each tap in order, the entry ``age`` hops old, channel by
+        channel.
+    mm_valid : Signal, out
+        ``xmin``/``xmax`` belong to the newest entries of the history written last (low from
+        an entry's completion until its reduce is done, and after reset).
+    xmin, xmax : Signal, out
+        Minimum and maximum of that history's patch: the requantizer's ``XLO`` and
+        ``R = xmax - xmin``.
+    """
+
+    def __init__(self, specs: Sequence[HistorySpec],
+                 memories: Sequence[str] | None = None) -> None:
+        specs = tuple(specs)
+        if not specs:
+            raise ValueError("a history bank needs at least one history")
+        memories = ("bram",) * len(specs) if memories is None else tuple(memories)
+        if len(memories) != len(specs) or any(k not in MEMORY_KINDS for k in memories):
+            raise ValueError(f"memories must be {len(specs)} of {MEMORY_KINDS}, got {memories}")
+        self.specs, self.memories = specs, memories
+        self._first_slots = [entry_slots(specs[:h]) for h in range(len(specs))]
+        self._chan_bits = _chan_bits(specs)
+        super().__init__({
+            "inp": In(stream.Signature(signed(ACT_WIDTH))),
+            "write_to": In(range(len(specs))),
+            "req": In(stream.Signature(0)),
+            "read_from": In(range(len(specs))),
+            "patch": Out(stream.Signature(patch_layout())),
+            "mm_valid": Out(1),
+            "xmin": Out(signed(ACT_WIDTH)),
+            "xmax": Out(signed(ACT_WIDTH)),
+        })
+
+    @property
+    def bits(self) -> int:
+        """Memory bits (:func:`bank_bits`)."""
+        return bank_bits(self.specs)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
+        m.submodules.entry_mm = entry_mm = memory.Memory(
+            shape=mm_layout, depth=entry_slots(self.specs), init=[])
+        m.submodules.rest = rest = self._rest_rom()
+        ptrs = [_Pointers(h, s, self._first_slots[h]) for h, s in enumerate(self.specs)]
+        writes, reads = zip(*(self._value_memory(m, h) for h in range(len(self.specs))),
+                            strict=True)
+        done = self._write_side(m, writes, entry_mm.write_port(), ptrs)
+        self._reduce(m, entry_mm.read_port(), ptrs, done)
+        self._read_side(m, reads, rest.read_port(), ptrs)
+        return m
+
+    def _rest_rom(self) -> memory.Memory:
+        """Every history's rest vector, history ``h`` at ``h << chan_bits`` (so the address is
+        the channel and the history side by side). In a block RAM: iCE40 has no LUT RAM, and
+        Yosys otherwise builds a ROM from logic (about 85 LUTs per 64 words)."""
+        init = []
+        for s in self.specs:
+            init += list(s.rest) + [0] * ((1 << self._chan_bits) - s.channels)
+        assert len(init) == rest_rom_depth(self.specs)
+        return memory.Memory(shape=signed(ACT_WIDTH), depth=len(init), init=init,
+                             attrs={"rom_style": "block"})
+
+    def _value_memory(self, m: Module, h: int):
+        """History ``h``'s value memory: its write and read ports (an SPRAM's one address is
+        the write address while writing, the read address otherwise)."""
+        spec = self.specs[h]
+        if self.memories[h] == "bram":
+            m.submodules[f"values{h}"] = mem = memory.Memory(
+                shape=signed(ACT_WIDTH), depth=spec.values, init=[])
+            return mem.write_port(), mem.read_port()
+        m.submodules[f"values{h}"] = ram = SinglePortRAM(ACT_WIDTH, spec.values)
+        vw = _Port(spec.values, f"h{h}_w")
+        vr = _Port(spec.values, f"h{h}_r", data=ram.rdata.as_signed())
+        m.d.comb += [
+            ram.addr.eq(Mux(vw.en, vw.addr, vr.addr)),
+            ram.we.eq(vw.en), ram.wdata.eq(vw.data),
+            ram.re.eq(vr.en),
+        ]
+        return vw, vr
+
+    def _write_side(self, m: Module, writes, mw: memory.WritePort,
+                    ptrs: list[_Pointers]) -> Value:
+        """Entries arrive for history ``write_to``: store the values and the entry's min/max,
+        move its pointers. Returns the entry-completed strobe."""
+        sel = self.write_to
+        chan = Signal(range(max(s.channels for s in self.specs)))
+        run_min = Signal(signed(ACT_WIDTH))
+        run_max = Signal(signed(ACT_WIDTH))
+        wr_slot = Array(p.wr_slot for p in ptrs)[sel]
+        wr_base = Array(p.wr_base for p in ptrs)[sel]
+        max_c = max(s.channels for s in self.specs)
+        t = _table(m, sel, {h: {"w_last_chan": s.channels - 1,
+                                "w_last_slot": self._first_slots[h] + s.depth - 1,
+                                "w_first_slot": self._first_slots[h],
+                                "w_channels": s.channels}
+                            for h, s in enumerate(self.specs)},
+                   w_last_chan=range(max_c), w_last_slot=range(entry_slots(self.specs)),
+                   w_first_slot=range(entry_slots(self.specs)), w_channels=range(max_c + 1))
+        last_chan = chan == t["w_last_chan"]
+        # Slot and word address wrap together: the last slot holds the last entry's words.
+        last_slot = wr_slot == t["w_last_slot"]
+        first_slot, channels = t["w_first_slot"], t["w_channels"]
+        value = self.inp.payload
+        fire = self.inp.valid
+        done = fire & last_chan
+        boundary = chan == 0
+        new_min = Mux(boundary | (value < run_min), value, run_min)
+        new_max = Mux(boundary | (value > run_max), value, run_max)
+        m.d.comb += [
+            self.inp.ready.eq(1),
+            mw.addr.eq(wr_slot), mw.data.min.eq(new_min), mw.data.max.eq(new_max),
+            mw.en.eq(done),
+        ]
+        for h, vw in enumerate(writes):
+            m.d.comb += [vw.addr.eq(wr_base + chan), vw.data.eq(value),
+                         vw.en.eq(fire & (sel == h))]
+        with m.If(fire):
+            m.d.sync += [run_min.eq(new_min), run_max.eq(new_max), chan.eq(chan + 1)]
+        with m.If(done):
+            m.d.sync += chan.eq(0)
+            with m.Switch(sel):
+                for h, (s, p) in enumerate(zip(self.specs, ptrs, strict=True)):
+                    with m.Case(h):
+                        m.d.sync += [
+                            p.wr_slot.eq(Mux(last_slot, first_slot, wr_slot + 1)),
+                            p.wr_base.eq(Mux(last_slot, 0, wr_base + channels)),
+                            p.newest_slot.eq(wr_slot),
+                            p.newest_base.eq(wr_base),
+                            p.count.eq(Mux(p.count == s.depth, s.depth, p.count + 1)),
+                        ]
+        return done
+
+    def _reduce(self, m: Module, mr: memory.ReadPort, ptrs: list[_Pointers],
+                done: Value) -> None:
+        """Min/max over the stored pairs at the taps of the history just written."""
+        hist = Signal.like(self.write_to)
+        go = Signal()
+        m.d.sync += go.eq(done)
+        with m.If(done):
+            m.d.sync += hist.eq(self.write_to)
+        r_idx = Signal(range(max(s.kernel for s in self.specs)))
+        r_busy = Signal()
+        index = Mux(go, 0, r_idx)
+        issue = go | r_busy
+        newest = Array(p.newest_slot for p in ptrs)[hist]
+        count = Array(p.count for p in ptrs)[hist]
+        slots = entry_slots(self.specs)
+        t = _table(m, Cat(index, hist),
+                   {k | (h << len(index)): {"r_lowest": self._first_slots[h] + age,
+                                            "r_age": age, "r_forward": s.depth - age,
+                                            "r_last": k == s.kernel - 1}
+                    for h, s in enumerate(self.specs) for k, age in enumerate(s.taps)},
+                   r_lowest=range(slots), r_age=range(slots), r_forward=range(slots + 1),
+                   r_last=1)
+        addr = Mux(newest >= t["r_lowest"], newest - t["r_age"], newest + t["r_forward"])
+        is_rest, last = count <= t["r_age"], t["r_last"]
+        rest = _table(m, hist, {h: {"rest_min": min(s.rest), "rest_max": max(s.rest)}
+                                for h, s in enumerate(self.specs)},
+                      rest_min=signed(ACT_WIDTH), rest_max=signed(ACT_WIDTH))
+        rest_min, rest_max = rest["rest_min"], rest["rest_max"]
+        m.d.comb += mr.addr.eq(addr)
+        with m.If(issue):
+            m.d.sync += [r_idx.eq(index + 1), r_busy.eq(~last)]
+        f_valid, f_first, f_last, f_rest = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [f_valid.eq(issue), f_first.eq(go), f_last.eq(issue & last),
+                     f_rest.eq(is_rest)]
+        f_min = Mux(f_rest, rest_min, mr.data.min)
+        f_max = Mux(f_rest, rest_max, mr.data.max)
+        with m.If(f_valid):
+            m.d.sync += [
+                self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
+                self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
+            ]
+        with m.If(done | go):
+            m.d.sync += self.mm_valid.eq(0)
+        with m.Elif(f_last):
+            m.d.sync += self.mm_valid.eq(1)
+
+    @property
+    def _advance(self) -> Value:
+        """The output register can take a new value (empty, or its value leaves now)."""
+        return ~self.patch.valid | self.patch.ready
+
+    def _read_side(self, m: Module, reads, rr: memory.ReadPort,
+                   ptrs: list[_Pointers]) -> None:
+        """One pass over the patch per request; the memory read ports' registers are the
+        output register, held (``en`` low) while the consumer stalls."""
+        reading = Signal()
+        held = Signal.like(self.read_from)
+        t_idx = Signal(range(max(s.kernel for s in self.specs)))
+        chan = Signal(range(max(s.channels for s in self.specs)))
+        m.d.comb += self.req.ready.eq(~reading & self._advance)
+        start = self.req.valid & self.req.ready
+        hist = Mux(start, self.read_from, held)
+        idx = Mux(start, 0, t_idx)
+        ch = Mux(start, 0, chan)
+        issue = (start | reading) & self._advance
+        newest = Array(p.newest_base for p in ptrs)[hist]
+        count = Array(p.count for p in ptrs)[hist]
+        words = max(s.values for s in self.specs)
+        max_c = max(s.channels for s in self.specs)
+        t = _table(m, Cat(idx, hist),
+                   {k | (h << len(idx)): {"p_offset": age * s.channels, "p_age": age,
+                                          "p_forward": s.values - age * s.channels,
+                                          "p_last_chan": s.channels - 1,
+                                          "p_last_tap": k == s.kernel - 1}
+                    for h, s in enumerate(self.specs) for k, age in enumerate(s.taps)},
+                   p_offset=range(words), p_age=range(words), p_forward=range(words + 1),
+                   p_last_chan=range(max_c), p_last_tap=1)
+        base = Mux(newest >= t["p_offset"], newest - t["p_offset"], newest + t["p_forward"])
+        is_rest = count <= t["p_age"]
+        last_tap, last_chan = t["p_last_tap"], ch == t["p_last_chan"]
+        last = last_tap & last_chan
+        for h, vr in enumerate(reads):
+            m.d.comb += [vr.addr.eq(base + ch), vr.en.eq(issue & (hist == h))]
+        m.d.comb += [rr.addr.eq(Cat(ch[:self._chan_bits], hist)), rr.en.eq(issue)]
+        out_rest = Signal()
+        out_hist = Signal.like(self.read_from)
+        with m.If(issue):
+            m.d.sync += [
+                out_rest.eq(is_rest),
+                out_hist.eq(hist),
+                held.eq(hist),
+                self.patch.payload.first.eq(start),
+                self.patch.payload.last.eq(last),
+                chan.eq(Mux(last_chan, 0, ch + 1)),
+                t_idx.eq(Mux(last_chan, idx + 1, idx)),
+                reading.eq(~last),
+            ]
+        with m.If(self._advance):
+            m.d.sync += self.patch.valid.eq(issue)
+        value = Array(vr.data for vr in reads)[out_hist]
+        m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, value))

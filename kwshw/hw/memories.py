@@ -13,7 +13,7 @@ words in address order; on an iCE40 platform it is built from ``SB_SPRAM256KA`` 
 (16 bits x 16k each), elsewhere (and in simulation) it is a :class:`amaranth.lib.memory.Memory`.
 
 :class:`SinglePortRAM` is the same kind of memory for data written at run time (the
-convolution histories of an SPRAM build, :class:`~kwshw.hw.history.ConvHistory`): one address
+convolution histories of an SPRAM build, :class:`~kwshw.hw.history.HistoryBank`): one address
 for writes and reads, ``SB_SPRAM256KA`` blocks on iCE40, a model with the same contract
 elsewhere.
 """

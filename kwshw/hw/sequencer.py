@@ -148,7 +148,7 @@ class Sequencer(wiring.Component):
         ``P``.
     histories : int
         Layers ``1 .. histories`` read a convolution history (:class:`~kwshw.hw.history.
-        ConvHistory`): before their dividers start, the sequencer waits for ``hist_valid``.
+        HistoryBank`): before their dividers start, the sequencer waits for ``hist_valid``.
         With 0 (a dense network) there is no such port.
 
     Attributes

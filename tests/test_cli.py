@@ -106,5 +106,6 @@ def test_shared_options_keep_their_defaults(monkeypatch):
     for argv in (["eval", "--model", "m"], ["train", "-o", "m"], ["all"]):
         assert parser.parse_args(argv).data == "/speech", argv
     assert parser.parse_args(["all"]).model is None and parser.parse_args(["all"]).lanes == 8
+    assert parser.parse_args(["all"]).recipe == "cnn"
     with pytest.raises(SystemExit):
         parser.parse_args(["sim"])      # --model is required where it comes from the parent

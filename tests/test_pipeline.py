@@ -23,8 +23,8 @@ class _Calls:
     def __init__(self, *, sim_ok=True, failing_board=None):
         self.order, self.sim_ok, self.failing_board = [], sim_ok, failing_board
 
-    def train_reference(self, data, out_path, *, bits, epochs, seed):
-        self.order.append(("train", bits, epochs, seed))
+    def train_reference(self, data, out_path, *, bits, epochs, seed, recipe):
+        self.order.append(("train", recipe, bits, epochs, seed))
         modelfile.save(random_model(bits, [200, 32, 16, 12], seed=seed), out_path)
 
     def evaluate(self, model, data, *, split, modes, plots, progress):
@@ -106,10 +106,10 @@ def test_run_all_trains_and_reports_a_mismatch(calls, tmp_path):
     logs = []
     s = pipeline.run_all(tmp_path / "data", tmp_path, bits=8, epochs=2, seed=3, boards=(),
                          log=logs.append)
-    assert c.order[0] == ("train", 8, 2, 3) and [o[0] for o in c.order[1:]] == [
+    assert c.order[0] == ("train", "cnn", 8, 2, 3) and [o[0] for o in c.order[1:]] == [
         "evaluate", "generate", "sim"]
     assert list(s["steps"]) == ["train_s", "eval_s", "generate_s", "sim_s"]
-    assert s["model"]["path"] == str(tmp_path / "model-8b.kwm") and s["model"]["bits"] == 8
+    assert s["model"]["path"] == str(tmp_path / "model-cnn-8b.kwm") and s["model"]["bits"] == 8
     assert s["builds"] == [] and s["ok"] is False
     assert "    MISMATCH: frame 3, score 7: 5 != 6" in logs
     assert logs.index("    MISMATCH: frame 3, score 7: 5 != 6") == len(logs) - 1

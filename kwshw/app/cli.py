@@ -351,7 +351,8 @@ def cmd_all(args: argparse.Namespace) -> int:
         raise CLIError("no data: pass --data or set KWSHW_DATA")
     boards = DEFAULT_BOARDS if args.boards is None else [
         (b.split(":")[0], int(b.split(":")[1]) if ":" in b else 4) for b in args.boards]
-    s = run_all(args.data, args.out, bits=args.bits, lanes=args.lanes, boards=boards,
+    s = run_all(args.data, args.out, recipe=args.recipe, bits=args.bits, lanes=args.lanes,
+                boards=boards,
                 frames=args.frames, simulator=args.simulator, epochs=args.epochs,
                 seed=args.seed, model_path=args.model)
     print()
@@ -543,6 +544,9 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                                    "cocotb, build bitstreams, and print one summary table.",
                        parents=[shared.data])
     p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
+    p.add_argument("--recipe", choices=["cnn", "dnn"], default="cnn",
+                   help="network to train: cnn (default), the convolutional reference with "
+                        "every kernel stored once; dnn, the paper's DNN (docs/training.md)")
     p.add_argument("--bits", type=int, default=4, choices=[4, 8], help="code width")
     p.add_argument("--lanes", "-P", type=int, default=8, help="lanes of the simulated design")
     p.add_argument("--boards", nargs="*", default=None, metavar="BOARD[:LANES]",

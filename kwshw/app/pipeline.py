@@ -41,7 +41,8 @@ def _step(log: Callable[[str], None], name: str):
     return _Timer()
 
 
-def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
+def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int = 4,
+            lanes: int = 8,
             boards: Sequence[tuple[str, int]] = DEFAULT_BOARDS, frames: int = 200,
             simulator: str = "verilator", epochs: int | None = None, seed: int = 0,
             model_path: str | Path | None = None,
@@ -54,6 +55,8 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
         Folder with ``speech_commands_v0.02_test/`` (``$KWSHW_DATA``) or a Speech Commands tree.
     out : path
         Output folder: model file, evaluation, Verilog, simulation, builds, summary.
+    recipe : {"cnn", "dnn"}
+        The network trained (``kwshw train --recipe``; docs/training.md).
     bits : int
         Code width of the trained model.
     lanes : int
@@ -76,8 +79,8 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     steps = summary["steps"]
     t_start = time.monotonic()
     if model_path is None:
-        model_path = out / f"model-{bits}b.kwm"
-        steps["train_s"] = _train(data, model_path, bits, epochs, seed, log)
+        model_path = out / f"model-{recipe}-{bits}b.kwm"
+        steps["train_s"] = _train(data, model_path, recipe, bits, epochs, seed, log)
     model = modelfile.load(model_path)
     summary["model"] = {"path": str(model_path), "sha256": model.sha256, "bits": model.bits,
                         "shape": model.shape, "footprint": model.footprint()}
@@ -94,14 +97,14 @@ def run_all(data: str | Path, out: str | Path, *, bits: int = 4, lanes: int = 8,
     return summary
 
 
-def _train(data: str | Path, model_path: Path, bits: int, epochs: int | None, seed: int,
-           log: Callable[[str], None]) -> float:
-    """Train and export the QAT reference network; returns the seconds it took."""
+def _train(data: str | Path, model_path: Path, recipe: str, bits: int, epochs: int | None,
+           seed: int, log: Callable[[str], None]) -> float:
+    """Train and export the recipe's QAT reference network; returns the seconds it took."""
     # Imported only here: the training package is the one that needs torch.
     from ..train import train_reference
 
-    with _step(log, f"train: {bits}-bit QAT reference network") as st:
-        train_reference(data, model_path, bits=bits, epochs=epochs, seed=seed)
+    with _step(log, f"train: {bits}-bit QAT reference network ({recipe} recipe)") as st:
+        train_reference(data, model_path, bits=bits, epochs=epochs, seed=seed, recipe=recipe)
     return st.seconds
 
 

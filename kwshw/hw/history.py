@@ -183,14 +183,13 @@ def _table(m: Module, sel: Value, rows: dict[int, dict[str, int]],
 
 
 class _Pointers:
-    """One history's pointers: the slot and word address the next entry goes to, the newest
-    entry's, and the count of real entries (saturating at the depth). Slots are addresses of
-    the shared min/max memory, word addresses those of the history's own value memory."""
+    """One history's pointers: the newest entry's slot and word address, and the count of
+    real entries (saturating at the depth). Slots are addresses of the shared min/max memory,
+    word addresses those of the history's own value memory; the next entry goes one slot
+    further around the ring."""
 
     def __init__(self, h: int, spec: HistorySpec, first_slot: int) -> None:
         last_slot = first_slot + spec.depth - 1
-        self.wr_slot = Signal(range(last_slot + 1), init=first_slot, name=f"h{h}_wr_slot")
-        self.wr_base = Signal(range(spec.values), name=f"h{h}_wr_base")
         self.newest_slot = Signal(range(last_slot + 1), init=last_slot, name=f"h{h}_newest_slot")
         self.newest_base = Signal(range(spec.values), init=spec.values - spec.channels,
                                   name=f"h{h}_newest_base")
@@ -312,20 +311,23 @@ class HistoryBank(wiring.Component):
         chan = Signal(range(max(s.channels for s in self.specs)))
         run_min = Signal(signed(ACT_WIDTH))
         run_max = Signal(signed(ACT_WIDTH))
-        wr_slot = Array(p.wr_slot for p in ptrs)[sel]
-        wr_base = Array(p.wr_base for p in ptrs)[sel]
+        newest_slot = Array(p.newest_slot for p in ptrs)[sel]
+        newest_base = Array(p.newest_base for p in ptrs)[sel]
+        count = Array(p.count for p in ptrs)[sel]
         max_c = max(s.channels for s in self.specs)
         t = _table(m, sel, {h: {"w_last_chan": s.channels - 1,
                                 "w_last_slot": self._first_slots[h] + s.depth - 1,
                                 "w_first_slot": self._first_slots[h],
-                                "w_channels": s.channels}
+                                "w_channels": s.channels, "w_depth": s.depth}
                             for h, s in enumerate(self.specs)},
                    w_last_chan=range(max_c), w_last_slot=range(entry_slots(self.specs)),
-                   w_first_slot=range(entry_slots(self.specs)), w_channels=range(max_c + 1))
+                   w_first_slot=range(entry_slots(self.specs)), w_channels=range(max_c + 1),
+                   w_depth=range(max(s.depth for s in self.specs) + 1))
         last_chan = chan == t["w_last_chan"]
         # Slot and word address wrap together: the last slot holds the last entry's words.
-        last_slot = wr_slot == t["w_last_slot"]
-        first_slot, channels = t["w_first_slot"], t["w_channels"]
+        wrap = newest_slot == t["w_last_slot"]
+        wr_slot = Mux(wrap, t["w_first_slot"], newest_slot + 1)
+        wr_base = Mux(wrap, 0, newest_base + t["w_channels"])
         value = self.inp.payload
         fire = self.inp.valid
         done = fire & last_chan
@@ -345,14 +347,12 @@ class HistoryBank(wiring.Component):
         with m.If(done):
             m.d.sync += chan.eq(0)
             with m.Switch(sel):
-                for h, (s, p) in enumerate(zip(self.specs, ptrs, strict=True)):
+                for h, p in enumerate(ptrs):
                     with m.Case(h):
                         m.d.sync += [
-                            p.wr_slot.eq(Mux(last_slot, first_slot, wr_slot + 1)),
-                            p.wr_base.eq(Mux(last_slot, 0, wr_base + channels)),
                             p.newest_slot.eq(wr_slot),
                             p.newest_base.eq(wr_base),
-                            p.count.eq(Mux(p.count == s.depth, s.depth, p.count + 1)),
+                            p.count.eq(Mux(count == t["w_depth"], count, count + 1)),
                         ]
         return done
 

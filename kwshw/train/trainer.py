@@ -167,6 +167,10 @@ def recipe(name: str, **overrides) -> TrainConfig:
     raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
 
 
+#: :func:`recipe` under a name that parameters called ``recipe`` do not hide.
+_RECIPE = recipe
+
+
 def resolve_corpus(data_root: str | os.PathLike, task: str) -> Path:
     """The corpus folder for ``task`` inside ``data_root`` (or ``data_root`` itself)."""
     return resolve_root(data_root, task)
@@ -574,15 +578,16 @@ def train_variants(data_root: str | os.PathLike, *, task: str = "speech_commands
 def train_reference(data_root: str | os.PathLike, out_path: str | os.PathLike, *,
                     bits: int = 4, epochs: int | None = None, seed: int = 0,
                     task: str = "speech_commands", hidden: Sequence[int] | None = None,
-                    progress: bool = True) -> modelfile.Model:
-    """Train the reference network with QAT at ``bits`` and save it to ``out_path``.
+                    recipe: str = "dnn", progress: bool = True) -> modelfile.Model:
+    """Train the reference network of ``recipe`` (one of :data:`RECIPES`) with QAT at
+    ``bits`` and save it to ``out_path``.
 
-    ``epochs`` and ``hidden`` default to :class:`TrainConfig`'s recipe.
+    ``epochs`` and ``hidden`` default to the recipe's.
     """
     given = {k: v for k, v in (("epochs", epochs), ("hidden", hidden)) if v is not None}
     if "hidden" in given:
         given["hidden"] = tuple(given["hidden"])
-    cfg = TrainConfig(bits=bits, seed=seed, **given)
+    cfg = _RECIPE(recipe, bits=bits, seed=seed, **given)
     model = train(data_root, task=task, config=cfg, progress=progress)
     modelfile.save(model, out_path)
     return model

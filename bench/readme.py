@@ -403,6 +403,7 @@ AREA_MODULES = (
     ("core.accel.core.history1", "convolution history 1"),
     ("core.accel.core.history2", "convolution history 2"),
     ("core.accel.core.history3", "convolution history 3"),
+    ("core.accel.core.histories", "convolution histories (one HistoryBank)"),
     ("core.accel.core.divider", "dividers (RECIP, RM)"),
     ("core.accel.core.requant", "requantizer"),
     ("core.accel.core.mac", "MAC array + hold bank"),

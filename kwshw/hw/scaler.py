@@ -35,6 +35,7 @@ from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from ..quantize import LayerPlan
 from .common import check_plans, clamp, delay, max_width, select_rshift_round
 from .memories import ConstantROM, const_bases
+from .sequencer import COLUMN_INTERVAL
 
 __all__ = ["Scaler"]
 
@@ -99,8 +100,8 @@ class Scaler(wiring.Component):
         valid = [self.inp.valid]
         for k in range(1, n + 1):
             valid.append(delay(m, valid[-1], 1, name=f"valid{k}"))
-        column = delay(m, self.inp.payload.column, n, name="column")
-        last = delay(m, self.inp.payload.last, n, name="last")
+        column = _paced_delay(m, self.inp.payload.column, valid, n, "column")
+        last = _paced_delay(m, self.inp.payload.last, valid, n, "last")
 
         # Cycle 0: the constant ROM read for this column; its output then holds until the
         # next column's read (at least COLUMN_INTERVAL cycles later).
@@ -113,7 +114,7 @@ class Scaler(wiring.Component):
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
             m.d.sync += acc0.eq(self.inp.payload.acc)
-        bias = delay(m, rom.data.bias, n - 2, name="bias")
+        bias = _paced_delay(m, rom.data.bias, valid[1:], n - 2, "bias")
         wsr = Signal.like(rom.data.wsr)
         with m.If(valid[2]):
             m.d.sync += wsr.eq(rom.data.wsr)
@@ -170,3 +171,23 @@ class Scaler(wiring.Component):
         with m.If(second):
             m.d.sync += pb.eq(product)
         return pa, pb
+
+
+def _paced_delay(m: Module, value: Value, valid: Sequence[Value], cycles: int,
+                 name: str) -> Value:
+    """``value`` of the column marked by ``valid[0]`` (taken in that cycle), ``cycles``
+    cycles later (a multiple of ``COLUMN_INTERVAL``).
+
+    ``valid[k]`` marks that column ``k`` cycles on. Columns come at least ``COLUMN_INTERVAL``
+    (2) cycles apart, so a register loaded at ``valid[k]`` keeps its column's value for two
+    cycles; a chain of ``cycles / 2`` such registers does what ``cycles`` plain ones would
+    (on iCE40 each flip-flop of a delay line is a logic cell of its own).
+    """
+    assert cycles % COLUMN_INTERVAL == 0
+    for k in range(0, cycles, COLUMN_INTERVAL):
+        reg = Signal.like(value, name=f"{name}_{k + COLUMN_INTERVAL}")
+        with m.If(valid[k]):
+            m.d.sync += reg.eq(value)
+        value = reg
+    return value
+

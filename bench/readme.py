@@ -364,10 +364,10 @@ def _status(p: dict) -> str:
     return st
 
 
-def _sweep(res: dict) -> list[str]:
-    sweep = res.get("sweep")
+def _sweep(res: dict, name: str = "sweep") -> list[str]:
+    sweep = res.get(name)
     if not sweep or not sweep.get("points"):
-        return [f"Design-space sweep: {MISSING}."]
+        return [f"Design-space sweep (`{name}.json`): {MISSING}."]
     cfg = sweep.get("config") or {}
     out = [f"Network: {'-'.join(map(str, cfg.get('shape', [])))}, {cfg.get('model', '')}. "
            "Latency = cycles per frame / clock (the UART transfer is not included); RTF = "
@@ -638,6 +638,10 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "### Design space: bits x MAC lanes x boards",
         "",
         *_sweep(res),
+        "",
+        "The CNN recipe's network (`python bench/sweep.py --network cnn`):",
+        "",
+        *_sweep(res, "sweep-cnn"),
         "",
         "### Where the logic goes: resources per module",
         "",

@@ -50,15 +50,21 @@ QUICK_SHAPE = (50, 16, 12)
 QUICK_BUILD = ("icebreaker", 4, 4)
 
 
-def _model_for(bits: int, shape, seed: int, source_model=None):
+#: ``--network``: the reference network whose shape the random-weight models take.
+NETWORKS = ("dnn", "cnn")
+
+
+def _model_for(bits: int, shape, seed: int, source_model=None, network: str = "dnn"):
     if source_model is not None:
         if source_model.bits == bits:
             return source_model
         from kwshw.evaluate import requantize
 
         return requantize(source_model, bits)
-    from boards.refmodel import random_model
+    from boards.refmodel import random_cnn, random_model
 
+    if network == "cnn":
+        return random_cnn(bits, seed=seed)
     return random_model(bits, shape, seed=seed)
 
 
@@ -219,7 +225,7 @@ def _latency_block(cycles: int, hz: float | None, hop_ms: float) -> dict | None:
             "realtime": ms < hop_ms}
 
 
-def _sweep_models(bits, shape, seed: int, model_path, cache: Path):
+def _sweep_models(bits, shape, seed: int, model_path, cache: Path, network: str = "dnn"):
     """The model of every code width (and its file in the cache, for the build children).
 
     Returns the network shape, ``{bits: model}`` and ``{bits: model file}``.
@@ -234,8 +240,9 @@ def _sweep_models(bits, shape, seed: int, model_path, cache: Path):
     models, model_files = {}, {}
     (cache / "models").mkdir(parents=True, exist_ok=True)
     for b in bits:
-        m = _model_for(b, shape, seed, source_model)
+        m = _model_for(b, shape, seed, source_model, network)
         models[b] = m
+        shape = m.shape
         f = cache / "models" / f"{m.sha256[:16]}.kwm"
         if not f.exists():
             save(m, f)
@@ -326,14 +333,16 @@ def _record_build(point: dict, key: str, entry: dict) -> None:
 def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 0,
               model_path=None, build: bool = True, only_builds=None, jobs: int = 1,
               timeout: float = 3600.0, cache: Path = CACHE, keep: bool = False,
-              retry_failed: bool = False, log=print) -> dict:
+              retry_failed: bool = False, network: str = "dnn", log=print) -> dict:
     """Run the sweep and return its results (without the ``meta`` block).
+
+    ``network``: the reference network (:data:`NETWORKS`) of the random-weight models.
 
     ``only_builds``: a set of ``(board, bits, lanes)`` to build (``None``: every fitting point).
     """
     from kwshw.app.report import source_hash
 
-    shape, models, model_files = _sweep_models(bits, shape, seed, model_path, cache)
+    shape, models, model_files = _sweep_models(bits, shape, seed, model_path, cache, network)
     src = source_hash()
     points, todo = _plan(boards, bits, lanes, models, model_files, build=build,
                          only_builds=only_builds, src=src)
@@ -352,7 +361,9 @@ def run_sweep(*, boards=BOARDS, bits=BITS, lanes=LANES, shape=None, seed: int = 
         "config": {
             "boards": list(boards), "bits": list(bits), "lanes": list(lanes), "shape": shape,
             "model": (str(model_path) if model_path else
-                      f"random weights of the reference shape (boards.refmodel, seed {seed})"),
+                      f"random weights of the reference {network.upper()} "
+                      f"(boards.refmodel, seed {seed})"),
+            "network": network,
             "jobs": jobs, "source_hash": src, "cache": str(cache),
             "latency_note": "latency = cycles per frame / clock; rtf = latency / hop "
                             "(< 1 is real time); UART transfer time is not included",
@@ -391,6 +402,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes", type=_ints, default=list(LANES), help="e.g. '1,2,4,8,16'")
     ap.add_argument("--shape", type=_ints, help="network shape, e.g. '1000,128,128,128,12'")
     ap.add_argument("--model", help="a trained model file instead of random weights")
+    ap.add_argument("--network", choices=NETWORKS, default="dnn",
+                    help="reference network of the random weights: dnn (-> sweep.json) or "
+                         "cnn, the CNN recipe's (-> sweep-cnn.json)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random-weight model")
     ap.add_argument("--no-build", action="store_true", help="fit checks and cycles only")
     ap.add_argument("--timeout", type=float,
@@ -407,8 +421,9 @@ def main(argv=None) -> int:
                     only_builds=only, jobs=args.jobs,
                     timeout=args.timeout or (150.0 if args.quick else 3600.0),
                     cache=Path(args.cache), keep=args.keep_builds,
-                    retry_failed=args.retry_failed)
-    out = results_dir(args.quick, args.out) / "sweep.json"
+                    retry_failed=args.retry_failed, network=args.network)
+    name = "sweep.json" if args.network == "dnn" else f"sweep-{args.network}.json"
+    out = results_dir(args.quick, args.out) / name
     write_json(out, res, meta=provenance("bench/sweep.py", timer, quick=args.quick,
                                          argv=[__file__, *argv]))
     counts = {}

@@ -220,7 +220,7 @@ class HistoryBank(wiring.Component):
         One pass over the patch of history ``read_from`` per transfer. Ready when no pass is
         being read and the patch stream can advance.
     read_from : Signal, in
-        The history a request reads (taken with the request).
+        The history a request reads, held until the pass's last value has been issued.
     patch : stream, out
         The patch, ``K * C`` values per pass (:func:`patch_layout`: ``value``, and ``first``/
         ``last`` of the pass): for each tap in order, the entry ``age`` hops old, channel by
@@ -412,12 +412,12 @@ class HistoryBank(wiring.Component):
         """One pass over the patch per request; the memory read ports' registers are the
         output register, held (``en`` low) while the consumer stalls."""
         reading = Signal()
-        held = Signal.like(self.read_from)
         t_idx = Signal(range(max(s.kernel for s in self.specs)))
         chan = Signal(range(max(s.channels for s in self.specs)))
         m.d.comb += self.req.ready.eq(~reading & self._advance)
         start = self.req.valid & self.req.ready
-        hist = Mux(start, self.read_from, held)
+        # Held for the whole pass by the contract: no multiplexer in front of the address path.
+        hist = self.read_from
         idx = Mux(start, 0, t_idx)
         ch = Mux(start, 0, chan)
         issue = (start | reading) & self._advance
@@ -446,7 +446,6 @@ class HistoryBank(wiring.Component):
             m.d.sync += [
                 out_rest.eq(is_rest),
                 out_hist.eq(hist),
-                held.eq(hist),
                 self.patch.payload.first.eq(start),
                 self.patch.payload.last.eq(last),
                 chan.eq(Mux(last_chan, 0, ch + 1)),

@@ -30,8 +30,9 @@ __all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "network_shape
 
 #: The reference convolutional network (the CNN recipe, :data:`kwshw.train.trainer.CNN_RECIPE`,
 #: and the random stand-in of :func:`boards.refmodel.random_cnn`): ``(kernel, stride,
-#: channels)`` of each temporal convolution, then the widths of the dense hidden layers.
-REFERENCE_CNN: dict = {"convs": ((5, 1, 64), (3, 2, 64), (3, 2, 64)), "hidden": (128,)}
+#: channels)`` of each temporal convolution, then the widths of the dense hidden layers:
+#: 53,456 weights, 214 kbit at 4 bits (docs/training.md, "The CNN recipe").
+REFERENCE_CNN: dict = {"convs": ((5, 1, 64), (3, 2, 64), (3, 2, 64)), "hidden": (60,)}
 
 
 @dataclass(frozen=True)

@@ -491,13 +491,13 @@ def test_score_threshold_rounds_half_up_and_saturates():
 
 @pytest.fixture(scope="module")
 def cnn4():
-    """The trained CNN's shape (convolutions (5,1,64), (3,2,64), (3,2,64), dense 128, 12) with
-    random 4-bit weights."""
+    """The CNN recipe's shape (``kwshw.layers.REFERENCE_CNN``) with random 4-bit weights."""
     from kwshw.features import FeatureConfig
+    from kwshw.layers import REFERENCE_CNN
     from sim.stimulus import random_model as stimulus_model
 
-    return stimulus_model([128], 4, features=FeatureConfig(),
-                          convs=[(5, 1, 64), (3, 2, 64), (3, 2, 64)], seed=0)
+    return stimulus_model(list(REFERENCE_CNN["hidden"]), 4, features=FeatureConfig(),
+                          convs=REFERENCE_CNN["convs"], seed=0)
 
 
 def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
@@ -505,7 +505,9 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
     r = fit_check(board, cnn4, board.default_lanes)
     targets = {e["name"]: (e["target"], e["blocks"]) for e in r["memories"]
                if e["kind"] == "histories" and e["name"].startswith("history of")}
-    assert targets == {"history of layer 1's input (9 x 64)": ("bram", 3),
+    # The weights (53,456 x 4 bits in 16-bit words of 4 lanes) take one SPRAM block, each
+    # history one of the other three.
+    assert targets == {"history of layer 1's input (9 x 64)": ("spram", 1),
                        "history of layer 2's input (17 x 64)": ("spram", 1),
                        "history of layer 3's input (57 x 64)": ("spram", 1)}
     assert r["spram_blocks_needed"] == 4 <= r["spram_blocks_available"]
@@ -514,13 +516,13 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
     from kwshw.hw.accelerator import Accelerator
 
     dut = Accelerator(cnn4, board.default_lanes, memory="spram")
-    assert dut.history_memories == ("bram", "spram", "spram")
+    assert dut.history_memories == ("spram",) * 3
     # All in block RAM (no SPRAM for them) it does not fit, and the refusal has the numbers.
-    all_bram = r["bram_blocks_needed"] + 5 + 15
+    all_bram = r["bram_blocks_needed"] + 3 + 5 + 15
     with pytest.raises(FitError, match=rf"needs about {all_bram} block RAMs \(.*history of "
                                        r"layer 3's input \(57 x 64\) 15.*iCE40UP5K has 30"):
         fit_check(board, cnn4, board.default_lanes,
-                  needs=memory_needs(cnn4, board.default_lanes, "spram", spram=2))
+                  needs=memory_needs(cnn4, board.default_lanes, "spram", spram=1))
 
 
 def test_cnn_histories_stay_in_bram_on_bram_boards(cnn4):

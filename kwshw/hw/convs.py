@@ -21,8 +21,8 @@ Histories in SPRAM (``memory="spram"``, iCE40 UltraPlus)
     RAM. Histories do not share an SPRAM block: a block has one port, and history ``l + 1``
     is written (by layer ``l``) while history ``l`` is read, so sharing would need an arbiter
     and stalls in the data path. With the UP5K's 4 blocks, the reference 4-bit CNN's weights
-    (4 lanes) in 2, histories 3 (57 x 64) and 2 (17 x 64) take the other two and history 1
-    stays in block RAM (about 19 of 30 block RAMs in all).
+    (4 lanes) take 1 and each of the three histories one of the other three (20 of 30 block
+    RAMs in all).
 """
 
 from __future__ import annotations

@@ -114,7 +114,10 @@ class Scaler(wiring.Component):
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
             m.d.sync += acc0.eq(self.inp.payload.acc)
-        bias = _paced_delay(m, rom.data.bias, valid[1:], n - 2, "bias")
+        # The bias in a plain delay line: with it paced too, Yosys 0.70's ECP5 flow fails an
+        # internal assertion in ABC9 (rtlil.cc:3091) on the reference network with 16 lanes
+        # (bench/results/sweep.json at 0503d52); 42 more flip-flops on iCE40.
+        bias = delay(m, rom.data.bias, n - 2, name="bias")
         wsr = Signal.like(rom.data.wsr)
         with m.If(valid[2]):
             m.d.sync += wsr.eq(rom.data.wsr)

@@ -228,12 +228,16 @@ def _cnn(res: dict) -> list[str]:
         out += ["", "Cost of one 10 ms hop, from the shapes (`convolutions.json`): "
                 "multiply-accumulates and cycles of today's schedule when every hop recomputes "
                 "the window vs when it computes each convolution's new position only "
-                "(`kwshw/streaming.py`, proven equal).", ""]
+                "(`kwshw/streaming.py`, proven equal; both estimates reduce the min/max over "
+                "the whole feature window), and the accelerator's own cycles per hop "
+                "(`FrameSchedule`, equal to simulation: it reduces over the first "
+                "convolution's patch only).", ""]
         out += _table(["network", "P", "weights", "MACs/hop window", "MACs/hop new only",
-                       "cycles window", "cycles new only"], [
+                       "cycles window", "cycles new only", "accelerator"], [
             [name, r["lanes"], f"{r['weight_bits'] / 1e3:,.0f} kbit",
              _n(r["macs"]["window"]), _n(r["macs"]["stream"]), _n(r["cycles"]["window"]),
-             _n(r["cycles"]["stream_per_patch"])]
+             _n(r["cycles"]["stream_per_patch"]),
+             _n((r.get("accelerator") or {}).get("cycles_per_hop"))]
             for name, rs in costs.items() for r in rs])
     sch = conv.get("schemes")
     if sch:

@@ -88,11 +88,11 @@ STREAM_SPLIT = "validation+test"
 
 
 def _config(task: str, quick: bool, seed: int, recipe_name: str = "dnn"):
-    from kwshw.train.trainer import recipe
+    from kwshw.train.trainer import TrainConfig
 
     # validate=False: this script evaluates every model itself (clips and streams), and
     # chooses the detection thresholds of the stream rows' models (_thresholds).
-    cfg = recipe(recipe_name, seed=seed, validate=False)
+    cfg = TrainConfig.recipe(recipe_name, seed=seed, validate=False)
     if task == "wake_word":
         # Negatives: every 10th window of each clip (streaming robustness); fewer copies and
         # epochs, as that gives ~10x more windows per clip than Speech Commands.
@@ -381,7 +381,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=str(CACHE / "models" / "accuracy"),
                     help="where trained model files are kept")
     ap.add_argument("--recipe", choices=["dnn", "cnn"], default="dnn",
-                    help="the training recipe (kwshw.train.trainer.recipe); cnn writes "
+                    help="the training recipe (kwshw.train.trainer.TrainConfig.recipe); cnn writes "
                          "accuracy-cnn.json, Speech Commands only unless --tasks says more")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)

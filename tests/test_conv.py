@@ -208,13 +208,13 @@ def test_quant_cnn_folds_its_batch_norm_and_refuses_quantizers_before():
 
 def test_recipes_and_their_options():
     pytest.importorskip("torch")
-    from kwshw.train.trainer import TrainConfig, recipe
+    from kwshw.train.trainer import TrainConfig
 
-    cnn = recipe("cnn", seed=3)
+    cnn = TrainConfig.recipe("cnn", seed=3)
     assert cnn.convs and cnn.time_conv is None and cnn.seed == 3
-    assert recipe("dnn").convs is None
+    assert TrainConfig.recipe("dnn").convs is None
     with pytest.raises(ValueError, match="unknown recipe"):
-        recipe("rnn")
+        TrainConfig.recipe("rnn")
     with pytest.raises(ValueError, match="replaces time_conv"):
         TrainConfig(convs=((3, 1, 4),))
     # A DNN's recorded config (and so its model file's hash) is what it was before convs.

@@ -313,7 +313,7 @@ def _convs(text: str) -> tuple[int, int, int]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
-        from ..train.trainer import recipe, train
+        from ..train.trainer import TrainConfig, train
     except ImportError as e:
         raise CLIError(f"training needs PyTorch: pip install 'kwshw[train]' ({e})") from None
     from ..datasets import DatasetError
@@ -331,8 +331,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.convs is not None:  # the convolutions replace the DNN's expanded time convolution
         given["convs"], given["time_conv"] = tuple(args.convs), None
     try:
-        cfg = recipe(args.recipe, bits=None if args.bits == 0 else args.bits, seed=args.seed,
-                     **given)
+        cfg = TrainConfig.recipe(args.recipe, bits=None if args.bits == 0 else args.bits,
+                                 seed=args.seed, **given)
         model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
     except (DatasetError, ValueError) as e:
         raise CLIError(str(e)) from None
@@ -352,9 +352,8 @@ def cmd_all(args: argparse.Namespace) -> int:
     boards = DEFAULT_BOARDS if args.boards is None else [
         (b.split(":")[0], int(b.split(":")[1]) if ":" in b else 4) for b in args.boards]
     s = run_all(args.data, args.out, recipe=args.recipe, bits=args.bits, lanes=args.lanes,
-                boards=boards,
-                frames=args.frames, simulator=args.simulator, epochs=args.epochs,
-                seed=args.seed, model_path=args.model)
+                boards=boards, frames=args.frames, simulator=args.simulator,
+                epochs=args.epochs, seed=args.seed, model_path=args.model)
     print()
     print(format_summary(s))
     return 0 if s["ok"] else 1

@@ -42,8 +42,8 @@ def _step(log: Callable[[str], None], name: str):
 
 
 def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int = 4,
-            lanes: int = 8,
-            boards: Sequence[tuple[str, int]] = DEFAULT_BOARDS, frames: int = 200,
+            lanes: int = 8, boards: Sequence[tuple[str, int]] = DEFAULT_BOARDS,
+            frames: int = 200,
             simulator: str = "verilator", epochs: int | None = None, seed: int = 0,
             model_path: str | Path | None = None,
             log: Callable[[str], None] = print) -> dict:

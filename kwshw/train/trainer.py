@@ -124,6 +124,21 @@ class TrainConfig:
                              "set time_conv=None")
 
     @classmethod
+    def recipe(cls, name: str, **overrides) -> TrainConfig:
+        """The named recipe (one of :data:`RECIPES`) with ``overrides``.
+
+        Raises
+        ------
+        ValueError
+            For a name not in :data:`RECIPES`.
+        """
+        if name == "dnn":
+            return cls(**overrides)
+        if name == "cnn":
+            return cls.cnn(**overrides)
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+
+    @classmethod
     def cnn(cls, **overrides) -> TrainConfig:
         """The CNN recipe (docs/training.md, "The CNN recipe"): :data:`CNN_RECIPE` over the
         defaults, then ``overrides``."""
@@ -150,25 +165,6 @@ class TrainConfig:
 CNN_RECIPE: dict = {**REFERENCE_CNN, "time_conv": None, "lr": 2e-3}
 #: The recipes by name (``kwshw train --recipe``).
 RECIPES = ("dnn", "cnn")
-
-
-def recipe(name: str, **overrides) -> TrainConfig:
-    """The named recipe's :class:`TrainConfig` with ``overrides``.
-
-    Raises
-    ------
-    ValueError
-        For a name not in :data:`RECIPES`.
-    """
-    if name == "dnn":
-        return TrainConfig(**overrides)
-    if name == "cnn":
-        return TrainConfig.cnn(**overrides)
-    raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
-
-
-#: :func:`recipe` under a name that parameters called ``recipe`` do not hide.
-_RECIPE = recipe
 
 
 def resolve_corpus(data_root: str | os.PathLike, task: str) -> Path:
@@ -587,7 +583,7 @@ def train_reference(data_root: str | os.PathLike, out_path: str | os.PathLike, *
     given = {k: v for k, v in (("epochs", epochs), ("hidden", hidden)) if v is not None}
     if "hidden" in given:
         given["hidden"] = tuple(given["hidden"])
-    cfg = _RECIPE(recipe, bits=bits, seed=seed, **given)
+    cfg = TrainConfig.recipe(recipe, bits=bits, seed=seed, **given)
     model = train(data_root, task=task, config=cfg, progress=progress)
     modelfile.save(model, out_path)
     return model

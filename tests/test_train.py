@@ -382,12 +382,14 @@ def test_training_the_cnn_exports_a_bit_exact_version_2_model(tmp_path):
 
     data = _synthetic_data(n=600)
     cfg = TrainConfig(**{**_FAST.__dict__, "convs": ((2, 1, 6),), "hidden": (12,),
-                         "batch_norm": True, "epochs": 15, "qat_epochs": 5})
+                         "batch_norm": True, "epochs": 15, "qat_epochs": 5,
+                         "label_smoothing": 0.1})
     net, _ = train_float(data, cfg, progress=False)
     q, _ = finetune_qat(net, data, 4, cfg, progress=False)
     model = export(q, data, 4, cfg, progress=False)
     assert model.has_conv and model.layers[0].codes.shape == (2 * TINY.n_mels, 6)
     assert model.meta["config"]["convs"] == [[2, 1, 6]]
+    assert model.meta["config"]["label_smoothing"] == 0.1
     assert len(model.meta["static_ranges"]) == 3
     modelfile.save(model, tmp_path / "cnn.kwm")
     model = modelfile.load(tmp_path / "cnn.kwm")

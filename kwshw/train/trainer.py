@@ -93,6 +93,10 @@ class TrainConfig:
     qat_lr: float = 1e-4
     weight_decay: float = 1e-4
     dropout: float = 0.15
+    #: Label smoothing of the float stage's cross-entropy (the QAT stage distils from the
+    #: float network's posteriors instead): the CNN recipe's 0.1 gained 1.7 points on the
+    #: validation speakers over 3 seeds (docs/training.md).
+    label_smoothing: float = 0.0
     input_dropout: float = 0.1
     batch_norm: bool = True
     freq_shift: int = 1
@@ -154,6 +158,9 @@ class TrainConfig:
             del d["convs"]
         else:
             d["convs"] = [list(c) for c in self.convs]
+        # Likewise for label smoothing, which only the CNN recipe uses.
+        if not self.label_smoothing:
+            del d["label_smoothing"]
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d
@@ -162,7 +169,7 @@ class TrainConfig:
 #: What the CNN recipe changes in :class:`TrainConfig` (docs/training.md): temporal
 #: convolutions stored once per kernel, each patch with its own range (a version-2 model
 #: file), then one dense hidden layer.
-CNN_RECIPE: dict = {**REFERENCE_CNN, "time_conv": None, "lr": 2e-3}
+CNN_RECIPE: dict = {**REFERENCE_CNN, "time_conv": None, "lr": 2e-3, "label_smoothing": 0.1}
 #: The recipes by name (``kwshw train --recipe``).
 RECIPES = ("dnn", "cnn")
 
@@ -363,7 +370,9 @@ def _fit(net: Network, data: TrainData, config: TrainConfig, *, epochs: int, lr:
         for idx in _batches(len(data.x), config.batch_size, gen):
             xb = shift_bands(data.x[idx], data.features.n_mels, config.freq_shift, gen)
             if teacher is None:
-                loss = torch.nn.functional.cross_entropy(net(xb), data.y[idx], weight=weights)
+                loss = torch.nn.functional.cross_entropy(
+                    net(xb), data.y[idx], weight=weights,
+                    label_smoothing=config.label_smoothing)
             else:
                 with torch.no_grad():
                     target = torch.softmax(teacher(xb), dim=1)

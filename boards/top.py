@@ -82,7 +82,7 @@ class Detector(wiring.Component):
     clear : Signal, in
         Restart at class 0 (with the accelerator's ``clear``).
     detect : Signal, out
-        One-cycle pulse after a frame's last score when the frame is a detection.
+        One-cycle pulse two cycles after a frame's last score when the frame is a detection.
     cls : Signal, out
         The argmax class of the last complete frame.
     led : Signal, out
@@ -112,11 +112,17 @@ class Detector(wiring.Component):
         hold = Signal(range(self._hold + 1))
         mask = Const(sum(1 << k for k, kw in enumerate(self._keywords) if kw), max(n, 1))
 
+        # The score comes straight from the score FIFO's block RAM: a register before the
+        # comparisons keeps that read off the path (on the iCEBreaker DNN the longest one).
+        valid = Signal()
+        score = Signal.like(self.score)
+        m.d.sync += [valid.eq(self.valid & ~self.clear), score.eq(self.score)]
+
         first = index == 0
-        better = first | (self.score > best)
-        new_best = Mux(better, self.score, best)
+        better = first | (score > best)
+        new_best = Mux(better, score, best)
         new_cls = Mux(better, index, best_cls)
-        with m.If(self.valid):
+        with m.If(valid):
             m.d.sync += [best.eq(new_best), best_cls.eq(new_cls)]
             with m.If(index == n - 1):
                 m.d.sync += [index.eq(0), self.cls.eq(new_cls)]
@@ -126,7 +132,7 @@ class Detector(wiring.Component):
                 m.d.sync += index.eq(index + 1)
         with m.If(self.detect):
             m.d.sync += self.detect.eq(0)
-        with m.If(~(self.valid & (index == n - 1)) & (hold != 0)):
+        with m.If(~(valid & (index == n - 1)) & (hold != 0)):
             m.d.sync += hold.eq(hold - 1)
         with m.If(self.clear):
             m.d.sync += index.eq(0)

@@ -245,7 +245,7 @@ def test_detector_rule():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    # detect is a pulse one cycle after the last score; led holds it.
+    # detect is a pulse two cycles after the last score; led holds it.
     assert [bool(led) for _, _, led in seen] == [rule(s) for s in frames]
     assert [c for _, c, _ in seen] == [int(np.argmax(s)) for s in frames]
 

@@ -61,6 +61,14 @@ def _steps(rng, spec: HistorySpec, kind: int) -> np.ndarray:
     return wide
 
 
+def _set_entry_value(ctx, bank: HistoryBank, entry: list[int]) -> None:
+    """Present the last of ``entry``'s values so far with their min/max, as the
+    accelerator's min-max tracker does."""
+    ctx.set(bank.inp.payload.value, entry[-1])
+    ctx.set(bank.inp.payload.min, min(entry))
+    ctx.set(bank.inp.payload.max, max(entry))
+
+
 def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
     """Drive the bank hop by hop, layer by layer, and compare with the golden histories."""
     rng = np.random.default_rng(seed)
@@ -75,17 +83,18 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
         """Write ``entry`` (if any) to history ``write_to`` while ``passes`` requests read
         history ``read_from``, each side with random gaps."""
         entry = [] if entry is None else list(entry)
+        sent: list[int] = []
         while entry or passes:
             write = bool(entry) and rng.random() < 0.7
             request = passes > 0 and rng.random() < 0.6
             ctx.set(bank.inp.valid, write)
             if write:
-                ctx.set(bank.inp.payload, int(entry[0]))
+                _set_entry_value(ctx, bank, sent + [int(entry[0])])
             ctx.set(bank.req.valid, request)
             _, _, w_ready, r_ready = await ctx.tick().sample(bank.inp.ready, bank.req.ready)
             if write:
                 assert w_ready
-                entry.pop(0)
+                sent.append(int(entry.pop(0)))
             if request and r_ready:
                 passes -= 1
         ctx.set(bank.inp.valid, 0)
@@ -182,9 +191,9 @@ def test_bank_handshakes_and_cycles():
 
     async def write(ctx, h, values):
         ctx.set(bank.write_to, h)
-        for v in values:
+        for k in range(len(values)):
             ctx.set(bank.inp.valid, 1)
-            ctx.set(bank.inp.payload, v)
+            _set_entry_value(ctx, bank, values[:k + 1])
             _, _, ready = await ctx.tick().sample(bank.inp.ready)
             assert ready
         ctx.set(bank.inp.valid, 0)

@@ -30,7 +30,15 @@ from .. import arith
 from ..arith import ACT_WIDTH
 from ..modelfile import Model
 from ..quantize import LayerPlan
-from .common import check_lanes, check_plans, conv_layers, delay, max_width
+from .common import (
+    DISJOINT_PORTS,
+    check_lanes,
+    check_plans,
+    conv_layers,
+    delay,
+    disjoint_read_port,
+    max_width,
+)
 from .convs import history_memories, history_specs, history_waits, window_features
 from .history import HistoryBank, bank_bits
 from .mac_array import MACArray
@@ -57,7 +65,7 @@ PIPELINE_LATENCY = (Window.READ_LATENCY + Requantizer.LATENCY + MACArray.LATENCY
                     + Scaler.LATENCY)
 
 
-def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 2) -> FrameSchedule:
+def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 1) -> FrameSchedule:
     """The static schedule of an :class:`Accelerator` build, without building it: its layers
     and the latencies of the blocks the sequencer waits for.
 
@@ -157,7 +165,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, model: Model, lanes: int, memory: str = "bram", trace: bool = False,
-                 *, radix_bits: int = 2, spram_blocks: int = SPRAM_BLOCKS) -> None:
+                 *, radix_bits: int = 1, spram_blocks: int = SPRAM_BLOCKS) -> None:
         check_lanes(lanes)
         if memory not in MEMORY_KINDS:
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
@@ -366,9 +374,10 @@ class Accelerator(wiring.Component):
         ]
         act_data, act_wr = 0, None
         if h:
+            # Layer l reads one half and writes the other: no read collides with a write.
             core.submodules.acts = acts = memory.Memory(shape=signed(ACT_WIDTH), depth=2 * h,
-                                                        init=[])
-            act_rd, act_wr = acts.read_port(), acts.write_port()
+                                                        init=[], attrs=DISJOINT_PORTS)
+            act_rd, act_wr = disjoint_read_port(core, acts, "acts_rd"), acts.write_port()
             core.d.comb += act_rd.addr.eq(Mux(layer[0], 0, h) + issue.payload.index)
             act_data = act_rd.data
         read_valid = delay(core, issue.valid, Window.READ_LATENCY, name="read_valid")
@@ -434,7 +443,9 @@ class Accelerator(wiring.Component):
         if b.histories is not None:
             core.d.comb += [b.histories.inp.valid.eq(out.valid & (layer < self.n_conv)),
                             b.histories.write_to.eq(layer),
-                            b.histories.inp.payload.eq(out.payload.value)]
+                            b.histories.inp.payload.value.eq(out.payload.value),
+                            b.histories.inp.payload.min.eq(b.tracker.next_min),
+                            b.histories.inp.payload.max.eq(b.tracker.next_max)]
         if act_wr is not None:
             h = self.act_depth
             write = out.valid & (layer != last_layer)

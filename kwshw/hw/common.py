@@ -7,14 +7,19 @@ Every width here comes from :class:`kwshw.arith.LayerWidths` (through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from amaranth.hdl import C, Module, Mux, Signal, Value, ValueLike, signed
+from amaranth.lib import memory
 
 from .. import arith
 from ..quantize import LayerPlan
 
 __all__ = [
+    "DISJOINT_PORTS",
+    "RegisteredRead",
+    "disjoint_read_port",
     "rshift_round",
     "select_rshift_round",
     "clamp",
@@ -24,6 +29,42 @@ __all__ = [
     "max_width",
     "delay",
 ]
+
+
+#: ``attrs`` of a :class:`~amaranth.lib.memory.Memory` read through
+#: :func:`disjoint_read_port`: Yosys may then leave a read of the word being written
+#: undefined.
+DISJOINT_PORTS = {"no_rw_check": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredRead:
+    """A read port with one cycle of latency: ``data`` is the word at the ``addr`` of the
+    previous cycle in which ``en`` was high (``en`` is 1 unless driven)."""
+
+    addr: Value
+    en: Signal
+    data: Value
+
+
+def disjoint_read_port(m: Module, mem: memory.Memory, name: str) -> RegisteredRead:
+    """A read port of ``mem`` with the latency of ``mem.read_port()``, for a user whose reads
+    never address the word written in the same cycle (each user says why). ``mem`` needs
+    :data:`DISJOINT_PORTS` in its ``attrs``.
+
+    ``read_port()`` fixes in its RTLIL that such a read returns the old word; iCE40 block RAMs
+    leave it undefined, so Yosys emulates it, delaying every write a cycle and bypassing it
+    into the read: flip-flops on the data and address that take logic cells of their own
+    (about 200 on the iCEBreaker CNN). Built here as an asynchronous port and a register,
+    which Yosys merges into the block RAM's port, marking the collision undefined because of
+    ``no_rw_check``. Simulation is unchanged: the register takes the word before the write.
+    """
+    port = mem.read_port(domain="comb")
+    en = Signal(init=1, name=f"{name}_en")
+    data = Signal(mem.shape, name=f"{name}_data")
+    with m.If(en):
+        m.d.sync += data.eq(port.data)
+    return RegisteredRead(port.addr, en, data)
 
 
 def rshift_round(x: ValueLike, shift: int) -> Value:

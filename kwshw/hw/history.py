@@ -22,7 +22,8 @@ Memory layout
     ``newest_base - a * C_h`` around the ring, ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
     ``h``'s slots after those of histories ``0 .. h-1``), written as the entry's last channel
-    arrives; the rest vectors in one ROM (history ``h`` at ``h * 2**ceil(log2(max C))``).
+    arrives (the pair comes with it, from the min-max tracker that watches every layer's
+    outputs); the rest vectors in one ROM (history ``h`` at ``h * 2**ceil(log2(max C))``).
 
 Rest and ``clear``
     Nothing is erased: a saturating counter per history of the entries written since the last
@@ -67,10 +68,20 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
+from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
 from .memories import MEMORY_KINDS, SinglePortRAM, spram_blocks
 
-__all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
-           "rest_rom_depth"]
+__all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_layout", "entry_slots",
+           "patch_layout", "rest_rom_depth"]
+
+
+def entry_layout() -> data.StructLayout:
+    """Payload of a :class:`HistoryBank`'s ``inp``: a value, and the minimum and maximum of
+    its entry's values so far, it included (:class:`~kwshw.hw.minmax.MinMax`'s
+    ``next_min``/``next_max`` on the same stream): the tracker that watches every layer's
+    outputs already has them, so the bank keeps no running min/max of its own."""
+    return data.StructLayout({"value": signed(ACT_WIDTH), "min": signed(ACT_WIDTH),
+                              "max": signed(ACT_WIDTH)})
 
 
 def patch_layout() -> data.StructLayout:
@@ -212,8 +223,9 @@ class HistoryBank(wiring.Component):
     Attributes
     ----------
     inp : stream, in
-        Step vectors for history ``write_to``, ``C`` values per entry in channel order; each
-        completed entry becomes that history's newest (age 0). Always ready.
+        Step vectors for history ``write_to``, ``C`` values per entry in channel order, each
+        with its entry's running min/max (:func:`entry_layout`); each completed entry
+        becomes that history's newest (age 0). Always ready.
     write_to : Signal, in
         The history ``inp`` writes.
     req : stream, in
@@ -245,7 +257,7 @@ class HistoryBank(wiring.Component):
         self._first_slots = [entry_slots(specs[:h]) for h in range(len(specs))]
         self._chan_bits = _chan_bits(specs)
         super().__init__({
-            "inp": In(stream.Signature(signed(ACT_WIDTH))),
+            "inp": In(stream.Signature(entry_layout())),
             "write_to": In(range(len(specs))),
             "req": In(stream.Signature(0)),
             "read_from": In(range(len(specs))),
@@ -263,14 +275,17 @@ class HistoryBank(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
+        # An entry's pair is written the cycle before its reduce reads it, and the reduce
+        # reads only its own history's slots: no read collides with a write (nor in the
+        # value memories: the history written is never the one read).
         m.submodules.entry_mm = entry_mm = memory.Memory(
-            shape=mm_layout, depth=entry_slots(self.specs), init=[])
+            shape=mm_layout, depth=entry_slots(self.specs), init=[], attrs=DISJOINT_PORTS)
         m.submodules.rest = rest = self._rest_rom()
         ptrs = [_Pointers(h, s, self._first_slots[h]) for h, s in enumerate(self.specs)]
         writes, reads = zip(*(self._value_memory(m, h) for h in range(len(self.specs))),
                             strict=True)
         done = self._write_side(m, writes, entry_mm.write_port(), ptrs)
-        self._reduce(m, entry_mm.read_port(), ptrs, done)
+        self._reduce(m, disjoint_read_port(m, entry_mm, "entry_mm_rd"), ptrs, done)
         self._read_side(m, reads, rest.read_port(), ptrs)
         return m
 
@@ -291,8 +306,8 @@ class HistoryBank(wiring.Component):
         spec = self.specs[h]
         if self.memories[h] == "bram":
             m.submodules[f"values{h}"] = mem = memory.Memory(
-                shape=signed(ACT_WIDTH), depth=spec.values, init=[])
-            return mem.write_port(), mem.read_port()
+                shape=signed(ACT_WIDTH), depth=spec.values, init=[], attrs=DISJOINT_PORTS)
+            return mem.write_port(), disjoint_read_port(m, mem, f"values{h}_rd")
         m.submodules[f"values{h}"] = ram = SinglePortRAM(ACT_WIDTH, spec.values)
         vw = _Port(spec.values, f"h{h}_w")
         vr = _Port(spec.values, f"h{h}_r", data=ram.rdata.as_signed())
@@ -309,8 +324,6 @@ class HistoryBank(wiring.Component):
         move its pointers. Returns the entry-completed strobe."""
         sel = self.write_to
         chan = Signal(range(max(s.channels for s in self.specs)))
-        run_min = Signal(signed(ACT_WIDTH))
-        run_max = Signal(signed(ACT_WIDTH))
         newest_slot = Array(p.newest_slot for p in ptrs)[sel]
         newest_base = Array(p.newest_base for p in ptrs)[sel]
         count = Array(p.count for p in ptrs)[sel]
@@ -328,22 +341,20 @@ class HistoryBank(wiring.Component):
         wrap = newest_slot == t["w_last_slot"]
         wr_slot = Mux(wrap, t["w_first_slot"], newest_slot + 1)
         wr_base = Mux(wrap, 0, newest_base + t["w_channels"])
-        value = self.inp.payload
+        value = self.inp.payload.value
         fire = self.inp.valid
         done = fire & last_chan
-        boundary = chan == 0
-        new_min = Mux(boundary | (value < run_min), value, run_min)
-        new_max = Mux(boundary | (value > run_max), value, run_max)
         m.d.comb += [
             self.inp.ready.eq(1),
-            mw.addr.eq(wr_slot), mw.data.min.eq(new_min), mw.data.max.eq(new_max),
+            mw.addr.eq(wr_slot),
+            mw.data.min.eq(self.inp.payload.min), mw.data.max.eq(self.inp.payload.max),
             mw.en.eq(done),
         ]
         for h, vw in enumerate(writes):
             m.d.comb += [vw.addr.eq(wr_base + chan), vw.data.eq(value),
                          vw.en.eq(fire & (sel == h))]
         with m.If(fire):
-            m.d.sync += [run_min.eq(new_min), run_max.eq(new_max), chan.eq(chan + 1)]
+            m.d.sync += chan.eq(chan + 1)
         with m.If(done):
             m.d.sync += chan.eq(0)
             with m.Switch(sel):
@@ -356,7 +367,7 @@ class HistoryBank(wiring.Component):
                         ]
         return done
 
-    def _reduce(self, m: Module, mr: memory.ReadPort, ptrs: list[_Pointers],
+    def _reduce(self, m: Module, mr: RegisteredRead, ptrs: list[_Pointers],
                 done: Value) -> None:
         """Min/max over the stored pairs at the taps of the history just written."""
         hist = Signal.like(self.write_to)

@@ -55,8 +55,9 @@ class MACArray(wiring.Component):
     """
 
     #: Cycles from a pass's last input beat to its first ``result``: the product register,
-    #: then the accumulator.
-    LATENCY = 2
+    #: the accumulator, then the hold bank (loaded from the accumulators, not from the adders:
+    #: an adder driving two registers keeps one of them out of its logic cell on iCE40).
+    LATENCY = 3
 
     def __init__(self, lanes: int, bits: int, acc_width: int, psum_width: int, *,
                  interval: int = 1) -> None:
@@ -97,15 +98,20 @@ class MACArray(wiring.Component):
             m.d.sync += [a.eq(n) for a, n in zip(acc, acc_next, strict=True)]
             m.d.sync += psum.eq(psum_next)
 
+        # The pass ended in the previous cycle: its sums are in the accumulators, which the
+        # next pass may start overwriting in this very cycle.
+        done = Signal()
+        done_cols = Signal.like(beat.cols)
+        m.d.sync += [done.eq(beat.valid & beat.last), done_cols.eq(beat.cols)]
+
         left = Signal(range(lanes + 1))
         lane = Signal(range(lanes))
         # Cycles until the next result (0: lane 0 of the bank is presented now).
         wait = Signal(range(self._interval))
         present = (left != 0) & (wait == 0)
-        with m.If(beat.valid & beat.last):
-            m.d.sync += [h.eq(n) for h, n in zip(hold, acc_next, strict=True)]
-            m.d.sync += [left.eq(beat.cols), lane.eq(0), wait.eq(0),
-                         self.psum.eq(psum_next)]
+        with m.If(done):
+            m.d.sync += [h.eq(a) for h, a in zip(hold, acc, strict=True)]
+            m.d.sync += [left.eq(done_cols), lane.eq(0), wait.eq(0), self.psum.eq(psum)]
         with m.Elif(present):
             # Shift the bank down one lane: a 2:1 mux per bit, not a P:1 mux.
             m.d.sync += [hold[k].eq(hold[k + 1]) for k in range(lanes - 1)]

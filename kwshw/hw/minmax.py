@@ -31,6 +31,9 @@ class MinMax(wiring.Component):
     xmin, xmax : Signal, out
         Minimum and maximum of the values since the last ``first``, including the value of the
         previous cycle.
+    next_min, next_max : Signal, out
+        The same including the value of this cycle (while ``inp.valid``): what ``xmin`` and
+        ``xmax`` become. The history bank stores them at the end of each entry.
     range : Signal, out
         ``xmax - xmin`` (unsigned, one bit wider than the values).
     """
@@ -41,16 +44,19 @@ class MinMax(wiring.Component):
             "inp": In(stream.Signature(layout, always_ready=True)),
             "xmin": Out(signed(width)),
             "xmax": Out(signed(width)),
+            "next_min": Out(signed(width)),
+            "next_max": Out(signed(width)),
             "range": Out(unsigned(width + 1)),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
         value, first = self.inp.payload.value, self.inp.payload.first
+        m.d.comb += [
+            self.next_min.eq(Mux(first | (value < self.xmin), value, self.xmin)),
+            self.next_max.eq(Mux(first | (value > self.xmax), value, self.xmax)),
+        ]
         with m.If(self.inp.valid):
-            m.d.sync += [
-                self.xmin.eq(Mux(first | (value < self.xmin), value, self.xmin)),
-                self.xmax.eq(Mux(first | (value > self.xmax), value, self.xmax)),
-            ]
+            m.d.sync += [self.xmin.eq(self.next_min), self.xmax.eq(self.next_max)]
         m.d.comb += self.range.eq(self.xmax - self.xmin)
         return m

@@ -89,31 +89,32 @@ class Divider(wiring.Component):
         k, total = self._k, self._cycles * self._k
         den = Signal(self._dw)
         rem = Signal(self._dw + 1)
-        low = Signal(total)          # numerator bits still to shift in, MSB first
-        quot = Signal(total)
+        # The numerator bits still to shift in (MSB first) and, below them, the quotient bits
+        # found so far: each step moves one bit from the top into the remainder and its
+        # quotient bit in at the bottom, so one register holds both.
+        bits = Signal(total)
         left = Signal(range(self._cycles + 1))
 
-        def iterate(divisor, rem_in, low_in, quot_in):
-            r, q = rem_in, quot_in
-            for j in range(k):
-                trial = (r << 1) | low_in[total - 1 - j]
+        def iterate(divisor, rem_in, bits_in):
+            r, b = rem_in, bits_in
+            for _ in range(k):
+                trial = (r << 1) | b[total - 1]
                 take = trial >= divisor
                 r = Mux(take, trial - divisor, trial)[:self._dw + 1]
-                q = (q << 1) | take
-            return r, (low_in << k)[:total], q[:total]
+                b = ((b << 1) | take)[:total]
+            return r, b
 
         with m.If(self.start):
             # The first step runs in the start cycle, on the ports themselves.
             num = self.numerator
-            low0 = Cat(num, C(0, max(0, total - self._nw)))[:total]
-            r, lo, q = iterate(self.denominator, num >> total, low0, 0)
-            m.d.sync += [den.eq(self.denominator), rem.eq(r), low.eq(lo), quot.eq(q),
+            r, b = iterate(self.denominator, num >> total,
+                           Cat(num, C(0, max(0, total - self._nw)))[:total])
+            m.d.sync += [den.eq(self.denominator), rem.eq(r), bits.eq(b),
                          left.eq(self._cycles - 1), self.done.eq(self._cycles == 1)]
         with m.Elif(left != 0):
-            r, lo, q = iterate(den, rem, low, quot)
-            m.d.sync += [rem.eq(r), low.eq(lo), quot.eq(q), left.eq(left - 1),
-                         self.done.eq(left == 1)]
-        m.d.comb += self.quotient.eq(quot)
+            r, b = iterate(den, rem, bits)
+            m.d.sync += [rem.eq(r), bits.eq(b), left.eq(left - 1), self.done.eq(left == 1)]
+        m.d.comb += self.quotient.eq(bits)
         return m
 
 

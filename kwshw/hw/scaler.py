@@ -115,17 +115,15 @@ class Scaler(wiring.Component):
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
             m.d.sync += acc0.eq(self.inp.payload.acc)
-        # The bias in a plain delay line: with it paced too, Yosys 0.70's ECP5 flow fails an
-        # internal assertion in ABC9 (rtlil.cc:3091) on the reference network with 16 lanes
-        # (bench/results/sweep.json at 0503d52); 42 more flip-flops on iCE40.
-        bias = delay(m, rom.data.bias, n - 2, name="bias")
+        # The ROM's output holds until the next column's read: taken at valid[2].
+        bias = _paced_delay(m, rom.data.bias, valid[2:], n - 2, "bias")
         wsr = Signal.like(rom.data.wsr)
         with m.If(valid[2]):
             m.d.sync += wsr.eq(rom.data.wsr)
 
         # Cycles 1, 2: M1 computes ST * A, then LO * P; cycle 3: V; cycle 4: VR.
-        p1, p2 = self._shared_multiply(m, "m1", valid[1], valid[2],
-                                       (rom.data.st, acc0), (rom.data.lo, self.psum))
+        p1, p2 = self._shared_multiply(m, "m1", valid[1], (rom.data.st, acc0),
+                                       (rom.data.lo, self.psum))
         v = Signal(signed(max_width(plans, "v")))
         m.d.sync += v.eq(p1 + (p2 << bits))
         vr = Signal(signed(max_width(plans, "vr")))
@@ -133,8 +131,7 @@ class Scaler(wiring.Component):
         m.d.sync += vr.eq(v_floor + v_half)
 
         # Cycles 4, 5: M2 computes T1 = XLO * WSR, then T2 = RM * VR; cycle 6: Z.
-        t1, t2 = self._shared_multiply(m, "m2", valid[4], valid[5],
-                                       (self.xlo, wsr), (self.step, vr))
+        t1, t2 = self._shared_multiply(m, "m2", valid[4], (self.xlo, wsr), (self.step, vr))
         z = Signal(signed(max_width(plans, "z")))
         t1_al, _ = select_rshift_round(m, self.layer, t1, [-p.shifts.align1 for p in plans])
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
@@ -157,24 +154,24 @@ class Scaler(wiring.Component):
         ]
         return m
 
-    def _shared_multiply(self, m: Module, name: str, first: Value, second: Value,
+    def _shared_multiply(self, m: Module, name: str, first: Value,
                          a: tuple[Value, Value], b: tuple[Value, Value]) -> tuple[Signal, Signal]:
         """One multiplier for two products of a column, in consecutive cycles: ``a[0] * a[1]``
-        while ``first``, ``b[0] * b[1]`` while ``second`` (never both: columns are at least
-        two cycles apart). Returns the two registered products, each held until the next
-        column's."""
+        while ``first``, ``b[0] * b[1]`` in the cycle after (columns are at least two cycles
+        apart). Returns both products in the cycle after that: the second from the
+        multiplier's register, the first one register further on.
+
+        The multiplier's register is loaded every cycle, so that on iCE40 it shares the logic
+        cells of the adder that ends a multiplier wider than one DSP; two registers loaded
+        from the adder would each take cells of their own.
+        """
         x = Mux(first, a[0], b[0])
         y = Mux(first, a[1], b[1])
         # A signal, so that the RTLIL holds one multiplier cell, not one per use.
         product = Signal(signed(len(x) + len(y) + 1), name=name)
-        m.d.comb += product.eq(x * y)
-        pa = Signal(signed(len(a[0]) + len(a[1]) + 1), name=f"{name}_a")
-        pb = Signal(signed(len(b[0]) + len(b[1]) + 1), name=f"{name}_b")
-        with m.If(first):
-            m.d.sync += pa.eq(product)
-        with m.If(second):
-            m.d.sync += pb.eq(product)
-        return pa, pb
+        held = Signal(signed(len(a[0]) + len(a[1]) + 1), name=f"{name}_a")
+        m.d.sync += [product.eq(x * y), held.eq(product)]
+        return held, product
 
 
 def _paced_delay(m: Module, value: Value, valid: Sequence[Value], cycles: int,

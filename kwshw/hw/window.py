@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
+from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
 
 __all__ = ["Window", "window_bits", "reduce_latency"]
 
@@ -101,12 +102,15 @@ class Window(wiring.Component):
         m = Module()
         depth = self._slots * self._bands
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
+        # Frames are written only to the slot outside the current window, and a frame's
+        # min/max at least a cycle before the take that starts its reduce: no read collides
+        # with a write.
         m.submodules.frames = frames = memory.Memory(shape=signed(ACT_WIDTH), depth=depth,
-                                                     init=[])
+                                                     init=[], attrs=DISJOINT_PORTS)
         m.submodules.frame_mm = frame_mm = memory.Memory(shape=mm_layout, depth=self._slots,
-                                                         init=[])
-        fw, fr = frames.write_port(), frames.read_port()
-        mw, mr = frame_mm.write_port(), frame_mm.read_port()
+                                                         init=[], attrs=DISJOINT_PORTS)
+        fw, fr = frames.write_port(), disjoint_read_port(m, frames, "frames_rd")
+        mw, mr = frame_mm.write_port(), disjoint_read_port(m, frame_mm, "frame_mm_rd")
         newest, count = self._write_side(m, fw, mw)
         oldest, oldest_now, cur_count = self._take(m, newest, count)
         self._reduce(m, mr, oldest_now, count, cur_count)
@@ -164,7 +168,7 @@ class Window(wiring.Component):
             m.d.sync += [self.frame_valid.eq(0), oldest.eq(oldest_now), cur_count.eq(count)]
         return oldest, oldest_now, cur_count
 
-    def _reduce(self, m: Module, mr: memory.ReadPort, oldest_now: Value, count: Signal,
+    def _reduce(self, m: Module, mr: RegisteredRead, oldest_now: Value, count: Signal,
                 cur_count: Signal) -> None:
         """Min/max reduce over the context frames of the window, started by ``take``."""
         context, stride, slots, back = self._context, self._stride, self._slots, self._back
@@ -198,7 +202,7 @@ class Window(wiring.Component):
         with m.Elif(f_valid & ~issue):
             m.d.sync += self.mm_done.eq(1)
 
-    def _read_vector(self, m: Module, fr: memory.ReadPort, oldest: Signal,
+    def _read_vector(self, m: Module, fr: RegisteredRead, oldest: Signal,
                      cur_count: Signal) -> None:
         """Reading layer 0's input vector, element by element.
 

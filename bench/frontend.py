@@ -30,7 +30,7 @@ import numpy as np
 from common import Timer, provenance, results_dir, write_json
 
 from boards.refmodel import random_cnn
-from kwshw.audio import load_audio
+from kwshw.audio import AudioError, load_audio
 from kwshw.evaluate import model_normalizer
 from kwshw.features import FeatureConfig, Normalizer, lfbe, log_mel
 from kwshw.features_int import IntFrontEnd, pcm_from_float
@@ -71,6 +71,23 @@ def choose_clips(root: Path, n: int, seed: int) -> list[tuple[str, Path, int, in
     return out
 
 
+def load_clips(clips: list, sample_rate: int) -> tuple[list, list[np.ndarray], list[str]]:
+    """The clips that load, their audio, and ``path: reason`` of those that do not (the data
+    folder may hold corrupt files; they are reported, not fatal)."""
+    kept, audio, unreadable = [], [], []
+    for clip in clips:
+        _, path, offset, num = clip
+        try:
+            audio.append(load_audio(path, sample_rate, offset=offset, num_samples=num))
+        except AudioError as e:
+            unreadable.append(str(e))
+            continue
+        kept.append(clip)
+    if unreadable:
+        print(f"left out {len(unreadable)} unreadable clip(s)", file=sys.stderr)
+    return kept, audio, unreadable
+
+
 def _stats(err: np.ndarray) -> dict:
     return {"max": float(err.max()), "mean": float(err.mean()),
             "p99": float(np.quantile(err, 0.99)), "p99_9": float(np.quantile(err, 0.999)),
@@ -105,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     n = 20 if args.quick else args.clips
     cfg = FeatureConfig()
     clips = choose_clips(Path(args.data), n, args.seed)
-    audio = [load_audio(p, cfg.sample_rate, offset=o, num_samples=k) for _, p, o, k in clips]
+    clips, audio, unreadable = load_clips(clips, cfg.sample_rate)
     t0 = time.perf_counter()
     floats = [(log_mel(a, cfg), lfbe(a, cfg)) for a in audio]
     t_float = time.perf_counter() - t0
@@ -143,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         c["lfbe_mean"] = c.pop("lfbe_sum") / (c["frames"] * cfg.n_mels)
     frames = sum(c["frames"] for c in by_corpus.values())
     result = {
-        "clips": len(clips), "frames": frames, "seed": args.seed,
+        "clips": len(clips), "frames": frames, "seed": args.seed, "unreadable": unreadable,
         "config": cfg.to_dict(),
         "log_mel_error_nat": _stats(np.concatenate(raw_err)),
         "lfbe_error_nat": _stats(np.concatenate(sm_err)),

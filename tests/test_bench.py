@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
+import frontend  # noqa: E402
 import readme  # noqa: E402
 import sweep  # noqa: E402
 
@@ -369,3 +370,17 @@ def test_sweep_of_the_cnn_without_builds(tmp_path):
     assert [fits["icebreaker", 4, p] for p in (1, 2, 4, 16)] == [False, True, True, False]
     assert all(fits["ulx3s-85f", b, p] for b in (4, 8) for p in (1, 2, 4, 16))
     assert readme._sweep({"sweep-cnn": data}, "sweep-cnn")[0].startswith("Network: 200-64-64")
+
+
+def test_frontend_bench_reports_unreadable_clips(tmp_path):
+    """A corrupt file in the data folder is left out and named, not fatal."""
+    import numpy as np
+    import soundfile as sf
+
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.flac"
+    sf.write(good, np.zeros(1600, np.float32), 16000)
+    bad.write_bytes(b"fLaC" + bytes(100))
+    clips = [("c", good, 0, None), ("c", bad, 0, None)]
+    kept, audio, unreadable = frontend.load_clips(clips, 16000)
+    assert kept == clips[:1] and len(audio) == 1 and audio[0].size == 1600
+    assert len(unreadable) == 1 and "bad.flac" in unreadable[0]

@@ -66,7 +66,7 @@ class Divider(wiring.Component):
     """
 
     def __init__(self, num_width: int, den_width: int, quot_width: int, *,
-                 radix_bits: int = 2) -> None:
+                 radix_bits: int = 1) -> None:
         if radix_bits < 1:
             raise ValueError(f"radix_bits must be >= 1, got {radix_bits}")
         self._nw, self._dw, self._qw, self._k = num_width, den_width, quot_width, radix_bits
@@ -145,7 +145,7 @@ class FrameDivider(wiring.Component):
     """
 
     def __init__(self, bits: int, range_width: int, recip_width: int, step_width: int, *,
-                 radix_bits: int = 2) -> None:
+                 radix_bits: int = 1) -> None:
         self._bits = arith.check_bits(bits)
         m_code = arith.code_max(bits)
         # RECIP = floor(((M << (K + 1)) + R) / (2 R)); RM = floor(((R << (b + 1)) + M) / (2 M)).

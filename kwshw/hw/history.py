@@ -154,8 +154,9 @@ class HistorySpec:
     @property
     def reduce_latency(self) -> int:
         """Cycles from an entry's last transfer to the first cycle with ``mm_valid``, both
-        counted: the transfer, one read per tap, one for the last fold."""
-        return self.kernel + 2
+        counted: the transfer, one read per tap, one to register the last read, one for the
+        last fold."""
+        return self.kernel + 3
 
     @property
     def values(self) -> int:
@@ -398,11 +399,16 @@ class HistoryBank(wiring.Component):
         m.d.comb += mr.addr.eq(addr)
         with m.If(issue):
             m.d.sync += [r_idx.eq(index + 1), r_busy.eq(~last)]
-        f_valid, f_first, f_last, f_rest = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [f_valid.eq(issue), f_first.eq(go), f_last.eq(issue & last),
-                     f_rest.eq(is_rest)]
-        f_min = Mux(f_rest, rest_min, mr.data.min)
-        f_max = Mux(f_rest, rest_max, mr.data.max)
+        r_valid, r_first, r_last, r_rest = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [r_valid.eq(issue), r_first.eq(go), r_last.eq(issue & last),
+                     r_rest.eq(is_rest)]
+        # The pair is registered before the comparisons: a block RAM's output is slow (on
+        # ECP5 its clock-to-output alone is about 6 ns), and this path set the clock.
+        f_valid, f_first, f_last = Signal(), Signal(), Signal()
+        f_min, f_max = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
+        m.d.sync += [f_valid.eq(r_valid), f_first.eq(r_first), f_last.eq(r_last),
+                     f_min.eq(Mux(r_rest, rest_min, mr.data.min)),
+                     f_max.eq(Mux(r_rest, rest_max, mr.data.max))]
         with m.If(f_valid):
             m.d.sync += [
                 self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),

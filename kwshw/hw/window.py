@@ -28,8 +28,8 @@ __all__ = ["Window", "window_bits", "reduce_latency"]
 
 def reduce_latency(features: FeatureConfig) -> int:
     """Cycles from ``take`` to ``mm_done`` of a :class:`Window`: one read per stacked frame,
-    plus one for the last fold."""
-    return features.context + 1
+    plus one to register the last read and one for the last fold."""
+    return features.context + 2
 
 
 def window_bits(features: FeatureConfig) -> int:
@@ -187,11 +187,16 @@ class Window(wiring.Component):
                 r_age.eq(age - stride),
                 r_left.eq(Mux(self.take, context - 1, r_left - 1)),
             ]
-        f_valid, f_first, f_real = Signal(), Signal(), Signal()
-        m.d.sync += [f_valid.eq(issue), f_first.eq(self.take), f_real.eq(real)]
-        # A frame from before the reset is the zero frame: it contributes 0 to min and max.
-        f_min = Mux(f_real, mr.data.min, 0)
-        f_max = Mux(f_real, mr.data.max, 0)
+        # The stored pair is registered before the comparisons: a block RAM's output is slow
+        # (on ECP5 its clock-to-output alone is about 6 ns), and this path set the clock.
+        r_valid, r_first, r_real = Signal(), Signal(), Signal()
+        m.d.sync += [r_valid.eq(issue), r_first.eq(self.take), r_real.eq(real)]
+        f_valid, f_first = Signal(), Signal()
+        f_min, f_max = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
+        m.d.sync += [f_valid.eq(r_valid), f_first.eq(r_first),
+                     # A frame from before the reset is the zero frame: it contributes 0.
+                     f_min.eq(Mux(r_real, mr.data.min, 0)),
+                     f_max.eq(Mux(r_real, mr.data.max, 0))]
         with m.If(f_valid):
             m.d.sync += [
                 self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
@@ -199,7 +204,7 @@ class Window(wiring.Component):
             ]
         with m.If(self.take):
             m.d.sync += self.mm_done.eq(0)
-        with m.Elif(f_valid & ~issue):
+        with m.Elif(f_valid & ~r_valid):
             m.d.sync += self.mm_done.eq(1)
 
     def _read_vector(self, m: Module, fr: RegisteredRead, oldest: Signal,

@@ -65,7 +65,7 @@ class Scaler(wiring.Component):
     """
 
     #: Cycles from a column's ``inp`` beat to its ``out`` beat.
-    LATENCY = 8
+    LATENCY = 10
 
     def __init__(self, plans: Sequence[LayerPlan]) -> None:
         self._plans = list(plans)
@@ -117,11 +117,10 @@ class Scaler(wiring.Component):
             m.d.sync += acc0.eq(self.inp.payload.acc)
         # The ROM's output holds until the next column's read: taken at valid[2].
         bias = _paced_delay(m, rom.data.bias, valid[2:], n - 2, "bias")
-        wsr = Signal.like(rom.data.wsr)
-        with m.If(valid[2]):
-            m.d.sync += wsr.eq(rom.data.wsr)
+        wsr = _paced_delay(m, rom.data.wsr, valid[2:], 4, "wsr")
 
-        # Cycles 1, 2: M1 computes ST * A, then LO * P; cycle 3: V; cycle 4: VR.
+        # Cycles 1, 2: M1's operands ST, A then LO, P; cycles 2, 3: its products; cycle 4: V;
+        # cycle 5: VR.
         p1, p2 = self._shared_multiply(m, "m1", valid[1], (rom.data.st, acc0),
                                        (rom.data.lo, self.psum))
         v = Signal(signed(max_width(plans, "v")))
@@ -130,14 +129,15 @@ class Scaler(wiring.Component):
         v_floor, v_half = select_rshift_round(m, self.layer, v, [p.shifts.sv for p in plans])
         m.d.sync += vr.eq(v_floor + v_half)
 
-        # Cycles 4, 5: M2 computes T1 = XLO * WSR, then T2 = RM * VR; cycle 6: Z.
-        t1, t2 = self._shared_multiply(m, "m2", valid[4], (self.xlo, wsr), (self.step, vr))
+        # Cycles 5, 6: M2's operands XLO, WSR then RM, VR; cycles 6, 7: T1 = XLO * WSR and
+        # T2 = RM * VR; cycle 8: Z.
+        t1, t2 = self._shared_multiply(m, "m2", valid[5], (self.xlo, wsr), (self.step, vr))
         z = Signal(signed(max_width(plans, "z")))
         t1_al, _ = select_rshift_round(m, self.layer, t1, [-p.shifts.align1 for p in plans])
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
         m.d.sync += z.eq(t1_al + t2_al)
 
-        # Cycle 7: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
+        # Cycle 9: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
         z_floor, z_half = select_rshift_round(m, self.layer, z, [p.shifts.out for p in plans])
         low = Signal(signed(ACT_WIDTH))
         with m.Switch(self.layer):
@@ -156,19 +156,22 @@ class Scaler(wiring.Component):
 
     def _shared_multiply(self, m: Module, name: str, first: Value,
                          a: tuple[Value, Value], b: tuple[Value, Value]) -> tuple[Signal, Signal]:
-        """One multiplier for two products of a column, in consecutive cycles: ``a[0] * a[1]``
-        while ``first``, ``b[0] * b[1]`` in the cycle after (columns are at least two cycles
-        apart). Returns both products in the cycle after that: the second from the
-        multiplier's register, the first one register further on.
+        """One multiplier for two products of a column: operands ``a`` taken while ``first``,
+        ``b`` in the cycle after (columns are at least two cycles apart). Returns both
+        products two cycles after ``b`` was taken: the second from the multiplier's register,
+        the first one register further on.
 
-        The multiplier's register is loaded every cycle, so that on iCE40 it shares the logic
-        cells of the adder that ends a multiplier wider than one DSP; two registers loaded
-        from the adder would each take cells of their own.
+        The operands are registered before the multiplier, so no block RAM output (the
+        constant ROM's) and no multiplexer share a path with it; a DSP block takes these
+        registers in. The product register is loaded every cycle, so that on iCE40 it shares
+        the logic cells of the adder that ends a multiplier wider than one DSP; two
+        registers loaded from the adder would each take cells of their own.
         """
-        x = Mux(first, a[0], b[0])
-        y = Mux(first, a[1], b[1])
+        x = Signal(signed(max(len(a[0]), len(b[0])) + 1), name=f"{name}_x")
+        y = Signal(signed(max(len(a[1]), len(b[1])) + 1), name=f"{name}_y")
+        m.d.sync += [x.eq(Mux(first, a[0], b[0])), y.eq(Mux(first, a[1], b[1]))]
         # A signal, so that the RTLIL holds one multiplier cell, not one per use.
-        product = Signal(signed(len(x) + len(y) + 1), name=name)
+        product = Signal(signed(len(x) + len(y)), name=name)
         held = Signal(signed(len(a[0]) + len(a[1]) + 1), name=f"{name}_a")
         m.d.sync += [product.eq(x * y), held.eq(product)]
         return held, product

@@ -5,6 +5,8 @@
 - :mod:`boards.fit` -- the fit check run before synthesis.
 - :mod:`boards.top` -- :class:`~boards.top.KWSCore` (board-independent) and
   :class:`~boards.top.BoardTop` (clock/PLL, reset, pins).
+- :mod:`boards.standalone` -- :class:`~boards.standalone.StandaloneCore`: microphone in,
+  keyword out (``kwshw build --mic pdm|i2s``).
 - :mod:`boards.flashboot` -- the SPI flash boot path of SPRAM (iCE40 UltraPlus) builds.
 - :mod:`boards.pll` -- ECP5/iCE40 PLL parameters and instances.
 - :mod:`boards.dsp` -- which iCE40 multipliers get DSPs and which are built from logic.

@@ -98,13 +98,14 @@ def _resolve_model(model):
     return model
 
 
-def check_fit(board, model, *, lanes: int | None = None) -> dict:
+def check_fit(board, model, *, lanes: int | None = None, mic: str = "host") -> dict:
     """The fit check alone: the memory report, or :class:`FitError` with the numbers."""
     board = _resolve_board(board)
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
     return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks))
+                                                           spram=board.fpga.spram_blocks),
+                     mic=mic)
 
 
 # --- Tools ---------------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def _overrides(board: Board, seed: int | None) -> dict:
 
 def prepare(board: Board, model: Model, lanes: int, *, sys_clk_hz: float | None = None,
             baud: int | None = None, threshold: float = 0.0,
-            seed: int | None = None) -> Prepared:
+            seed: int | None = None, mic: str = "host") -> Prepared:
     """Elaborate the board top of ``model`` and render the platform's build files.
 
     No tool runs; the arguments are those of :func:`build`.
@@ -221,9 +222,12 @@ def prepare(board: Board, model: Model, lanes: int, *, sys_clk_hz: float | None 
     BuildError
         A bad argument (clock, baud rate) or an elaboration failure.
     """
+    # The LED threshold (a logit) is the UART-fed design's; the standalone design detects
+    # with the model's own rule (kwshw.detect_int: smoothed posteriors).
+    core_args = {"threshold": threshold} if mic == "host" else {}
     try:
-        top = BoardTop(board, model, lanes=lanes, sys_clk_hz=sys_clk_hz, baud=baud,
-                       threshold=threshold)
+        top = BoardTop(board, model, lanes=lanes, sys_clk_hz=sys_clk_hz, baud=baud, mic=mic,
+                       **core_args)
     except ValueError as e:
         raise BuildError(f"{board.name}: {e}") from None
     try:
@@ -518,6 +522,8 @@ def _throughput(prep: Prepared, facts: dict) -> dict:
     frame_bytes = OVERHEAD + 2 * model.features.n_mels
     score_bytes = OVERHEAD + 2 * model.shape[-1]
     uart_ms = 10 * (frame_bytes + score_bytes) / core.baud * 1e3
+    if prep.top.mic != "host":     # standalone: frames come from the microphone, not the UART
+        uart_ms = 0.0
     hop_ms = 1e3 * model.features.hop_length / model.features.sample_rate
     compute_ms = cycles / prep.sys_clk_hz * 1e3
     return {
@@ -528,6 +534,20 @@ def _throughput(prep: Prepared, facts: dict) -> dict:
         "hop_ms": hop_ms,
         "real_time": compute_ms + uart_ms < hop_ms,
     }
+
+
+def _detection(prep: Prepared) -> dict:
+    """The detection rule of the report: the LED's (UART-fed design) or the standalone
+    design's on-chip rule, with its microphone and real-time budget."""
+    core = prep.top.core
+    if prep.top.mic == "host":
+        return {"rule": "argmax is a keyword class and its score >= threshold",
+                "threshold_logit": prep.threshold, "threshold_score": core.threshold}
+    rule = core.rule
+    return {"rule": "smoothed integer posteriors (kwshw.detect_int), DETECTION packets on "
+                    "the UART", "mic": prep.top.mic, "mic_config": vars(core.mic_cfg),
+            "threshold_posterior": rule.threshold, "k": rule.k, "refractory": rule.refractory,
+            "cycles_per_hop": core.budget}
 
 
 def make_report(prep: Prepared, fit: dict, synth: Synthesis, pnr: PnrResult,
@@ -562,8 +582,7 @@ def make_report(prep: Prepared, fit: dict, synth: Synthesis, pnr: PnrResult,
         "memory_bits": facts.get("memory_bits"),
         "uart": {"baud": core.baud, "divisor": core.divisor},
         "throughput": _throughput(prep, facts),
-        "detection": {"rule": "argmax is a keyword class and its score >= threshold",
-                      "threshold_logit": prep.threshold, "threshold_score": core.threshold},
+        "detection": _detection(prep),
         "files": files,
         "times": times,
         "tools": {var: env[var] for var in TOOL_ENV},
@@ -579,7 +598,7 @@ def _write_report(out: Path, report: dict) -> None:
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,
           flash: bool = False, sys_clk_hz: float | None = None, baud: int | None = None,
           threshold: float = 0.0, seed: int | None = None, allow_timing_fail: bool = False,
-          breakdown: bool = False, verbose: bool = False) -> dict:
+          breakdown: bool = False, verbose: bool = False, mic: str = "host") -> dict:
     """Build a bitstream of ``model`` for ``board`` and return the build report.
 
     Parameters
@@ -611,6 +630,10 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         Yosys run, about as long as the synthesis).
     verbose : bool
         Print tool output as it runs.
+    mic : str
+        ``"host"``: the UART-fed design; ``"pdm"`` or ``"i2s"``: the standalone design
+        (:mod:`boards.standalone`) with that microphone on the board's ``mic_pins``, at the
+        board's standalone clock (``mic_clk_hz``) unless ``sys_clk_hz`` says otherwise.
 
     Returns
     -------
@@ -636,11 +659,12 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
 
     t0 = time.monotonic()
     fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks))
+                                                           spram=board.fpga.spram_blocks),
+                    mic=mic, clk_hz=sys_clk_hz)
     env = tool_env()
     _check_tools(board, env)
     prep = prepare(board, model, lanes, sys_clk_hz=sys_clk_hz, baud=baud, threshold=threshold,
-                   seed=seed)
+                   seed=seed, mic=mic)
     times = {"elaborate_s": round(time.monotonic() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
     synth = synthesize(prep, out, env, verbose=verbose)
@@ -800,6 +824,11 @@ def format_report(report: dict) -> str:
     ]
     if u.get("spram"):
         lines.append(f"SPRAM     {_used(u.get('spram'))}")
+    d = report["detection"]
+    if "mic" in d:
+        lines.append(f"mic       {d['mic'].upper()} microphone, DETECTION packets at "
+                     f"{report['uart']['baud']:,} Bd; cycles per hop: "
+                     + ", ".join(f"{k} {v:,}" for k, v in d["cycles_per_hop"].items()))
     lines += [
         f"frame     {t['cycles_per_frame']:,} cycles = {t['compute_ms_per_frame']} ms compute + "
         f"{t['uart_ms_per_frame']} ms UART per {t['hop_ms']:g} ms hop "

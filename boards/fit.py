@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Fit check: the memory a design needs against what a board's FPGA has, before synthesis.
 
 The accelerator's memories follow from the model and the lane count alone (see
@@ -18,15 +19,23 @@ import math
 from dataclasses import asdict, dataclass
 
 from kwshw.arith import ACT_WIDTH
+from kwshw.detect_int import IntDetectRule
+from kwshw.features_int import IntFrontEnd
 from kwshw.hw.common import check_plans, conv_layers
 from kwshw.hw.convs import history_memories, history_specs, window_features
+from kwshw.hw.detection import memory_depth, word_width
+from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.history import entry_slots, rest_rom_depth
 from kwshw.hw.memories import SPRAM_BLOCKS
+from kwshw.hw.microphone import pdm_history_depth
+from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
 
 from .errors import FitError
+from .standalone import mic_config
 from .table import FPGA, Board
 
-__all__ = ["MemoryNeed", "memory_needs", "bram_blocks", "spram_blocks", "fit_check"]
+__all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram_blocks",
+           "spram_blocks", "fit_check"]
 
 #: Aspect ratios (depth, width) of one block RAM, per family.
 _BRAM_SHAPES = {
@@ -36,6 +45,14 @@ _BRAM_SHAPES = {
     "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
 }
 _SPRAM_SHAPE = (16384, 16)
+#: LUTs of the standalone design's stages besides the accelerator, per family, from their
+#: syntheses (Yosys, synthesis only: docs/frontend-gateware.md, docs/microphones.md,
+#: docs/detection.md; the ECP5 microphone and detector numbers are the iCE40 ones, the
+#: UART is an estimate): the fit check adds them to what the board must hold.
+_STAGE_LUTS = {
+    "ice40": {"front end": 1_991, "pdm": 312, "i2s": 54, "detector": 668, "uart": 80},
+    "ecp5": {"front end": 1_778, "pdm": 312, "i2s": 54, "detector": 668, "uart": 80},
+}
 #: Memories up to this many bits may land in LUT RAM (ECP5) or flip-flops; they are not
 #: counted against the block RAMs (Yosys maps such small ones there when it is cheaper).
 _SMALL_BITS = 1024
@@ -146,6 +163,37 @@ def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[Memo
     ]
 
 
+def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "") -> list[MemoryNeed]:
+    """The memories the standalone design (:mod:`boards.standalone`) adds to the
+    accelerator's: the front end's ring, work memory and tables, the PDM receiver's FIR
+    history and taps, and the detector's RAM, sized as the gateware sizes them."""
+    fe = FrontEnd(IntFrontEnd.from_model(model))
+    needs = [MemoryNeed(f"front end {name}", "front end", width, depth)
+             for name, (width, depth) in fe.memory_shapes().items()]
+    cfg = mic_config(mic, clk_hz, where=where)
+    if mic == "pdm":
+        needs += [MemoryNeed("PDM FIR history", "microphone", HIST_WIDTH,
+                             pdm_history_depth(cfg)),
+                  MemoryNeed("PDM FIR taps", "microphone", COEF_WIDTH, cfg.fir_taps)]
+    rule = IntDetectRule.from_model(model)
+    return needs + [MemoryNeed("detector RAM (exp table, scores, history)", "detector",
+                               word_width(rule), memory_depth(rule))]
+
+
+def stage_luts(family: str, mic: str) -> dict[str, int]:
+    """LUTs of the standalone design's stages besides the accelerator (measured
+    syntheses): front end, microphone receiver, detector and UART transmitter."""
+    luts = _STAGE_LUTS[family]
+    return {"front end": luts["front end"], "microphone": luts[mic],
+            "detector": luts["detector"], "uart": luts["uart"]}
+
+
+def _boards() -> dict:
+    from .table import BOARDS
+
+    return BOARDS
+
+
 def _fmt(n: int) -> str:
     return f"{n:,}"
 
@@ -204,6 +252,8 @@ def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
             f"{board.name}: {what} needs {_fmt(weight_bits)} weight bits; {fpga.name} "
             f"block RAM has {_fmt(fpga.bram_bits)} ({fpga.bram_blocks} EBR of "
             f"{_fmt(fpga.bram_block_bits)} bits). " + _advice(model, fpga.bram_bits, larger=True))
+    if report["mic"] != "host":
+        _refuse_standalone(board, report)
     if bram_total > fpga.bram_blocks:
         detail = ", ".join(f"{e['name']} {e['blocks']}" for e in report["memories"]
                            if e["target"] == "bram" and e["blocks"])
@@ -212,8 +262,49 @@ def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
             f"({detail}); {fpga.name} has {fpga.bram_blocks} ({_fmt(fpga.bram_bits)} bits).")
 
 
+def _refuse_standalone(board: Board, report: dict) -> None:
+    """The standalone design's refusal: block RAMs by stage, and the LUTs of the stages
+    besides the accelerator."""
+    fpga = board.fpga
+    blocks: dict[str, int] = {}
+    for e in report["memories"]:
+        if e["target"] == "bram":
+            kind = e["kind"] if e["kind"] in ("front end", "microphone", "detector") \
+                else "accelerator"
+            blocks[kind] = blocks.get(kind, 0) + e["blocks"]
+    luts = report["stage_luts"]
+    lut_text = (f"about {_fmt(report['luts_estimate'])} LUTs besides the accelerator ("
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in luts.items()) + ")")
+    bram_total = report["bram_blocks_needed"]
+    if bram_total > fpga.bram_blocks or report["luts_estimate"] > fpga.luts:
+        raise FitError(
+            f"{board.name}: the standalone {report['mic'].upper()} design ({report['model']}, "
+            f"{report['lanes']} lanes) needs about {bram_total} block RAMs ("
+            + ", ".join(f"{k} {v}" for k, v in blocks.items())
+            + f") and {lut_text}; {fpga.name} has {fpga.bram_blocks} block RAMs and "
+            f"{_fmt(fpga.luts)} LUTs. Use a board with a larger FPGA ("
+            + ", ".join(b for b, row in _boards().items()
+                        if row.mic_pins and row.fpga.bram_blocks > fpga.bram_blocks)
+            + ") or the UART-fed design (--mic host), which computes the features on the "
+            "host.")
+
+
+def _with_standalone(board: Board, model, needs: list[MemoryNeed], mic: str,
+                     clk_hz: float | None) -> list[MemoryNeed]:
+    """``needs`` of the accelerator for the standalone design: without the host link's
+    frame buffer, with the front end's, microphone's and detector's memories."""
+    if board.mic_pins is None:
+        raise FitError(f"{board.name}: no microphone pins in the board table: the "
+                       f"standalone design is for "
+                       + ", ".join(b for b, row in _boards().items() if row.mic_pins))
+    clk = clk_hz or board.design_clk_hz(mic)
+    return [n for n in needs if n.kind != "link"] + standalone_needs(model, mic, clk,
+                                                                     where=board.name)
+
+
 def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
-              needs: list[MemoryNeed] | None = None) -> dict:
+              needs: list[MemoryNeed] | None = None, mic: str = "host",
+              clk_hz: float | None = None) -> dict:
     """Check that the accelerator fits ``board``; return the memory report, or raise.
 
     Parameters
@@ -229,11 +320,21 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
     needs : list of MemoryNeed, optional
         The design's memories, if known better than :func:`memory_needs` (e.g. from the
         generate report).
+    mic : str
+        ``"host"`` (the UART-fed design) or ``"pdm"`` / ``"i2s"``: the standalone design,
+        whose front end, microphone receiver and detector are added
+        (:func:`standalone_needs`, :func:`stage_luts`) and which has no host link buffer.
+    clk_hz : float, optional
+        Design clock of the standalone design; the board's (:meth:`Board.design_clk_hz`)
+        by default.
 
     Raises
     ------
     FitError
         With the numbers: what the design needs and what the FPGA has.
+    BuildError
+        The standalone design's clock cannot give exactly 16 kHz
+        (:func:`boards.standalone.mic_config`).
     """
     fpga: FPGA = board.fpga
     try:  # a network this accelerator cannot run is refused before anything is sized
@@ -245,6 +346,8 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         raise FitError(f"{board.name}: {fpga.name} has no SPRAM; build with memory='bram'")
     if needs is None:
         needs = memory_needs(model, lanes, memory, spram=fpga.spram_blocks)
+    if mic != "host":
+        needs = _with_standalone(board, model, needs, mic, clk_hz)
     items, bram_total, spram_total = _blocks(fpga, needs)
     by_kind: dict[str, int] = {}
     for need in needs:
@@ -265,6 +368,10 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         "spram_blocks_needed": spram_total,
         "spram_blocks_available": fpga.spram_blocks,
         "spram_bits_available": fpga.spram_bits,
+        "mic": mic,
     }
+    if mic != "host":
+        report["stage_luts"] = stage_luts(fpga.family, mic)
+        report.update(luts_estimate=sum(report["stage_luts"].values()), luts_available=fpga.luts)
     _refuse(board, model, report, next(n for n in needs if n.kind == "weights"))
     return report

@@ -30,7 +30,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,7 +39,7 @@ from kwshw.link.gateware import CRC16
 from kwshw.link.protocol import crc16
 
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "HEADER_SIZE", "image_header", "weights_image",
-           "parse_image", "SPIFlashSignature", "FlashWeightLoader", "FlashModel"]
+           "weight_boot", "parse_image", "SPIFlashSignature", "FlashWeightLoader", "FlashModel"]
 
 IMAGE_MAGIC = b"KWSW"
 IMAGE_VERSION = 1
@@ -349,3 +349,28 @@ class FlashModel:
                     addr += 1
                     out_byte, out_bit = self.byte_at(addr), 0
             prev_clk, prev_cs = clk, cs
+
+
+def weight_boot(m: Module, model, *, lanes: int, clk_hz: float, accel, flash,
+                image_offset: int, half_period: int) -> tuple[Value, Value, Value]:
+    """Add the boot path of an SPRAM build to ``m``: a :class:`FlashWeightLoader` that reads
+    ``model``'s weights image from ``flash`` (an ``Out(SPIFlashSignature())`` port of the
+    caller) into ``accel``'s ``load`` port.
+
+    Returns ``(done, error, error_led)``: the weights are in place; the image is missing,
+    foreign or corrupt; and ``error`` blinking at about 4 Hz for an LED.
+    """
+    words = weight_words(model.plans(), lanes)
+    m.submodules.boot = boot = FlashWeightLoader(
+        n_words=len(words), width=lanes * model.bits,
+        model_hash=bytes.fromhex(model.sha256)[:8], offset=image_offset,
+        half_period=half_period, wake_cycles=max(int(30e-6 * clk_hz), 4))
+    wiring.connect(m, boot.spi, wiring.flipped(flash))
+    wiring.connect(m, boot.load, accel.load)
+    period = max(int(clk_hz / 8), 2)
+    blink = Signal(range(period))
+    phase = Signal()
+    m.d.sync += blink.eq(blink + 1)
+    with m.If(blink == period - 1):
+        m.d.sync += [blink.eq(0), phase.eq(~phase)]
+    return boot.done, boot.error, boot.error & phase

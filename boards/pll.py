@@ -10,26 +10,36 @@ from amaranth.hdl import Instance, Signal
 
 from .errors import BuildError
 
-__all__ = ["ECP5PLL", "ICE40PLL", "ecp5_pll", "ice40_pll"]
+__all__ = ["ECP5PLL", "ICE40PLL", "ecp5_pll", "ecp5_pll_exact", "ice40_pll"]
 
 _MHZ = 1e6
 
 
 @dataclass(frozen=True)
 class ECP5PLL:
-    """EHXPLLL settings: ``f_out = f_in * clkfb_div / clki_div``, VCO ``f_out * clkop_div``."""
+    """EHXPLLL settings: ``CLKOP = f_in * clkfb_div / clki_div`` (the feedback), VCO
+    ``CLKOP * clkop_div``; ``f_out`` is CLKOP, or with ``clkos_div`` the secondary output
+    ``CLKOS = VCO / clkos_div`` (which reaches clocks CLKOP cannot, e.g. exact multiples of
+    1.024 MHz from 25 MHz)."""
 
     f_in: float
     f_out: float
     clki_div: int
     clkfb_div: int
     clkop_div: int
+    clkos_div: int | None = None
+
+    @property
+    def f_clkop(self) -> float:
+        return self.f_in * self.clkfb_div / self.clki_div
 
     @property
     def f_vco(self) -> float:
-        return self.f_out * self.clkop_div
+        return self.f_clkop * self.clkop_div
 
     def instance(self, clk_in, clk_out: Signal, locked: Signal) -> Instance:
+        if self.clkos_div is not None:
+            return self._secondary(clk_in, clk_out, locked)
         return Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI=f"{self.f_in / _MHZ:g}",
@@ -46,6 +56,67 @@ class ECP5PLL:
             i_PLLWAKESYNC=0, i_ENCLKOP=0,
             o_CLKOP=clk_out, o_LOCK=locked,
         )
+
+
+    def _secondary(self, clk_in, clk_out: Signal, locked: Signal) -> Instance:
+        """The instance with the output on CLKOS; CLKOP only closes the feedback loop."""
+        feedback = Signal(name="pll_clkop")
+        return Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=f"{self.f_in / _MHZ:g}",
+            a_FREQUENCY_PIN_CLKOS=f"{self.f_out / _MHZ:g}",
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
+            a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
+            p_CLKOP_CPHASE=self.clkop_div - 1, p_CLKOP_FPHASE=0,
+            p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=self.clkos_div,
+            p_CLKOS_CPHASE=self.clkop_div - 1, p_CLKOS_FPHASE=0,
+            p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
+            i_CLKI=clk_in, i_CLKFB=feedback, i_RST=0, i_STDBY=0,
+            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0, i_ENCLKOS=0,
+            o_CLKOP=feedback, o_CLKOS=clk_out, o_LOCK=locked,
+        )
+
+
+def ecp5_pll_exact(f_in: float, f_out: float) -> ECP5PLL:
+    """EHXPLLL settings that make exactly ``f_out`` (Hz, integers) from ``f_in``: CLKOP when
+    :func:`ecp5_pll` finds it exactly, else the secondary output CLKOS of a VCO with CLKOP as
+    the feedback. Limits as :func:`ecp5_pll`; CLKOP at most 400 MHz.
+
+    Raises
+    ------
+    BuildError
+        No setting makes ``f_out`` exactly, with the numbers.
+    """
+    try:
+        return ecp5_pll(f_in, f_out, tolerance=0.0)
+    except BuildError:
+        pass
+    f_in_i, f_out_i = int(f_in), int(f_out)
+    found = []
+    for clki_div in range(1, 129):
+        if not 3.125 * _MHZ <= f_in / clki_div <= 400 * _MHZ:
+            continue
+        for clkfb_div in range(1, 81):
+            for clkop_div in range(1, 129):
+                vco = f_in * clkfb_div * clkop_div / clki_div
+                if not 400 * _MHZ <= vco <= 800 * _MHZ or vco / clkop_div > 400 * _MHZ:
+                    continue
+                # Exact in integers: f_in * fb * op == f_out * clki_div * os.
+                os_div, rem = divmod(f_in_i * clkfb_div * clkop_div, f_out_i * clki_div)
+                if not rem and 1 <= os_div <= 128:
+                    # Highest PFD (least jitter), VCO near the middle, fastest feedback.
+                    key = (clki_div, abs(vco - 600 * _MHZ), -vco / clkop_div)
+                    found.append((key, ECP5PLL(f_in, f_out, clki_div, clkfb_div, clkop_div,
+                                               os_div)))
+    if found:
+        return min(found, key=lambda f: f[0])[1]
+    raise BuildError(f"no ECP5 PLL setting makes exactly {f_out / _MHZ:g} MHz from "
+                     f"{f_in / _MHZ:g} MHz (PFD 3.125-400 MHz, VCO 400-800 MHz, "
+                     f"dividers up to 128)")
 
 
 def ecp5_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ECP5PLL:

@@ -12,9 +12,17 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from kwshw.link.uart import uart_divisor
+from amaranth.build import Attrs, Pins, Resource, Subsignal
 
-__all__ = ["FPGA", "FPGAS", "Board", "BOARDS", "get_board", "board_names", "markdown_table"]
+from kwshw.link.uart import uart_divisor
+from kwshw.microphone import i2s_config, pdm_config
+
+__all__ = ["FPGA", "FPGAS", "MicPins", "MICS", "Board", "BOARDS", "get_board", "board_names",
+           "markdown_table", "mic_table"]
+
+#: Microphone inputs of the standalone design: ``"host"`` is the UART-fed design (no
+#: microphone), ``"pdm"`` and ``"i2s"`` a MEMS microphone on header pins.
+MICS = ("host", "pdm", "i2s")
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,50 @@ FPGAS: dict[str, FPGA] = {f.name: f for f in (
     FPGA("iCE40UP5K", "ice40", luts=5_280, bram_blocks=30, bram_block_bits=4096,
          dsps=8, plls=1, spram_blocks=4, spram_block_bits=16 * 16384),
 )}
+
+
+@dataclass(frozen=True)
+class MicPins:
+    """Where a MEMS microphone breakout plugs in: header pins by their ``amaranth-boards``
+    connector names.
+
+    Attributes
+    ----------
+    connector : tuple
+        ``(name, number)`` of the platform connector (``("pmod", 0)``, ``("gpio", 0)``).
+    pdm : tuple of str
+        Connector pins of a PDM microphone's ``(clk, data)``.
+    i2s : tuple of str
+        Connector pins of an I2S microphone's ``(sck, ws, sd)``.
+    attrs : dict
+        I/O attributes of the pins (the family's 3.3 V standard).
+    header : str
+        The header as printed on the board, for the docs.
+    labels : dict
+        Pin (connector name) -> its label on the board's silkscreen, for the docs.
+    """
+
+    connector: tuple
+    pdm: tuple
+    i2s: tuple
+    attrs: dict
+    header: str
+    labels: dict = field(default_factory=dict)
+
+    def names(self, mic: str) -> tuple[tuple[str, str], ...]:
+        """``(signal, connector pin)`` of microphone ``mic`` (``"pdm"`` or ``"i2s"``)."""
+        if mic == "pdm":
+            return tuple(zip(("clk", "data"), self.pdm, strict=True))
+        if mic == "i2s":
+            return tuple(zip(("sck", "ws", "sd"), self.i2s, strict=True))
+        raise ValueError(f"mic must be 'pdm' or 'i2s', not {mic!r}")
+
+    def resource(self, mic: str) -> Resource:
+        """The platform resource ``kws_mic_<mic>`` 0: clocks out, data in."""
+        subs = [Subsignal(sig, Pins(pin, dir="i" if sig in ("data", "sd") else "o",
+                                    conn=self.connector))
+                for sig, pin in self.names(mic)]
+        return Resource(f"kws_mic_{mic}", 0, *subs, Attrs(**self.attrs))
 
 
 @dataclass(frozen=True)
@@ -159,6 +211,13 @@ class Board:
     extra_resources : tuple
         ``(module, attribute)`` names of resource lists this flow adds to the platform
         (pins that ``amaranth-boards`` does not define, e.g. a UART on header pins).
+    mic_pins : MicPins or None
+        Where a microphone plugs in for the standalone design (``kwshw build --mic``);
+        ``None``: the board has no standalone design.
+    mic_clk_hz : dict
+        Design clock of the standalone design per microphone (``"pdm"``, ``"i2s"``) where
+        ``sys_clk_hz`` cannot give exactly 16 kHz PCM (a PLL makes it exactly from the board
+        clock); a microphone not listed runs at ``sys_clk_hz``.
     default_lanes : int
         MAC lanes used when the build does not ask for a number.
     notes : str
@@ -186,11 +245,20 @@ class Board:
     error_led: tuple | None = None
     pll_pad: bool = False
     extra_resources: tuple = ()
+    mic_pins: MicPins | None = None
+    mic_clk_hz: dict = field(default_factory=dict)
     notes: str = ""
 
     @property
     def family(self) -> str:
         return self.fpga.family
+
+    def design_clk_hz(self, mic: str = "host") -> float:
+        """The design clock of the ``mic`` design (:data:`MICS`): the row's ``mic_clk_hz``
+        of that microphone, else ``sys_clk_hz``."""
+        if mic not in MICS:
+            raise ValueError(f"mic must be one of {', '.join(MICS)}, not {mic!r}")
+        return self.mic_clk_hz.get(mic, self.sys_clk_hz)
 
     @property
     def divisor(self) -> int:
@@ -219,6 +287,8 @@ class Board:
         for ref in self.extra_resources:
             module, _, name = ref.partition(":")
             platform.add_resources(getattr(importlib.import_module(module), name))
+        if self.mic_pins is not None:
+            platform.add_resources([self.mic_pins.resource(mic) for mic in MICS[1:]])
         return platform
 
 
@@ -258,14 +328,29 @@ _ULX3S_NOTE = ("UART through the on-board FT231X (US1 port); LED 0 (D0) lights o
 _IMAGE_OFFSET = 1 << 20  # 1 MiB: past any iCE40UP5K bitstream (104 KiB)
 
 
+#: ULX3S: the GPIO header J1's first pins (GP0/GN0/GP1, 3.3 V and GND next to them).
+_ULX3S_MIC = MicPins(connector=("gpio", 0), pdm=("0+", "0-"), i2s=("0+", "0-", "1+"),
+                     attrs={"IO_TYPE": "LVCMOS33"}, header="J1 (GPIO)",
+                     labels={"0+": "GP0", "0-": "GN0", "1+": "GP1"})
+#: iCEBreaker: PMOD1A, the header on the main board, pins 1-3 (3.3 V on pin 6, GND on 5).
+_ICEBREAKER_MIC = MicPins(connector=("pmod", 0), pdm=("1", "2"), i2s=("1", "2", "3"),
+                          attrs={"IO_STANDARD": "SB_LVCMOS"}, header="PMOD1A",
+                          labels={"1": "P1A1", "2": "P1A2", "3": "P1A3"})
+
+
 def _ulx3s(size: str) -> Board:
+    # The standalone design runs from a PLL: 25 MHz / 16 kHz = 1562.5 is no integer. PDM at
+    # 20 MHz = 1250 x 16 kHz (2 MHz PDM clock, R = 25, D = 5; UART divisor 20); I2S at
+    # 25.6 MHz = 25 x 1.024 MHz (the EHXPLLL's CLKOS: a 640 MHz VCO / 25).
+    mic = ({"mic_pins": _ULX3S_MIC, "mic_clk_hz": {"pdm": 20e6, "i2s": 25.6e6}}
+           if size in ("25F", "85F") else {})
     return Board(
         name=f"ulx3s-{size.lower()}", title=f"Radiona ULX3S ({size})",
         platform=f"amaranth_boards.ulx3s:ULX3S_{size}_Platform",
         fpga=FPGAS[f"LFE5U-{size}"], clock_hz=25e6, sys_clk_hz=25e6, clock="direct",
         clock_resource="clk25", uart=("uart", 0), uart_note="on-board FT231X (US1)",
         led=("led", 0, None), memory="bram", baud=1_000_000, programmer=_OFL_ULX3S,
-        notes=_ULX3S_NOTE)
+        notes=_ULX3S_NOTE, **mic)
 
 
 def _orangecrab(size: str) -> Board:
@@ -305,6 +390,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", pll_pad=True,
         flash_resource=("spi_flash_1x", 0),
         image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER, default_lanes=4,
+        mic_pins=_ICEBREAKER_MIC,
         notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
               "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
               "configuration (the red LED blinks if the image is missing or is for another "
@@ -362,4 +448,30 @@ def markdown_table() -> str:
         rows.append(f"| `{b.name}` | {b.title} | {f.name} | {f.luts:,} | {bram} | {spram} | "
                     f"{f.dsps} | {clock} | {b.uart_note}, {b.baud:,} Bd | {led} | {weights} | "
                     f"`{cmd(b.programmer.sram)}` / `{cmd(b.programmer.flash)}` |")
+    return "\n".join(rows)
+
+
+def mic_table() -> str:
+    """The microphone pins of the boards with a standalone design, as Markdown
+    (``docs/boards.md`` embeds it; a test keeps them equal)."""
+    rows = ["| name | header | PDM clock | PDM CLK | PDM DATA | I2S clock | I2S SCK | I2S WS "
+            "| I2S SD |", "|---|---|---|---|---|---|---|---|---|"]
+    for b in BOARDS.values():
+        if b.mic_pins is None:
+            continue
+        p = b.mic_pins
+
+        def pin(name, p=p):
+            return f"{p.labels.get(name, name)} (`{p.connector[0]} {p.connector[1]}` `{name}`)"
+
+        def clock(mic, b=b):
+            hz = b.design_clk_hz(mic)
+            try:
+                (pdm_config if mic == "pdm" else i2s_config)(int(hz))
+            except ValueError:
+                return f"none ({hz / 1e6:g} MHz gives no 16 kHz)"
+            return f"{hz / 1e6:g} MHz"
+
+        cells = [clock("pdm"), *map(pin, p.pdm), clock("i2s"), *map(pin, p.i2s)]
+        rows.append(f"| `{b.name}` | {p.header} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -40,8 +40,10 @@ from kwshw.link.uart import uart_divisor
 from kwshw.modelfile import VERSION
 from kwshw.quantize import round_half_up
 
-from .flashboot import FlashWeightLoader, SPIFlashSignature
-from .pll import ecp5_pll, ice40_pll
+from .errors import BuildError
+from .flashboot import SPIFlashSignature, weight_boot
+from .pll import ecp5_pll, ecp5_pll_exact, ice40_pll
+from .standalone import MIC_PINS, StandaloneCore, mic_config
 from .table import Board
 
 __all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
@@ -263,28 +265,18 @@ class KWSCore(wiring.Component):
         ]
 
         if self.memory == "spram":
-            words = self.weight_words()
-            width = self.lanes * model.bits
-            m.submodules.boot = boot = FlashWeightLoader(
-                n_words=len(words), width=width, model_hash=self.model_hash,
-                offset=self.image_offset, half_period=self.flash_half_period,
-                wake_cycles=max(int(30e-6 * self.clk_hz), 4))
-            wiring.connect(m, boot.spi, wiring.flipped(self.flash))
-            wiring.connect(m, boot.load, accel.load)
-            m.d.comb += [ready.eq(boot.done), self.boot_error.eq(boot.error)]
-            blink = Signal(range(max(int(self.clk_hz / 8), 2)))
-            phase = Signal()
-            m.d.sync += blink.eq(blink + 1)
-            with m.If(blink == max(int(self.clk_hz / 8), 2) - 1):
-                m.d.sync += [blink.eq(0), phase.eq(~phase)]
-            m.d.comb += self.error_led.eq(boot.error & phase)
+            done, error, error_led = weight_boot(
+                m, model, lanes=self.lanes, clk_hz=self.clk_hz, accel=accel, flash=self.flash,
+                image_offset=self.image_offset, half_period=self.flash_half_period)
+            m.d.comb += [ready.eq(done), self.boot_error.eq(error), self.error_led.eq(error_led)]
         else:
             m.d.comb += ready.eq(1)
         return m
 
 
 class BoardTop(Elaboratable):
-    """A :class:`KWSCore` on a board: clock, reset, UART, LEDs and flash pins.
+    """A :class:`KWSCore` (or, with a microphone, a :class:`boards.standalone.StandaloneCore`)
+    on a board: clock, reset, UART, LEDs, flash and microphone pins.
 
     Parameters
     ----------
@@ -295,27 +287,71 @@ class BoardTop(Elaboratable):
     lanes : int
         MAC lanes.
     sys_clk_hz : float, optional
-        Clock of the design; the board's ``sys_clk_hz`` by default. When it differs from the
-        board clock a PLL makes it (``EHXPLLL`` on ECP5, ``SB_PLL40_PAD`` or
-        ``SB_PLL40_CORE`` on iCE40).
+        Clock of the design; the board's :meth:`~boards.table.Board.design_clk_hz` by
+        default. When it differs from the board clock a PLL makes it (``EHXPLLL`` on ECP5,
+        ``SB_PLL40_PAD`` or ``SB_PLL40_CORE`` on iCE40).
     baud : int, optional
         UART baud rate; the board's by default.
+    mic : str
+        ``"host"``: the UART-fed :class:`KWSCore`; ``"pdm"`` or ``"i2s"``: the standalone
+        design with that microphone on the board row's ``mic_pins``.
     **core_args
-        Passed to :class:`KWSCore` (``threshold``, ``hold_ms``, ``accelerator``, ...).
+        Passed to the core (:class:`KWSCore`: ``threshold``, ``hold_ms``, ``accelerator``,
+        ...; :class:`~boards.standalone.StandaloneCore`: ``rule``, ``hold_ms``, ...).
+
+    Raises
+    ------
+    BuildError
+        A microphone on a board without microphone pins, or a clock (the PLL's actual
+        output) that cannot give exactly 16 kHz PCM, with the numbers.
     """
 
     def __init__(self, board: Board, model, *, lanes: int, sys_clk_hz: float | None = None,
-                 baud: int | None = None, **core_args):
-        self.board = board
-        self.sys_clk_hz = float(sys_clk_hz or board.sys_clk_hz)
+                 baud: int | None = None, mic: str = "host", **core_args):
+        self.board, self.mic = board, mic
+        self.sys_clk_hz = float(sys_clk_hz or board.design_clk_hz(mic))
         self.use_pll = board.clock == "pll" or self.sys_clk_hz != board.clock_hz
-        self.core = KWSCore(model, lanes=lanes, clk_hz=self.sys_clk_hz,
-                            baud=baud or board.baud, memory=board.memory,
-                            image_offset=board.image_offset, **core_args)
         self.pll = None
         if self.use_pll:
-            make = ecp5_pll if board.family == "ecp5" else ice40_pll
-            self.pll = make(board.clock_hz, self.sys_clk_hz)
+            # A microphone needs its clock exactly (16 kHz PCM): on ECP5 also from CLKOS.
+            make = (ice40_pll if board.family == "ice40" else
+                    ecp5_pll_exact if mic != "host" else ecp5_pll)
+            try:
+                self.pll = make(board.clock_hz, self.sys_clk_hz)
+            except BuildError as e:
+                raise BuildError(f"{board.name}: {e}") from None
+        common = dict(lanes=lanes, baud=baud or board.baud, memory=board.memory,
+                      image_offset=board.image_offset)
+        if mic == "host":
+            self.core = KWSCore(model, clk_hz=self.sys_clk_hz, **common, **core_args)
+        else:
+            self.core = self._standalone(model, common, core_args)
+
+    def _standalone(self, model, common: dict, core_args: dict) -> StandaloneCore:
+        board = self.board
+        if board.mic_pins is None:
+            raise BuildError(f"{board.name}: no microphone pins in the board table "
+                             f"(boards.table.Board.mic_pins): no standalone design")
+        # The microphone counts cycles of the clock the PLL really makes.
+        clk = self.pll.f_out if self.pll is not None else self.sys_clk_hz
+        cfg = mic_config(self.mic, clk, where=board.name)
+        try:
+            return StandaloneCore(model, clk_hz=clk, mic=self.mic, mic_cfg=cfg, **common,
+                                  **core_args)
+        except BuildError as e:
+            raise BuildError(f"{board.name}: {e}") from None
+
+    def _mic_pins(self, m: Module, platform, buffer) -> None:
+        """Connect the standalone core's microphone port to the board row's header pins."""
+        pins = platform.request(f"kws_mic_{self.mic}", 0, dir="-")
+        for name, member in MIC_PINS[self.mic]:
+            # The core's clock outputs go out, its data input comes in.
+            if member.flow == wiring.In:
+                m.d.comb += getattr(self.core.mic, name).eq(
+                    buffer("i", getattr(pins, name), f"mic_{name}").i)
+            else:
+                m.d.comb += buffer("o", getattr(pins, name), f"mic_{name}").o.eq(
+                    getattr(self.core.mic, name))
 
     def elaborate(self, platform):
         m = Module()
@@ -346,10 +382,11 @@ class BoardTop(Elaboratable):
             platform.add_clock_constraint(cd.clk, self.pll.f_out)
 
         uart = platform.request(*board.uart, dir="-")
-        m.d.comb += [
-            core.rx.eq(buffer("i", uart.rx, "uart_rx").i),
-            buffer("o", uart.tx, "uart_tx").o.eq(core.tx),
-        ]
+        m.d.comb += buffer("o", uart.tx, "uart_tx").o.eq(core.tx)
+        if self.mic == "host":
+            m.d.comb += core.rx.eq(buffer("i", uart.rx, "uart_rx").i)
+        else:
+            self._mic_pins(m, platform, buffer)
 
         requested = {}
 

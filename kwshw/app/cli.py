@@ -20,6 +20,11 @@ from .. import __version__
 __all__ = ["main"]
 
 
+#: ``kwshw build --mic``: :data:`boards.table.MICS`, repeated here so that ``kwshw --help``
+#: does not import Amaranth (a test keeps them equal).
+MIC_CHOICES = ("host", "pdm", "i2s")
+
+
 class CLIError(Exception):
     """An error the user can fix; printed without a traceback."""
 
@@ -150,7 +155,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         rep = build(args.board, model, lanes=args.lanes, out_dir=out, program=args.program,
                     flash=args.flash, verbose=args.verbose,
-                    allow_timing_fail=args.allow_timing_fail, breakdown=args.breakdown)
+                    allow_timing_fail=args.allow_timing_fail, breakdown=args.breakdown,
+                    mic=args.mic)
     except (BuildError, ValueError, KeyError) as e:
         raise CLIError(str(e).strip("'")) from None
     print(json.dumps(rep, indent=1, default=float) if args.json else format_report(rep))
@@ -443,6 +449,10 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     p.add_argument("--breakdown", action="store_true",
                    help="also report LUTs, carries, FFs, RAM and DSPs per module (one more "
                         "Yosys run with the hierarchy kept)")
+    p.add_argument("--mic", choices=MIC_CHOICES, default="host",
+                   help="host: frames from the PC over the UART (default); pdm, i2s: the "
+                        "standalone design, a microphone on the board's header "
+                        "(docs/boards.md)")
     p.add_argument("--verbose", action="store_true", help="show tool output")
     p.set_defaults(func=cmd_build)
 

@@ -32,7 +32,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal, Value, signed, unsigned
+from amaranth.hdl import (
+    Cat,
+    Const,
+    Module,
+    Mux,
+    ResetInserter,
+    Shape,
+    Signal,
+    Value,
+    signed,
+    unsigned,
+)
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -493,6 +504,12 @@ class FrontEnd(wiring.Component):
         """Worst-case cycles from the start of a frame to its last code (``busy`` cycles)."""
         return sum(self.schedule().values())
 
+    def memory_shapes(self) -> dict[str, tuple[int, int]]:
+        """``name -> (width, depth)`` of every memory this front end builds (block RAM work
+        memory included), for fit checks before elaboration."""
+        return {name: (Shape.cast(shape).width, depth)
+                for name, (shape, depth, _) in self._memory_spec().items()}
+
     @property
     def ring_depth(self) -> int:
         """Samples the ring holds: ``max(win, hop) + hop``."""
@@ -615,8 +632,9 @@ class FrontEnd(wiring.Component):
         m.d.comb += [getattr(eng, f"y{k}").eq(v) for k, (v, _) in enumerate(ys)]
         return eng
 
-    def _memories(self, m: Module) -> dict[str, memory.Memory]:
-        """Every buffer and table, as ``lib.memory.Memory`` (ROM contents from the model)."""
+    def _memory_spec(self) -> dict[str, tuple]:
+        """``name -> (shape, depth, init)`` of every buffer and table (ROM contents from the
+        model), the block RAM work memory first."""
         fe, w = self.fe, self._w
         tw = data.StructLayout({"c": signed(w["twiddle"]), "s": signed(w["twiddle"])})
         weights = [int(fe.mel_weights[k, b]) for b in range(self._bands)
@@ -636,12 +654,15 @@ class FrontEnd(wiring.Component):
                       [int(v) for v in fe.smooth_recip]),
             "hist": (signed(w["log_mel"]), self._bands * self._hist_slots, []),
         }
-        mems = {}
         if self.work_memory == "bram":
-            self.work = memory.Memory(shape=self._word, depth=self._n, init=[])
-            mems["work"] = self.work
-        for name, (shape, depth, init) in spec.items():
-            mems[name] = memory.Memory(shape=shape, depth=depth, init=init)
+            spec = {"work": (self._word, self._n, []), **spec}
+        return spec
+
+    def _memories(self, m: Module) -> dict[str, memory.Memory]:
+        """Every buffer and table, as ``lib.memory.Memory``."""
+        mems = {name: memory.Memory(shape=shape, depth=depth, init=init)
+                for name, (shape, depth, init) in self._memory_spec().items()}
+        self.work = mems.get("work")
         for name, mem in mems.items():
             m.submodules[name] = mem
         return mems

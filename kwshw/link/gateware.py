@@ -20,13 +20,14 @@ module (the receiver is a parser and a checker)::
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from ..hw.ports import AcceleratorSignature
 from .protocol import (
+    DETECTION_SIZE,
     ERROR_SIZE,
     HEADER_SIZE,
     IDENT_SIZE,
@@ -39,7 +40,7 @@ from .uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["CRC16", "PACKET_LAYOUT", "REPLY_LAYOUT", "value_layout", "PacketParser",
            "CommandChecker", "PacketReceiver", "FrameBuffer", "ReplyTransmitter", "HostLink",
-           "UARTHostLink"]
+           "UARTHostLink", "EventTransmitter"]
 
 #: The protocol's CRC-16/CCITT-FALSE (:data:`~kwshw.link.protocol.CRC_POLY`, from
 #: :data:`~kwshw.link.protocol.CRC_INIT`) over bytes, for :mod:`amaranth.lib.crc` processors.
@@ -705,4 +706,81 @@ class UARTHostLink(wiring.Component):
         connect(m, flipped(self.feat), link.feat)
         connect(m, flipped(self.score), link.score)
         m.d.comb += self.clear.eq(link.clear)
+        return m
+
+
+#: Widths of the DETECTION payload's fields (:class:`~kwshw.link.protocol.DetectionEvent`).
+_EVENT_FIELDS = (("cls", 16), ("frame", 32), ("sum", 32))
+
+
+class EventTransmitter(wiring.Component):
+    """Sends each detection event as a DETECTION packet, SYNC to CRC (no host command asks
+    for it: a standalone device reports its detections this way).
+
+    Parameters
+    ----------
+    layout : data.StructLayout
+        The events' layout, with unsigned fields ``cls``, ``frame`` and ``sum`` of at most 16,
+        32 and 32 bits (:func:`kwshw.hw.detection.event_layout`); each is zero-extended to
+        its field of :class:`~kwshw.link.protocol.DetectionEvent`.
+
+    Attributes
+    ----------
+    events : In(stream.Signature(layout))
+        The events, each held until sent: ``ready`` comes with its packet's last byte.
+    tx : Out(stream.Signature(8))
+        Bytes to the host; SEQ counts the packets sent since reset, modulo 256.
+    """
+
+    def __init__(self, layout: data.StructLayout):
+        for name, width in _EVENT_FIELDS:
+            if name not in layout.members:
+                raise ValueError(f"event layout {layout!r} has no field {name!r}")
+            shape = Shape.cast(layout.members[name])
+            if shape.signed or shape.width > width:
+                raise ValueError(f"event field {name!r} must be unsigned of at most {width} "
+                                 f"bits, not {layout.members[name]!r}")
+        super().__init__({
+            "events": In(stream.Signature(layout)),
+            "tx": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = generator = CRC16.create()
+        seq = Signal(8)
+        event = self.events.payload
+        # The whole packet but its CRC as one constant-and-field vector, sent a byte at a time.
+        packet = Cat(Const(SYNC[0], 8), Const(SYNC[1], 8), Const(PacketType.DETECTION, 8), seq,
+                     Const(DETECTION_SIZE, 16),
+                     *(Value.cast(getattr(event, name)) | Const(0, width)
+                       for name, width in _EVENT_FIELDS))
+        size = HEADER_SIZE + DETECTION_SIZE
+        index = Signal(range(size))
+        take = self.tx.valid & self.tx.ready
+        m.d.comb += generator.data.eq(self.tx.payload)
+
+        with m.FSM():
+            with m.State("BODY"):
+                m.d.comb += [
+                    self.tx.valid.eq(self.events.valid),
+                    self.tx.payload.eq(packet.word_select(index, 8)),
+                    # The CRC starts with TYPE, the first byte after SYNC.
+                    generator.start.eq(index == len(SYNC)),
+                    generator.valid.eq(take & (index >= len(SYNC))),
+                ]
+                with m.If(take):
+                    m.d.sync += index.eq(Mux(index == size - 1, 0, index + 1))
+                    with m.If(index == size - 1):
+                        m.next = "CRC-HI"
+            with m.State("CRC-HI"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[8:])]
+                with m.If(self.tx.ready):
+                    m.next = "CRC-LO"
+            with m.State("CRC-LO"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[:8]),
+                             self.events.ready.eq(self.tx.ready)]
+                with m.If(self.tx.ready):
+                    m.d.sync += seq.eq(seq + 1)
+                    m.next = "BODY"
         return m

@@ -34,13 +34,14 @@ from typing import Protocol
 
 __all__ = [
     "SYNC", "HEADER_SIZE", "CRC_SIZE", "OVERHEAD", "PROTOCOL_VERSION", "MAX_PAYLOAD",
-    "CRC_INIT", "CRC_POLY", "IDENT_SIZE", "ERROR_SIZE",
+    "CRC_INIT", "CRC_POLY", "IDENT_SIZE", "ERROR_SIZE", "DETECTION_SIZE",
     "PacketType", "ErrorCode", "DecodeErrorKind",
     "crc16", "crc16_update",
     "Packet", "Ident", "ErrorReply", "DecodeError", "Decoder",
     "pack_values", "unpack_values",
     "encode_ident", "encode_push_frame", "encode_reset",
     "encode_ident_reply", "encode_scores", "encode_reset_ack", "encode_error",
+    "DetectionEvent", "encode_detection", "decode_detection",
     "Transport", "Link", "LinkError", "LinkTimeoutError", "LinkCRCError", "LinkSequenceError",
     "LinkProtocolError", "DeviceError",
     "DeviceModel",
@@ -69,6 +70,8 @@ CRC_INIT = 0xFFFF
 #: Payload sizes of the fixed-size replies.
 IDENT_SIZE = 17
 ERROR_SIZE = 3
+#: Payload size of a DETECTION packet (:class:`DetectionEvent`).
+DETECTION_SIZE = 10
 
 
 class PacketType(enum.IntEnum):
@@ -80,6 +83,9 @@ class PacketType(enum.IntEnum):
     IDENT_REPLY = 0x81
     SCORES = 0x82
     RESET_ACK = 0x83
+    #: Sent unasked by a standalone device (microphone in, keyword out) for every detection;
+    #: SEQ counts the detections, modulo 256 (:class:`DetectionEvent`).
+    DETECTION = 0x84
     ERROR = 0xFF
 
 
@@ -285,6 +291,56 @@ def encode_reset_ack(seq: int) -> bytes:
 def encode_error(seq: int, code: int, expected: int) -> bytes:
     """ERROR packet; its header SEQ is the offending seq, repeated in the payload."""
     return Packet(PacketType.ERROR, seq, ErrorReply(code, seq, expected).to_bytes()).encode()
+
+
+@dataclass(frozen=True)
+class DetectionEvent:
+    """Payload of a DETECTION packet: a keyword detected on the device.
+
+    Layout (:data:`DETECTION_SIZE` = 10 bytes, little-endian)::
+
+        offset  size  field
+        0       2     cls (u16): the class index (``model.labels[cls]``)
+        2       4     frame (u32): frames since start, modulo ``2^frame_width`` of the device
+        6       4     sum (u32): the smoothed posterior times ``k 2^PF``
+                      (:class:`kwshw.detect_int.Detection`)
+    """
+
+    cls: int
+    frame: int
+    sum: int
+
+    def __post_init__(self):
+        for name, limit in (("cls", 0xFFFF), ("frame", 0xFFFFFFFF), ("sum", 0xFFFFFFFF)):
+            if not 0 <= getattr(self, name) <= limit:
+                raise ValueError(f"{name} = {getattr(self, name)} out of range")
+
+    def to_bytes(self) -> bytes:
+        return struct.pack("<HII", self.cls, self.frame, self.sum)
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> DetectionEvent:
+        if len(payload) != DETECTION_SIZE:
+            raise ValueError(f"DETECTION payload is {len(payload)} bytes, not {DETECTION_SIZE}")
+        return cls(*struct.unpack("<HII", payload))
+
+
+def encode_detection(seq: int, event: DetectionEvent) -> bytes:
+    """DETECTION packet; ``seq`` counts the detections the device has sent (modulo 256)."""
+    return Packet(PacketType.DETECTION, seq, event.to_bytes()).encode()
+
+
+def decode_detection(packet: Packet) -> DetectionEvent:
+    """The event of a DETECTION packet (one :class:`Decoder` returned, so its CRC checked).
+
+    Raises
+    ------
+    ValueError
+        The packet is not a DETECTION, or its payload is not :data:`DETECTION_SIZE` bytes.
+    """
+    if packet.type != PacketType.DETECTION:
+        raise ValueError(f"{packet!r} is not a DETECTION packet")
+    return DetectionEvent.from_bytes(packet.payload)
 
 
 # --- Streaming decoder ---------------------------------------------------------------------------

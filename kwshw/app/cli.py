@@ -168,6 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..link.protocol import LinkError
 
     model = _load_model(args.model)
+    if args.listen:
+        return _listen(args, model)
     try:
         if args.wav:
             res = run(args.port, args.wav, model, check=args.check, baud=args.baud,
@@ -179,6 +181,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     print(res.summary())
     return 1 if res.mismatches else 0
+
+
+def _listen(args: argparse.Namespace, model) -> int:
+    from ..host.listen import listen_port
+
+    if args.wav or args.check:
+        raise CLIError("--listen takes what a standalone board sends: no --wav, no --check")
+    try:
+        res = listen_port(args.port, model, baud=args.baud, seconds=args.seconds)
+    except (OSError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(res.summary())
+    return 0
 
 
 # --- report / eval --------------------------------------------------------------------------------
@@ -468,7 +483,11 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="detection threshold of the smoothed posterior (default: the model's "
                         "own, chosen at export for a stated false-accept rate; 0.5 without)")
-    p.add_argument("--seconds", type=float, default=None, help="live: stop after this long")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="live or --listen: stop after this long")
+    p.add_argument("--listen", action="store_true",
+                   help="print the detections a standalone board (kwshw build --mic) sends "
+                        "on its own")
     p.set_defaults(func=cmd_run)
 
 

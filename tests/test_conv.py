@@ -220,8 +220,9 @@ def test_recipes_and_their_options():
     # A DNN's recorded config (and so its model file's hash) is what it was before convs.
     assert "convs" not in TrainConfig().to_meta()
     assert "label_smoothing" not in TrainConfig().to_meta()
+    assert "label_smoothing" not in cnn.to_meta()
     assert cnn.to_meta()["convs"] == [list(c) for c in cnn.convs]
-    assert cnn.to_meta()["label_smoothing"] == 0.1
+    assert TrainConfig.recipe("cnn", label_smoothing=0.1).to_meta()["label_smoothing"] == 0.1
 
 
 def test_info_describes_the_layer_kinds(tmp_path, capsys):

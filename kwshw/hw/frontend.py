@@ -65,6 +65,7 @@ from ..features_int import (
     Bound,
     IntFrontEnd,
 )
+from .common import DISJOINT_PORTS, disjoint_read_port
 from .memories import SinglePortRAM
 
 __all__ = [
@@ -531,10 +532,10 @@ class FrontEnd(wiring.Component):
         ports = {name: mem[name].read_port() for name in
                  ("window", "twiddle", "band", "mel", "log", "recip")}
         # A word read in the cycle it is written is never used, so the read-during-write
-        # behaviour is free to choose: transparent costs Yosys half the bypass flip-flops of
-        # read-before-write around iCE40 block RAMs (the work memory's too).
-        ports["ring"] = mem["ring"].read_port(transparent_for=(ring_w,))
-        ports["hist"] = mem["hist"].read_port(transparent_for=(hist_w,))
+        # behaviour is free to choose: left undefined, it costs no bypass flip-flops around
+        # iCE40 block RAMs (the work memory's too; hw.common.disjoint_read_port).
+        ports["ring"] = disjoint_read_port(core, mem["ring"], "ring_rd")
+        ports["hist"] = disjoint_read_port(core, mem["hist"], "hist_rd")
         ports["hist_w"] = hist_w
         addrs = self._bfly_addresses(core, r)
         self._held_addresses(core, r, ports, rd, addrs)
@@ -560,7 +561,7 @@ class FrontEnd(wiring.Component):
         in a cycle after a write to the same column."""
         if self.work_memory == "bram":
             wr = mem["work"].write_port()
-            return mem["work"].read_port(transparent_for=(wr,)), wr
+            return disjoint_read_port(m, mem["work"], "work_rd"), wr
         rd = _Port(Signal(range(self._n)), Signal(self._word), None)
         wr = _Port(Signal(range(self._n)), Signal(self._word), Signal())
         cols = -(-self._word.size // _WORD)
@@ -660,7 +661,7 @@ class FrontEnd(wiring.Component):
 
     def _memories(self, m: Module) -> dict[str, memory.Memory]:
         """Every buffer and table, as ``lib.memory.Memory``."""
-        mems = {name: memory.Memory(shape=shape, depth=depth, init=init)
+        mems = {name: memory.Memory(shape=shape, depth=depth, init=init, attrs=DISJOINT_PORTS)
                 for name, (shape, depth, init) in self._memory_spec().items()}
         self.work = mems.get("work")
         for name, mem in mems.items():

@@ -420,6 +420,23 @@ class FrameBuffer(wiring.Component):
         return m
 
 
+def _crc_states(m: Module, generator: crc.Processor, tx: stream.Interface, *,
+                then: str) -> Signal:
+    """The states ``CRC-HI`` and ``CRC-LO`` of a transmitter's FSM: the packet's CRC, high
+    byte first, then on to state ``then``. Returns a signal high in the cycle the last byte
+    is taken (the packet is sent)."""
+    sent = Signal()
+    with m.State("CRC-HI"):
+        m.d.comb += [tx.valid.eq(1), tx.payload.eq(generator.crc[8:])]
+        with m.If(tx.ready):
+            m.next = "CRC-LO"
+    with m.State("CRC-LO"):
+        m.d.comb += [tx.valid.eq(1), tx.payload.eq(generator.crc[:8]), sent.eq(tx.ready)]
+        with m.If(tx.ready):
+            m.next = then
+    return sent
+
+
 class ReplyTransmitter(wiring.Component):
     """Transmit stage of :class:`HostLink`: sends reply packets, SYNC to CRC.
 
@@ -507,20 +524,10 @@ class ReplyTransmitter(wiring.Component):
                     with m.If(index == length - 1):
                         m.next = "CRC-HI"
 
-            with m.State("CRC-HI"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[8:])]
-                with m.If(self.tx.ready):
-                    m.next = "CRC-LO"
-
-            with m.State("CRC-LO"):
-                m.d.comb += [
-                    self.tx.valid.eq(1),
-                    self.tx.payload.eq(generator.crc[:8]),
-                    self.reply.ready.eq(self.tx.ready),
-                ]
-                with m.If(self.tx.ready):
-                    m.d.sync += index.eq(0)
-                    m.next = "HEADER"
+            sent = _crc_states(m, generator, self.tx, then="HEADER")
+        m.d.comb += self.reply.ready.eq(sent)
+        with m.If(sent):
+            m.d.sync += index.eq(0)
 
         return m
 
@@ -773,14 +780,8 @@ class EventTransmitter(wiring.Component):
                     m.d.sync += index.eq(Mux(index == size - 1, 0, index + 1))
                     with m.If(index == size - 1):
                         m.next = "CRC-HI"
-            with m.State("CRC-HI"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[8:])]
-                with m.If(self.tx.ready):
-                    m.next = "CRC-LO"
-            with m.State("CRC-LO"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(generator.crc[:8]),
-                             self.events.ready.eq(self.tx.ready)]
-                with m.If(self.tx.ready):
-                    m.d.sync += seq.eq(seq + 1)
-                    m.next = "BODY"
+            sent = _crc_states(m, generator, self.tx, then="BODY")
+        m.d.comb += self.events.ready.eq(sent)
+        with m.If(sent):
+            m.d.sync += seq.eq(seq + 1)
         return m

@@ -41,9 +41,27 @@ class ECP5PLL:
         if self.clkos_div is not None:
             return self._secondary(clk_in, clk_out, locked)
         return Instance(
-            "EHXPLLL",
+            "EHXPLLL", a_FREQUENCY_PIN_CLKOP=f"{self.f_out / _MHZ:g}",
+            **self._common(clk_in, feedback=clk_out, locked=locked),
+            o_CLKOP=clk_out,
+        )
+
+    def _secondary(self, clk_in, clk_out: Signal, locked: Signal) -> Instance:
+        """The instance with the output on CLKOS; CLKOP only closes the feedback loop."""
+        feedback = Signal(name="pll_clkop")
+        return Instance(
+            "EHXPLLL", a_FREQUENCY_PIN_CLKOS=f"{self.f_out / _MHZ:g}",
+            **self._common(clk_in, feedback=feedback, locked=locked),
+            p_OUTDIVIDER_MUXB="DIVB",
+            p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=self.clkos_div,
+            p_CLKOS_CPHASE=self.clkop_div - 1, p_CLKOS_FPHASE=0, i_ENCLKOS=0,
+            o_CLKOP=feedback, o_CLKOS=clk_out,
+        )
+
+    def _common(self, clk_in, *, feedback: Signal, locked: Signal) -> dict:
+        """The EHXPLLL settings of both forms: input, VCO, CLKOP (the feedback path)."""
+        return dict(
             a_FREQUENCY_PIN_CLKI=f"{self.f_in / _MHZ:g}",
-            a_FREQUENCY_PIN_CLKOP=f"{self.f_out / _MHZ:g}",
             a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
             a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
             p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -51,33 +69,9 @@ class ECP5PLL:
             p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
             p_CLKOP_CPHASE=self.clkop_div - 1, p_CLKOP_FPHASE=0,
             p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
-            i_CLKI=clk_in, i_CLKFB=clk_out, i_RST=0, i_STDBY=0,
-            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
-            i_PLLWAKESYNC=0, i_ENCLKOP=0,
-            o_CLKOP=clk_out, o_LOCK=locked,
-        )
-
-
-    def _secondary(self, clk_in, clk_out: Signal, locked: Signal) -> Instance:
-        """The instance with the output on CLKOS; CLKOP only closes the feedback loop."""
-        feedback = Signal(name="pll_clkop")
-        return Instance(
-            "EHXPLLL",
-            a_FREQUENCY_PIN_CLKI=f"{self.f_in / _MHZ:g}",
-            a_FREQUENCY_PIN_CLKOS=f"{self.f_out / _MHZ:g}",
-            a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
-            a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
-            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
-            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
-            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
-            p_CLKOP_CPHASE=self.clkop_div - 1, p_CLKOP_FPHASE=0,
-            p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=self.clkos_div,
-            p_CLKOS_CPHASE=self.clkop_div - 1, p_CLKOS_FPHASE=0,
-            p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
             i_CLKI=clk_in, i_CLKFB=feedback, i_RST=0, i_STDBY=0,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
-            i_PLLWAKESYNC=0, i_ENCLKOP=0, i_ENCLKOS=0,
-            o_CLKOP=feedback, o_CLKOS=clk_out, o_LOCK=locked,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked,
         )
 
 

@@ -25,6 +25,9 @@ def test_minmax_tracks_vectors_with_gaps():
                     await ctx.tick()
                 ctx.set(dut.inp.valid, 1)
                 ctx.set(dut.inp.payload, {"value": int(v), "first": k == 0})
+                # What the history bank stores: the range so far, this value included.
+                assert (ctx.get(dut.next_min), ctx.get(dut.next_max)) == \
+                    (int(x[:k + 1].min()), int(x[:k + 1].max()))
                 await ctx.tick()
             ctx.set(dut.inp.valid, 0)
             xlo, r = arith.frame_range(int(x.min()), int(x.max()))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
+from kwshw.hw import common
 from kwshw.hw.requant import Divider, FrameDivider, Requantizer
 
 R_MAX = ACT_MAX - ACT_MIN  # widest range of a signed input vector
@@ -120,3 +122,27 @@ def test_requantizer_matches_requantize(bits):
 def test_divider_rejects_bad_radix():
     with pytest.raises(ValueError, match="radix_bits"):
         Divider(8, 4, 4, radix_bits=0)
+
+
+@pytest.mark.parametrize("shape", [signed(5), unsigned(4)])
+def test_hw_rshift_round_is_the_contract_for_every_value_and_shift(shape):
+    """``hw.common.rshift_round`` (floor plus the rounding bit) equals
+    :func:`kwshw.arith.rshift_round` for every value of a small signed and unsigned width and
+    every shift, also past the top bit."""
+    shifts = range(-2, shape.width + 3)
+    x = Signal(shape)
+    outs = {s: Signal(signed(shape.width + 4), name=f"y{s + 2}") for s in shifts}
+    m = Module()
+    m.d.comb += [y.eq(common.rshift_round(x, s)) for s, y in outs.items()]
+    values = range(-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed \
+        else range(1 << shape.width)
+
+    async def testbench(ctx):
+        for v in values:
+            ctx.set(x, v)
+            for s, y in outs.items():
+                assert ctx.get(y) == arith.rshift_round(v, s), (v, s)
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()

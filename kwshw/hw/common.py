@@ -70,15 +70,20 @@ def disjoint_read_port(m: Module, mem: memory.Memory, name: str) -> RegisteredRe
 def rshift_round(x: ValueLike, shift: int) -> Value:
     """:func:`kwshw.arith.rshift_round` for an Amaranth value and a constant shift.
 
-    The result is wide enough for every value (Amaranth arithmetic never wraps), so it is
-    exact as long as the register it is assigned to has the width the plan declares.
+    Computed as ``(x >> shift) + bit shift - 1 of x``, which equals ``(x + 2^(shift-1)) >>
+    shift`` for every integer (the low ``shift`` bits only decide the carry into the kept
+    ones, and that carry is the bit): an incrementer over the kept bits instead of an adder
+    over all of them. The result is wide enough for every value (Amaranth arithmetic never
+    wraps), so it is exact as long as the register it is assigned to has the width the plan
+    declares.
     """
     x = Value.cast(x)
-    if shift > 0:
-        return (x + (1 << (shift - 1))) >> shift
-    if shift < 0:
+    if shift <= 0:
         return x << -shift
-    return x
+    if shift > len(x) and not x.shape().signed:
+        return x >> shift                           # 0: no bit below the point is set
+    # Past the top of a signed value its bits are copies of the sign bit.
+    return (x >> shift) + x[min(shift, len(x)) - 1]
 
 
 def select_rshift_round(m: Module, sel: Value, x: Value,

@@ -30,12 +30,13 @@ classes, 10 keywords, ``k = 10``). ``docs/detection.md`` has the widths and the 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_WIDTH, rshift_round, unsigned_width
 from ..detect_int import EXP_FRAC, LOG2E_WIDTH, IntDetectRule
+from .common import rshift_round as hw_rshift_round
 from .requant import Divider, divider_latency
 
 __all__ = ["KeywordDetector", "event_layout", "word_width", "memory_depth", "frame_cycles"]
@@ -188,7 +189,7 @@ class KeywordDetector(wiring.Component):
         dw, uf = r.d_width, rule.exp_index
         # No clip at U_END: with d <= d_end, u stays within the shift counter, and every u
         # from U_END on gives e = 0 like U_END itself (tests/test_detect_int.py).
-        u = _round_shift(r.prod, rule.log2e_shift)
+        u = hw_rshift_round(r.prod, rule.log2e_shift)
         with m.State("EXP_RD"):
             m.d.comb += rp.addr.eq(r.score_addr)
             m.next = "EXP_LOAD"
@@ -326,16 +327,6 @@ def _divider(rule: IntDetectRule) -> Divider:
     num_max = ((1 << EXP_FRAC) << (pf + 1)) + rule.exp_sum_max
     return Divider(unsigned_width(num_max), unsigned_width(2 * rule.exp_sum_max), pf + 1,
                    radix_bits=1)
-
-
-def _round_shift(x: Signal, shift: int) -> Value:
-    """:func:`kwshw.arith.rshift_round` of an unsigned value as ``(x >> s) + bit s - 1``:
-    an adder over the kept bits only."""
-    if shift <= 0:
-        return x << -shift
-    if shift > len(x):
-        return Const(0, 1)
-    return (x >> shift) + x[shift - 1]
 
 
 def _advance(m: Module, r: _Regs, rule: IntDetectRule) -> None:

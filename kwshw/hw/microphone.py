@@ -35,6 +35,7 @@ from ..microphone import (
     PDMConfig,
     PDMDecimator,
 )
+from .common import clamp, rshift_round
 
 __all__ = ["PDMReceiver", "I2SReceiver", "PCM_WIDTH", "pdm_history_depth"]
 
@@ -49,17 +50,6 @@ def pdm_history_depth(cfg: PDMConfig) -> int:
     ``taps`` samples being read and the ``D - 1`` that can arrive during a FIR run."""
     need = cfg.fir_taps + cfg.fir_decimation - 1
     return 1 << (need - 1).bit_length()
-
-
-def _rshift_round(x: Value, shift: int) -> Value:
-    """``rshift_round`` as floor plus the rounding bit: one incrementer, not a full adder."""
-    if shift <= 0:
-        return x << -shift
-    return (x >> shift) + x[shift - 1]
-
-
-def _saturate(x: Value) -> Value:
-    return Mux(x > PCM_MAX, PCM_MAX, Mux(x < PCM_MIN, PCM_MIN, x))
 
 
 def _output(m: Module, pcm: stream.Interface, overrun: Signal, overrun_clear: Signal,
@@ -151,8 +141,8 @@ class PDMReceiver(wiring.Component):
         strobe, bit = self._sample(m)
         i_n, block_end = self._integrators(m, strobe, bit)
         cic, cic_done = self._combs(m, i_n, block_end)
-        acc, fir_done = self._fir(m, _rshift_round(cic, self._dec.cic_shift), cic_done)
-        value = _saturate(_rshift_round(acc, self._dec.fir_shift))
+        acc, fir_done = self._fir(m, rshift_round(cic, self._dec.cic_shift), cic_done)
+        value = clamp(rshift_round(acc, self._dec.fir_shift), PCM_MIN, PCM_MAX)
         _output(m, self.pcm, self.overrun, self.overrun_clear, fir_done, value)
         return m
 
@@ -321,6 +311,6 @@ class I2SReceiver(wiring.Component):
         with m.If(read & (cycle >= first) & (cycle < final)):
             m.d.sync += shreg.eq(Cat(sd, shreg[:-1]))
         s24 = Cat(sd, shreg).as_signed()
-        value = _saturate(_rshift_round(s24, I2S_SHIFT))
+        value = clamp(rshift_round(s24, I2S_SHIFT), PCM_MIN, PCM_MAX)
         _output(m, self.pcm, self.overrun, self.overrun_clear, read & (cycle == final), value)
         return m

@@ -110,6 +110,17 @@ def _mhz(hz: float) -> str:
     return f"{hz / 1e6:g} MHz"
 
 
+def _check_pcm_rate(what: str, sys_clk_hz: int, factors: tuple[tuple[str, int], ...]) -> None:
+    """Raise unless ``sys_clk_hz`` divided by the product of ``factors`` (``(name, value)``
+    pairs) is exactly :data:`PCM_RATE`, naming every factor."""
+    total = math.prod(v for _, v in factors)
+    if sys_clk_hz != PCM_RATE * total:
+        names = " * ".join(n for n, _ in factors)
+        values = " * ".join(str(v) for _, v in factors)
+        raise ValueError(f"{what} sys_clk / ({names}) = {sys_clk_hz} / ({values}) = "
+                         f"{sys_clk_hz / total:.6g} Hz, not exactly {PCM_RATE} Hz")
+
+
 def _check_int(name: str, value: int, lo: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < lo:
         raise ValueError(f"{name} must be an integer of at least {lo}, not {value!r}")
@@ -168,12 +179,8 @@ class PDMConfig:
                 f"PDM clock sys_clk / divisor = {self.sys_clk_hz} / {self.divisor} = "
                 f"{_mhz(pdm)} is outside the {_mhz(PDM_CLOCK_MIN)} to {_mhz(PDM_CLOCK_MAX)} "
                 f"that PDM MEMS microphones accept")
-        total = self.divisor * self.cic_decimation * self.fir_decimation
-        if self.sys_clk_hz != PCM_RATE * total:
-            raise ValueError(
-                f"output rate sys_clk / (divisor * R * R_fir) = {self.sys_clk_hz} / "
-                f"({self.divisor} * {self.cic_decimation} * {self.fir_decimation}) = "
-                f"{self.sys_clk_hz / total:.6g} Hz, not exactly {PCM_RATE} Hz")
+        _check_pcm_rate("output rate", self.sys_clk_hz, (("divisor", self.divisor),
+                        ("R", self.cic_decimation), ("R_fir", self.fir_decimation)))
 
     @property
     def pdm_hz(self) -> float:
@@ -486,11 +493,8 @@ class I2SConfig:
     def __post_init__(self) -> None:
         _check_int("sys_clk_hz", self.sys_clk_hz, 1)
         _check_int("divisor", self.divisor, MIN_DIVISOR)
-        if self.sys_clk_hz != self.divisor * I2S_FRAME * PCM_RATE:
-            raise ValueError(
-                f"I2S sample rate sys_clk / (divisor * {I2S_FRAME}) = {self.sys_clk_hz} / "
-                f"({self.divisor} * {I2S_FRAME}) = "
-                f"{self.sys_clk_hz / (self.divisor * I2S_FRAME):.6g} Hz, not exactly {PCM_RATE} Hz")
+        _check_pcm_rate("I2S sample rate", self.sys_clk_hz,
+                        (("divisor", self.divisor), (str(I2S_FRAME), I2S_FRAME)))
 
     @property
     def sck_hz(self) -> float:

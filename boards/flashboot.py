@@ -351,6 +351,16 @@ class FlashModel:
             prev_clk, prev_cs = clk, cs
 
 
+def boot_members(memory: str) -> dict:
+    """The ports of a board core that :func:`weight_boot` drives or needs: ``ready`` (the
+    weights are in place), ``boot_error`` and its blinking ``error_led``, and, when the
+    weights boot from the SPI flash (``memory == "spram"``), the ``flash`` port."""
+    members = {"error_led": Out(1), "ready": Out(1), "boot_error": Out(1)}
+    if memory == "spram":
+        members["flash"] = Out(SPIFlashSignature())
+    return members
+
+
 def weight_boot(m: Module, model, *, lanes: int, clk_hz: float, accel, flash,
                 image_offset: int, half_period: int) -> tuple[Value, Value, Value]:
     """Add the boot path of an SPRAM build to ``m``: a :class:`FlashWeightLoader` that reads

@@ -43,7 +43,7 @@ from kwshw.link.uart import UARTTx, uart_divisor
 from kwshw.microphone import PCM_RATE, I2SConfig, PDMConfig, i2s_config, pdm_config
 
 from .errors import BuildError
-from .flashboot import SPIFlashSignature, weight_boot
+from .flashboot import SPIFlashSignature, boot_members, weight_boot
 
 __all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "StandaloneCore"]
 
@@ -181,18 +181,8 @@ class StandaloneCore(wiring.Component):
         #: Cycles per hop of each stage (:func:`check_realtime`).
         self.budget = (check_realtime(self.front_end, self.accelerator, self.rule, clk_hz)
                        if realtime else None)
-        members = {
-            "mic": Out(mic_signature(mic)),
-            "tx": Out(1, init=1),
-            "led": Out(1),
-            "overrun": Out(1),
-            "error_led": Out(1),
-            "ready": Out(1),
-            "boot_error": Out(1),
-        }
-        if memory == "spram":
-            members["flash"] = Out(SPIFlashSignature())
-        super().__init__(members)
+        super().__init__({"mic": Out(mic_signature(mic)), "tx": Out(1, init=1),
+                          "led": Out(1), "overrun": Out(1), **boot_members(memory)})
 
     def elaborate(self, platform):
         m = Module()

@@ -41,7 +41,7 @@ from kwshw.modelfile import VERSION
 from kwshw.quantize import round_half_up
 
 from .errors import BuildError
-from .flashboot import SPIFlashSignature, weight_boot
+from .flashboot import SPIFlashSignature, boot_members, weight_boot
 from .pll import ecp5_pll, ecp5_pll_exact, ice40_pll
 from .standalone import MIC_PINS, StandaloneCore, mic_config
 from .table import Board
@@ -219,17 +219,8 @@ class KWSCore(wiring.Component):
         if not AcceleratorSignature().is_provided_by(self.accelerator):
             raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
                             f"{AcceleratorSignature()!r}")
-        members = {
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "led": Out(1),
-            "error_led": Out(1),
-            "ready": Out(1),
-            "boot_error": Out(1),
-        }
-        if memory == "spram":
-            members["flash"] = Out(SPIFlashSignature())
-        super().__init__(members)
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "led": Out(1),
+                          **boot_members(memory)})
 
     def weight_words(self) -> list[int]:
         return weight_words(self.model.plans(), self.lanes)

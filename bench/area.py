@@ -87,13 +87,17 @@ def main(argv=None) -> int:
     ap.add_argument("--points", nargs="+", type=_point, default=list(POINTS),
                     help="BOARD:NETWORK:LANES (default: the four reference points)")
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the build folders here (BOARD-NETWORK each; e.g. for "
+                         "bench/lone_ffs.py)")
     args = ap.parse_args(argv)
     timer = Timer()
     points = []
     with tempfile.TemporaryDirectory(prefix="kwshw-area-") as tmp:
+        builds = args.keep or Path(tmp)
         for board, network, lanes in args.points:
             print(f"area: {board} {network} P={lanes} ...", file=sys.stderr, flush=True)
-            points.append(measure(board, network, lanes, Path(tmp) / f"{board}-{network}"))
+            points.append(measure(board, network, lanes, builds / f"{board}-{network}"))
             print(f"area: {board} {network} P={lanes}: {points[-1]['status']}",
                   file=sys.stderr, flush=True)
     path = write_json(results_dir(override=args.out) / "area.json", {"points": points},

@@ -13,6 +13,7 @@ The CLI's ``kwshw run --port PORT --model M --listen`` calls :func:`listen_port`
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,8 +52,9 @@ class ListenResult:
     """What :func:`listen` heard: the detections in order and the problems on the line."""
 
     heard: list[Heard] = field(default_factory=list)
-    #: Decoder errors by kind (:class:`kwshw.link.protocol.DecodeErrorKind` value).
-    errors: dict[str, int] = field(default_factory=dict)
+    #: Decoder errors by kind (:class:`kwshw.link.protocol.DecodeErrorKind` value, or
+    #: ``"unknown class"``).
+    errors: Counter = field(default_factory=Counter)
     #: Valid packets of another type (a host-fed board answering someone else, say).
     other_packets: int = 0
 
@@ -87,7 +89,7 @@ class Listener:
         new = []
         for item in self._decoder.feed(data):
             if isinstance(item, DecodeError):
-                self._count(item.kind)
+                self.result.errors[item.kind.value] += 1
             elif item.type != PacketType.DETECTION:
                 self.result.other_packets += 1
             else:
@@ -97,17 +99,14 @@ class Listener:
         self.result.heard += new
         return new
 
-    def _count(self, kind: DecodeErrorKind) -> None:
-        self.result.errors[kind.value] = self.result.errors.get(kind.value, 0) + 1
-
     def _heard(self, packet) -> Heard | None:
         try:
             event = decode_detection(packet)
         except ValueError:
-            self._count(DecodeErrorKind.BAD_LENGTH)
+            self.result.errors[DecodeErrorKind.BAD_LENGTH.value] += 1
             return None
         if event.cls >= len(self._labels):
-            self.result.errors["unknown class"] = self.result.errors.get("unknown class", 0) + 1
+            self.result.errors["unknown class"] += 1
             return None
         return Heard(frame=event.frame, time_s=(event.frame + 1) * self._hop_s,
                      label=self._labels[event.cls], posterior=event.sum * self._scale)

@@ -43,7 +43,7 @@ from kwshw.link.uart import UARTTx, uart_divisor
 from kwshw.microphone import PCM_RATE, I2SConfig, PDMConfig, i2s_config, pdm_config
 
 from .errors import BuildError
-from .flashboot import SPIFlashSignature, boot_members, weight_boot
+from .flashboot import boot_members, weight_boot
 
 __all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "StandaloneCore"]
 

@@ -41,7 +41,7 @@ from kwshw.modelfile import VERSION
 from kwshw.quantize import round_half_up
 
 from .errors import BuildError
-from .flashboot import SPIFlashSignature, boot_members, weight_boot
+from .flashboot import boot_members, weight_boot
 from .pll import ecp5_pll, ecp5_pll_exact, ice40_pll
 from .standalone import MIC_PINS, StandaloneCore, mic_config
 from .table import Board

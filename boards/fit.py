@@ -45,13 +45,13 @@ _BRAM_SHAPES = {
     "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
 }
 _SPRAM_SHAPE = (16384, 16)
-#: LUTs of the standalone design's stages besides the accelerator, per family, from their
-#: syntheses (Yosys, synthesis only: docs/frontend-gateware.md, docs/microphones.md,
-#: docs/detection.md; the ECP5 microphone and detector numbers are the iCE40 ones, the
-#: UART is an estimate): the fit check adds them to what the board must hold.
+#: LUTs of the standalone design's stages besides the accelerator, per family: Yosys
+#: synthesis only, measured by ``python bench/stages.py`` (``bench/results/stages.json``,
+#: which ``tests/test_standalone.py`` keeps equal to this table); the UART transmitter's 80
+#: is an estimate. The fit check adds them to what the board must hold.
 _STAGE_LUTS = {
-    "ice40": {"front end": 1_991, "pdm": 312, "i2s": 54, "detector": 668, "uart": 80},
-    "ecp5": {"front end": 1_778, "pdm": 312, "i2s": 54, "detector": 668, "uart": 80},
+    "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 647, "uart": 80},
+    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 453, "uart": 80},
 }
 #: Memories up to this many bits may land in LUT RAM (ECP5) or flip-flops; they are not
 #: counted against the block RAMs (Yosys maps such small ones there when it is cheaper).

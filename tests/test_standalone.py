@@ -14,7 +14,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from boards.errors import BuildError, FitError
-from boards.fit import fit_check, standalone_needs
+from boards.fit import fit_check, stage_luts, standalone_needs
 from boards.refmodel import random_cnn, random_model
 from boards.standalone import StandaloneCore, mic_config
 from boards.table import BOARDS, MICS
@@ -345,3 +345,18 @@ def test_cli_build_mic_option(monkeypatch, tmp_path, capsys):
     args = cli.build_parser().parse_args(["build", "--board", "x", "--model", "m"])
     assert args.mic == "host"
     assert cli.MIC_CHOICES == MICS
+
+
+def test_fit_stage_luts_are_the_measured_ones():
+    """The fit check's LUTs of the standalone stages are those ``bench/stages.py`` measured
+    (``bench/results/stages.json``): refreshing one without the other fails here."""
+    import json
+    from pathlib import Path
+
+    measured = json.loads((Path(__file__).parents[1] / "bench" / "results" /
+                           "stages.json").read_text())
+    for family in ("ice40", "ecp5"):
+        for mic in ("pdm", "i2s"):
+            luts = stage_luts(family, mic)
+            assert (luts["front end"], luts["microphone"], luts["detector"]) == tuple(
+                measured[family][k]["luts"] for k in ("front end", mic, "detector")), family

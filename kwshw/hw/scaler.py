@@ -17,7 +17,7 @@ cycles, not 1 (the MAC array's hold bank shifts at that pace), which costs a few
 layer and saves half the multipliers: on an iCE40UP5K the four products of 17-19 bit operands
 need ten of its eight 16 x 16 DSPs, and the ones left over were built as soft multipliers (the
 scaler on the iCEBreaker reference DNN: 1,418 LUTs in ``bench/results/area-before.json``,
-311 with six DSPs in ``area.json`` at ``50d1ae8``).
+311 with six DSPs in ``area.json`` at ``881edd1``).
 
 The shifts are constants of each layer, selected by the layer index (the shifted values and
 rounding bits are selected, then added once); every register is as wide as the widest layer

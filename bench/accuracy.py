@@ -115,8 +115,8 @@ def _data_stamp(root: Path) -> str:
 #: The sources a trained model depends on besides its config and data: a change to any of them
 #: (a new constraint in the network, say, with the same TrainConfig) retrains.
 TRAINING_SOURCES = ("kwshw/train", "kwshw/arith.py", "kwshw/quantize.py", "kwshw/features.py",
-                    "kwshw/datasets", "kwshw/corpora.py", "kwshw/audio.py",
-                    "kwshw/modelfile.py")
+                    "kwshw/features_int.py", "kwshw/frontends.py", "kwshw/datasets",
+                    "kwshw/corpora.py", "kwshw/audio.py", "kwshw/modelfile.py")
 
 
 def _training_code_hash(root: Path | None = None) -> str:
@@ -131,14 +131,19 @@ def _training_code_hash(root: Path | None = None) -> str:
 
 
 def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
-            cache: Path, variants=VARIANTS) -> tuple[dict, dict]:
-    """The model files of ``task`` (trained, or loaded from the cache) and their info."""
+            cache: Path, variants=VARIANTS, features=None) -> tuple[dict, dict]:
+    """The model files of ``task`` (trained, or loaded from the cache) and their info;
+    ``features`` (a FeatureConfig) when not the default front end."""
     from kwshw import modelfile
+    from kwshw.features import FeatureConfig
+
+    features = features or FeatureConfig()
 
     # The whole data folder: a task trains on every corpus in it (the 12-class task on the
     # wake-word corpus' general speech too, kwshw.corpora).
     key_src = {"task": task, "config": cfg.to_meta(), "data": _data_stamp(Path(data)),
-               "variants": list(variants), "code": _training_code_hash()}
+               "variants": list(variants), "code": _training_code_hash(),
+               "features": features.to_dict()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"{task}-{key}"
     paths = {f"{k}{b}": folder / f"{k}{b}.kwm" for k, b in variants}
@@ -148,7 +153,8 @@ def _models(task: str, data: str, cfg, *, retrain: bool, progress: bool,
     from kwshw.train import train_variants
 
     t0 = time.monotonic()
-    models = train_variants(data, task=task, config=cfg, variants=variants, progress=progress)
+    models = train_variants(data, task=task, config=cfg, variants=variants, progress=progress,
+                            features=features)
     wall = time.monotonic() - t0
     folder.mkdir(parents=True, exist_ok=True)
     for name, m in models.items():
@@ -320,12 +326,14 @@ def merge_seeds(runs: list[dict], seeds: list[int]) -> dict:
 
 
 def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain: bool,
-             progress: bool, cache: Path, plots: bool = True, recipe_name: str = "dnn") -> dict:
+             progress: bool, cache: Path, plots: bool = True, recipe_name: str = "dnn",
+             features=None) -> dict:
     from kwshw.evaluate import evaluate
 
     cfg = _config(task, quick, seed, recipe_name)
     models, info = _models(task, data, cfg, retrain=retrain, progress=progress, cache=cache,
-                           variants=CNN_VARIANTS if recipe_name == "cnn" else VARIANTS)
+                           variants=CNN_VARIANTS if recipe_name == "cnn" else VARIANTS,
+                           features=features)
     splits = ("validation",) if quick else SPLITS
     evals: dict = {}
     ds_kwargs = {"negative_windows": "centroid"} if task == "wake_word" else None
@@ -355,6 +363,7 @@ def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain
         "training": {
             **info,
             "config": cfg.to_meta(),
+            "features": models["qat4"].features.to_dict(),
             "train_seconds": {k: m.meta.get("train_seconds") for k, m in models.items()},
             "steps_seconds": {k: meta0.get(k) for k in ("features_seconds", "float_seconds",
                                                         "qat_seconds")},
@@ -366,6 +375,8 @@ def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain
 
 
 def main(argv=None) -> int:
+    from kwshw.features import FeatureConfig
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=os.environ.get("KWSHW_DATA"),
                     help="data folder (default $KWSHW_DATA)")
@@ -383,11 +394,17 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", choices=["dnn", "cnn"], default="dnn",
                     help="the training recipe (kwshw.train.trainer.TrainConfig.recipe); cnn writes "
                          "accuracy-cnn.json, Speech Commands only unless --tasks says more")
+    ap.add_argument("--integer-frontend", action="store_true",
+                    help="train and evaluate on the integer front end (FeatureConfig.integer; "
+                         "the features the standalone design computes); writes "
+                         "accuracy[-RECIPE]-integer.json")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     timer = Timer()
     out = results_dir(args.quick, args.out)
-    name = "accuracy.json" if args.recipe == "dnn" else f"accuracy-{args.recipe}.json"
+    name = "accuracy" + ("" if args.recipe == "dnn" else f"-{args.recipe}") + \
+        ("-integer" if args.integer_frontend else "") + ".json"
+    features = FeatureConfig(integer=args.integer_frontend)
     if not args.data:
         print("accuracy: KWSHW_DATA is not set (and no --data): nothing to measure",
               file=sys.stderr)
@@ -399,13 +416,16 @@ def main(argv=None) -> int:
     results = {}
     # Another recipe's plots go to a sub-folder, beside (not over) the reference's.
     plot_out = out if args.recipe == "dnn" else out / args.recipe
+    if args.integer_frontend:
+        plot_out = plot_out / "integer"
     plot_out.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         seeds = [int(v) for v in (args.seeds or ("0" if args.quick else
                                                  DEFAULT_SEEDS[task])).split(",")]
         runs = [run_task(task, args.data, plot_out, quick=args.quick, seed=seed,
                          retrain=args.retrain, progress=not args.no_progress,
-                         cache=Path(args.cache), plots=i == 0, recipe_name=args.recipe)
+                         cache=Path(args.cache), plots=i == 0, recipe_name=args.recipe,
+                         features=features)
                 for i, seed in enumerate(seeds)]
         results[task] = merge_seeds(runs, seeds)
         if task == "speech_commands" and not args.quick and args.recipe == "dnn":

@@ -59,6 +59,7 @@ from . import golden, quantize
 from .corpora import TASKS, find_corpora, open_dataset
 from .datasets import extract
 from .features import FeatureConfig, Normalizer, stack_windows
+from .frontends import normalizer
 from .layers import Conv, Geometry, float_activations, float_layer
 from .modelfile import Model, from_float, load
 
@@ -275,9 +276,10 @@ class StreamDetector:
 # ---------------------------------------------------------------------------------------------
 
 def model_normalizer(model: Model) -> Normalizer:
-    """The normalization stored in the model file."""
-    return Normalizer(mean=np.asarray(model.norm_mean, np.float64),
-                      std=np.asarray(model.norm_std, np.float64))
+    """The normalization stored in the model file, for the model's front end
+    (:func:`kwshw.frontends.normalizer`)."""
+    return normalizer(np.asarray(model.norm_mean, np.float64),
+                      np.asarray(model.norm_std, np.float64), model.features, model.in_frac)
 
 
 def requantize(model: Model, bits: int) -> Model:

@@ -77,6 +77,13 @@ class FeatureConfig:
         Every feature frame is the mean of the last ``smooth`` log-mel frames
         (:func:`smooth_frames`); 1 is none. Model files written before this field existed
         read as 1, the front end they were trained with.
+    integer : bool
+        ``True``: the features are those of the integer front end
+        (:class:`kwshw.features_int.IntFrontEnd`, the one the standalone gateware computes),
+        so that training, the golden model and the chip see the same integers;
+        :mod:`kwshw.frontends` picks the front end a configuration names. ``False`` (the
+        default, and every model file written before the field existed): the float64 front
+        end of this module.
     """
 
     sample_rate: int = 16000
@@ -90,6 +97,7 @@ class FeatureConfig:
     context: int = 25
     stride: int = 4
     smooth: int = 4
+    integer: bool = False
 
     @property
     def n_inputs(self) -> int:
@@ -102,7 +110,12 @@ class FeatureConfig:
         return (self.context - 1) * self.stride + 1
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        # Recorded only when set: a float-front-end model file (and its hash, and the feature
+        # caches named by this dict) stays what it was before the field existed.
+        if not self.integer:
+            del d["integer"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
@@ -169,6 +182,8 @@ def _check_config(cfg: FeatureConfig) -> None:
         raise ValueError(f"context and stride must be positive, got {cfg.context}, {cfg.stride}")
     if not isinstance(cfg.smooth, int) or cfg.smooth < 1:
         raise ValueError(f"smooth must be a positive number of frames, got {cfg.smooth!r}")
+    if not isinstance(cfg.integer, bool):
+        raise ValueError(f"integer must be True or False, got {cfg.integer!r}")
 
 
 @lru_cache(maxsize=16)

@@ -79,6 +79,7 @@ __all__ = [
     "Bound",
     "IntFrontEnd",
     "IntFrontEndStream",
+    "IntNormalizer",
     "pcm_from_float",
 ]
 
@@ -698,3 +699,53 @@ class IntFrontEndStream:
             raise ValueError(f"run takes a multiple of hop_length={hop} samples")
         out = [f for i in range(0, len(s), hop) if (f := self.push(s[i:i + hop])) is not None]
         return np.array(out, dtype=np.int64).reshape(len(out), self.fe.cfg.n_mels)
+
+
+@dataclass(frozen=True, eq=False)
+class IntNormalizer(Normalizer):
+    """The normalization of a model trained on the integer front end: stage 8 of
+    :class:`IntFrontEnd`, in the float interface of :class:`~kwshw.features.Normalizer`.
+
+    :meth:`apply` takes the integer front end's smoothed log-mel values as float nat (exact
+    multiples of ``2^-LOG_FRAC``, what :func:`kwshw.frontends.lfbe` gives for such a model)
+    and returns the accelerator's input codes times ``2^-in_frac``: exact in float32, so
+    :func:`kwshw.quantize.features_to_int` gives back the very codes the gateware computes and
+    training sees the network's integer input, not an approximation of it.
+
+    Attributes
+    ----------
+    cfg : FeatureConfig
+        The front end (its ``n_mels`` must match the statistics).
+    in_frac : int
+        Fraction bits of the network input (``model.in_frac``).
+    """
+
+    cfg: FeatureConfig = field(default_factory=FeatureConfig)
+    in_frac: int = 11
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        fe = IntFrontEnd(self.cfg, Normalizer(self.mean, self.std), self.in_frac)
+        object.__setattr__(self, "_front_end", fe)
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        """Input codes ``2^-in_frac`` of integer log-mel frames given in nat, ``float32``.
+
+        Raises
+        ------
+        ValueError
+            When a value is not a multiple of ``2^-LOG_FRAC`` nat: float front-end features
+            given to a model of the integer front end.
+        """
+        f = np.asarray(frames, dtype=np.float64)
+        if f.shape[-1] != self.n_mels:
+            raise ValueError(f"frames have {f.shape[-1]} bands, the normalizer {self.n_mels}")
+        scaled = f * 2.0**LOG_FRAC
+        codes = np.rint(scaled)
+        if not np.array_equal(codes, scaled):
+            raise ValueError(f"IntNormalizer takes the integer front end's log-mel values "
+                             f"(multiples of 2^-{LOG_FRAC} nat); these are not: features of "
+                             "the float front end given to a model trained on the integer one?")
+        y = self._front_end.normalize(codes.astype(np.int64))
+        return (y * 2.0**-self.in_frac).astype(np.float32)
+

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .features import FeatureConfig, Normalizer, lfbe, stack_windows
+from .features import FeatureConfig, Normalizer, stack_windows
+from .frontends import lfbe
 from .streams import build_stream
 
 __all__ = ["stream_windows"]

@@ -67,12 +67,14 @@ from .evaluate import (
     _pyplot,
     detect,
     fire,
+    model_normalizer,
     posteriors,
     run_windows,
     save_figure,
     smooth,
 )
-from .features import FeatureConfig, Normalizer, log_mel, smooth_frames, stack_windows
+from .features import FeatureConfig, stack_windows
+from .frontends import lfbe
 
 __all__ = [
     "DEFAULT_MIN_GAP_S",
@@ -641,8 +643,7 @@ def stream_posteriors(model, stream: Stream | np.ndarray, mode: str = "golden",
         audio = np.asarray(stream, np.float32)
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be positive, got {chunk_frames}")
-    norm = Normalizer(mean=np.asarray(model.norm_mean, np.float64),
-                      std=np.asarray(model.norm_std, np.float64))
+    norm = model_normalizer(model)
     win, hop = cfg.win_length, cfg.hop_length
     total = 1 if len(audio) < win else 1 + (len(audio) - win) // hop
     history = (cfg.span - 1) + (cfg.smooth - 1)  # log-mel frames a window's features reach
@@ -656,10 +657,10 @@ def stream_posteriors(model, stream: Stream | np.ndarray, mode: str = "golden",
         b = min(total, a + step)
         lo = max(0, a - history) // _ALIGN * _ALIGN
         if total == 1:
-            seg = audio  # shorter than one window: log_mel pads it as lfbe does
+            seg = audio  # shorter than one window: lfbe pads it
         else:
             seg = audio[lo * hop:(b - 1) * hop + win]
-        feats = smooth_frames(log_mel(seg, cfg), cfg.smooth)  # lfbe() of the segment
+        feats = lfbe(seg, cfg)
         # Rows before `a - lo` only serve as history: their own smoothing may be cut short,
         # but the windows of frames a..b-1 never reach them unless lo is the stream's start.
         first = max(0, a - (cfg.span - 1)) - lo

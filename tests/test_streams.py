@@ -10,7 +10,9 @@ import pytest
 from kwshw import evaluate as ev
 from kwshw import modelfile, quantize
 from kwshw import streams as st
-from kwshw.features import FeatureConfig, Normalizer, lfbe, stack_windows
+from kwshw.features import FeatureConfig, stack_windows
+from kwshw.features_int import IntFrontEnd, pcm_from_float
+from kwshw.frontends import lfbe
 
 SR = 16000
 HOP = 160
@@ -430,8 +432,9 @@ def test_multiclass_rule():
 # --- running a model over a stream -------------------------------------------------------------
 
 
-def test_stream_posteriors_chunked_equals_whole():
-    cfg = FeatureConfig(context=6, stride=3, smooth=4)
+@pytest.mark.parametrize("integer", [False, True], ids=["float-front-end", "integer-front-end"])
+def test_stream_posteriors_chunked_equals_whole(integer):
+    cfg = FeatureConfig(context=6, stride=3, smooth=4, integer=integer)
     rng = np.random.default_rng(0)
     shape = [cfg.n_inputs, 8, 3]
     ws = [rng.normal(0, 1 / np.sqrt(a), (a, b)) for a, b in zip(shape[:-1], shape[1:],
@@ -443,15 +446,19 @@ def test_stream_posteriors_chunked_equals_whole():
                              labels=["_other_", "kw", "x"], task="wake_word", in_frac=11)
     audio = rng.normal(0, 0.1, int(2.5 * SR) + 3 * HOP).astype(np.float32)  # 251 frames
     stream = st.Stream(audio, SR, [st.KeywordEvent(SR, 2 * SR)])
-    norm = Normalizer(mean=np.full(cfg.n_mels, -5.0), std=np.full(cfg.n_mels, 3.0))
+    norm = ev.model_normalizer(m)
+    feats = lfbe(audio, cfg)
+    if integer:
+        # The golden model's input is the gateware front end's, bit for bit.
+        codes = IntFrontEnd.from_model(m).frames(pcm_from_float(audio))
+        assert np.array_equal(quantize.features_to_int(norm.apply(feats), m.in_frac), codes)
     for mode in ("float", "golden"):
-        whole = ev.posteriors(ev.run_windows(m, stack_windows(norm.apply(lfbe(audio, cfg)), cfg),
-                                             mode))
+        whole = ev.posteriors(ev.run_windows(m, stack_windows(norm.apply(feats), cfg), mode))
         for chunk in (1, 37, 64, 100, 10_000):
             got = st.stream_posteriors(m, stream, mode, chunk_frames=chunk)
             assert np.array_equal(got, whole), (mode, chunk)
     assert np.array_equal(st.stream_posteriors(m, stream, "float")[:, 1],
-                          ev.stream_scores(m, [lfbe(audio, cfg)], "float")[0])
+                          ev.stream_scores(m, [feats], "float")[0])
     with pytest.raises(ValueError, match="8000 Hz"):
         st.stream_posteriors(m, st.Stream(audio, 8000), "float")
 

@@ -338,6 +338,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise CLIError(f"training needs PyTorch: pip install 'kwshw[train]' ({e})") from None
     from ..datasets import DatasetError
+    from ..features import FeatureConfig
     from ..modelfile import save
 
     if not args.data:
@@ -354,7 +355,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         cfg = TrainConfig.recipe(args.recipe, bits=None if args.bits == 0 else args.bits,
                                  seed=args.seed, **given)
-        model = train(args.data, task=args.task, keyword=args.keyword, config=cfg)
+        model = train(args.data, task=args.task, keyword=args.keyword, config=cfg,
+                      features=FeatureConfig(integer=args.integer_frontend))
     except (DatasetError, ValueError) as e:
         raise CLIError(str(e)) from None
     digest = save(model, args.out)
@@ -561,6 +563,11 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                    help="QAT fine-tuning epochs (default: the recipe's)")
     p.add_argument("--copies", type=int, default=None,
                    help="augmented copies of every clip (default: the recipe's)")
+    p.add_argument("--integer-frontend", action="store_true",
+                   help="train on the integer front end's features (the ones the standalone "
+                        "design computes on the chip from the microphone, bit for bit) instead "
+                        "of the float64 front end; recorded in the model file "
+                        "(docs/features.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="model file to write (.kwm)")
     p.set_defaults(func=cmd_train)

@@ -15,7 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from kwshw.features import FeatureConfig, lfbe
+from kwshw.features import FeatureConfig
+from kwshw.frontends import lfbe
 from kwshw.progress import bar as progress_bar
 from kwshw.quantize import round_half_up
 

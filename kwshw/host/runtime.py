@@ -38,7 +38,9 @@ from ..evaluate import (
     model_normalizer,
     posteriors,
 )
-from ..features import FrameSmoother, lfbe, log_mel
+from ..features import FrameSmoother, log_mel
+from ..features_int import IntFrontEnd, IntFrontEndStream, pcm_from_float
+from ..frontends import lfbe
 from ..link.protocol import Link, LinkError
 from ..modelfile import load
 from ..quantize import features_to_int
@@ -272,10 +274,16 @@ def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
 
     Yields the frames :func:`audio_frames` computes for the concatenated audio, bit for bit
     (tested), as soon as each frame's samples are in: framing, log-mel and the smoothing across
-    hops (:class:`kwshw.features.FrameSmoother`) are done one frame at a time.
+    hops (:class:`kwshw.features.FrameSmoother`) are done one frame at a time. A model of the
+    integer front end (``FeatureConfig.integer``) gets the gateware's frames
+    (:class:`kwshw.features_int.IntFrontEndStream`), which go hop by hop: its last frame is the
+    last whose window ends at a whole hop of the samples given.
     """
     model = _model(model)
     cfg = model.features
+    if cfg.integer:
+        yield from _stream_int_frames(blocks, model)
+        return
     smoother = FrameSmoother(cfg.smooth)
     buf = np.zeros(0, np.float32)
     for block in blocks:
@@ -285,6 +293,21 @@ def stream_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
             raw = log_mel(buf[:cfg.win_length], cfg)[0]
             yield _board_frames(smoother(raw)[None, :], model)[0]
             buf = buf[cfg.hop_length:]
+
+
+def _stream_int_frames(blocks: Iterable[np.ndarray], model) -> Iterator[np.ndarray]:
+    """:func:`stream_frames` for a model of the integer front end: the golden model of the
+    gateware's, one hop of 16-bit samples at a time."""
+    front_end = IntFrontEndStream(IntFrontEnd.from_model(model))
+    hop = model.features.hop_length
+    buf = np.zeros(0, np.int64)
+    for block in blocks:
+        buf = np.concatenate([buf, pcm_from_float(np.asarray(block, np.float64).reshape(-1))])
+        while len(buf) >= hop:
+            frame = front_end.push(buf[:hop])
+            buf = buf[hop:]
+            if frame is not None:
+                yield frame
 
 
 def run_live(port, model, *, seconds: float | None = None, baud: int = DEFAULT_BAUD,

@@ -40,6 +40,7 @@ from .. import modelfile, quantize
 from ..datasets import SILENCE, UNKNOWN, Augmentation, Augmenter, Dataset, DatasetError, extract
 from ..evaluate import TASKS, evaluate, open_dataset, resolve_root, static_ranges
 from ..features import FeatureConfig, Normalizer
+from ..frontends import normalizer
 from ..layers import REFERENCE_CNN, Geometry
 from ..progress import bar as progress_bar
 from ..stream_eval import choose_threshold
@@ -265,8 +266,10 @@ def prepare(data_root: str | os.PathLike, *, task: str = "speech_commands",
         raise DatasetError(f"no training clips for class(es) {empty} in {ds.root}")
     clean = extract(ds, features, progress=progress, on_error="skip")
     fitted = clean.fit_normalizer()
-    # The model file stores float32 statistics; train on exactly those.
-    norm = Normalizer(mean=fitted.mean.astype(np.float32), std=fitted.std.astype(np.float32))
+    # The model file stores float32 statistics; train on exactly those (and, for the integer
+    # front end, on the input codes the gateware computes from them).
+    norm = normalizer(fitted.mean.astype(np.float32), fitted.std.astype(np.float32), features,
+                      config.in_frac)
     x_clean, y_clean = clean.windows(norm)
     xs, ys = [x_clean], [y_clean]
     if config.copies > 0:

@@ -251,6 +251,54 @@ def _cnn(res: dict) -> list[str]:
     return out
 
 
+def _by_label(res: dict, name: str, split: str) -> dict[str, dict]:
+    """The ``split`` rows of result file ``name`` by model label."""
+    return {r["label"]: r for r in accuracy_rows(res.get(name)) if r.get("split") == split}
+
+
+def _stream_by_label(res: dict, name: str) -> dict[str, dict]:
+    r = _task_results(res, name).get("speech_commands") or {}
+    return {row["label"]: row for row in r.get("stream_table") or []}
+
+
+def _integer_front_end(res: dict) -> list[str]:
+    """The CNN recipe trained on the float front end (accuracy-cnn.json) against the same
+    recipe on the integer front end the standalone design computes (accuracy-cnn-integer)."""
+    split = "validation+test"
+    flt, itg = _by_label(res, "accuracy-cnn", split), _by_label(res, "accuracy-cnn-integer", split)
+    if not itg:
+        return [f"CNN recipe on the integer front end (`accuracy-cnn-integer.json`): {MISSING}."]
+    s_flt, s_itg = _stream_by_label(res, "accuracy-cnn"), _stream_by_label(
+        res, "accuracy-cnn-integer")
+    commits = [_commit(((res.get(n) or {}).get("meta") or {}).get("git"))
+               for n in ("accuracy-cnn", "accuracy-cnn-integer")]
+    out = ["The CNN recipe trained, fine-tuned and evaluated on the integer front end "
+           "(`kwshw train --integer-frontend`, `docs/features.md`): the features the "
+           "standalone design computes on the chip, bit for bit, against the same recipe on the "
+           f"float64 front end; {split} speakers, mean over the seeds (float front end "
+           f"`accuracy-cnn.json` at {commits[0]}, integer `accuracy-cnn-integer.json` at "
+           f"{commits[1]}). FRR at 5 false accepts per hour in the held-back stream.", ""]
+
+    def frr(rows: dict, label: str) -> float | None:
+        return (rows.get(label) or {}).get(f"frr_at_fa5_{split}")
+
+    def diff(a, b) -> str:
+        return "-" if a is None or b is None else f"{100 * (b - a):+.2f}"
+
+    out += _table(["model", "top-1 float FE", "top-1 integer FE", "points",
+                   "FRR float FE", "FRR integer FE"], [
+        [label, _pct((flt.get(label) or {}).get("accuracy"), 2), _pct(r["accuracy"], 2),
+         diff((flt.get(label) or {}).get("accuracy"), r["accuracy"]),
+         _pct(frr(s_flt, label)), _pct(frr(s_itg, label))]
+        for label, r in itg.items() if label in _FRONT_END_ROWS and r.get("accuracy") is not None])
+    return out
+
+
+#: The models of the front-end comparison (the static and 2-3 bit rows say nothing new there).
+_FRONT_END_ROWS = ("float32", "dynamic 8-bit, post-training", "dynamic 4-bit, post-training",
+                   "dynamic 8-bit, QAT", "dynamic 4-bit, QAT")
+
+
 #: Result files with stream evaluations, and how their rows are named in the README.
 STREAM_FILES = (("accuracy", ""), ("accuracy-cnn", "the CNN recipe, "),
                 ("accuracy-cnn-wake_word", "the CNN recipe, "))
@@ -626,6 +674,10 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "### Convolutions: the CNN recipe and the cost of a hop",
         "",
         *_cnn(res),
+        "",
+        "### The integer front end: what training on the chip's features costs",
+        "",
+        *_integer_front_end(res),
         "",
         "### Per-class recall and class balance",
         "",

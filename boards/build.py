@@ -58,6 +58,7 @@ from .dsp import limit_dsps
 from .errors import BuildError, FitError, ProgramError, ToolError
 from .fit import fit_check, memory_needs
 from .flashboot import model_image
+from .pll import fastest_exact_clock
 from .table import Board, get_board
 from .top import BoardTop
 
@@ -76,6 +77,9 @@ TOOL_ENV = {
 }
 TOP = "kwshw"
 REPORT = "build-report.json"
+#: ``clock="auto"``: the design clock is at most this fraction of the first build's fmax
+#: (nextpnr's estimate moves by a few percent from one placement to the next).
+AUTO_CLOCK_MARGIN = 0.9
 #: Toolchain runs of one build: the first, and up to two with a smaller iCE40 DSP budget.
 _ATTEMPTS = 3
 
@@ -595,8 +599,46 @@ def _write_report(out: Path, report: dict) -> None:
 
 # --- The whole build -----------------------------------------------------------------------------
 
+def _place_and_route(board: Board, model: Model, lanes: int, out: Path,
+                     env: Mapping[str, str], sys_clk_hz: float | None, *, baud, threshold,
+                     seed, mic, verbose) -> tuple:
+    """One elaboration, synthesis and place-and-route in ``out``: ``(prep, synth, pnr,
+    times)``."""
+    t0 = time.monotonic()
+    prep = prepare(board, model, lanes, sys_clk_hz=sys_clk_hz, baud=baud, threshold=threshold,
+                   seed=seed, mic=mic)
+    times = {"elaborate_s": round(time.monotonic() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    synth = synthesize(prep, out, env, verbose=verbose)
+    times.update(synth.times)
+    return prep, synth, parse(board, out, prep.sys_clk_hz), times
+
+
+def _at_fastest_clock(board: Board, model: Model, lanes: int, out: Path,
+                      env: Mapping[str, str], first: tuple, **args) -> tuple:
+    """``clock="auto"``: the build again at the fastest exact clock within
+    :data:`AUTO_CLOCK_MARGIN` of the first build's fmax (the first build when that is its
+    own clock)."""
+    prep, synth, pnr, times = first
+    ceiling = AUTO_CLOCK_MARGIN * pnr.achieved_mhz * 1e6
+    target = fastest_exact_clock(board.family, board.clock_hz, ceiling)
+    info = {"margin": AUTO_CLOCK_MARGIN, "first_mhz": prep.sys_clk_hz / 1e6,
+            "first_fmax_mhz": pnr.achieved_mhz,
+            "first_toolchain_s": times.get("toolchain_s")}
+    if target is None:
+        raise BuildError(f"{board.name}: fmax {pnr.achieved_mhz} MHz at the board clock; no "
+                         f"clock at or below {ceiling / 1e6:.1f} MHz ({AUTO_CLOCK_MARGIN:.0%}) "
+                         "that the PLL makes exactly")
+    if target == prep.sys_clk_hz:
+        return prep, synth, pnr, times, info
+    second = _place_and_route(board, model, lanes, out, env, target, **args)
+    for k, v in times.items():  # both passes' times
+        second[3][k] = round(second[3].get(k, 0) + v, 1)
+    return (*second, info)
+
+
 def build(board, model, *, lanes: int | None = None, out_dir, program: bool = False,
-          flash: bool = False, sys_clk_hz: float | None = None, baud: int | None = None,
+          flash: bool = False, sys_clk_hz: float | str | None = None, baud: int | None = None,
           threshold: float = 0.0, seed: int | None = None, allow_timing_fail: bool = False,
           breakdown: bool = False, verbose: bool = False, mic: str = "host") -> dict:
     """Build a bitstream of ``model`` for ``board`` and return the build report.
@@ -614,8 +656,11 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         ``build-report.json``.
     program, flash : bool
         Load the bitstream into the FPGA / write it to the configuration flash afterwards.
-    sys_clk_hz : float, optional
-        Design clock; the board's by default. Another value adds a PLL.
+    sys_clk_hz : float or "auto", optional
+        Design clock; the board's by default (:meth:`Board.design_clk_hz`). Another value
+        adds a PLL. ``"auto"`` (UART-fed design only): place and route at the board's clock,
+        then again at the fastest whole-MHz clock the board's PLL makes exactly within
+        :data:`AUTO_CLOCK_MARGIN` of that fmax (the report's ``clock["auto"]`` has both).
     baud : int, optional
         Host link baud rate; the board's by default.
     threshold : float
@@ -656,20 +701,24 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
     out = Path(out_dir).resolve()
+    auto = sys_clk_hz == "auto"
+    if auto and mic != "host":
+        raise BuildError("the clock 'auto' is for the UART-fed design: the standalone design "
+                         "runs at the clock that gives its microphone exactly 16 kHz")
 
     t0 = time.monotonic()
+    clk = None if auto else sys_clk_hz
     fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
                                                            spram=board.fpga.spram_blocks),
-                    mic=mic, clk_hz=sys_clk_hz)
+                    mic=mic, clk_hz=clk)
     env = tool_env()
     _check_tools(board, env)
-    prep = prepare(board, model, lanes, sys_clk_hz=sys_clk_hz, baud=baud, threshold=threshold,
-                   seed=seed, mic=mic)
-    times = {"elaborate_s": round(time.monotonic() - t0, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    synth = synthesize(prep, out, env, verbose=verbose)
-    times.update(synth.times)
-    pnr = parse(board, out, prep.sys_clk_hz)
+    args = dict(baud=baud, threshold=threshold, seed=seed, mic=mic, verbose=verbose)
+    prep, synth, pnr, times = _place_and_route(board, model, lanes, out, env, clk, **args)
+    auto_info = None
+    if auto:
+        prep, synth, pnr, times, auto_info = _at_fastest_clock(
+            board, model, lanes, out, env, (prep, synth, pnr, times), **args)
     files = write_artifacts(prep, out)
     modules = None
     if breakdown:
@@ -678,13 +727,17 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
         times["breakdown_s"] = round(time.monotonic() - t1, 1)
     times["total_s"] = round(time.monotonic() - t0, 1)
     report = make_report(prep, fit, synth, pnr, files, times, env)
+    if auto_info is not None:
+        report["clock"]["auto"] = auto_info
     if modules is not None:
         report["modules"] = modules
     _write_report(out, report)
 
     if not pnr.timing_met and not allow_timing_fail:
         raise BuildError(f"{board.name}: timing not met: fmax {pnr.achieved_mhz} MHz < "
-                         f"{pnr.target_mhz:g} MHz design clock (report: {out / REPORT})")
+                         f"{pnr.target_mhz:g} MHz design clock (report: {out / REPORT}); "
+                         "build at a slower clock (--clock MHZ) or let the build choose one "
+                         "(--clock auto)")
     if program or flash:
         report["programmed"] = program_board(board, out, flash=flash, report=report)
         _write_report(out, report)
@@ -817,6 +870,9 @@ def format_report(report: dict) -> str:
         f"model     {m['bits']}-bit {'-'.join(map(str, m['shape']))} ({m['sha256'][:12]})",
         f"clock     {c['sys_hz'] / 1e6:g} MHz from {c['source']} (board {c['board_hz'] / 1e6:g} "
         f"MHz): fmax {c['achieved_mhz']} MHz -> timing {'met' if c['timing_met'] else 'NOT met'}",
+        *([f"auto      first build at {c['auto']['first_mhz']:g} MHz: fmax "
+           f"{c['auto']['first_fmax_mhz']} MHz; the design clock is the fastest the PLL makes "
+           f"within {c['auto']['margin']:.0%} of it"] if c.get("auto") else []),
         f"LUTs      {_used(u.get('luts'))}",
         f"FFs       {_used(u.get('ffs'))}",
         f"DSPs      {_used(u.get('dsps'))}",

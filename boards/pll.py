@@ -10,7 +10,8 @@ from amaranth.hdl import Instance, Signal
 
 from .errors import BuildError
 
-__all__ = ["ECP5PLL", "ICE40PLL", "ecp5_pll", "ecp5_pll_exact", "ice40_pll"]
+__all__ = ["ECP5PLL", "ICE40PLL", "ecp5_pll", "ecp5_pll_exact", "fastest_exact_clock",
+           "ice40_pll"]
 
 _MHZ = 1e6
 
@@ -190,3 +191,27 @@ def ice40_pll(f_in: float, f_out: float, *, tolerance: float = 0.005) -> ICE40PL
         raise BuildError(f"no iCE40 PLL setting makes {f_out / _MHZ:g} MHz from "
                          f"{f_in / _MHZ:g} MHz within {tolerance:.1%} (16-275 MHz)")
     return best[1]
+
+
+def fastest_exact_clock(family: str, f_in: float, ceiling: float, *,
+                        step: float = _MHZ) -> float | None:
+    """The fastest multiple of ``step`` (Hz) at or below ``ceiling`` that the ``family``'s PLL
+    makes exactly from ``f_in``, or ``f_in`` itself (no PLL) when that is faster; ``None``
+    when neither exists above the PLL's lowest output.
+
+    Whole megahertz by default: the UART's divisor and every time the design counts in
+    cycles (LED hold, flash clock) stay exact.
+    """
+    make = ice40_pll if family == "ice40" else ecp5_pll
+    f = int(ceiling // step) * step
+    while f >= min(f_in, 16 * _MHZ):
+        if f == f_in:
+            return float(f_in)
+        if f >= 16 * _MHZ:  # the lowest output of either family's PLL
+            try:
+                make(f_in, f, tolerance=0.0)
+                return float(f)
+            except BuildError:
+                pass
+        f -= step
+    return None

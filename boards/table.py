@@ -338,6 +338,15 @@ _ICEBREAKER_MIC = MicPins(connector=("pmod", 0), pdm=("1", "2"), i2s=("1", "2", 
                           labels={"1": "P1A1", "2": "P1A2", "3": "P1A3"})
 
 
+#: The accelerator's clocks, from a PLL, below the fmax the sweeps measured (bench/results,
+#: commit e0b4333; `kwshw build --clock auto` finds a design's own): on the ULX3S-85F the
+#: slowest design of both sweeps (8-bit, P = 1) reached 60.3 MHz and the CNN reference (P =
+#: 8) 73.7 MHz, so 50 MHz; on the iCE40UP5K the slowest (the CNN, 4-bit, P = 2) 19.95 MHz, the
+#: CNN reference (P = 4) 21.1 MHz and the DNN (P = 4) 26.0 MHz, so 18 MHz (12 MHz x 48 / 32).
+#: Whole megahertz keep the 1 Mbaud UART divisor exact.
+ECP5_CLK_HZ, ICE40_CLK_HZ = 50e6, 18e6
+
+
 def _ulx3s(size: str) -> Board:
     # The standalone design runs from a PLL: 25 MHz / 16 kHz = 1562.5 is no integer. PDM at
     # 20 MHz = 1250 x 16 kHz (2 MHz PDM clock, R = 25, D = 5; UART divisor 20); I2S at
@@ -347,7 +356,7 @@ def _ulx3s(size: str) -> Board:
     return Board(
         name=f"ulx3s-{size.lower()}", title=f"Radiona ULX3S ({size})",
         platform=f"amaranth_boards.ulx3s:ULX3S_{size}_Platform",
-        fpga=FPGAS[f"LFE5U-{size}"], clock_hz=25e6, sys_clk_hz=25e6, clock="direct",
+        fpga=FPGAS[f"LFE5U-{size}"], clock_hz=25e6, sys_clk_hz=ECP5_CLK_HZ, clock="pll",
         clock_resource="clk25", uart=("uart", 0), uart_note="on-board FT231X (US1)",
         led=("led", 0, None), memory="bram", baud=1_000_000, programmer=_OFL_ULX3S,
         notes=_ULX3S_NOTE, **mic)
@@ -385,7 +394,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
     Board(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
-        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
+        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=ICE40_CLK_HZ, clock="pll",
         clock_resource="clk12", uart=("uart", 0), uart_note="on-board FT2232H (channel B)",
         led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", pll_pad=True,
         flash_resource=("spi_flash_1x", 0),
@@ -399,7 +408,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         name="upduino3", title="tinyVision.ai UPduino v3 (iCE40UP5K)",
         platform="amaranth_boards.upduino_v3:UpduinoV3Platform",
         platform_args={"default_clk": "clk12"},
-        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=12e6, clock="direct",
+        fpga=FPGAS["iCE40UP5K"], clock_hz=12e6, sys_clk_hz=ICE40_CLK_HZ, clock="pll",
         clock_resource="clk12", uart=("uart", 0),
         uart_note="header pins 38 (TX) and 28 (RX): external 3.3 V USB-serial adapter",
         led=("rgb_led", 0, "g"), error_led=("rgb_led", 0, "r"), memory="spram",

@@ -206,7 +206,7 @@ def test_prepare_artifacts_and_report(tmp_path, small):
     prep = kb.prepare(board, small, 4, seed=7, threshold=1.5)
     assert "--seed 7" in prep.plan.files["build_kwshw.sh"]
     assert "synth_ice40 -dsp" in prep.plan.files["kwshw.ys"]
-    assert prep.sys_clk_hz == 12e6
+    assert prep.sys_clk_hz == 18e6 and prep.top.pll.f_out == 18e6
     (tmp_path / "kwshw.bin").write_bytes(b"\0" * 16)
     files = kb.write_artifacts(prep, tmp_path)
     assert files == {"bitstream": str(tmp_path / "kwshw.bin"),
@@ -230,3 +230,75 @@ def test_orangecrab_gets_a_dfu_file(tmp_path, small):
     (tmp_path / "kwshw.bit").write_bytes(b"bits")
     files = kb.write_artifacts(prep, tmp_path)
     assert Path(files["dfu"]).read_bytes() == kb._dfu_suffix(b"bits")
+
+
+# --- The design clock: the PLL's, and --clock auto -------------------------------------------
+
+def test_fastest_exact_clock():
+    from boards.pll import ecp5_pll, fastest_exact_clock, ice40_pll
+
+    # iCE40 from 12 MHz: 12 x (DIVF + 1) / 2^DIVQ; 18 = 12 x 48 / 32, 21 = 12 x 56 / 32.
+    assert fastest_exact_clock("ice40", 12e6, 0.9 * 21.1e6) == 18e6
+    assert fastest_exact_clock("ice40", 12e6, 23.9e6) == 21e6
+    assert fastest_exact_clock("ice40", 12e6, 14e6) == 12e6       # the board clock, no PLL
+    assert fastest_exact_clock("ice40", 12e6, 11e6) is None
+    # 66 MHz would need a 1 MHz phase detector (the EHXPLLL's is at least 3.125 MHz).
+    assert fastest_exact_clock("ecp5", 25e6, 0.9 * 73.7e6) == 65e6
+    for family, make, f_in, ceiling in (("ice40", ice40_pll, 12e6, 40e6),
+                                        ("ecp5", ecp5_pll, 25e6, 99.5e6)):
+        f = fastest_exact_clock(family, f_in, ceiling)
+        assert f <= ceiling and f % 1e6 == 0 and make(f_in, f, tolerance=0.0).f_out == f
+
+
+def test_board_clocks_come_from_the_pll(small):
+    from boards.table import ECP5_CLK_HZ, ICE40_CLK_HZ
+
+    for name, hz in (("ulx3s-85f", ECP5_CLK_HZ), ("icebreaker", ICE40_CLK_HZ)):
+        prep = kb.prepare(get_board(name), small, 4)
+        assert prep.top.use_pll and prep.top.pll.f_out == prep.sys_clk_hz == hz
+        assert prep.top.core.divisor * 1_000_000 == hz   # the 1 Mbaud UART stays exact
+
+
+def test_auto_clock_builds_again_at_the_fastest_clock_within_the_margin(monkeypatch, tmp_path,
+                                                                        small):
+    board = get_board("icebreaker")
+    calls = []
+
+    def place_and_route(board_, model, lanes, out, env, clk, **args):
+        calls.append(clk)
+        prep = kb.prepare(board_, model, lanes, sys_clk_hz=clk)
+        return (prep, None, kb.parse_pnr(board_, ICE40_REPORT, prep.sys_clk_hz),
+                {"toolchain_s": 30.0})
+
+    monkeypatch.setattr(kb, "_place_and_route", place_and_route)
+    first = place_and_route(board, small, 4, tmp_path, {}, None)   # fmax 24.19 MHz
+    prep, _, pnr, times, info = kb._at_fastest_clock(board, small, 4, tmp_path, {}, first)
+    # 90% of 24.19 MHz is 21.8 MHz: the PLL makes 21 MHz exactly.
+    assert calls == [None, 21e6] and prep.sys_clk_hz == 21e6 and pnr.target_mhz == 21.0
+    assert info == {"margin": 0.9, "first_mhz": 18.0, "first_fmax_mhz": 24.19,
+                    "first_toolchain_s": 30.0}
+    assert times["toolchain_s"] == 60.0                  # both passes
+    # Already at the fastest clock: no second build.
+    calls.clear()
+    again = place_and_route(board, small, 4, tmp_path, {}, 21e6)
+    assert kb._at_fastest_clock(board, small, 4, tmp_path, {}, again)[0] is again[0]
+    assert calls == [21e6]
+
+
+def test_auto_clock_is_refused_for_the_standalone_design(small, tmp_path):
+    with pytest.raises(kb.BuildError, match="auto.*UART-fed.*16 kHz"):
+        kb.build("ulx3s-85f", small, out_dir=tmp_path, sys_clk_hz="auto", mic="pdm")
+
+
+def test_cli_clock_option():
+    from kwshw.app.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["build", "--board", "icebreaker", "--model", "m.kwm",
+                         "--clock", "21"]).clock == 21e6
+    assert p.parse_args(["build", "--board", "icebreaker", "--model", "m.kwm",
+                         "--clock", "auto"]).clock == "auto"
+    assert p.parse_args(["build", "--board", "icebreaker", "--model", "m.kwm"]).clock is None
+    for bad in ("fast", "0", "-5"):
+        with pytest.raises(SystemExit):
+            p.parse_args(["build", "--board", "icebreaker", "--model", "m.kwm", "--clock", bad])

@@ -146,6 +146,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 # --- build / run ----------------------------------------------------------------------------------
 
+def _clock(text: str) -> float | str:
+    """``--clock``: ``auto`` or a positive number of MHz, as Hz."""
+    if text == "auto":
+        return text
+    try:
+        mhz = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a clock in MHz nor 'auto': {text!r}") from None
+    if not mhz > 0:
+        raise argparse.ArgumentTypeError(f"a clock must be positive, got {text} MHz")
+    return mhz * 1e6
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from boards.build import build, format_report
     from boards.errors import BuildError
@@ -156,7 +169,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         rep = build(args.board, model, lanes=args.lanes, out_dir=out, program=args.program,
                     flash=args.flash, verbose=args.verbose,
                     allow_timing_fail=args.allow_timing_fail, breakdown=args.breakdown,
-                    mic=args.mic)
+                    mic=args.mic, sys_clk_hz=args.clock)
     except (BuildError, ValueError, KeyError) as e:
         raise CLIError(str(e).strip("'")) from None
     print(json.dumps(rep, indent=1, default=float) if args.json else format_report(rep))
@@ -461,6 +474,11 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--program", action="store_true", help="load the bitstream into the FPGA")
     g.add_argument("--flash", action="store_true", help="write the configuration flash")
+    p.add_argument("--clock", type=_clock, default=None, metavar="MHZ|auto",
+                   help="design clock in MHz, made by the board's PLL (default: the board's, "
+                        "docs/boards.md); auto: place and route at the board's clock, then "
+                        "again at the fastest whole-MHz clock within 90%% of that fmax "
+                        "(UART-fed design only)")
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="keep the bitstream even if fmax is below the design clock")
     p.add_argument("--breakdown", action="store_true",

@@ -369,6 +369,9 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         "spram_blocks_available": fpga.spram_blocks,
         "spram_bits_available": fpga.spram_bits,
         "mic": mic,
+        # The clock the board gets (the table's, from its PLL, unless the build asks for
+        # another): the real-time checks of the standalone stages count its cycles.
+        "clock_hz": clk_hz or board.design_clk_hz(mic),
     }
     if mic != "host":
         report["stage_luts"] = stage_luts(fpga.family, mic)

@@ -251,12 +251,15 @@ def test_fastest_exact_clock():
 
 
 def test_board_clocks_come_from_the_pll(small):
+    from boards.fit import fit_check
     from boards.table import ECP5_CLK_HZ, ICE40_CLK_HZ
 
     for name, hz in (("ulx3s-85f", ECP5_CLK_HZ), ("icebreaker", ICE40_CLK_HZ)):
         prep = kb.prepare(get_board(name), small, 4)
         assert prep.top.use_pll and prep.top.pll.f_out == prep.sys_clk_hz == hz
         assert prep.top.core.divisor * 1_000_000 == hz   # the 1 Mbaud UART stays exact
+        assert fit_check(get_board(name), small, 4)["clock_hz"] == hz
+        assert fit_check(get_board(name), small, 4, clk_hz=21e6)["clock_hz"] == 21e6
 
 
 def test_auto_clock_builds_again_at_the_fastest_clock_within_the_margin(monkeypatch, tmp_path,

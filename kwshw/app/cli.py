@@ -119,8 +119,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from sim.network import SimSettings, run_network_sim
 
+    if args.wav:
+        return _sim_wav(args)
+    given = [o for o, v in (("--mic", args.mic), ("--threshold", args.threshold),
+                            ("--clock", args.clock)) if v is not None]
+    if given:
+        raise CLIError(f"{', '.join(given)} only apply to the standalone simulation (--wav)")
     model = _load_model(args.model)
-    settings = SimSettings(lanes=args.lanes, simulator=args.simulator, waves=args.waves,
+    settings = SimSettings(lanes=args.lanes, simulator=args.simulator or "icarus",
+                           waves=args.waves,
                            seed=args.seed, gap_prob=args.gaps, stall_prob=args.stalls,
                            gate_level=args.gate_level)
     try:
@@ -141,6 +148,30 @@ def cmd_sim(args: argparse.Namespace) -> int:
               f"({res.sim_seconds} s simulated, {res.build_seconds} s build)")
         if res.wave:
             print(f"waves            {res.wave}")
+    return 0 if res.ok else 1
+
+
+def _sim_wav(args: argparse.Namespace) -> int:
+    """``kwshw sim --wav``: the whole standalone core on an audio file
+    (:func:`sim.standalone.run_standalone_sim`)."""
+    from boards.errors import BuildError
+    from sim.standalone import run_standalone_sim
+
+    if args.gate_level:
+        raise CLIError("--wav simulates the standalone core's RTL in Verilator; gate-level "
+                       "simulation (--gate-level) is for the accelerator alone")
+    model = _load_model(args.model)
+    clk = None if args.clock is None else args.clock * 1e6
+    if clk is not None and (clk <= 0 or abs(clk - round(clk)) > 1e-3):
+        raise CLIError(f"--clock {args.clock}: a clock is a positive whole number of Hz")
+    try:
+        res = run_standalone_sim(model, args.wav, mic=args.mic or "pdm", lanes=args.lanes,
+                                 clk_hz=None if clk is None else int(round(clk)),
+                                 threshold=args.threshold,
+                                 simulator=args.simulator or "verilator", waves=args.waves)
+    except (BuildError, ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    print(json.dumps(res.to_dict(), indent=1, default=str) if args.json else res.summary())
     return 0 if res.ok else 1
 
 
@@ -450,10 +481,13 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     p = sub.add_parser("sim", help="check the generated Verilog against the golden model",
                        description="Generate the accelerator, simulate it in cocotb on real "
                                    "feature frames and compare every layer output and score "
-                                   "with the golden model.",
+                                   "with the golden model. With --wav: the whole standalone "
+                                   "core (microphone pins to detections) on an audio file, "
+                                   "against the golden chain.",
                        parents=[shared.model, shared.lanes,
                                 shared.json_flag("print the full result as JSON")])
-    p.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], default=None,
+                   help="default: icarus, or verilator with --wav")
     p.add_argument("--frames", type=int, default=200, help="frames to check (default 200)")
     p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
     p.add_argument("--seed", type=int, default=0, help="seeds frames, gaps and back-pressure")
@@ -461,6 +495,17 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
     p.add_argument("--stalls", type=float, default=0.1, help="probability of back-pressure")
     p.add_argument("--gate-level", choices=["ecp5", "ice40"], default=None,
                    help="simulate the Yosys netlist for this family instead of the RTL")
+    g = p.add_argument_group("standalone keyword spotter (docs/standalone-sim.md)")
+    g.add_argument("--wav", default=None,
+                   help="simulate the whole standalone core (microphone pins to detections) "
+                        "on this audio file instead of the accelerator alone")
+    g.add_argument("--mic", choices=["pdm", "i2s"], default=None,
+                   help="with --wav: the microphone model on the pins (default pdm)")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="with --wav: detection threshold (default: the model's own)")
+    g.add_argument("--clock", type=float, default=None, metavar="MHZ",
+                   help="with --wav: design clock in MHz (default: the slowest that gives "
+                        "16 kHz and keeps up)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("build", help="synthesize, place and route a bitstream for a board",

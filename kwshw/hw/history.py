@@ -42,14 +42,23 @@ Min/max (``XLO`` and ``R``)
 Reading
     Each accepted request streams one pass over the patch of history ``read_from``, ``K * C``
     values at one per cycle (the first one the cycle after the request, passes back to back
-    without a bubble), with back-pressure.
+    without a bubble), with back-pressure. The value memories' read address is a register: it
+    steps through a tap's channels and, at the tap's last channel, takes the next tap's base,
+    computed from a registered tap index while the tap streams, or (after a pass's last value)
+    the first tap's, which is also registered from ``read_from`` every cycle no pass runs. So
+    no tap lookup nor ring arithmetic lies between the request and a memory's address (that
+    chain set the clock on both families).
 
 The caller's contract (what the layer-by-layer schedule does)
     ``write_to`` changes only between entries and ``read_from`` only between passes; a pass
-    never reads the history being written (nor a history whose entry is half written), and
-    the next entry of a history goes in after the last value of the last pass over its
-    previous patch has left ``patch`` (an SPRAM's output changes with a write). Writes are
-    always accepted (``inp.ready`` is constant 1).
+    never reads the history being written (nor a history whose entry is half written).
+    ``read_from`` is set at least one cycle before a request is accepted, and in that cycle no
+    entry of history ``read_from`` completes and ``clear`` is low (the first tap is registered
+    from them: the schedule sets ``read_from`` with the layer and requests only after the
+    history's min/max reduce, ``K + 3`` cycles after its entry). The next entry of a history
+    goes in after the last value of the last pass over its previous patch has left ``patch``
+    (an SPRAM's output changes with a write). Writes are always accepted (``inp.ready`` is
+    constant 1).
 
 Memory kinds
     ``"bram"``: a history's values live in a simple dual-port memory (a block RAM).
@@ -233,7 +242,8 @@ class HistoryBank(wiring.Component):
         One pass over the patch of history ``read_from`` per transfer. Ready when no pass is
         being read and the patch stream can advance.
     read_from : Signal, in
-        The history a request reads, held until the pass's last value has been issued.
+        The history a request reads: set at least one cycle before the request is accepted
+        and held until the pass's last value has been issued.
     patch : stream, out
         The patch, ``K * C`` values per pass (:func:`patch_layout`: ``value``, and ``first``/
         ``last`` of the pass): for each tap in order, the entry ``age`` hops old, channel by
@@ -427,49 +437,100 @@ class HistoryBank(wiring.Component):
     def _read_side(self, m: Module, reads, rr: memory.ReadPort,
                    ptrs: list[_Pointers]) -> None:
         """One pass over the patch per request; the memory read ports' registers are the
-        output register, held (``en`` low) while the consumer stalls."""
+        output register, held (``en`` low) while the consumer stalls.
+
+        Every read address comes from registers (see *Reading* in the module docstring): the
+        running address steps through a tap's channels and, at the tap's last channel, takes
+        the next tap's base, computed from the registered tap index while the tap streams, or
+        the first tap's, computed from ``read_from`` while no pass runs."""
         reading = Signal()
-        t_idx = Signal(range(max(s.kernel for s in self.specs)))
-        chan = Signal(range(max(s.channels for s in self.specs)))
         m.d.comb += self.req.ready.eq(~reading & self._advance)
         start = self.req.valid & self.req.ready
-        # Held for the whole pass by the contract: no multiplexer in front of the address path.
-        hist = self.read_from
-        idx = Mux(start, 0, t_idx)
-        ch = Mux(start, 0, chan)
         issue = (start | reading) & self._advance
-        newest = Array(p.newest_base for p in ptrs)[hist]
-        count = Array(p.count for p in ptrs)[hist]
-        words = max(s.values for s in self.specs)
-        max_c = max(s.channels for s in self.specs)
-        t = _table(m, Cat(idx, hist),
-                   {k | (h << len(idx)): {"p_offset": age * s.channels, "p_age": age,
-                                          "p_forward": s.values - age * s.channels,
-                                          "p_last_chan": s.channels - 1,
-                                          "p_last_tap": k == s.kernel - 1}
-                    for h, s in enumerate(self.specs) for k, age in enumerate(s.taps)},
-                   p_offset=range(words), p_age=range(words), p_forward=range(words + 1),
-                   p_last_chan=range(max_c), p_last_tap=1)
-        base = Mux(newest >= t["p_offset"], newest - t["p_offset"], newest + t["p_forward"])
-        is_rest = count <= t["p_age"]
-        last_tap, last_chan = t["p_last_tap"], ch == t["p_last_chan"]
-        last = last_tap & last_chan
+        # read_from as of the cycle before: by the contract, that of the pass.
+        hist = Signal.like(self.read_from)
+        with m.If(~reading):
+            m.d.sync += hist.eq(self.read_from)
+        first = self._first_tap(m, ptrs)
+        q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
+        nxt = self._next_tap(m, q_idx, hist, ptrs)
+        addr = Signal(range(max(s.values for s in self.specs)))
+        chan = Signal(range(max(s.channels for s in self.specs)))
+        chan_last = Signal.like(chan)
+        cur_rest, cur_last_tap = Signal(), Signal()
+        last_chan = chan == chan_last
+        last = cur_last_tap & last_chan
+        with m.If(issue & ~last_chan):
+            m.d.sync += [chan.eq(chan + 1), addr.eq(addr + 1)]
+        with m.Elif(issue & ~cur_last_tap):
+            m.d.sync += [chan.eq(0), addr.eq(nxt["base"]), cur_rest.eq(nxt["rest"]),
+                         cur_last_tap.eq(nxt["last_tap"]), q_idx.eq(q_idx + 1)]
+        with m.Elif(issue | ~reading):
+            m.d.sync += [chan.eq(0), addr.eq(first["base"]), cur_rest.eq(first["rest"]),
+                         cur_last_tap.eq(first["last_tap"]), q_idx.eq(1),
+                         chan_last.eq(first["last_chan"])]
         for h, vr in enumerate(reads):
-            m.d.comb += [vr.addr.eq(base + ch), vr.en.eq(issue & (hist == h))]
-        m.d.comb += [rr.addr.eq(Cat(ch[:self._chan_bits], hist)), rr.en.eq(issue)]
+            m.d.comb += [vr.addr.eq(addr), vr.en.eq(issue & (hist == h))]
+        m.d.comb += [rr.addr.eq(Cat(chan[:self._chan_bits], hist)), rr.en.eq(issue)]
         out_rest = Signal()
         out_hist = Signal.like(self.read_from)
         with m.If(issue):
             m.d.sync += [
-                out_rest.eq(is_rest),
+                out_rest.eq(cur_rest),
                 out_hist.eq(hist),
                 self.patch.payload.first.eq(start),
                 self.patch.payload.last.eq(last),
-                chan.eq(Mux(last_chan, 0, ch + 1)),
-                t_idx.eq(Mux(last_chan, idx + 1, idx)),
                 reading.eq(~last),
             ]
         with m.If(self._advance):
             m.d.sync += self.patch.valid.eq(issue)
         value = Array(vr.data for vr in reads)[out_hist]
         m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, value))
+
+    def _first_tap(self, m: Module, ptrs: list[_Pointers]) -> dict[str, Value]:
+        """The first tap of a pass over history ``read_from``: its base address, whether it
+        reads the rest vector, whether it is also the last tap, and the history's last
+        channel."""
+        hist = self.read_from
+        max_c = max(s.channels for s in self.specs)
+        t = _table(m, hist, {h: {**_tap_row("f", s, 0), "f_last_chan": s.channels - 1}
+                             for h, s in enumerate(self.specs)},
+                   **self._tap_shapes("f"), f_last_chan=range(max_c))
+        info = self._tap(t, "f", Array(p.newest_base for p in ptrs)[hist],
+                         Array(p.count for p in ptrs)[hist])
+        return {**info, "last_chan": t["f_last_chan"]}
+
+    def _next_tap(self, m: Module, idx: Signal, hist: Signal,
+                  ptrs: list[_Pointers]) -> dict[str, Value]:
+        """Tap ``idx`` (``1 .. K - 1``) of a pass over history ``hist``: its base address,
+        whether it reads the rest vector and whether it is the last."""
+        t = _table(m, Cat(idx, hist),
+                   {k | (h << len(idx)): _tap_row("n", s, k)
+                    for h, s in enumerate(self.specs) for k in range(1, s.kernel)},
+                   **self._tap_shapes("n"))
+        return self._tap(t, "n", Array(p.newest_base for p in ptrs)[hist],
+                         Array(p.count for p in ptrs)[hist])
+
+    def _tap_shapes(self, prefix: str) -> dict[str, range | int]:
+        """Shapes of the :func:`_tap_row` constants."""
+        words = max(s.values for s in self.specs)
+        return {f"{prefix}_offset": range(words), f"{prefix}_age": range(words),
+                f"{prefix}_forward": range(words + 1), f"{prefix}_last_tap": 1}
+
+    @staticmethod
+    def _tap(t: dict[str, Signal], prefix: str, newest: Value,
+             count: Value) -> dict[str, Value]:
+        """A tap's base address around the ring, rest flag and last flag from its looked-up
+        constants and its history's pointers."""
+        offset, forward = t[f"{prefix}_offset"], t[f"{prefix}_forward"]
+        return {"base": Mux(newest >= offset, newest - offset, newest + forward),
+                "rest": count <= t[f"{prefix}_age"], "last_tap": t[f"{prefix}_last_tap"]}
+
+
+def _tap_row(prefix: str, spec: HistorySpec, k: int) -> dict[str, int]:
+    """The constants of tap ``k`` of ``spec``: the base's offset behind the newest entry and
+    the same around the ring forward, the age, and whether it is the last tap."""
+    age = spec.taps[k]
+    return {f"{prefix}_offset": age * spec.channels, f"{prefix}_age": age,
+            f"{prefix}_forward": spec.values - age * spec.channels,
+            f"{prefix}_last_tap": k == spec.kernel - 1}

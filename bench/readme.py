@@ -261,6 +261,26 @@ def _stream_by_label(res: dict, name: str) -> dict[str, dict]:
     return {row["label"]: row for row in r.get("stream_table") or []}
 
 
+def _front_end_sim(res: dict) -> list[str]:
+    """The gateware front end against its golden model (frontend-sim.json)."""
+    r = res.get("frontend-sim") or {}
+    runs = r.get("runs") or {}
+    if not runs:
+        return [f"Gateware front end against the golden model (`frontend-sim.json`): {MISSING}."]
+    names = {"rtl_verilator": "RTL, Verilator", "netlist_ice40": "iCE40 netlist (Yosys), "
+             "Verilator", "netlist_ecp5": "ECP5 netlist (Yosys), Verilator"}
+    out = ["The gateware front end (`kwshw.hw.frontend.FrontEnd`) against the golden integer "
+           "front end, frame by frame, on real clips from every corpus and background noise "
+           "(`python bench/frontend_sim.py`, `sim/frontend_check.py`; "
+           f"{_n(r.get('cycles_per_hop'))} cycles per hop worst case):", ""]
+    out += _table(["design", "clips", "audio", "frames", "mismatched", "missing",
+                   "cycles / s"], [
+        [names.get(k, k), str(v["clips"]), f"{v['audio_seconds']:.1f} s", _n(v["frames"]),
+         str(v["mismatched_frames"]), str(v["missing_frames"]), _n(v["cycles_per_second"])]
+        for k, v in runs.items()])
+    return out
+
+
 def _integer_front_end(res: dict) -> list[str]:
     """The CNN recipe trained on the float front end (accuracy-cnn.json) against the same
     recipe on the integer front end the standalone design computes (accuracy-cnn-integer)."""
@@ -678,6 +698,8 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "### The integer front end: what training on the chip's features costs",
         "",
         *_integer_front_end(res),
+        "",
+        *_front_end_sim(res),
         "",
         "### Per-class recall and class balance",
         "",

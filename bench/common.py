@@ -455,7 +455,8 @@ def logic_overflow(message: str) -> bool:
 #: The benchmark result files (``<name>.json`` in a results folder), in the README's order.
 RESULT_FILES = ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convolutions", "cycles",
                 "simspeed", "sweep", "sweep-cnn", "area", "area-before", "frontend", "stages",
-                "accuracy-cnn-label-smoothing", "accuracy-cnn-integer", "frontend-sim")
+                "accuracy-cnn-label-smoothing", "accuracy-cnn-integer", "frontend-sim",
+                "standalone")
 
 
 def load_results(folder: str | os.PathLike) -> dict:

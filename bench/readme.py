@@ -281,6 +281,36 @@ def _front_end_sim(res: dict) -> list[str]:
     return out
 
 
+def _standalone(res: dict) -> list[str]:
+    """Builds of the complete standalone design (standalone.json)."""
+    points = (res.get("standalone") or {}).get("points") or []
+    if not points:
+        return [f"The complete standalone design (`standalone.json`): {MISSING}."]
+    out = ["The complete standalone design (`kwshw build --mic pdm|i2s`: microphone receiver, "
+           "integer front end, accelerator, detector, DETECTION packets on the UART) of the CNN "
+           "reference (random weights), built with Yosys and nextpnr at each board's "
+           "standalone clock (`python bench/standalone.py`); the stages alone are "
+           "`stages.json`'s.", ""]
+    rows = []
+    for p in points:
+        if p["status"] != "built":
+            rows.append([p["board"], p["mic"].upper(), str(p["lanes"]), "-", "refused before "
+                         "synthesis: " + p["reason"].split(": ", 1)[-1][:160] + "...", "", "",
+                         "", ""])
+            continue
+        u = p["utilization"]
+
+        def used(key: str, u=u) -> str:
+            e = u.get(key) or {}
+            return f"{e['used']:,}/{e['available']:,}" if e.get("used") is not None else "-"
+        rows.append([p["board"], p["mic"].upper(), str(p["lanes"]), f"{p['design_mhz']:g} MHz",
+                     f"{p['fmax_mhz']} MHz", used("luts"), used("dsps"), used("bram"),
+                     f"{p['build_s']:,.0f} s"])
+    out += _table(["board", "mic", "P", "clock", "fmax", "LUTs", "DSPs", "block RAM",
+                   "build"], rows)
+    return out
+
+
 def _integer_front_end(res: dict) -> list[str]:
     """The CNN recipe trained on the float front end (accuracy-cnn.json) against the same
     recipe on the integer front end the standalone design computes (accuracy-cnn-integer)."""
@@ -700,6 +730,8 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         *_integer_front_end(res),
         "",
         *_front_end_sim(res),
+        "",
+        *_standalone(res),
         "",
         "### Per-class recall and class balance",
         "",

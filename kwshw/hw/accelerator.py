@@ -381,11 +381,19 @@ class Accelerator(wiring.Component):
             core.d.comb += act_rd.addr.eq(Mux(layer[0], 0, h) + issue.payload.index)
             act_data = act_rd.data
         read_valid = delay(core, issue.valid, Window.READ_LATENCY, name="read_valid")
+        value = Signal(signed(ACT_WIDTH))
+        core.d.comb += value.eq(Mux(first_layer, b.window.rd_data, act_data))
         if b.histories is not None:
-            act_data = Mux(layer <= self.n_conv, self._history_reads(core, b), act_data)
+            # The history's value is selected last, in one LUT: it already went through the
+            # bank's output multiplexer, and its block RAM read to the requantizer's input
+            # register is the longest path on ECP5. `keep` stops synthesis from merging the
+            # other sources' multiplexer into that path (it sees no block RAM delays).
+            value.attrs["keep"] = 1
+            reads_history = ~first_layer & (layer <= self.n_conv)
+            value = Mux(reads_history, self._history_reads(core, b), value)
         core.d.comb += [
             b.req.x.valid.eq(read_valid),
-            b.req.x.payload.eq(Mux(first_layer, b.window.rd_data, act_data)),
+            b.req.x.payload.eq(value),
             b.req.xlo.eq(xlo),
             b.req.recip.eq(b.div.recip),
         ]

@@ -212,8 +212,8 @@ class Requantizer(wiring.Component):
         The codes, :attr:`LATENCY` cycles after their values.
     """
 
-    #: Cycles from an input value to its code.
-    LATENCY = 3
+    #: Cycles from an input value to its code: an input register, then three stages.
+    LATENCY = 4
 
     def __init__(self, bits: int, range_width: int, recip_width: int) -> None:
         self._bits = arith.check_bits(bits)
@@ -227,10 +227,16 @@ class Requantizer(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        # Stage 0: register the value. In the accelerator it comes from a block RAM through
+        # the read multiplexers (window, activations, histories); the subtraction after them
+        # was the ECP5's longest path. XLO is held for the layer, so it needs no register.
+        x = Signal.like(self.x.payload)
+        v0 = Signal()
+        m.d.sync += [x.eq(self.x.payload), v0.eq(self.x.valid)]
         # Stage 1: offset from the minimum, in [0, R] by construction of XLO.
         diff = Signal(self._rw)
         v1 = Signal()
-        m.d.sync += [diff.eq(self.x.payload - self.xlo), v1.eq(self.x.valid)]
+        m.d.sync += [diff.eq(x - self.xlo), v1.eq(v0)]
         # Stage 2: the one multiplication per code.
         prod = Signal(self._rw + self._qw)
         v2 = Signal()

@@ -615,10 +615,13 @@ class HostLink(wiring.Component):
         connect(m, flipped(self.score), transmitter.score)
         connect(m, transmitter.tx, flipped(self.tx))
 
-        # A command is answered, and a SCORES answer is preceded by scoring the frame.
+        # A command is answered, and a SCORES answer is preceded by scoring the frame. The
+        # reply is a register, taken when the command is: the checker's decision then stays off
+        # the transmitter's paths (on iCE40, through the reply's type into the bytes sent).
         command = receiver.command
+        reply = Signal.like(command.payload)
         m.d.comb += [
-            transmitter.reply.payload.eq(command.payload),
+            transmitter.reply.payload.eq(reply),
             command.ready.eq(transmitter.reply.ready),
         ]
         # `clear` resets the whole accelerator: it leaves a register, so that the packet
@@ -629,6 +632,7 @@ class HostLink(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(command.valid):
+                    m.d.sync += reply.eq(command.payload)
                     with m.If(command.payload.type == PacketType.SCORES):
                         m.d.comb += frame.start.eq(1)
                         m.next = "FEED"

@@ -158,7 +158,10 @@ class UARTTx(wiring.Component):
     """8N1 UART transmitter.
 
     Bytes are sent back to back when ``data`` keeps them coming: the next start bit follows the
-    stop bit with no idle cycle.
+    stop bit with no idle cycle. A byte is taken into a holding register and its start bit
+    begins one cycle later (or when the byte before has been sent), so ``data.ready`` is a
+    flip-flop and the sender's logic ends at that register instead of running on into the
+    bit timer and counters (on iCE40 that chain was the design's longest path).
 
     Parameters
     ----------
@@ -196,13 +199,20 @@ class UARTTx(wiring.Component):
         with m.If(~bit_end):
             m.d.sync += timer.eq(timer - 1)
 
-        # Ready while idle, and in the last cycle of a stop bit so that bytes follow back to back.
-        m.d.comb += self.data.ready.eq((left == 0) | ((left == 1) & bit_end))
-
+        # The holding register: filled from `data`, emptied into the shift register.
+        hold = Signal(8)
+        full = Signal()
+        m.d.comb += self.data.ready.eq(~full)
         with m.If(self.data.valid & self.data.ready):
+            m.d.sync += [hold.eq(self.data.payload), full.eq(1)]
+
+        # Start while idle, or in the last cycle of a stop bit so that bytes follow back to back.
+        start = full & ((left == 0) | ((left == 1) & bit_end))
+        with m.If(start):
             m.d.sync += [
+                full.eq(0),
                 self.tx.eq(0),  # start bit
-                shreg.eq(Cat(self.data.payload, C(1, 1))),
+                shreg.eq(Cat(hold, C(1, 1))),
                 left.eq(10),
                 timer.eq(self._divisor - 1),
             ]

@@ -72,7 +72,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -207,14 +207,24 @@ class _Pointers:
     """One history's pointers: the newest entry's slot and word address, and the count of
     real entries (saturating at the depth). Slots are addresses of the shared min/max memory,
     word addresses those of the history's own value memory; the next entry goes one slot
-    further around the ring."""
+    further around the ring.
+
+    The write side keeps the next entry's slot and base, and the word the next value goes to,
+    in registers of their own: the memories' write addresses then come from flip-flops, with
+    the ring's wrap computed while an entry streams in, not between ``write_to`` and the
+    address (that chain set the clock on both families)."""
 
     def __init__(self, h: int, spec: HistorySpec, first_slot: int) -> None:
         last_slot = first_slot + spec.depth - 1
+        self.first_slot, self.last_slot = first_slot, last_slot
         self.newest_slot = Signal(range(last_slot + 1), init=last_slot, name=f"h{h}_newest_slot")
         self.newest_base = Signal(range(spec.values), init=spec.values - spec.channels,
                                   name=f"h{h}_newest_base")
         self.count = Signal(range(spec.depth + 1), name=f"h{h}_count")
+        # The entry after the newest one (from reset: slot first_slot, words 0 ..).
+        self.next_slot = Signal(range(last_slot + 1), init=first_slot, name=f"h{h}_next_slot")
+        self.next_base = Signal(range(spec.values), name=f"h{h}_next_base")
+        self.write_addr = Signal(range(spec.values), name=f"h{h}_write_addr")
 
 
 class HistoryBank(wiring.Component):
@@ -335,48 +345,43 @@ class HistoryBank(wiring.Component):
         move its pointers. Returns the entry-completed strobe."""
         sel = self.write_to
         chan = Signal(range(max(s.channels for s in self.specs)))
-        newest_slot = Array(p.newest_slot for p in ptrs)[sel]
-        newest_base = Array(p.newest_base for p in ptrs)[sel]
-        count = Array(p.count for p in ptrs)[sel]
-        max_c = max(s.channels for s in self.specs)
-        t = _table(m, sel, {h: {"w_last_chan": s.channels - 1,
-                                "w_last_slot": self._first_slots[h] + s.depth - 1,
-                                "w_first_slot": self._first_slots[h],
-                                "w_channels": s.channels, "w_depth": s.depth}
-                            for h, s in enumerate(self.specs)},
-                   w_last_chan=range(max_c), w_last_slot=range(entry_slots(self.specs)),
-                   w_first_slot=range(entry_slots(self.specs)), w_channels=range(max_c + 1),
-                   w_depth=range(max(s.depth for s in self.specs) + 1))
-        last_chan = chan == t["w_last_chan"]
-        # Slot and word address wrap together: the last slot holds the last entry's words.
-        wrap = newest_slot == t["w_last_slot"]
-        wr_slot = Mux(wrap, t["w_first_slot"], newest_slot + 1)
-        wr_base = Mux(wrap, 0, newest_base + t["w_channels"])
-        value = self.inp.payload.value
+        last_chan = chan == Array(Const(s.channels - 1, chan.shape()) for s in self.specs)[sel]
         fire = self.inp.valid
         done = fire & last_chan
         m.d.comb += [
             self.inp.ready.eq(1),
-            mw.addr.eq(wr_slot),
+            mw.addr.eq(Array(p.next_slot for p in ptrs)[sel]),
             mw.data.min.eq(self.inp.payload.min), mw.data.max.eq(self.inp.payload.max),
             mw.en.eq(done),
         ]
-        for h, vw in enumerate(writes):
-            m.d.comb += [vw.addr.eq(wr_base + chan), vw.data.eq(value),
-                         vw.en.eq(fire & (sel == h))]
         with m.If(fire):
-            m.d.sync += chan.eq(chan + 1)
-        with m.If(done):
-            m.d.sync += chan.eq(0)
-            with m.Switch(sel):
-                for h, p in enumerate(ptrs):
-                    with m.Case(h):
-                        m.d.sync += [
-                            p.newest_slot.eq(wr_slot),
-                            p.newest_base.eq(wr_base),
-                            p.count.eq(Mux(count == t["w_depth"], count, count + 1)),
-                        ]
+            m.d.sync += chan.eq(Mux(last_chan, 0, chan + 1))
+        for h, (vw, p) in enumerate(zip(writes, ptrs, strict=True)):
+            m.d.comb += [vw.addr.eq(p.write_addr), vw.data.eq(self.inp.payload.value),
+                         vw.en.eq(fire & (sel == h))]
+            with m.If(fire & (sel == h)):
+                self._advance_write(m, p, self.specs[h], last_chan)
         return done
+
+    @staticmethod
+    def _advance_write(m: Module, p: _Pointers, spec: HistorySpec, last_chan: Value) -> None:
+        """History ``p``'s pointers after one value: the next word, or, after an entry's last
+        channel, the entry becomes the newest and the next one starts a slot further around
+        the ring (slot and words wrap together: the last slot holds the last entry's words)."""
+        wrap = p.next_slot == p.last_slot
+        slot_after = Mux(wrap, p.first_slot, p.next_slot + 1)
+        base_after = Mux(wrap, 0, p.next_base + spec.channels)
+        with m.If(last_chan):
+            m.d.sync += [
+                p.newest_slot.eq(p.next_slot),
+                p.newest_base.eq(p.next_base),
+                p.count.eq(Mux(p.count == spec.depth, p.count, p.count + 1)),
+                p.next_slot.eq(slot_after),
+                p.next_base.eq(base_after),
+                p.write_addr.eq(base_after),
+            ]
+        with m.Else():
+            m.d.sync += p.write_addr.eq(p.write_addr + 1)
 
     def _reduce(self, m: Module, mr: RegisteredRead, ptrs: list[_Pointers],
                 done: Value) -> None:

@@ -551,7 +551,10 @@ def _detection(prep: Prepared) -> dict:
     return {"rule": "smoothed integer posteriors (kwshw.detect_int), DETECTION packets on "
                     "the UART", "mic": prep.top.mic, "mic_config": vars(core.mic_cfg),
             "threshold_posterior": rule.threshold, "k": rule.k, "refractory": rule.refractory,
-            "cycles_per_hop": core.budget}
+            "cycles_per_hop": core.budget,
+            # The chip computes the integer front end: a model trained on the float one sees
+            # slightly different features (docs/training.md, "Training on the integer front end").
+            "model_front_end": "integer" if prep.model.features.integer else "float"}
 
 
 def make_report(prep: Prepared, fit: dict, synth: Synthesis, pnr: PnrResult,
@@ -885,6 +888,9 @@ def format_report(report: dict) -> str:
         lines.append(f"mic       {d['mic'].upper()} microphone, DETECTION packets at "
                      f"{report['uart']['baud']:,} Bd; cycles per hop: "
                      + ", ".join(f"{k} {v:,}" for k, v in d["cycles_per_hop"].items()))
+        if d.get("model_front_end") == "float":
+            lines.append("note      the model was trained on the float front end; the chip "
+                         "computes the integer one (kwshw train --integer-frontend trains on it)")
     lines += [
         f"frame     {t['cycles_per_frame']:,} cycles = {t['compute_ms_per_frame']} ms compute + "
         f"{t['uart_ms_per_frame']} ms UART per {t['hop_ms']:g} ms hop "

@@ -305,3 +305,15 @@ def test_cli_clock_option():
     for bad in ("fast", "0", "-5"):
         with pytest.raises(SystemExit):
             p.parse_args(["build", "--board", "icebreaker", "--model", "m.kwm", "--clock", bad])
+
+
+def test_standalone_report_names_the_model_front_end():
+    from dataclasses import replace
+
+    from kwshw.features import FeatureConfig
+
+    small_cfg = FeatureConfig(n_mels=8, context=5, stride=2)
+    for integer in (False, True):
+        model = random_model(4, (40, 8, 12), features=replace(small_cfg, integer=integer))
+        prep = kb.prepare(get_board("ulx3s-85f"), model, 4, mic="pdm")
+        assert kb._detection(prep)["model_front_end"] == ("integer" if integer else "float")

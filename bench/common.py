@@ -463,3 +463,15 @@ def load_results(folder: str | os.PathLike) -> dict:
     """The result files of ``folder`` and ``run.json`` (``None`` for a missing one)."""
     folder = Path(folder)
     return {name: read_json(folder / f"{name}.json") for name in (*RESULT_FILES, "run")}
+
+
+def have_data(data: str | None, path: Path, meta: dict, timer: Timer) -> bool:
+    """Whether the data folder ``data`` exists; if not, ``path`` is written as skipped (with
+    ``provenance(timer=timer, **meta)``) and the user is told how to give one."""
+    if data and Path(data).is_dir():
+        return True
+    write_json(path, {"skipped": "no data (KWSHW_DATA unset)"},
+               meta=provenance(timer=timer, **meta))
+    print("no data folder: set KWSHW_DATA or pass --data", file=sys.stderr)
+    return False
+

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import Timer, provenance, results_dir, write_json
+from common import Timer, have_data, provenance, results_dir, write_json
 
 from boards.refmodel import random_cnn
 from kwshw.audio import AudioError, load_audio
@@ -114,10 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     timer = Timer()
     out = results_dir(args.quick, args.out)
     meta = dict(script="bench/frontend.py", quick=args.quick, argv=argv)
-    if not args.data or not Path(args.data).is_dir():
-        write_json(out / "frontend.json", {"skipped": "no data (KWSHW_DATA unset)"},
-                   meta=provenance(timer=timer, **meta))
-        print("no data folder: set KWSHW_DATA or pass --data", file=sys.stderr)
+    if not have_data(args.data, out / "frontend.json", meta, timer):
         return
     n = 20 if args.quick else args.clips
     cfg = FeatureConfig()

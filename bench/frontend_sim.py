@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import Timer, provenance, results_dir, write_json
+from common import Timer, have_data, provenance, results_dir, write_json
 from frontend import choose_clips, load_clips
 
 from kwshw.features import FeatureConfig, Normalizer
@@ -78,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer()
     out = results_dir(args.quick, args.out)
     meta = dict(script="bench/frontend_sim.py", quick=args.quick, argv=argv)
-    if not args.data or not Path(args.data).is_dir():
-        write_json(out / "frontend-sim.json", {"skipped": "no data (KWSHW_DATA unset)"},
-                   meta=provenance(timer=timer, **meta))
-        print("no data folder: set KWSHW_DATA or pass --data", file=sys.stderr)
+    if not have_data(args.data, out / "frontend-sim.json", meta, timer):
         return 0
     n, n_gate = (5, 1) if args.quick else (args.clips, args.gate_clips)
     cfg = FeatureConfig()

@@ -338,12 +338,13 @@ _ICEBREAKER_MIC = MicPins(connector=("pmod", 0), pdm=("1", "2"), i2s=("1", "2", 
                           labels={"1": "P1A1", "2": "P1A2", "3": "P1A3"})
 
 
-#: The accelerator's clocks, from a PLL, below the fmax the sweeps measured (bench/results,
-#: commit e0b4333; `kwshw build --clock auto` finds a design's own): on the ULX3S-85F the
-#: slowest design of both sweeps (8-bit, P = 1) reached 60.3 MHz and the CNN reference (P =
-#: 8) 73.7 MHz, so 50 MHz; on the iCE40UP5K the slowest (the CNN, 4-bit, P = 2) 19.95 MHz, the
-#: CNN reference (P = 4) 21.1 MHz and the DNN (P = 4) 26.0 MHz, so 18 MHz (12 MHz x 48 / 32).
-#: Whole megahertz keep the 1 Mbaud UART divisor exact.
+#: The accelerator's clocks, from a PLL, below the fmax the sweeps measured (bench/results;
+#: `kwshw build --clock auto` finds a design's own). Chosen at commit e0b4333, where the
+#: ULX3S-85F's slowest design of both sweeps (8-bit, P = 1) reached 60.3 MHz, so 50 MHz, and the
+#: iCE40UP5K's slowest (the CNN, 4-bit, P = 2) 19.95 MHz, so 18 MHz (12 MHz x 48 / 32). At
+#: cef6bf4 every built point meets them: ULX3S-85F 56.1 MHz (the DNN, 8-bit, P = 1) to 94.9
+#: MHz (the CNN reference), iCE40UP5K 25.2 to 27.8 MHz. Whole megahertz keep the 1 Mbaud UART
+#: divisor exact.
 ECP5_CLK_HZ, ICE40_CLK_HZ = 50e6, 18e6
 
 

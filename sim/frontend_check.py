@@ -80,8 +80,8 @@ class FrontEndSim:
     work_dir : path
         Build folder (Verilog, netlist, simulator build, per-clip files).
     simulator : {"verilator", "icarus"}
-        The simulator (Icarus runs a netlist at a few thousand cycles per second, some
-        minutes per hop: Verilator for more than a few hops).
+        The simulator (Icarus ran a netlist at under 8,000 cycles per second, over ten
+        seconds per hop: Verilator for more than a few hops).
     gate_level : {None, "ice40", "ecp5"}
         Simulate the Yosys netlist of this family instead of the RTL.
     """

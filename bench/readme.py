@@ -281,6 +281,12 @@ def _front_end_sim(res: dict) -> list[str]:
     return out
 
 
+def _used_of(util: dict, key: str) -> str:
+    """``used/available`` of a build report's utilization entry."""
+    e = util.get(key) or {}
+    return f"{e['used']:,}/{e['available']:,}" if e.get("used") is not None else "-"
+
+
 def _standalone(res: dict) -> list[str]:
     """Builds of the complete standalone design (standalone.json)."""
     points = (res.get("standalone") or {}).get("points") or []
@@ -299,13 +305,9 @@ def _standalone(res: dict) -> list[str]:
                          "", ""])
             continue
         u = p["utilization"]
-
-        def used(key: str, u=u) -> str:
-            e = u.get(key) or {}
-            return f"{e['used']:,}/{e['available']:,}" if e.get("used") is not None else "-"
         rows.append([p["board"], p["mic"].upper(), str(p["lanes"]), f"{p['design_mhz']:g} MHz",
-                     f"{p['fmax_mhz']} MHz", used("luts"), used("dsps"), used("bram"),
-                     f"{p['build_s']:,.0f} s"])
+                     f"{p['fmax_mhz']} MHz", _used_of(u, "luts"), _used_of(u, "dsps"),
+                     _used_of(u, "bram"), f"{p['build_s']:,.0f} s"])
     out += _table(["board", "mic", "P", "clock", "fmax", "LUTs", "DSPs", "block RAM",
                    "build"], rows)
     return out

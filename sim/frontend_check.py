@@ -27,7 +27,13 @@ from kwshw.features_int import IntFrontEnd, IntFrontEndStream
 from kwshw.hw.frontend import FrontEnd
 
 from .gatelevel import synthesize
-from .toolchain import SimulationError, convert, setup_env, verilator_makeflags
+from .toolchain import (
+    VERILATOR_TIMING,
+    SimulationError,
+    convert,
+    setup_env,
+    verilator_makeflags,
+)
 
 __all__ = ["ClipResult", "FrontEndSim", "expected_frames"]
 
@@ -80,8 +86,8 @@ class FrontEndSim:
     work_dir : path
         Build folder (Verilog, netlist, simulator build, per-clip files).
     simulator : {"verilator", "icarus"}
-        The simulator (Icarus ran a netlist at under 8,000 cycles per second, over ten
-        seconds per hop: Verilator for more than a few hops).
+        The simulator (Icarus is far slower than Verilator on a netlist: use it for a few
+        hops only).
     gate_level : {None, "ice40", "ecp5"}
         Simulate the Yosys netlist of this family instead of the RTL.
     """
@@ -127,8 +133,7 @@ class FrontEndSim:
 
     def _build_verilator(self, sources: Sequence[Path], incs, defines) -> list[str]:
         obj = self.dir / "obj_dir"
-        # --timing needs C++20 coroutines, which this GCC enables with -fcoroutines.
-        cmd = ["verilator", "--binary", "--timing", "-CFLAGS", "-fcoroutines", "-O3",
+        cmd = ["verilator", "--binary", *VERILATOR_TIMING, "-O3",
                "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", TOP, "-Mdir", str(obj),
                "-o", "tb", "-j", "1", *(f"-I{d}" for d in incs), *(f"+define+{d}" for d in defines),
                str(TESTBENCH), *map(str, sources)]

@@ -74,7 +74,7 @@ CLOCKS = {"pdm": (8_000_000, 12_000_000, 16_000_000, 20_000_000, 24_000_000, 48_
 #: The runner builds Verilator designs with every signal public and writable, which makes it
 #: evaluate all combinational logic at every clock edge; the testbench only needs the top
 #: level's ports (public in ``kwshw_standalone_tb.v``).
-_BUILD_ARGS = {"verilator": ["--no-public-flat-rw", "--timing", "-CFLAGS", "-fcoroutines"],
+_BUILD_ARGS = {"verilator": ["--no-public-flat-rw", *toolchain.VERILATOR_TIMING],
                "icarus": []}
 
 

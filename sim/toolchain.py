@@ -32,12 +32,16 @@ __all__ = [
     "convert",
     "setup_env",
     "simulate",
+    "VERILATOR_TIMING",
     "verilator_makeflags",
     "waves_requested",
     "yosys_share_dir",
 ]
 
 SIMULATORS = ("icarus", "verilator")
+#: Verilator options for testbenches with delays (a clock made in Verilog): ``--timing`` needs
+#: C++20 coroutines, which this GCC enables only with ``-fcoroutines``.
+VERILATOR_TIMING = ("--timing", "-CFLAGS", "-fcoroutines")
 
 #: Clock period used by every testbench, in ns (the value only matters for wave viewing).
 CLOCK_NS = 10

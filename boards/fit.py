@@ -26,7 +26,7 @@ from kwshw.hw.convs import history_memories, history_specs, window_features
 from kwshw.hw.detection import memory_depth, word_width
 from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.history import entry_slots, rest_rom_depth
-from kwshw.hw.memories import SPRAM_BLOCKS
+from kwshw.hw.memories import ECP5_BRAM_SHAPES, SPRAM_BLOCKS, ecp5_bram_slices
 from kwshw.hw.microphone import pdm_history_depth
 from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
 
@@ -39,8 +39,7 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram
 
 #: Aspect ratios (depth, width) of one block RAM, per family.
 _BRAM_SHAPES = {
-    # DP16KD (true dual port, up to x18) and PDPW16KD (pseudo dual port, x36).
-    "ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+    "ecp5": ECP5_BRAM_SHAPES,
     # SB_RAM40_4K.
     "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
 }
@@ -73,6 +72,8 @@ class MemoryNeed:
         Word width in bits and number of words.
     target : str
         ``"bram"`` or ``"spram"``.
+    sliced : bool
+        On ECP5 built as the bit slices of :func:`kwshw.hw.memories.ecp5_bram_slices`.
     """
 
     name: str
@@ -80,6 +81,7 @@ class MemoryNeed:
     width: int
     depth: int
     target: str = "bram"
+    sliced: bool = False
 
     @property
     def bits(self) -> int:
@@ -127,7 +129,8 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     slots = f.span + 1
     widest = max(p.n_out for p in plans)
     needs = [
-        MemoryNeed("weight codes, packed", "weights", lanes * bits, words, memory),
+        MemoryNeed("weight codes, packed", "weights", lanes * bits, words, memory,
+                   sliced=True),
         MemoryNeed("per-column constants ST, LO, WSR, B", "constants", const_width,
                    sum(p.n_out for p in plans)),
         MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,
@@ -147,15 +150,21 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
 
 def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[MemoryNeed]:
     """The convolution histories (:class:`kwshw.hw.history.HistoryBank`): each history's
-    entries (in SPRAM where :func:`~kwshw.hw.convs.history_memories` puts them), and the
-    bank's one min/max memory and one rest ROM."""
+    entries in SPRAM where :func:`~kwshw.hw.convs.history_memories` puts them, the others'
+    in one block RAM memory, and the bank's one min/max memory and one rest ROM."""
     act = ACT_WIDTH
     specs = history_specs(plans, hop_stride)
+    targets = history_memories(specs, memory, spare)
     needs = [
         MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
-                   "histories", act, s.depth * s.channels, target)
-        for s, target in zip(specs, history_memories(specs, memory, spare), strict=True)
+                   "histories", act, s.values, "spram")
+        for s, target in zip(specs, targets, strict=True) if target == "spram"
     ]
+    shared = [s for s, target in zip(specs, targets, strict=True) if target == "bram"]
+    if shared:
+        readers = ", ".join(str(s.reader) for s in shared)
+        needs.append(MemoryNeed(f"histories of layers {readers}'s inputs", "histories", act,
+                                sum(s.values for s in shared), sliced=True))
     return needs + [
         MemoryNeed("per-entry min/max of the histories", "histories", 2 * act,
                    entry_slots(specs)),
@@ -220,6 +229,10 @@ def _blocks(fpga: FPGA, needs: list[MemoryNeed]) -> tuple[list[dict], int, int]:
             cols, rows = spram_blocks(need.width, need.depth)
             entry["blocks"] = cols * rows
             spram_total += cols * rows
+        elif need.sliced and fpga.family == "ecp5":
+            entry["blocks"] = sum(bram_blocks(fpga.family, w, need.depth)
+                                  for w in ecp5_bram_slices(need.width, need.depth))
+            bram_total += entry["blocks"]
         else:
             entry["blocks"] = bram_blocks(fpga.family, need.width, need.depth)
             bram_total += entry["blocks"]

@@ -120,15 +120,22 @@ class Detector(wiring.Component):
         score = Signal.like(self.score)
         m.d.sync += [valid.eq(self.valid & ~self.clear), score.eq(self.score)]
 
+        # Whether the best class so far would fire is kept beside it, and the score's own
+        # test (a keyword, at or above the threshold) is made beside the comparison with the
+        # best: a detection then waits for one comparison, not for the threshold's after it
+        # (on ECP5 that chain into the hold counter was the longest path).
         first = index == 0
         better = first | (score > best)
-        new_best = Mux(better, score, best)
+        score_fires = mask.bit_select(index, 1) & (score >= self._threshold)
+        best_fires = Signal()
         new_cls = Mux(better, index, best_cls)
+        new_fires = Mux(better, score_fires, best_fires)
         with m.If(valid):
-            m.d.sync += [best.eq(new_best), best_cls.eq(new_cls)]
+            m.d.sync += [best.eq(Mux(better, score, best)), best_cls.eq(new_cls),
+                         best_fires.eq(new_fires)]
             with m.If(index == n - 1):
                 m.d.sync += [index.eq(0), self.cls.eq(new_cls)]
-                with m.If(mask.bit_select(new_cls, 1) & (new_best >= self._threshold)):
+                with m.If(new_fires):
                     m.d.sync += [self.detect.eq(1), hold.eq(self._hold)]
             with m.Else():
                 m.d.sync += index.eq(index + 1)

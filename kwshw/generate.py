@@ -19,7 +19,7 @@ from .hw.accelerator import Accelerator, frame_schedule
 from .hw.memories import spram_blocks
 from .modelfile import Model
 
-__all__ = ["accelerator_cycles", "generate", "report"]
+__all__ = ["FAMILIES", "Family", "accelerator_cycles", "generate", "report"]
 
 
 def accelerator_cycles(model: Model, lanes: int) -> int:
@@ -105,8 +105,26 @@ def report(dut: Accelerator) -> dict:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What an accelerator's elaboration reads of a platform: the FPGA family (Amaranth's
+    ``platform.family`` spelling, ``"ecp5"`` or ``"iCE40"``), which sets the shape of its
+    memories (:func:`~kwshw.hw.memories.ecp5_bram_slices`, the iCE40 SPRAM blocks)."""
+
+    family: str
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+
+
+#: The families :class:`Family` knows.
+FAMILIES = ("ecp5", "iCE40")
+
+
 def generate(model: Model, lanes: int, out_dir: str | Path, *, memory: str = "bram",
-             name: str = "kwshw_accel", trace: bool = False) -> dict:
+             name: str = "kwshw_accel", trace: bool = False,
+             family: str | None = None) -> dict:
     """Write the accelerator's Verilog and ``report.json`` into ``out_dir``.
 
     Parameters
@@ -123,6 +141,9 @@ def generate(model: Model, lanes: int, out_dir: str | Path, *, memory: str = "br
         Verilog top module name (and file stem).
     trace : bool
         Include the ``trace_*`` observation port.
+    family : {"ecp5", "iCE40"}, optional
+        The FPGA family the Verilog is for (:class:`Family`): its memories take the shapes
+        that family's board builds give them. ``None``: family-neutral memories.
 
     Returns
     -------
@@ -131,7 +152,8 @@ def generate(model: Model, lanes: int, out_dir: str | Path, *, memory: str = "br
     """
     start = time.perf_counter()
     dut = Accelerator(model, lanes, memory=memory, trace=trace)
-    text = verilog.convert(dut, name=name, emit_src=False)
+    platform = None if family is None else Family(family)
+    text = verilog.convert(dut, name=name, emit_src=False, platform=platform)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path = out_dir / f"{name}.v"

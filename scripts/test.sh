@@ -6,8 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$KWSHW_ROOT"
 echo "test: KWSHW_DATA=${KWSHW_DATA:-<unset: tests on real speech will be skipped>}"
 ruff check kwshw boards sim tests bench
+# CI (CI=true) leaves out the tests marked slow: full place-and-route of the reference designs
+# and long simulations of the reference network, which repeat at full size what the default
+# tests check on small designs. Everywhere else, and with any -m of the caller, all run.
+marks=()
+if [ "${CI:-}" = "true" ] && [[ " $* " != *" -m "* ]]; then
+  marks=(-m "not slow")
+  echo "test: CI: leaving out the tests marked slow (run them with: bash scripts/test.sh -m slow)"
+fi
 set +e
-python -m pytest -ra "$@"
+python -m pytest -ra "${marks[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

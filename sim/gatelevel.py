@@ -138,9 +138,18 @@ def _dp16kd_model() -> str:
             f"  assign {{{do}}} = do_{x};",
             f"  wire [9:0] row_{x} = ad_{x}[13:4];",
             f"  reg [17:0] old_{x}, new_{x};",
+            # The x9, x4, x2 and x1 words of a row, as Yosys lays out INIT: two 9-bit bytes,
+            # each holding 8 / width words from its low bit (a byte's ninth bit only at x9),
+            # the low address bits picking the word.
+            f"  wire [4:0] off_{x} = DATA_WIDTH_{x} == 9 ? ad_{x}[3] * 9 :"
+            f" DATA_WIDTH_{x} == 4 ? ad_{x}[3] * 9 + ad_{x}[2] * 4 :"
+            f" DATA_WIDTH_{x} == 2 ? ad_{x}[3] * 9 + ad_{x}[2:1] * 2 :"
+            f" ad_{x}[3] * 9 + ad_{x}[2:0];",
+            f"  wire [17:0] mask_{x} = ((18'h1 << DATA_WIDTH_{x}) - 1) << off_{x};",
             "  initial begin",
             f"    if (REGMODE_{x} != \"NOREG\" || (DATA_WIDTH_{x} != 18 && DATA_WIDTH_{x} != 9"
-            f" && !WIDE) || CSDECODE_{x} != \"0b000\" || CLK{x}MUX != \"CLK{x}\") begin",
+            f" && DATA_WIDTH_{x} != 4 && DATA_WIDTH_{x} != 2 && DATA_WIDTH_{x} != 1 && !WIDE)"
+            f" || CSDECODE_{x} != \"0b000\" || CLK{x}MUX != \"CLK{x}\") begin",
             f'      $display("DP16KD model: port {x} configuration not modelled"); $finish;',
             "    end",
             "  end",
@@ -157,16 +166,14 @@ def _dp16kd_model() -> str:
             f"      if (DATA_WIDTH_{x} == 18) begin",
             f"        if (WE{x} && ad_{x}[0]) new_{x}[8:0] = di_{x}[8:0];",
             f"        if (WE{x} && ad_{x}[1]) new_{x}[17:9] = di_{x}[17:9];",
-            "      end else begin",
-            f"        if (WE{x} && ad_{x}[3]) new_{x}[17:9] = di_{x}[8:0];",
-            f"        if (WE{x} && !ad_{x}[3]) new_{x}[8:0] = di_{x}[8:0];",
+            f"      end else if (WE{x}) begin",
+            f"        new_{x} = (old_{x} & ~mask_{x}) | ((di_{x} << off_{x}) & mask_{x});",
             "      end",
             f"      if (WE{x}) mem[row_{x}] <= new_{x};",
             f"      if (!WE{x} || WRITEMODE_{x} == \"READBEFOREWRITE\" ||"
             f" WRITEMODE_{x} == \"WRITETHROUGH\") begin",
             f"        if (WE{x} && WRITEMODE_{x} == \"WRITETHROUGH\") old_{x} = new_{x};",
-            f"        do_{x} <= DATA_WIDTH_{x} == 18 ? old_{x} :"
-            f" {{9'h0, ad_{x}[3] ? old_{x}[17:9] : old_{x}[8:0]}};",
+            f"        do_{x} <= DATA_WIDTH_{x} == 18 ? old_{x} : (old_{x} & mask_{x}) >> off_{x};",
             "      end",
             "    end",
             "  end",

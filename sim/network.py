@@ -132,6 +132,9 @@ class SimSettings:
     verbose: bool = False
 
 
+#: The FPGA family (:func:`kwshw.generate.generate`) of each gate-level architecture.
+GATE_LEVEL_FAMILIES = {"ecp5": "ecp5", "ice40": "iCE40"}
+
 #: :class:`SimResult` fields that :meth:`SimResult.to_dict` leaves out when unset.
 _OPTIONAL_FIELDS = ("cycles_per_frame_min", "cycles_per_frame_max",
                     "wave_rerun_first_mismatch", "frames_source")
@@ -208,11 +211,13 @@ class Design:
 
 
 def build_design(model: Model, lanes: int, *, memory: str = "bram", trace: bool = True,
-                 name: str = "kwshw_accel", folder: str | Path | None = None) -> Design:
-    """Generate (or reuse from the cache) the Verilog of ``model`` on ``lanes`` lanes."""
+                 name: str = "kwshw_accel", folder: str | Path | None = None,
+                 family: str | None = None) -> Design:
+    """Generate (or reuse from the cache) the Verilog of ``model`` on ``lanes`` lanes (for
+    ``family``, :func:`kwshw.generate.generate`)."""
     from kwshw.generate import generate
 
-    key = hashlib.sha256(f"{model.sha256}:{lanes}:{memory}:{trace}:{name}:"
+    key = hashlib.sha256(f"{model.sha256}:{lanes}:{memory}:{trace}:{name}:{family}:"
                          f"{_source_digest()}".encode()).hexdigest()[:20]
     folder = Path(folder) if folder else cache_root() / "designs" / key
     rep_path = folder / "report.json"
@@ -220,7 +225,8 @@ def build_design(model: Model, lanes: int, *, memory: str = "bram", trace: bool 
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder / ".lock"):
         if not (rep_path.exists() and v_path.exists()):
-            generate(model, lanes, folder, memory=memory, name=name, trace=trace)
+            generate(model, lanes, folder, memory=memory, name=name, trace=trace,
+                     family=family)
     report = json.loads(rep_path.read_text())
     return Design(verilog=v_path, top=name, report=report, folder=folder)
 
@@ -470,8 +476,10 @@ def run_scenario(model: Model, ops: list[dict], settings: SimSettings, *,
     """
     t0 = time.perf_counter()
     if design is None:
+        # A netlist of a family is synthesized from that family's Verilog, as a board's is.
         design = build_design(model, settings.lanes, memory=settings.memory,
-                              trace=settings.trace)
+                              trace=settings.trace,
+                              family=GATE_LEVEL_FAMILIES.get(settings.gate_level))
     settings = _resolve(settings, design)
     # Other processes (other engineers' test runs) may simulate the same design in the same
     # cache folder at the same time: one at a time per folder.

@@ -517,10 +517,11 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
 
     dut = Accelerator(cnn4, board.default_lanes, memory="spram")
     assert dut.history_memories == ("spram",) * 3
-    # All in block RAM (no SPRAM for them) it does not fit, and the refusal has the numbers.
-    all_bram = r["bram_blocks_needed"] + 3 + 5 + 15
-    with pytest.raises(FitError, match=rf"needs about {all_bram} block RAMs \(.*history of "
-                                       r"layer 3's input \(57 x 64\) 15.*iCE40UP5K has 30"):
+    # All in block RAM (no SPRAM for them) it does not fit, and the refusal has the numbers:
+    # the three share one memory of (9 + 17 + 57) x 64 words, 21 blocks of 256 x 16.
+    all_bram = r["bram_blocks_needed"] + 21
+    with pytest.raises(FitError, match=rf"needs about {all_bram} block RAMs \(.*histories of "
+                                       r"layers 1, 2, 3's inputs 21.*iCE40UP5K has 30"):
         fit_check(board, cnn4, board.default_lanes,
                   needs=memory_needs(cnn4, board.default_lanes, "spram", spram=1))
 

@@ -71,6 +71,16 @@ def test_gate_level_convolutions(arch, bits):
          convs=[(2, 1, 8), (2, 1, 4)])
 
 
+@needs_yosys
+def test_gate_level_deep_weights_in_ecp5_bit_slices():
+    """4,416 weight words of 8 bits: the ECP5 Verilog keeps them in four 2-bit slices of
+    8k x 2 block RAMs (:func:`kwshw.hw.memories.ecp5_bram_slices`), so the x2 mode's layout
+    of the initial contents is checked too."""
+    res = _run(TINY, [96], 4, 2, "ecp5", 4, seed=7)
+    weights = {k: v for k, v in res.netlist["rams"].items() if k.startswith("weights")}
+    assert weights == {f"weights.mem{k}": 1 for k in range(4)}, res.netlist["rams"]
+
+
 @pytest.mark.slow
 @needs_yosys
 @pytest.mark.parametrize("arch", ["ecp5", "ice40"])

@@ -384,11 +384,6 @@ class Accelerator(wiring.Component):
         value = Signal(signed(ACT_WIDTH))
         core.d.comb += value.eq(Mux(first_layer, b.window.rd_data, act_data))
         if b.histories is not None:
-            # The history's value is selected last, in one LUT: it already went through the
-            # bank's output multiplexer, and its block RAM read to the requantizer's input
-            # register is the longest path on ECP5. `keep` stops synthesis from merging the
-            # other sources' multiplexer into that path (it sees no block RAM delays).
-            value.attrs["keep"] = 1
             reads_history = ~first_layer & (layer <= self.n_conv)
             value = Mux(reads_history, self._history_reads(core, b), value)
         core.d.comb += [

@@ -14,12 +14,16 @@ the pointers are per history; the write engine, the reduce, the tap and ring ari
 min/max memory and the rest ROM are shared.
 
 Memory layout
-    History ``h`` keeps ``depth_h`` entries of ``C_h`` words in a memory of its own (the one
-    being written is never the one being read, so each needs one port per side, and a
-    history can live in a single-port SPRAM): slot ``s`` holds its channels at
-    ``s * C_h .. s * C_h + C_h - 1``. The write pointer moves one slot per completed entry; the
-    entry ``a`` hops old sits ``a`` slots behind the newest, so a tap's base address is
-    ``newest_base - a * C_h`` around the ring, ``a * C_h`` a constant per tap. Each entry's
+    History ``h`` keeps ``depth_h`` entries of ``C_h`` words from its first word ``W_h`` on:
+    slot ``s`` holds its channels at ``W_h + s * C_h .. W_h + s * C_h + C_h - 1``. The block
+    RAM histories share one simple dual-port memory, one after the other (the history being
+    written is never the one being read, so one port per side serves them all, and the patch
+    leaves a single block RAM with no multiplexer behind it: on ECP5 the block RAM's slow
+    clock-to-output and a multiplexer after it set the clock); an SPRAM history has a
+    single-port memory of its own (``W_h = 0``). The write pointer moves one slot per
+    completed entry; the entry ``a`` hops old sits ``a`` slots behind the newest, so a tap's
+    base address is ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h
+    - 1``), ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
     ``h``'s slots after those of histories ``0 .. h-1``), written as the entry's last channel
     arrives (the pair comes with it, from the min-max tracker that watches every layer's
@@ -61,10 +65,11 @@ The caller's contract (what the layer-by-layer schedule does)
     constant 1).
 
 Memory kinds
-    ``"bram"``: a history's values live in a simple dual-port memory (a block RAM).
-    ``"spram"``: in a :class:`~kwshw.hw.memories.SinglePortRAM` (iCE40 UltraPlus SPRAM, 16
-    bits x 16k per block): one address, the write address while an entry value is written,
-    the read address otherwise (by the contract never both).
+    ``"bram"``: a history's values live in the bank's simple dual-port memory (a block RAM)
+    with the other ``"bram"`` histories'.
+    ``"spram"``: in a :class:`~kwshw.hw.memories.SinglePortRAM` of its own (iCE40 UltraPlus
+    SPRAM, 16 bits x 16k per block): one address, the write address while an entry value is
+    written, the read address otherwise (by the contract never both).
 """
 
 from __future__ import annotations
@@ -72,13 +77,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
-from .memories import MEMORY_KINDS, SinglePortRAM, spram_blocks
+from .memories import MEMORY_KINDS, SinglePortRAM, ecp5_bram_slices, spram_blocks
 
 __all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_layout", "entry_slots",
            "patch_layout", "rest_rom_depth"]
@@ -214,17 +219,19 @@ class _Pointers:
     the ring's wrap computed while an entry streams in, not between ``write_to`` and the
     address (that chain set the clock on both families)."""
 
-    def __init__(self, h: int, spec: HistorySpec, first_slot: int) -> None:
+    def __init__(self, h: int, spec: HistorySpec, first_slot: int, first_word: int) -> None:
         last_slot = first_slot + spec.depth - 1
         self.first_slot, self.last_slot = first_slot, last_slot
+        self.first_word = first_word
+        words = first_word + spec.values
         self.newest_slot = Signal(range(last_slot + 1), init=last_slot, name=f"h{h}_newest_slot")
-        self.newest_base = Signal(range(spec.values), init=spec.values - spec.channels,
+        self.newest_base = Signal(range(words), init=words - spec.channels,
                                   name=f"h{h}_newest_base")
         self.count = Signal(range(spec.depth + 1), name=f"h{h}_count")
-        # The entry after the newest one (from reset: slot first_slot, words 0 ..).
+        # The entry after the newest one (from reset: slot first_slot, words W_h ..).
         self.next_slot = Signal(range(last_slot + 1), init=first_slot, name=f"h{h}_next_slot")
-        self.next_base = Signal(range(spec.values), name=f"h{h}_next_base")
-        self.write_addr = Signal(range(spec.values), name=f"h{h}_write_addr")
+        self.next_base = Signal(range(words), init=first_word, name=f"h{h}_next_base")
+        self.write_addr = Signal(range(words), init=first_word, name=f"h{h}_write_addr")
 
 
 class HistoryBank(wiring.Component):
@@ -276,6 +283,16 @@ class HistoryBank(wiring.Component):
             raise ValueError(f"memories must be {len(specs)} of {MEMORY_KINDS}, got {memories}")
         self.specs, self.memories = specs, memories
         self._first_slots = [entry_slots(specs[:h]) for h in range(len(specs))]
+        # The value memories: the "bram" histories' shared one first (if any), then one per
+        # "spram" history; each history's memory and first word in it.
+        shared = [h for h, k in enumerate(memories) if k == "bram"]
+        self._groups = ([shared] if shared else []) + \
+            [[h] for h, k in enumerate(memories) if k == "spram"]
+        self._memory_of = [next(g for g, hs in enumerate(self._groups) if h in hs)
+                           for h in range(len(specs))]
+        self._first_words = [sum(specs[j].values for j in shared if j < h)
+                             if memories[h] == "bram" else 0 for h in range(len(specs))]
+        self._words = max(w + s.values for w, s in zip(self._first_words, specs, strict=True))
         self._chan_bits = _chan_bits(specs)
         super().__init__({
             "inp": In(stream.Signature(entry_layout())),
@@ -302,9 +319,10 @@ class HistoryBank(wiring.Component):
         m.submodules.entry_mm = entry_mm = memory.Memory(
             shape=mm_layout, depth=entry_slots(self.specs), init=[], attrs=DISJOINT_PORTS)
         m.submodules.rest = rest = self._rest_rom()
-        ptrs = [_Pointers(h, s, self._first_slots[h]) for h, s in enumerate(self.specs)]
-        writes, reads = zip(*(self._value_memory(m, h) for h in range(len(self.specs))),
-                            strict=True)
+        ptrs = [_Pointers(h, s, self._first_slots[h], self._first_words[h])
+                for h, s in enumerate(self.specs)]
+        writes, reads = zip(*(self._value_memory(m, g, platform)
+                              for g in range(len(self._groups))), strict=True)
         done = self._write_side(m, writes, entry_mm.write_port(), ptrs)
         self._reduce(m, disjoint_read_port(m, entry_mm, "entry_mm_rd"), ptrs, done)
         self._read_side(m, reads, rest.read_port(), ptrs)
@@ -321,22 +339,42 @@ class HistoryBank(wiring.Component):
         return memory.Memory(shape=signed(ACT_WIDTH), depth=len(init), init=init,
                              attrs={"rom_style": "block"})
 
-    def _value_memory(self, m: Module, h: int):
-        """History ``h``'s value memory: its write and read ports (an SPRAM's one address is
-        the write address while writing, the read address otherwise)."""
-        spec = self.specs[h]
-        if self.memories[h] == "bram":
-            m.submodules[f"values{h}"] = mem = memory.Memory(
-                shape=signed(ACT_WIDTH), depth=spec.values, init=[], attrs=DISJOINT_PORTS)
-            return mem.write_port(), disjoint_read_port(m, mem, f"values{h}_rd")
-        m.submodules[f"values{h}"] = ram = SinglePortRAM(ACT_WIDTH, spec.values)
-        vw = _Port(spec.values, f"h{h}_w")
-        vr = _Port(spec.values, f"h{h}_r", data=ram.rdata.as_signed())
+    def _value_memory(self, m: Module, g: int, platform):
+        """Value memory ``g`` (see *Memory layout*): its write and read ports (an SPRAM's one
+        address is the write address while writing, the read address otherwise)."""
+        hs = self._groups[g]
+        words = sum(self.specs[h].values for h in hs)
+        if self.memories[hs[0]] == "bram":
+            return self._shared_memory(m, words, platform)
+        h = hs[0]
+        m.submodules[f"values{h}"] = ram = SinglePortRAM(ACT_WIDTH, words)
+        vw = _Port(words, f"h{h}_w")
+        vr = _Port(words, f"h{h}_r", data=ram.rdata.as_signed())
         m.d.comb += [
             ram.addr.eq(Mux(vw.en, vw.addr, vr.addr)),
             ram.we.eq(vw.en), ram.wdata.eq(vw.data),
             ram.re.eq(vr.en),
         ]
+        return vw, vr
+
+    @staticmethod
+    def _shared_memory(m: Module, words: int, platform) -> tuple[_Port, _Port]:
+        """The block RAM histories' memory (on ECP5 as bit slices,
+        :func:`~kwshw.hw.memories.ecp5_bram_slices`): its write and read ports."""
+        vw, vr = _Port(words, "values_w"), _Port(words, "values_r")
+        if getattr(platform, "family", None) == "ecp5":
+            slices = ecp5_bram_slices(ACT_WIDTH, words)
+        else:
+            slices = [ACT_WIDTH]
+        lo = 0
+        for k, w in enumerate(slices):
+            # The history written is never the one read: no read collides with a write.
+            mem = memory.Memory(shape=unsigned(w), depth=words, init=[], attrs=DISJOINT_PORTS)
+            m.submodules[f"values{k}" if len(slices) > 1 else "values"] = mem
+            wp, rp = mem.write_port(), disjoint_read_port(m, mem, f"values{k}_rd")
+            m.d.comb += [wp.addr.eq(vw.addr), wp.data.eq(vw.data[lo:lo + w]), wp.en.eq(vw.en),
+                         rp.addr.eq(vr.addr), rp.en.eq(vr.en), vr.data[lo:lo + w].eq(rp.data)]
+            lo += w
         return vw, vr
 
     def _write_side(self, m: Module, writes, mw: memory.WritePort,
@@ -356,9 +394,14 @@ class HistoryBank(wiring.Component):
         ]
         with m.If(fire):
             m.d.sync += chan.eq(Mux(last_chan, 0, chan + 1))
-        for h, (vw, p) in enumerate(zip(writes, ptrs, strict=True)):
-            m.d.comb += [vw.addr.eq(p.write_addr), vw.data.eq(self.inp.payload.value),
-                         vw.en.eq(fire & (sel == h))]
+        for vw, hs in zip(writes, self._groups, strict=True):
+            m.d.comb += [vw.data.eq(self.inp.payload.value),
+                         vw.en.eq(fire & Cat(sel == h for h in hs).any())]
+            with m.Switch(sel):
+                for h in hs:
+                    with m.Case(h):
+                        m.d.comb += vw.addr.eq(ptrs[h].write_addr)
+        for h, p in enumerate(ptrs):
             with m.If(fire & (sel == h)):
                 self._advance_write(m, p, self.specs[h], last_chan)
         return done
@@ -370,7 +413,7 @@ class HistoryBank(wiring.Component):
         the ring (slot and words wrap together: the last slot holds the last entry's words)."""
         wrap = p.next_slot == p.last_slot
         slot_after = Mux(wrap, p.first_slot, p.next_slot + 1)
-        base_after = Mux(wrap, 0, p.next_base + spec.channels)
+        base_after = Mux(wrap, p.first_word, p.next_base + spec.channels)
         with m.If(last_chan):
             m.d.sync += [
                 p.newest_slot.eq(p.next_slot),
@@ -459,7 +502,7 @@ class HistoryBank(wiring.Component):
         first = self._first_tap(m, ptrs)
         q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
         nxt = self._next_tap(m, q_idx, hist, ptrs)
-        addr = Signal(range(max(s.values for s in self.specs)))
+        addr = Signal(range(self._words))
         chan = Signal(range(max(s.channels for s in self.specs)))
         chan_last = Signal.like(chan)
         cur_rest, cur_last_tap = Signal(), Signal()
@@ -474,22 +517,22 @@ class HistoryBank(wiring.Component):
             m.d.sync += [chan.eq(0), addr.eq(first["base"]), cur_rest.eq(first["rest"]),
                          cur_last_tap.eq(first["last_tap"]), q_idx.eq(1),
                          chan_last.eq(first["last_chan"])]
-        for h, vr in enumerate(reads):
-            m.d.comb += [vr.addr.eq(addr), vr.en.eq(issue & (hist == h))]
+        for vr, hs in zip(reads, self._groups, strict=True):
+            m.d.comb += [vr.addr.eq(addr), vr.en.eq(issue & Cat(hist == h for h in hs).any())]
         m.d.comb += [rr.addr.eq(Cat(chan[:self._chan_bits], hist)), rr.en.eq(issue)]
         out_rest = Signal()
-        out_hist = Signal.like(self.read_from)
+        out_mem = Signal(range(max(len(self._groups), 2)))
         with m.If(issue):
             m.d.sync += [
                 out_rest.eq(cur_rest),
-                out_hist.eq(hist),
+                out_mem.eq(Array(Const(g, out_mem.shape()) for g in self._memory_of)[hist]),
                 self.patch.payload.first.eq(start),
                 self.patch.payload.last.eq(last),
                 reading.eq(~last),
             ]
         with m.If(self._advance):
             m.d.sync += self.patch.valid.eq(issue)
-        value = Array(vr.data for vr in reads)[out_hist]
+        value = reads[0].data if len(reads) == 1 else Array(vr.data for vr in reads)[out_mem]
         m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, value))
 
     def _first_tap(self, m: Module, ptrs: list[_Pointers]) -> dict[str, Value]:
@@ -498,7 +541,8 @@ class HistoryBank(wiring.Component):
         channel."""
         hist = self.read_from
         max_c = max(s.channels for s in self.specs)
-        t = _table(m, hist, {h: {**_tap_row("f", s, 0), "f_last_chan": s.channels - 1}
+        t = _table(m, hist, {h: {**_tap_row("f", s, 0, self._first_words[h]),
+                                 "f_last_chan": s.channels - 1}
                              for h, s in enumerate(self.specs)},
                    **self._tap_shapes("f"), f_last_chan=range(max_c))
         info = self._tap(t, "f", Array(p.newest_base for p in ptrs)[hist],
@@ -510,7 +554,7 @@ class HistoryBank(wiring.Component):
         """Tap ``idx`` (``1 .. K - 1``) of a pass over history ``hist``: its base address,
         whether it reads the rest vector and whether it is the last."""
         t = _table(m, Cat(idx, hist),
-                   {k | (h << len(idx)): _tap_row("n", s, k)
+                   {k | (h << len(idx)): _tap_row("n", s, k, self._first_words[h])
                     for h, s in enumerate(self.specs) for k in range(1, s.kernel)},
                    **self._tap_shapes("n"))
         return self._tap(t, "n", Array(p.newest_base for p in ptrs)[hist],
@@ -518,24 +562,28 @@ class HistoryBank(wiring.Component):
 
     def _tap_shapes(self, prefix: str) -> dict[str, range | int]:
         """Shapes of the :func:`_tap_row` constants."""
-        words = max(s.values for s in self.specs)
-        return {f"{prefix}_offset": range(words), f"{prefix}_age": range(words),
-                f"{prefix}_forward": range(words + 1), f"{prefix}_last_tap": 1}
+        words = self._words
+        return {f"{prefix}_lowest": range(words), f"{prefix}_offset": range(words),
+                f"{prefix}_age": range(words), f"{prefix}_forward": range(words + 1),
+                f"{prefix}_last_tap": 1}
 
     @staticmethod
     def _tap(t: dict[str, Signal], prefix: str, newest: Value,
              count: Value) -> dict[str, Value]:
         """A tap's base address around the ring, rest flag and last flag from its looked-up
         constants and its history's pointers."""
-        offset, forward = t[f"{prefix}_offset"], t[f"{prefix}_forward"]
-        return {"base": Mux(newest >= offset, newest - offset, newest + forward),
+        lowest, offset, forward = (t[f"{prefix}_{k}"] for k in ("lowest", "offset", "forward"))
+        return {"base": Mux(newest >= lowest, newest - offset, newest + forward),
                 "rest": count <= t[f"{prefix}_age"], "last_tap": t[f"{prefix}_last_tap"]}
 
 
-def _tap_row(prefix: str, spec: HistorySpec, k: int) -> dict[str, int]:
-    """The constants of tap ``k`` of ``spec``: the base's offset behind the newest entry and
-    the same around the ring forward, the age, and whether it is the last tap."""
+def _tap_row(prefix: str, spec: HistorySpec, k: int, first_word: int) -> dict[str, int]:
+    """The constants of tap ``k`` of ``spec`` (its history from word ``first_word`` on): the
+    lowest newest base from which the tap lies behind it without wrapping, the base's offset
+    behind the newest entry and the same around the ring forward, the age, and whether it is
+    the last tap."""
     age = spec.taps[k]
-    return {f"{prefix}_offset": age * spec.channels, f"{prefix}_age": age,
+    return {f"{prefix}_lowest": first_word + age * spec.channels,
+            f"{prefix}_offset": age * spec.channels, f"{prefix}_age": age,
             f"{prefix}_forward": spec.values - age * spec.channels,
             f"{prefix}_last_tap": k == spec.kernel - 1}

@@ -42,6 +42,7 @@ from .common import max_width
 from .sequencer import layer_schedules
 
 __all__ = [
+    "ECP5_BRAM_SHAPES",
     "MEMORY_KINDS",
     "SPRAM_BLOCKS",
     "ConstantROM",
@@ -50,6 +51,7 @@ __all__ = [
     "const_bases",
     "const_bits",
     "const_layout",
+    "ecp5_bram_slices",
     "spram_blocks",
     "weight_words",
 ]
@@ -62,6 +64,25 @@ SPRAM_BLOCKS = 4
 
 _SPRAM_WIDTH = 16
 _SPRAM_DEPTH = 16384
+
+#: ``(depth, width)`` shapes of one ECP5 block RAM (DP16KD, up to x18; PDPW16KD, x36).
+ECP5_BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def ecp5_bram_slices(width: int, depth: int) -> list[int]:
+    """Widths of the bit slices an ECP5 memory read every cycle on the critical path is built
+    from (the weights, the convolution histories): each as wide as a block RAM holding all
+    ``depth`` words can be, so every block is read whole and no multiplexer of blocks follows
+    the block RAMs' slow clock-to-output (left to Yosys, a deep memory in x36 blocks gets a
+    multiplexer there, the ECP5's longest path). About as many blocks as the
+    cheapest shape, sometimes a few more. Deeper than a block (16k words) no shape avoids the
+    multiplexer: one slice, Yosys' cheapest shape."""
+    fitting = [w for d, w in ECP5_BRAM_SHAPES if d >= depth]
+    if not fitting:
+        return [width]
+    w = max(fitting)
+    return [min(w, width - lo) for lo in range(0, width, w)]
+
 
 
 def weight_words(plans: Sequence[LayerPlan], lanes: int) -> list[int]:
@@ -264,10 +285,11 @@ class WeightMemory(wiring.Component):
         read = Signal(self._width)
         m.d.sync += self.data.eq(read)
         if self._kind == "bram":
-            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
-                                                   depth=self._depth, init=self._words)
-            port = mem.read_port()
-            m.d.comb += [port.addr.eq(self.addr), read.eq(port.data)]
+            if getattr(platform, "family", None) == "ecp5":
+                slices = ecp5_bram_slices(self._width, self._depth)
+            else:
+                slices = [self._width]
+            self._elaborate_slices(m, slices, read)
             return m
 
         waddr = Signal(range(self._depth))
@@ -289,6 +311,19 @@ class WeightMemory(wiring.Component):
                 wport.en.eq(self.load.valid),
             ]
         return m
+
+    def _elaborate_slices(self, m: Module, slices: Sequence[int], read: Signal) -> None:
+        """The initialised memory as bit slices of ``slices`` widths side by side (LSB
+        first), all at ``addr``; ``read`` is the word of the last read."""
+        lo = 0
+        for k, w in enumerate(slices):
+            init = [(word >> lo) & ((1 << w) - 1) for word in self._words]
+            name = "mem" if len(slices) == 1 else f"mem{k}"
+            m.submodules[name] = mem = memory.Memory(shape=unsigned(w), depth=self._depth,
+                                                     init=init)
+            port = mem.read_port()
+            m.d.comb += [port.addr.eq(self.addr), read[lo:lo + w].eq(port.data)]
+            lo += w
 
     def _elaborate_spram(self, m: Module, waddr: Signal, read: Signal) -> None:
         """Build the memory from SB_SPRAM256KA blocks: a grid of 16-bit columns and

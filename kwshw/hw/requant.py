@@ -207,7 +207,8 @@ class Requantizer(wiring.Component):
     x : stream, in
         Input values (signed ``ACT_WIDTH``); never stalls.
     xlo, recip : Signal, in
-        Per-frame minimum and reciprocal of the vector being coded (held for the layer).
+        Per-frame minimum and reciprocal of the vector being coded (held for the layer, from
+        no later than its first value).
     code : stream, out
         The codes, :attr:`LATENCY` cycles after their values.
     """
@@ -237,10 +238,16 @@ class Requantizer(wiring.Component):
         diff = Signal(self._rw)
         v1 = Signal()
         m.d.sync += [diff.eq(x - self.xlo), v1.eq(v0)]
-        # Stage 2: the one multiplication per code.
+        # Stage 2: the one multiplication per code. RECIP is held for the layer too, but it
+        # comes from the divider's quotient logic: registered, so that logic is not on the
+        # path into the multiplier (on ECP5 the longest once the block RAM reads were
+        # fixed). A RECIP set with a layer's first value is still in time: the value spends
+        # two cycles in stages 0 and 1.
+        recip = Signal.like(self.recip)
+        m.d.sync += recip.eq(self.recip)
         prod = Signal(self._rw + self._qw)
         v2 = Signal()
-        m.d.sync += [prod.eq(diff * self.recip), v2.eq(v1)]
+        m.d.sync += [prod.eq(diff * recip), v2.eq(v1)]
         # Stage 3: round half up and clip the overshoot at X = max.
         rounded = rshift_round(prod, RECIP_FRAC)
         m_code = arith.code_max(self._bits)

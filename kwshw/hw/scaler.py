@@ -65,7 +65,7 @@ class Scaler(wiring.Component):
     """
 
     #: Cycles from a column's ``inp`` beat to its ``out`` beat.
-    LATENCY = 10
+    LATENCY = 11
 
     def __init__(self, plans: Sequence[LayerPlan]) -> None:
         self._plans = list(plans)
@@ -101,8 +101,10 @@ class Scaler(wiring.Component):
         valid = [self.inp.valid]
         for k in range(1, n + 1):
             valid.append(delay(m, valid[-1], 1, name=f"valid{k}"))
-        column = _paced_delay(m, self.inp.payload.column, valid, n, "column")
-        last = _paced_delay(m, self.inp.payload.last, valid, n, "last")
+        # The last cycle, the clamp, is a plain register stage after the paced ones.
+        column, last = Signal.like(self.inp.payload.column), Signal()
+        m.d.sync += [column.eq(_paced_delay(m, self.inp.payload.column, valid, n - 1, "column")),
+                     last.eq(_paced_delay(m, self.inp.payload.last, valid, n - 1, "last"))]
 
         # Cycle 0: the constant ROM read for this column; its output then holds until the
         # next column's read (at least COLUMN_INTERVAL cycles later).
@@ -115,8 +117,9 @@ class Scaler(wiring.Component):
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
             m.d.sync += acc0.eq(self.inp.payload.acc)
-        # The ROM's output holds until the next column's read: taken at valid[2].
-        bias = _paced_delay(m, rom.data.bias, valid[2:], n - 2, "bias")
+        # The ROM's output holds until the next column's read: taken at valid[2], the bias
+        # for cycle 9's addition.
+        bias = _paced_delay(m, rom.data.bias, valid[2:], 8, "bias")
         wsr = _paced_delay(m, rom.data.wsr, valid[2:], 4, "wsr")
 
         # Cycles 1, 2: M1's operands ST, A then LO, P; cycles 2, 3: its products; cycle 4: V;
@@ -137,14 +140,17 @@ class Scaler(wiring.Component):
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-p.shifts.align2 for p in plans])
         m.d.sync += z.eq(t1_al + t2_al)
 
-        # Cycle 9: Y = clamp(rshift_round(Z, out) + B), ReLU (low bound 0) or saturation.
+        # Cycle 9: rshift_round(Z, out) + B; cycle 10: Y = its clamp, ReLU (low bound 0) or
+        # saturation. In one cycle, the shift's selection, the adder and the clamp's
+        # comparisons were the ECP5's longest path.
         z_floor, z_half = select_rshift_round(m, self.layer, z, [p.shifts.out for p in plans])
+        y = Signal(signed(max(len(z_floor), len(bias)) + 2))
+        m.d.sync += y.eq(z_floor + z_half + bias)
         low = Signal(signed(ACT_WIDTH))
         with m.Switch(self.layer):
             for k, plan in enumerate(plans):
                 with m.Case(k):
                     m.d.comb += low.eq(0 if plan.layer.relu else ACT_MIN)
-        y = z_floor + z_half + bias
         m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
 
         m.d.comb += [

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from boards.refmodel import random_cnn
 from kwshw import modelfile
 from kwshw.app import cli
 
@@ -70,6 +71,21 @@ def test_generate_rejects_bad_lanes(tmp_path):
     modelfile.save(small_model(4), tmp_path / "m.kwm")
     r = run("generate", "--model", str(tmp_path / "m.kwm"), "-P", "3", "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and "lanes" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_generate_for_a_family(tmp_path):
+    """ECP5 Verilog keeps the CNN's 6,840 32-bit weight words in sixteen 2-bit slices (one
+    8k x 2 block RAM each); an unknown family is refused with the known ones, nothing
+    written."""
+    modelfile.save(random_cnn(4), tmp_path / "m.kwm")
+    assert cli.main(["generate", "--model", str(tmp_path / "m.kwm"), "-P", "8",
+                     "-o", str(tmp_path / "ecp5"), "--family", "ecp5"]) == 0
+    text = (tmp_path / "ecp5" / "kwshw_accel.v").read_text()
+    assert "reg [1:0] mem15 [6839:0];" in text and "mem16" not in text
+    r = run("generate", "--model", str(tmp_path / "m.kwm"), "-P", "4", "-o", str(tmp_path / "x"),
+            "--family", "xilinx")
+    assert r.returncode == 2 and "ecp5" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_train_time_conv_option_is_checked_before_any_work(tmp_path):

@@ -99,7 +99,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     try:
         rep = generate(model, args.lanes, args.out, memory=args.memory, name=args.name,
-                       trace=args.trace)
+                       trace=args.trace, family=args.family)
     except ValueError as e:
         raise CLIError(str(e)) from None
     mem = rep.get("memory_bits", {})
@@ -474,6 +474,11 @@ def _add_model_commands(sub, shared: _Shared) -> None:
     p.add_argument("--name", default="kwshw_accel", help="top module name")
     p.add_argument("--trace", action="store_true",
                    help="add the trace_* port that shows every layer output (for testbenches)")
+    p.add_argument("--family", default=None, metavar="{ecp5,iCE40}",
+                   help="FPGA family the Verilog is for: its memories take the shapes kwshw's "
+                        "own builds give them there (ecp5: block RAMs read whole, for speed; "
+                        "iCE40: SB_SPRAM256KA cells with --memory spram); default: "
+                        "family-neutral memories")
     p.set_defaults(func=cmd_generate)
 
 

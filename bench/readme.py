@@ -485,7 +485,7 @@ def _sweep(res: dict, name: str = "sweep") -> list[str]:
         fm = lat.get("fmax")
         rows.append([p["board"], p["bits"], p["lanes"], _status(p), _used(r, "luts"),
                      _used(r, "ffs"), _used(r, "dsps"), _used(r, "bram"), _used(r, "spram"),
-                     _n(clock.get("fmax_mhz"), ".1f") if clock.get("fmax_mhz") else "-",
+                     _n(clock.get("fmax_mhz"), ".2f") if clock.get("fmax_mhz") else "-",
                      f"{p['cycles_per_frame']:,}",
                      f"{_ms(lat.get('design_clock'))} @ {clock.get('design_mhz', 0):g} MHz",
                      _ms(fm), f"{fm['rtf']:.3f}" if fm else "-"])

@@ -88,6 +88,25 @@ def test_generate_for_a_family(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_build_passes_clock_and_placement_seed(tmp_path, monkeypatch, capsys):
+    """``kwshw build`` is a thin layer: the clock and nextpnr seed reach boards.build.build."""
+    import boards.build
+
+    seen = {}
+
+    def fake_build(board, model, **kwargs):
+        seen.update(board=board, **kwargs)
+        return {"fake": True}
+
+    monkeypatch.setattr(boards.build, "build", fake_build)
+    monkeypatch.setattr(boards.build, "format_report", lambda rep: "report")
+    modelfile.save(small_model(4), tmp_path / "m.kwm")
+    assert cli.main(["build", "--model", str(tmp_path / "m.kwm"), "--board", "ulx3s-85f",
+                     "--clock", "100", "--seed", "2", "-o", str(tmp_path / "b")]) == 0
+    assert seen["board"] == "ulx3s-85f" and seen["seed"] == 2
+    assert seen["sys_clk_hz"] == 100e6
+
+
 def test_train_time_conv_option_is_checked_before_any_work(tmp_path):
     parser = cli.build_parser()
     args = parser.parse_args(["train", "-o", "m.kwm", "--time-conv", "5,2,32"])

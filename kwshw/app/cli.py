@@ -200,7 +200,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         rep = build(args.board, model, lanes=args.lanes, out_dir=out, program=args.program,
                     flash=args.flash, verbose=args.verbose,
                     allow_timing_fail=args.allow_timing_fail, breakdown=args.breakdown,
-                    mic=args.mic, sys_clk_hz=args.clock)
+                    mic=args.mic, sys_clk_hz=args.clock, seed=args.seed)
     except (BuildError, ValueError, KeyError) as e:
         raise CLIError(str(e).strip("'")) from None
     print(json.dumps(rep, indent=1, default=float) if args.json else format_report(rep))
@@ -531,6 +531,9 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
                         "(UART-fed design only)")
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="keep the bitstream even if fmax is below the design clock")
+    p.add_argument("--seed", type=int, default=None,
+                   help="nextpnr placement seed (default: nextpnr's own); another seed may "
+                        "meet a clock that one misses by a hair")
     p.add_argument("--breakdown", action="store_true",
                    help="also report LUTs, carries, FFs, RAM and DSPs per module (one more "
                         "Yosys run with the hierarchy kept)")

@@ -87,12 +87,13 @@ STREAM_ROWS = (("float32", "ptq8", "float"), ("dynamic 8-bit, QAT", "qat8", "gol
 STREAM_SPLIT = "validation+test"
 
 
-def _config(task: str, quick: bool, seed: int, recipe_name: str = "dnn"):
+def _config(task: str, quick: bool, seed: int, recipe_name: str = "dnn",
+            overrides: dict | None = None):
     from kwshw.train.trainer import TrainConfig
 
     # validate=False: this script evaluates every model itself (clips and streams), and
     # chooses the detection thresholds of the stream rows' models (_thresholds).
-    cfg = TrainConfig.recipe(recipe_name, seed=seed, validate=False)
+    cfg = TrainConfig.recipe(recipe_name, seed=seed, validate=False, **(overrides or {}))
     if task == "wake_word":
         # Negatives: every 10th window of each clip (streaming robustness); fewer copies and
         # epochs, as that gives ~10x more windows per clip than Speech Commands.
@@ -100,6 +101,36 @@ def _config(task: str, quick: bool, seed: int, recipe_name: str = "dnn"):
     if quick:
         cfg = replace(cfg, epochs=20, qat_epochs=3, copies=0, validate=False)
     return cfg
+
+
+def _variant(args) -> tuple[dict, dict]:
+    """The window fields and the TrainConfig overrides of ``--window``, ``--convs`` and
+    ``--hidden``.
+
+    Raises
+    ------
+    ValueError
+        For malformed values, or a variant without ``--tag``.
+    """
+    from kwshw.features import FeatureConfig
+
+    window = FeatureConfig.parse_window(args.window) if args.window else {}
+    overrides: dict = {}
+    try:
+        if args.convs:
+            overrides["convs"] = tuple(tuple(int(v) for v in c.split(","))
+                                       for c in args.convs.split(";"))
+            overrides["time_conv"] = None
+        if args.hidden:
+            overrides["hidden"] = tuple(int(v) for v in args.hidden.split(","))
+    except ValueError:
+        raise ValueError(f"--convs takes K,S,C;K,S,C;... and --hidden N,N,...: got "
+                         f"{args.convs!r}, {args.hidden!r}") from None
+    if any(len(c) != 3 for c in overrides.get("convs", ())):
+        raise ValueError(f"every convolution needs K,S,C: got {args.convs!r}")
+    if (window or overrides) and not args.tag:
+        raise ValueError("a variant (--window, --convs, --hidden) needs --tag for its file name")
+    return window, overrides
 
 
 def _data_stamp(root: Path) -> str:
@@ -327,10 +358,10 @@ def merge_seeds(runs: list[dict], seeds: list[int]) -> dict:
 
 def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain: bool,
              progress: bool, cache: Path, plots: bool = True, recipe_name: str = "dnn",
-             features=None) -> dict:
+             features=None, overrides: dict | None = None) -> dict:
     from kwshw.evaluate import evaluate
 
-    cfg = _config(task, quick, seed, recipe_name)
+    cfg = _config(task, quick, seed, recipe_name, overrides)
     models, info = _models(task, data, cfg, retrain=retrain, progress=progress, cache=cache,
                            variants=CNN_VARIANTS if recipe_name == "cnn" else VARIANTS,
                            features=features)
@@ -398,13 +429,28 @@ def main(argv=None) -> int:
                     help="train and evaluate on the integer front end (FeatureConfig.integer; "
                          "the features the standalone design computes); writes "
                          "accuracy[-RECIPE]-integer.json")
+    ap.add_argument("--window", metavar="STEPS,STRIDE,SMOOTH", default=None,
+                    help="another input window (FeatureConfig.parse_window; default 25,4,4)")
+    ap.add_argument("--convs", metavar="K,S,C;K,S,C;...", default=None,
+                    help="the recipe's convolutions replaced, e.g. '5,2,64;3,2,64;3,2,56'")
+    ap.add_argument("--hidden", metavar="N,N,...", default=None,
+                    help="the recipe's dense hidden widths replaced, e.g. '60'")
+    ap.add_argument("--tag", default=None,
+                    help="file name suffix for a variant (accuracy[-RECIPE]-TAG.json); needed "
+                         "with --window, --convs or --hidden, so a variant never overwrites the "
+                         "recipe's results")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     timer = Timer()
     out = results_dir(args.quick, args.out)
+    try:
+        window, overrides = _variant(args)
+    except ValueError as e:
+        ap.error(str(e))
     name = "accuracy" + ("" if args.recipe == "dnn" else f"-{args.recipe}") + \
-        ("-integer" if args.integer_frontend else "") + ".json"
-    features = FeatureConfig(integer=args.integer_frontend)
+        ("-integer" if args.integer_frontend else "") + \
+        (f"-{args.tag}" if args.tag else "") + ".json"
+    features = FeatureConfig(**window, integer=args.integer_frontend)
     if not args.data:
         print("accuracy: KWSHW_DATA is not set (and no --data): nothing to measure",
               file=sys.stderr)
@@ -425,7 +471,7 @@ def main(argv=None) -> int:
         runs = [run_task(task, args.data, plot_out, quick=args.quick, seed=seed,
                          retrain=args.retrain, progress=not args.no_progress,
                          cache=Path(args.cache), plots=i == 0, recipe_name=args.recipe,
-                         features=features)
+                         features=features, overrides=overrides)
                 for i, seed in enumerate(seeds)]
         results[task] = merge_seeds(runs, seeds)
         if task == "speech_commands" and not args.quick and args.recipe == "dnn":

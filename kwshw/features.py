@@ -117,6 +117,27 @@ class FeatureConfig:
             del d["integer"]
         return d
 
+    @staticmethod
+    def parse_window(text: str) -> dict[str, int]:
+        """``"STEPS,STRIDE,SMOOTH"`` (time steps in the window, 10 ms frames per step, frames
+        averaged per step; the default window is ``25,4,4``) as the fields ``context``,
+        ``stride`` and ``smooth``.
+
+        Raises
+        ------
+        ValueError
+            Unless three integers of at least 1.
+        """
+        try:
+            steps, stride, smooth = (int(v) for v in text.split(","))
+        except ValueError:
+            raise ValueError(f"expected STEPS,STRIDE,SMOOTH (three integers: time steps in the "
+                             f"window, 10 ms frames per step, frames averaged per step), got "
+                             f"{text!r}") from None
+        if min(steps, stride, smooth) < 1:
+            raise ValueError(f"STEPS, STRIDE and SMOOTH must be at least 1, got {text!r}")
+        return {"context": steps, "stride": stride, "smooth": smooth}
+
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
         names = {f.name for f in dataclasses.fields(cls)}

@@ -282,6 +282,32 @@ def test_accuracy_cache_key_follows_the_training_code(tmp_path):
     assert accuracy._training_code_hash(tmp_path) != before
 
 
+def test_accuracy_variant_options():
+    """--window/--convs/--hidden become the FeatureConfig fields and TrainConfig overrides of
+    the run, and a variant needs a --tag so it never overwrites the recipe's file."""
+    import argparse
+
+    import accuracy
+
+    def variant(**kw):
+        args = argparse.Namespace(**{"window": None, "convs": None, "hidden": None,
+                                     "tag": None, **kw})
+        return accuracy._variant(args)
+
+    assert variant() == ({}, {})
+    window, over = variant(window="49,2,2", convs="5,2,64;3,2,64;3,2,56", hidden="60",
+                           tag="w49")
+    assert window == {"context": 49, "stride": 2, "smooth": 2}
+    assert over == {"convs": ((5, 2, 64), (3, 2, 64), (3, 2, 56)), "time_conv": None,
+                    "hidden": (60,)}
+    with pytest.raises(ValueError, match="--tag"):
+        variant(window="49,2,2")
+    with pytest.raises(ValueError, match="K,S,C"):
+        variant(convs="5,2", tag="x")
+    with pytest.raises(ValueError, match="STEPS,STRIDE,SMOOTH"):
+        variant(window="49,2", tag="x")
+
+
 def test_hardware_sources_of_the_build_cache_exist():
     """The build cache key hashes these sources: a moved file must not silently drop out."""
     from kwshw.app import report

@@ -107,6 +107,15 @@ def test_build_passes_clock_and_placement_seed(tmp_path, monkeypatch, capsys):
     assert seen["sys_clk_hz"] == 100e6
 
 
+def test_train_window_option():
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "-o", "m.kwm", "--window", "49,2,2"])
+    assert args.window == {"context": 49, "stride": 2, "smooth": 2}
+    assert parser.parse_args(["train", "-o", "m.kwm"]).window is None  # the default window
+    r = run("train", "-o", "m.kwm", "--window", "49,0,2")
+    assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_train_time_conv_option_is_checked_before_any_work(tmp_path):
     parser = cli.build_parser()
     args = parser.parse_args(["train", "-o", "m.kwm", "--time-conv", "5,2,32"])

@@ -376,6 +376,16 @@ def _convs(text: str) -> tuple[int, int, int]:
     return conv
 
 
+def _window(text: str) -> dict[str, int]:
+    """``STEPS,STRIDE,SMOOTH`` -> FeatureConfig window fields (FeatureConfig.parse_window)."""
+    from ..features import FeatureConfig
+
+    try:
+        return FeatureConfig.parse_window(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from ..train.trainer import TrainConfig, train
@@ -400,7 +410,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig.recipe(args.recipe, bits=None if args.bits == 0 else args.bits,
                                  seed=args.seed, **given)
         model = train(args.data, task=args.task, keyword=args.keyword, config=cfg,
-                      features=FeatureConfig(integer=args.integer_frontend))
+                      features=FeatureConfig(**(args.window or {}),
+                                             integer=args.integer_frontend))
     except (DatasetError, ValueError) as e:
         raise CLIError(str(e)) from None
     digest = save(model, args.out)
@@ -634,6 +645,10 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                    help="QAT fine-tuning epochs (default: the recipe's)")
     p.add_argument("--copies", type=int, default=None,
                    help="augmented copies of every clip (default: the recipe's)")
+    p.add_argument("--window", metavar="STEPS,STRIDE,SMOOTH", type=_window, default=None,
+                   help="the input window: time steps, 10 ms frames per step (the hop), frames "
+                        "averaged per step (default 25,4,4: one second in 40 ms steps; "
+                        "docs/features.md)")
     p.add_argument("--integer-frontend", action="store_true",
                    help="train on the integer front end's features (the ones the standalone "
                         "design computes on the chip from the microphone, bit for bit) instead "

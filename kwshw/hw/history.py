@@ -83,7 +83,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
-from .memories import MEMORY_KINDS, SinglePortRAM, ecp5_bram_slices, spram_blocks
+from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices, spram_blocks
 
 __all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_layout", "entry_slots",
            "patch_layout", "rest_rom_depth"]
@@ -362,10 +362,7 @@ class HistoryBank(wiring.Component):
         """The block RAM histories' memory (on ECP5 as bit slices,
         :func:`~kwshw.hw.memories.ecp5_bram_slices`): its write and read ports."""
         vw, vr = _Port(words, "values_w"), _Port(words, "values_r")
-        if getattr(platform, "family", None) == "ecp5":
-            slices = ecp5_bram_slices(ACT_WIDTH, words)
-        else:
-            slices = [ACT_WIDTH]
+        slices = bram_slices(platform, ACT_WIDTH, words)
         lo = 0
         for k, w in enumerate(slices):
             # The history written is never the one read: no read collides with a write.

@@ -50,6 +50,7 @@ __all__ = [
     "WeightMemory",
     "const_bases",
     "const_bits",
+    "bram_slices",
     "const_layout",
     "ecp5_bram_slices",
     "spram_blocks",
@@ -82,6 +83,14 @@ def ecp5_bram_slices(width: int, depth: int) -> list[int]:
         return [width]
     w = max(fitting)
     return [min(w, width - lo) for lo in range(0, width, w)]
+
+
+def bram_slices(platform, width: int, depth: int) -> list[int]:
+    """Widths of the bit slices a block RAM read on the critical path is built from for
+    ``platform``: :func:`ecp5_bram_slices` on ECP5, one slice elsewhere (and without one)."""
+    if getattr(platform, "family", None) == "ecp5":
+        return ecp5_bram_slices(width, depth)
+    return [width]
 
 
 
@@ -285,11 +294,7 @@ class WeightMemory(wiring.Component):
         read = Signal(self._width)
         m.d.sync += self.data.eq(read)
         if self._kind == "bram":
-            if getattr(platform, "family", None) == "ecp5":
-                slices = ecp5_bram_slices(self._width, self._depth)
-            else:
-                slices = [self._width]
-            self._elaborate_slices(m, slices, read)
+            self._elaborate_slices(m, bram_slices(platform, self._width, self._depth), read)
             return m
 
         waddr = Signal(range(self._depth))

@@ -91,77 +91,82 @@ STALL_PROB, MAX_STALL = 0.3, 4
 
 
 @dataclass(frozen=True)
-class PDMDraw:
-    """One random PDM microphone timing.
+class _Draw:
+    """What a PDM and an I2S draw have in common: the seed and the microphone's timing.
 
     Attributes
     ----------
     seed : int
         Seeds the draw, the stimulus and the testbench's per-bit delays and junk.
-    cfg : PDMConfig
-        Receiver configuration; ``cfg.divisor`` is the clock ratio.
-    edge : str
-        The receiver's ``sample_edge``.
     start_ps : int
-        When the microphone powers on, ps after reset is released; it drives from the first
-        clock edge that opens a level after that.
+        When the microphone powers on, ps after reset is released.
     idle : int
         Level of the data line while the microphone does not drive it (a pull resistor).
     tdv_ps, th_ps : tuple of int
-        Ranges (inclusive) of the delay from the edge that opens a level to the bit, and from
-        the sampling edge to the junk that follows; ``worst`` draws collapse both to the
+        Ranges (inclusive) of the delay from the edge that opens a bit to the bit, and of the
+        delay to the junk around it (see each draw); ``worst`` draws collapse both to the
         latest bit and the earliest junk.
     worst : bool
         Whether the delays are the worst legal case for every bit.
     """
 
     seed: int
-    cfg: PDMConfig
-    edge: str
     start_ps: int
     idle: int
     tdv_ps: tuple[int, int]
     th_ps: tuple[int, int]
     worst: bool
 
-    @property
-    def valid_cycles(self) -> int:
-        """System cycles of the clock level a bit is valid in (high for ``"falling"``)."""
-        d = self.cfg.divisor
-        return (d + 1) // 2 if self.edge == "falling" else d // 2
+
+def _valid_cycles(divisor: int, edge: str) -> int:
+    """System cycles of the PDM clock level a bit is valid in (high for ``"falling"``)."""
+    return (divisor + 1) // 2 if edge == "falling" else divisor // 2
 
 
 @dataclass(frozen=True)
-class I2SDraw:
-    """One random I2S microphone timing.
+class PDMDraw(_Draw):
+    """One random PDM microphone timing (the fields of :class:`_Draw` and these).
+
+    The microphone drives from the first clock edge that opens a level after ``start_ps``;
+    ``th_ps`` is the delay from the sampling edge to the junk that follows the bit.
 
     Attributes
     ----------
-    seed : int
+    cfg : PDMConfig
+        Receiver configuration; ``cfg.divisor`` is the clock ratio.
+    edge : str
+        The receiver's ``sample_edge``.
+    """
+
+    cfg: PDMConfig
+    edge: str
+
+    @property
+    def valid_cycles(self) -> int:
+        """System cycles of the clock level a bit is valid in."""
+        return _valid_cycles(self.cfg.divisor, self.edge)
+
+
+@dataclass(frozen=True)
+class I2SDraw(_Draw):
+    """One random I2S microphone timing (the fields of :class:`_Draw` and these).
+
+    After ``start_ps`` the microphone watches WS and sends its first word in the next slot of
+    its channel that starts with a WS edge it saw (a microphone cannot know a frame began
+    before it listened); ``idle`` is SD's level before that and after its last word;
+    ``tdv_ps``/``th_ps`` count from the falling SCK edge to the new bit and to the junk before
+    it (only when shorter than that bit's ``tdv``).
+
+    Attributes
+    ----------
     cfg : I2SConfig
         ``cfg.divisor`` is the clock ratio.
     channel : str
         ``"left"`` or ``"right"``: the slot the microphone sends in.
-    start_ps : int
-        When the microphone powers on, ps after reset: it then watches WS and sends its first
-        word in the next slot of its channel that starts with a WS edge it saw (a
-        microphone cannot know a frame began before it listened).
-    idle : int
-        Level of SD while the microphone has not locked to WS yet and after its last word.
-    tdv_ps, th_ps : tuple of int
-        Ranges of the delay from the falling SCK edge to the new bit, and to the junk before
-        it (only when shorter than that bit's ``tdv``).
-    worst : bool
     """
 
-    seed: int
     cfg: I2SConfig
     channel: str
-    start_ps: int
-    idle: int
-    tdv_ps: tuple[int, int]
-    th_ps: tuple[int, int]
-    worst: bool
 
     @property
     def base(self) -> int:
@@ -233,11 +238,12 @@ def draw_pdm(seed: int) -> PDMDraw:
     cfg = PDMConfig(PCM_RATE * divisor * r * fir_d, divisor, r, fir_d, cic_order=order)
     edge = ("falling", "rising")[int(rng.integers(2))]
     worst = bool(seed % 2)
-    valid = (divisor + 1) // 2 if edge == "falling" else divisor // 2
+    valid = _valid_cycles(divisor, edge)
     tdv, th = _delays(rng, valid * PERIOD_PS, (divisor - valid) * PERIOD_PS, worst)
     # Up to two and a half output samples of idle levels before the microphone's first bit.
     start = int(rng.integers(0, 5 * cfg.decimation * divisor * PERIOD_PS // 2))
-    return PDMDraw(seed, cfg, edge, start, int(rng.integers(2)), tdv, th, worst)
+    return PDMDraw(seed=seed, cfg=cfg, edge=edge, start_ps=start, idle=int(rng.integers(2)),
+                   tdv_ps=tdv, th_ps=th, worst=worst)
 
 
 def draw_i2s(seed: int) -> I2SDraw:
@@ -249,8 +255,9 @@ def draw_i2s(seed: int) -> I2SDraw:
     tdv, th = _delays(rng, divisor // 2 * PERIOD_PS, None, worst)
     # Anywhere in the first two and a half frames: before or after its slot's WS edge.
     start = int(rng.integers(0, 5 * I2S_FRAME * divisor * PERIOD_PS // 2))
-    return I2SDraw(seed, cfg, ("left", "right")[int(rng.integers(2))], start,
-                   int(rng.integers(2)), tdv, th, worst)
+    channel = ("left", "right")[int(rng.integers(2))]
+    return I2SDraw(seed=seed, cfg=cfg, channel=channel, start_ps=start,
+                   idle=int(rng.integers(2)), tdv_ps=tdv, th_ps=th, worst=worst)
 
 
 def sweep_pcm(samples: int, seed: int, peak: float = 0.7) -> np.ndarray:

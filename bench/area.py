@@ -4,6 +4,8 @@
 
     python bench/area.py                      # every point below -> bench/results/area.json
     python bench/area.py --points icebreaker:dnn:4
+    python bench/area.py --points ulx3s-85f:cnn:8 --clock 100 --seeds 0,1,2
+                                              # -> bench/results/area-clock-100.json
 
 Each point is a board, a network and a lane count. The networks are the random stand-ins of
 :mod:`boards.refmodel` (resources depend on the shape, not the weight values): ``dnn`` is the
@@ -15,11 +17,16 @@ recorded with the refusal and its numbers, not built.
 
 ``docs/hardware.md`` ("Resources per module") and the README take their tables from the
 result (``bench/readme.py``).
+
+``--clock MHZ|auto`` builds at another design clock (``kwshw build --clock``) and ``--seeds``
+over several nextpnr placement seeds (``kwshw build --seed``), without the per-module split,
+into ``area-clock-MHZ.json``: whether a clock is met, and by how much the placement decides.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import sys
 import tempfile
@@ -39,14 +46,19 @@ NETWORKS = {"dnn": random_model, "cnn": random_cnn}
 DEPTH = 4
 
 
-def measure(board: str, network: str, lanes: int, work: Path) -> dict:
-    """One point: the build's totals and per-module split, or the fit check's refusal."""
+def measure(board: str, network: str, lanes: int, work: Path, *,
+            clock: float | str | None = None, seed: int | None = None) -> dict:
+    """One point: the build's totals and per-module split (at the board's clock), or the fit
+    check's refusal; at another ``clock`` (Hz or ``"auto"``) and nextpnr ``seed``, the totals
+    and the clock report."""
     model = NETWORKS[network](4)
     point = {"board": board, "network": network, "lanes": lanes, "bits": model.bits,
              "model": {"sha256": model.sha256, "shape": model.shape}}
+    if clock is not None or seed is not None:
+        point["seed"] = seed
     try:
         rep = build(board, model, lanes=lanes, out_dir=work, allow_timing_fail=True,
-                    breakdown=True)
+                    breakdown=clock is None, sys_clk_hz=clock, seed=seed)
     except FitError as e:
         return {**point, "status": "does not fit", "error": str(e)}
     except BuildError as e:
@@ -58,8 +70,8 @@ def measure(board: str, network: str, lanes: int, work: Path) -> dict:
     return {**point, "status": "built", "utilization": rep["utilization"],
             "fmax_mhz": rep["clock"]["achieved_mhz"], "sys_clk_mhz": rep["clock"]["sys_hz"] / 1e6,
             "cycles_per_frame": rep["throughput"]["cycles_per_frame"],
-            "modules": [r for r in rep["modules"] if r["module"].count(".") < DEPTH],
-            "times": rep["times"]}
+            "modules": [r for r in rep.get("modules", ()) if r["module"].count(".") < DEPTH],
+            "clock": rep["clock"], "times": rep["times"]}
 
 
 def _attempted(message: str) -> dict:
@@ -87,20 +99,34 @@ def main(argv=None) -> int:
     ap.add_argument("--points", nargs="+", type=_point, default=list(POINTS),
                     help="BOARD:NETWORK:LANES (default: the four reference points)")
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--clock", default=None, metavar="MHZ|auto",
+                    help="design clock (default: the board's; writes area-clock-MHZ.json)")
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated nextpnr placement seeds (default: nextpnr's own)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the build folders here (BOARD-NETWORK each; e.g. for "
                          "bench/lone_ffs.py)")
     args = ap.parse_args(argv)
+    try:
+        clock = args.clock if args.clock in (None, "auto") else float(args.clock) * 1e6
+        seeds = [None] if args.seeds is None else [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--clock takes MHz or auto and --seeds integers: {args.clock!r}, "
+                 f"{args.seeds!r}")
     timer = Timer()
     points = []
     with tempfile.TemporaryDirectory(prefix="kwshw-area-") as tmp:
         builds = args.keep or Path(tmp)
-        for board, network, lanes in args.points:
-            print(f"area: {board} {network} P={lanes} ...", file=sys.stderr, flush=True)
-            points.append(measure(board, network, lanes, builds / f"{board}-{network}"))
-            print(f"area: {board} {network} P={lanes}: {points[-1]['status']}",
+        for (board, network, lanes), seed in itertools.product(args.points, seeds):
+            what = f"{board} {network} P={lanes}" + (f" seed {seed}" if seed is not None else "")
+            print(f"area: {what} ...", file=sys.stderr, flush=True)
+            points.append(measure(board, network, lanes, builds / f"{board}-{network}",
+                                  clock=clock, seed=seed))
+            print(f"area: {what}: {points[-1]['status']}"
+                  + (f", {points[-1]['fmax_mhz']} MHz" if "fmax_mhz" in points[-1] else ""),
                   file=sys.stderr, flush=True)
-    path = write_json(results_dir(override=args.out) / "area.json", {"points": points},
+    name = "area.json" if args.clock is None else f"area-clock-{args.clock}.json"
+    path = write_json(results_dir(override=args.out) / name, {"points": points},
                       meta=provenance("bench/area.py", timer, argv=argv))
     print(f"wrote {path}")
     return 0

@@ -180,24 +180,33 @@ class FlashWeightLoader(wiring.Component):
         return m
 
     def _byte_engine(self, m: Module) -> _ByteEngine:
-        """Shifts one byte out on COPI and one in from CIPO, SPI mode 0."""
+        """Shifts one byte out on COPI and one in from CIPO, SPI mode 0.
+
+        ``byte_done`` comes the cycle after the byte's last clock edge, and a byte begins the
+        cycle after ``start``, from registered copies of ``start`` and ``tx_next``: the end of
+        a byte, the image reader's decision (a header compare, the state machine) and the SPI
+        clock's enable in one cycle were the iCEBreaker's longest path."""
         tx = Signal(8)
         rx = Signal(8)
         bit = Signal(range(9))          # bits left in the current byte
         timer = Signal(range(self._half + 1))
         start = Signal()                # pulse: begin a byte with `tx_next`
         tx_next = Signal(8)
+        go, tx_go = Signal(), Signal(8)  # `start` and `tx_next`, registered
         busy = Signal()
         byte_done = Signal()            # pulse: `rx` holds a complete byte
+        m.d.sync += [go.eq(start),
+                     byte_done.eq((timer == 0) & self.spi.clk & (bit == 1) & ~go)]
+        with m.If(start):
+            m.d.sync += tx_go.eq(tx_next)
         m.d.comb += [
-            busy.eq(bit != 0),
-            byte_done.eq(busy & (timer == 0) & self.spi.clk & (bit == 1)),
+            busy.eq((bit != 0) | go | byte_done),
             self.spi.copi.eq(tx[7]),
         ]
-        with m.If(start):
-            m.d.sync += [tx.eq(tx_next), bit.eq(8), timer.eq(self._half - 1),
+        with m.If(go):
+            m.d.sync += [tx.eq(tx_go), bit.eq(8), timer.eq(self._half - 1),
                          self.spi.clk.eq(0)]
-        with m.Elif(busy):
+        with m.Elif(bit != 0):
             with m.If(timer != 0):
                 m.d.sync += timer.eq(timer - 1)
             with m.Elif(~self.spi.clk):
@@ -243,11 +252,14 @@ class FlashWeightLoader(wiring.Component):
     def _read_header(self, m: Module, engine: _ByteEngine, header: Const, index: Signal,
                      words_left: Signal) -> None:
         """State HEADER: every header byte must be the expected one."""
+        # The byte expected next, registered (index changes a whole byte before the compare).
+        expected = Signal(8)
+        m.d.sync += expected.eq(header.word_select(index, 8))
         with m.State("HEADER"):
             m.d.comb += self.spi.cs.eq(1)
             with m.If(engine.byte_done):
                 m.d.sync += index.eq(index + 1)
-                with m.If(engine.rx != header.word_select(index, 8)):
+                with m.If(engine.rx != expected):
                     m.next = "ERROR"
                 with m.Elif(index == HEADER_SIZE - 1):
                     m.d.sync += [index.eq(0), words_left.eq(self._n_words)]

@@ -62,11 +62,15 @@ def _steps(rng, spec: HistorySpec, kind: int) -> np.ndarray:
 
 
 def _set_entry_value(ctx, bank: HistoryBank, entry: list[int]) -> None:
-    """Present the last of ``entry``'s values so far with their min/max, as the
-    accelerator's min-max tracker does."""
-    ctx.set(bank.inp.payload.value, entry[-1])
-    ctx.set(bank.inp.payload.min, min(entry))
-    ctx.set(bank.inp.payload.max, max(entry))
+    """Present the last of ``entry``'s values so far."""
+    ctx.set(bank.inp.payload, entry[-1])
+
+
+def _track_entry(ctx, bank: HistoryBank, entry: list[int]) -> None:
+    """After a value of ``entry`` is taken: the min/max of its values so far, as the
+    accelerator's min-max tracker registers them."""
+    ctx.set(bank.entry_min, min(entry))
+    ctx.set(bank.entry_max, max(entry))
 
 
 def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
@@ -95,6 +99,7 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
             if write:
                 assert w_ready
                 sent.append(int(entry.pop(0)))
+                _track_entry(ctx, bank, sent)
             if request and r_ready:
                 passes -= 1
         ctx.set(bank.inp.valid, 0)
@@ -199,6 +204,7 @@ def test_bank_handshakes_and_cycles():
             _set_entry_value(ctx, bank, values[:k + 1])
             _, _, ready = await ctx.tick().sample(bank.inp.ready)
             assert ready
+            _track_entry(ctx, bank, values[:k + 1])
         ctx.set(bank.inp.valid, 0)
 
     async def reduce_cycles(ctx):

@@ -334,18 +334,20 @@ class Accelerator(wiring.Component):
     def _history_ranges(self, core: Module, b: _Blocks) -> tuple[Signal, Signal]:
         """``XLO`` and ``R`` of the current layer's input in a convolutional network: the
         window's (layer 0), a history's (layers ``1 .. n_conv``), the tracker's (the rest).
-        Also gives the sequencer the history's ``mm_valid``."""
+        Also gives the sequencer the history bank's ``mm_valid`` (ungated: the sequencer
+        waits for it only before layers ``1 .. n_conv``, and then the history written last
+        is the one the layer reads)."""
         layer = b.seq.layer
         src_xmin = Signal(signed(ACT_WIDTH))
         src_range = Signal.like(b.tracker.range)
-        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range)]
+        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range),
+                        b.seq.hist_valid.eq(b.histories.mm_valid)]
         with core.If(layer == 0):
             core.d.comb += [src_xmin.eq(b.window.xmin),
                             src_range.eq(b.window.xmax - b.window.xmin)]
         with core.Elif(layer <= self.n_conv):
             core.d.comb += [src_xmin.eq(b.histories.xmin),
-                            src_range.eq(b.histories.xmax - b.histories.xmin),
-                            b.seq.hist_valid.eq(b.histories.mm_valid)]
+                            src_range.eq(b.histories.xmax - b.histories.xmin)]
         return src_xmin, src_range
 
     def _history_reads(self, core: Module, b: _Blocks) -> Signal:
@@ -446,9 +448,9 @@ class Accelerator(wiring.Component):
         if b.histories is not None:
             core.d.comb += [b.histories.inp.valid.eq(out.valid & (layer < self.n_conv)),
                             b.histories.write_to.eq(layer),
-                            b.histories.inp.payload.value.eq(out.payload.value),
-                            b.histories.inp.payload.min.eq(b.tracker.next_min),
-                            b.histories.inp.payload.max.eq(b.tracker.next_max)]
+                            b.histories.inp.payload.eq(out.payload.value),
+                            b.histories.entry_min.eq(b.tracker.xmin),
+                            b.histories.entry_max.eq(b.tracker.xmax)]
         if act_wr is not None:
             h = self.act_depth
             write = out.valid & (layer != last_layer)

@@ -25,9 +25,11 @@ Memory layout
     base address is ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h
     - 1``), ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
-    ``h``'s slots after those of histories ``0 .. h-1``), written as the entry's last channel
-    arrives (the pair comes with it, from the min-max tracker that watches every layer's
-    outputs); the rest vectors in one ROM (history ``h`` at ``h * 2**ceil(log2(max C))``).
+    ``h``'s slots after those of histories ``0 .. h-1``), written the cycle after the entry's
+    last channel arrives, from ``entry_min``/``entry_max``: the registered outputs of the
+    min-max tracker that watches every layer's outputs (its compare and a block RAM's write
+    data in one cycle set the ECP5 clock); the rest vectors in one ROM (history ``h`` at
+    ``h * 2**ceil(log2(max C))``).
 
 Rest and ``clear``
     Nothing is erased: a saturating counter per history of the entries written since the last
@@ -59,7 +61,7 @@ The caller's contract (what the layer-by-layer schedule does)
     ``read_from`` is set at least one cycle before a request is accepted, and in that cycle no
     entry of history ``read_from`` completes and ``clear`` is low (the first tap is registered
     from them: the schedule sets ``read_from`` with the layer and requests only after the
-    history's min/max reduce, ``K + 3`` cycles after its entry). The next entry of a history
+    history's min/max reduce, ``K + 4`` cycles after its entry). The next entry of a history
     goes in after the last value of the last pass over its previous patch has left ``patch``
     (an SPRAM's output changes with a write). Writes are always accepted (``inp.ready`` is
     constant 1).
@@ -85,17 +87,8 @@ from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
 from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices, spram_blocks
 
-__all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_layout", "entry_slots",
-           "patch_layout", "rest_rom_depth"]
-
-
-def entry_layout() -> data.StructLayout:
-    """Payload of a :class:`HistoryBank`'s ``inp``: a value, and the minimum and maximum of
-    its entry's values so far, it included (:class:`~kwshw.hw.minmax.MinMax`'s
-    ``next_min``/``next_max`` on the same stream): the tracker that watches every layer's
-    outputs already has them, so the bank keeps no running min/max of its own."""
-    return data.StructLayout({"value": signed(ACT_WIDTH), "min": signed(ACT_WIDTH),
-                              "max": signed(ACT_WIDTH)})
+__all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
+           "rest_rom_depth"]
 
 
 def patch_layout() -> data.StructLayout:
@@ -168,9 +161,9 @@ class HistorySpec:
     @property
     def reduce_latency(self) -> int:
         """Cycles from an entry's last transfer to the first cycle with ``mm_valid``, both
-        counted: the transfer, one read per tap, one to register the last read, one for the
-        last fold."""
-        return self.kernel + 3
+        counted: the transfer, one to write the entry's min/max pair, one read per tap, one to
+        register the last read, one for the last fold."""
+        return self.kernel + 4
 
     @property
     def values(self) -> int:
@@ -250,9 +243,13 @@ class HistoryBank(wiring.Component):
     Attributes
     ----------
     inp : stream, in
-        Step vectors for history ``write_to``, ``C`` values per entry in channel order, each
-        with its entry's running min/max (:func:`entry_layout`); each completed entry
-        becomes that history's newest (age 0). Always ready.
+        Step vectors for history ``write_to``, ``C`` values per entry in channel order; each
+        completed entry becomes that history's newest (age 0). Always ready.
+    entry_min, entry_max : Signal, in
+        The minimum and maximum of the values of the entry whose last value ``inp`` took in
+        the previous cycle (the registered ``xmin``/``xmax`` of the
+        :class:`~kwshw.hw.minmax.MinMax` tracker that watches the same stream: the bank
+        keeps no running min/max of its own).
     write_to : Signal, in
         The history ``inp`` writes.
     req : stream, in
@@ -295,7 +292,9 @@ class HistoryBank(wiring.Component):
         self._words = max(w + s.values for w, s in zip(self._first_words, specs, strict=True))
         self._chan_bits = _chan_bits(specs)
         super().__init__({
-            "inp": In(stream.Signature(entry_layout())),
+            "inp": In(stream.Signature(signed(ACT_WIDTH))),
+            "entry_min": In(signed(ACT_WIDTH)),
+            "entry_max": In(signed(ACT_WIDTH)),
             "write_to": In(range(len(specs))),
             "req": In(stream.Signature(0)),
             "read_from": In(range(len(specs))),
@@ -313,8 +312,8 @@ class HistoryBank(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
-        # An entry's pair is written the cycle before its reduce reads it, and the reduce
-        # reads only its own history's slots: no read collides with a write (nor in the
+        # An entry's pair is written the cycle before its reduce starts reading, and the
+        # reduce reads only its own history's slots: no read collides with a write (nor in the
         # value memories: the history written is never the one read).
         m.submodules.entry_mm = entry_mm = memory.Memory(
             shape=mm_layout, depth=entry_slots(self.specs), init=[], attrs=DISJOINT_PORTS)
@@ -323,8 +322,10 @@ class HistoryBank(wiring.Component):
                 for h, s in enumerate(self.specs)]
         writes, reads = zip(*(self._value_memory(m, g, platform)
                               for g in range(len(self._groups))), strict=True)
-        done = self._write_side(m, writes, entry_mm.write_port(), ptrs)
-        self._reduce(m, disjoint_read_port(m, entry_mm, "entry_mm_rd"), ptrs, done)
+        done = self._write_side(m, writes, ptrs)
+        hist, wrote = self._write_pair(m, entry_mm.write_port(), ptrs, done)
+        self._reduce(m, disjoint_read_port(m, entry_mm, "entry_mm_rd"), ptrs, hist, wrote,
+                     done)
         self._read_side(m, reads, rest.read_port(), ptrs)
         return m
 
@@ -374,25 +375,19 @@ class HistoryBank(wiring.Component):
             lo += w
         return vw, vr
 
-    def _write_side(self, m: Module, writes, mw: memory.WritePort,
-                    ptrs: list[_Pointers]) -> Value:
-        """Entries arrive for history ``write_to``: store the values and the entry's min/max,
-        move its pointers. Returns the entry-completed strobe."""
+    def _write_side(self, m: Module, writes, ptrs: list[_Pointers]) -> Value:
+        """Entries arrive for history ``write_to``: store the values, move its pointers.
+        Returns the entry-completed strobe."""
         sel = self.write_to
         chan = Signal(range(max(s.channels for s in self.specs)))
         last_chan = chan == Array(Const(s.channels - 1, chan.shape()) for s in self.specs)[sel]
         fire = self.inp.valid
         done = fire & last_chan
-        m.d.comb += [
-            self.inp.ready.eq(1),
-            mw.addr.eq(Array(p.next_slot for p in ptrs)[sel]),
-            mw.data.min.eq(self.inp.payload.min), mw.data.max.eq(self.inp.payload.max),
-            mw.en.eq(done),
-        ]
+        m.d.comb += self.inp.ready.eq(1)
         with m.If(fire):
             m.d.sync += chan.eq(Mux(last_chan, 0, chan + 1))
         for vw, hs in zip(writes, self._groups, strict=True):
-            m.d.comb += [vw.data.eq(self.inp.payload.value),
+            m.d.comb += [vw.data.eq(self.inp.payload),
                          vw.en.eq(fire & Cat(sel == h for h in hs).any())]
             with m.Switch(sel):
                 for h in hs:
@@ -423,14 +418,29 @@ class HistoryBank(wiring.Component):
         with m.Else():
             m.d.sync += p.write_addr.eq(p.write_addr + 1)
 
-    def _reduce(self, m: Module, mr: RegisteredRead, ptrs: list[_Pointers],
-                done: Value) -> None:
-        """Min/max over the stored pairs at the taps of the history just written."""
+    def _write_pair(self, m: Module, mw: memory.WritePort, ptrs: list[_Pointers],
+                    done: Value) -> tuple[Signal, Signal]:
+        """The completed entry's min/max pair (``entry_min``/``entry_max``), written the cycle
+        after ``done`` into the entry's slot (by then its history's newest). Returns the
+        history (registered at ``done``) and the write strobe."""
         hist = Signal.like(self.write_to)
-        go = Signal()
-        m.d.sync += go.eq(done)
+        wrote = Signal()
+        m.d.sync += wrote.eq(done)
         with m.If(done):
             m.d.sync += hist.eq(self.write_to)
+        m.d.comb += [
+            mw.addr.eq(Array(p.newest_slot for p in ptrs)[hist]),
+            mw.data.min.eq(self.entry_min), mw.data.max.eq(self.entry_max),
+            mw.en.eq(wrote),
+        ]
+        return hist, wrote
+
+    def _reduce(self, m: Module, mr: RegisteredRead, ptrs: list[_Pointers], hist: Signal,
+                wrote: Signal, done: Value) -> None:
+        """Min/max over the stored pairs at the taps of history ``hist``, from the cycle after
+        its newest pair was written."""
+        go = Signal()
+        m.d.sync += go.eq(wrote)
         r_idx = Signal(range(max(s.kernel for s in self.specs)))
         r_busy = Signal()
         index = Mux(go, 0, r_idx)
@@ -469,7 +479,7 @@ class HistoryBank(wiring.Component):
                 self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
                 self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
             ]
-        with m.If(done | go):
+        with m.If(done | wrote | go):
             m.d.sync += self.mm_valid.eq(0)
         with m.Elif(f_last):
             m.d.sync += self.mm_valid.eq(1)

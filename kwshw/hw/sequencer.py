@@ -221,15 +221,19 @@ class Sequencer(wiring.Component):
         spacing = max(s.spacing for s in sched)
         idx = Signal(range(spacing))
         pas = Signal(range(max(s.passes for s in sched)))
-        # Per-layer constants, selected by the current layer.
+        # Per-layer constants, registered from the current layer: a layer's first beat comes
+        # at least two cycles after the layer changes (START, DIVIDE), and the lookup in front
+        # of the run's compares was part of the iCE40's longest path.
         n_in = Signal(range(max(s.n_in for s in sched) + 1))
-        space = Signal(range(spacing + 1))
+        last_idx = Signal(range(max(s.n_in for s in sched)))
+        space_m1 = Signal(range(spacing))
         passes = Signal.like(pas, name="passes_m1")
         last_cols = Signal(range(lanes + 1))
         with m.Switch(self.layer):
             for k, s in enumerate(sched):
                 with m.Case(k):
-                    m.d.comb += [n_in.eq(s.n_in), space.eq(s.spacing), passes.eq(s.passes - 1),
+                    m.d.sync += [n_in.eq(s.n_in), last_idx.eq(s.n_in - 1),
+                                 space_m1.eq(s.spacing - 1), passes.eq(s.passes - 1),
                                  last_cols.eq(s.last_cols)]
 
         beat = self.issue.payload
@@ -237,7 +241,7 @@ class Sequencer(wiring.Component):
         m.d.comb += [
             beat.index.eq(idx),
             beat.first.eq(idx == 0),
-            beat.last.eq(idx == n_in - 1),
+            beat.last.eq(idx == last_idx),
             beat.cols.eq(Mux(final_pass, last_cols, lanes)),
         ]
 
@@ -264,9 +268,9 @@ class Sequencer(wiring.Component):
                 with m.If(idx < n_in):
                     m.d.sync += self.weight_addr.eq(self.weight_addr + 1)
                 m.d.sync += idx.eq(idx + 1)
-                with m.If(final_pass & (idx == n_in - 1)):
+                with m.If(final_pass & (idx == last_idx)):
                     m.next = "DRAIN"
-                with m.Elif(idx == space - 1):
+                with m.Elif(idx == space_m1):
                     m.d.sync += [idx.eq(0), pas.eq(pas + 1)]
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)

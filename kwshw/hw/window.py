@@ -111,22 +111,44 @@ class Window(wiring.Component):
                                                          init=[], attrs=DISJOINT_PORTS)
         fw, fr = frames.write_port(), disjoint_read_port(m, frames, "frames_rd")
         mw, mr = frame_mm.write_port(), disjoint_read_port(m, frame_mm, "frame_mm_rd")
-        newest, count = self._write_side(m, fw, mw)
-        oldest, oldest_now, cur_count = self._take(m, newest, count)
-        self._reduce(m, mr, oldest_now, count, cur_count)
+        count, first_slots = self._write_side(m, fw, mw)
+        oldest, cur_count = self._take(m, first_slots[0], count)
+        self._reduce(m, mr, first_slots, count, cur_count)
         self._read_vector(m, fr, oldest, cur_count)
         return m
 
+    def _ring_back(self, slot: Value | int) -> Value | int:
+        """The slot ``back`` frames before ``slot`` around the ring (the oldest frame of the
+        window whose newest frame is at ``slot``)."""
+        back, slots = self._back, self._slots
+        if isinstance(slot, int):
+            return (slot - back) % slots
+        return Mux(slot >= back, slot - back, slot + (slots - back))
+
+    def _ring_step(self, slot: Value | int) -> Value | int:
+        """The slot ``stride`` frames after ``slot`` around the ring (the next stacked
+        frame)."""
+        stride, slots = self._stride, self._slots
+        if isinstance(slot, int):
+            return (slot + stride) % slots
+        nxt = slot + stride
+        return Mux(nxt >= slots, nxt - slots, nxt)
+
     def _write_side(self, m: Module, fw: memory.WritePort,
-                    mw: memory.WritePort) -> tuple[Signal, Signal]:
-        """Frames arrive: store the values and the frame's min/max; returns the newest slot
-        and the count of real frames in the window (saturating at ``span``)."""
+                    mw: memory.WritePort) -> tuple[Signal, tuple[Signal, Signal]]:
+        """Frames arrive: store the values and the frame's min/max. Returns the count of real
+        frames in the window (saturating at ``span``) and the first two stacked frames' slots
+        of the window the pending frame completes, registered as it completes: so no ring
+        arithmetic lies between the sequencer's ``take`` and a register (that chain set the
+        ECP5 clock)."""
         bands, span, slots = self._bands, self._span, self._slots
         depth = slots * bands
         wr_addr = Signal(range(depth))
         wr_band = Signal(range(bands))
         wr_slot = Signal(range(slots))
-        newest = Signal(range(slots))
+        first = self._ring_back(0)
+        first_slots = (Signal(range(slots), init=first, name="first_slot"),
+                       Signal(range(slots), init=self._ring_step(first), name="second_slot"))
         count = Signal(range(span + 1))       # real frames in the window, saturating
         run_min = Signal(signed(ACT_WIDTH))
         run_max = Signal(signed(ACT_WIDTH))
@@ -150,40 +172,37 @@ class Window(wiring.Component):
                 m.d.sync += [
                     wr_band.eq(0),
                     wr_slot.eq(Mux(wr_slot == slots - 1, 0, wr_slot + 1)),
-                    newest.eq(wr_slot),
+                    first_slots[0].eq(self._ring_back(wr_slot)),
+                    first_slots[1].eq(self._ring_step(self._ring_back(wr_slot))),
                     count.eq(Mux(count == span, span, count + 1)),
                     self.frame_valid.eq(1),
                 ]
-        return newest, count
+        return count, first_slots
 
-    def _take(self, m: Module, newest: Signal, count: Signal) -> tuple[Signal, Value, Signal]:
-        """The current window, fixed at ``take``: returns its oldest slot (registered, and as
-        computed in the ``take`` cycle) and its count of real frames."""
-        slots = self._slots
-        back = self._back
-        oldest_now = Mux(newest >= back, newest - back, newest + (slots - back))
-        oldest = Signal(range(slots))
+    def _take(self, m: Module, oldest_pending: Signal,
+              count: Signal) -> tuple[Signal, Signal]:
+        """The current window, fixed at ``take``: returns its oldest slot and its count of
+        real frames."""
+        oldest = Signal(range(self._slots))
         cur_count = Signal.like(count)
         with m.If(self.take):
-            m.d.sync += [self.frame_valid.eq(0), oldest.eq(oldest_now), cur_count.eq(count)]
-        return oldest, oldest_now, cur_count
+            m.d.sync += [self.frame_valid.eq(0), oldest.eq(oldest_pending), cur_count.eq(count)]
+        return oldest, cur_count
 
-    def _reduce(self, m: Module, mr: RegisteredRead, oldest_now: Value, count: Signal,
-                cur_count: Signal) -> None:
+    def _reduce(self, m: Module, mr: RegisteredRead, first_slots: tuple[Signal, Signal],
+                count: Signal, cur_count: Signal) -> None:
         """Min/max reduce over the context frames of the window, started by ``take``."""
         context, stride, slots, back = self._context, self._stride, self._slots, self._back
         r_left = Signal(range(context + 1))
         r_slot = Signal(range(slots))
         r_age = Signal(range(back + 1))
-        slot = Mux(self.take, oldest_now, r_slot)
         age = Mux(self.take, back, r_age)
         real = Mux(self.take, back < count, r_age < cur_count)
         issue = self.take | (r_left != 0)
-        m.d.comb += mr.addr.eq(slot)
+        m.d.comb += mr.addr.eq(Mux(self.take, first_slots[0], r_slot))
         with m.If(issue):
-            nxt = slot + stride
             m.d.sync += [
-                r_slot.eq(Mux(nxt >= slots, nxt - slots, nxt)),
+                r_slot.eq(Mux(self.take, first_slots[1], self._ring_step(r_slot))),
                 r_age.eq(age - stride),
                 r_left.eq(Mux(self.take, context - 1, r_left - 1)),
             ]

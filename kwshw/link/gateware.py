@@ -101,6 +101,9 @@ class PacketParser(wiring.Component):
         BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
     """
 
+    #: Bits of the inter-byte timer's low counter (see :meth:`_idle`).
+    _TIMER_LOW_BITS = 8
+
     def __init__(self, *, n_bands: int, timeout: int):
         self._n_bands = n_bands
         self._timeout = _check_timeout(timeout)
@@ -219,14 +222,25 @@ class PacketParser(wiring.Component):
 
     def _idle(self, m: Module) -> Signal:
         """The line has been idle for the timeout: the inter-byte timer, which restarts on every
-        byte and stops at zero, is at zero."""
-        timer = Signal(range(self._timeout + 1))
+        byte and stops at the timeout, is at the timeout.
+
+        The timer is two counters, the low ``_TIMER_LOW_BITS`` bits and the rest (which counts
+        the low part's wraps): a single counter as wide as the timeout (17 bits at 18 MHz)
+        was the iCEBreaker design's longest path, its carry chain split by the placer into a
+        dozen pieces joined through logic cells."""
+        low_bits = min(self._TIMER_LOW_BITS, self._timeout.bit_length())
+        low_max = (1 << low_bits) - 1
+        end_low, end_high = self._timeout & low_max, self._timeout >> low_bits
+        low = Signal(low_bits, init=end_low)
+        high = Signal(range(end_high + 1), init=end_high)
         idle = Signal()
-        m.d.comb += idle.eq(timer == 0)
+        m.d.comb += idle.eq((high == end_high) & (low == end_low))
         with m.If(self.rx.valid & self.rx.ready):
-            m.d.sync += timer.eq(self._timeout)
+            m.d.sync += [low.eq(0), high.eq(0)]
         with m.Elif(~idle):
-            m.d.sync += timer.eq(timer - 1)
+            m.d.sync += low.eq(low + 1)
+            with m.If(low == low_max):
+                m.d.sync += high.eq(high + 1)
         return idle
 
 

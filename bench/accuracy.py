@@ -113,21 +113,18 @@ def _variant(args) -> tuple[dict, dict]:
         For malformed values, or a variant without ``--tag``.
     """
     from kwshw.features import FeatureConfig
+    from kwshw.layers import parse_convs
 
     window = FeatureConfig.parse_window(args.window) if args.window else {}
     overrides: dict = {}
-    try:
-        if args.convs:
-            overrides["convs"] = tuple(tuple(int(v) for v in c.split(","))
-                                       for c in args.convs.split(";"))
-            overrides["time_conv"] = None
-        if args.hidden:
+    if args.convs:
+        overrides["convs"] = parse_convs(args.convs)
+        overrides["time_conv"] = None
+    if args.hidden:
+        try:
             overrides["hidden"] = tuple(int(v) for v in args.hidden.split(","))
-    except ValueError:
-        raise ValueError(f"--convs takes K,S,C;K,S,C;... and --hidden N,N,...: got "
-                         f"{args.convs!r}, {args.hidden!r}") from None
-    if any(len(c) != 3 for c in overrides.get("convs", ())):
-        raise ValueError(f"every convolution needs K,S,C: got {args.convs!r}")
+        except ValueError:
+            raise ValueError(f"--hidden takes N,N,...: got {args.hidden!r}") from None
     if (window or overrides) and not args.tag:
         raise ValueError("a variant (--window, --convs, --hidden) needs --tag for its file name")
     return window, overrides

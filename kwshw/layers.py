@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "network_shapes",
-           "patch_index", "gather_patches", "float_layer", "float_activations"]
+           "parse_conv", "parse_convs", "patch_index", "gather_patches", "float_layer",
+           "float_activations"]
 
 #: The reference convolutional network (the CNN recipe, :data:`kwshw.train.trainer.CNN_RECIPE`,
 #: and the random stand-in of :func:`boards.refmodel.random_cnn`): ``(kernel, stride,
@@ -55,6 +56,35 @@ class Conv:
                 or self.kernel < 1 or self.stride < 1:
             raise ValueError(f"a convolution needs kernel >= 1 and stride >= 1, "
                              f"got kernel={self.kernel}, stride={self.stride}")
+
+
+def parse_conv(text: str) -> tuple[int, int, int]:
+    """``"K,S,C"`` (kernel steps, stride steps, output channels) as ``(K, S, C)``.
+
+    Raises
+    ------
+    ValueError
+        Unless three integers of at least 1.
+    """
+    try:
+        k, s, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected K,S,C (three integers: kernel steps, stride steps, "
+                         f"channels), got {text!r}") from None
+    if min(k, s, c) < 1:
+        raise ValueError(f"K, S and C must be at least 1, got {text!r}")
+    return (k, s, c)
+
+
+def parse_convs(text: str) -> tuple[tuple[int, int, int], ...]:
+    """``"K,S,C;K,S,C;..."`` as a stack of convolutions, first first (:func:`parse_conv`).
+
+    Raises
+    ------
+    ValueError
+        If any convolution is malformed.
+    """
+    return tuple(parse_conv(c) for c in text.split(";"))
 
 
 @dataclass(frozen=True)

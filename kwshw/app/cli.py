@@ -358,22 +358,19 @@ def _time_conv(text: str) -> tuple[int, ...]:
     if text.strip().lower() == "none":
         return ()
     try:
-        k, s, c = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected K,S,C (three integers: kernel frames, stride frames, channels) or "
-            f"'none', got {text!r}") from None
-    if k < 1 or s < 1 or c < 1:
-        raise argparse.ArgumentTypeError(f"K, S and C must be at least 1, got {text!r}")
-    return (k, s, c)
+        return _convs(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} ('none' for a plain first layer)") from None
 
 
 def _convs(text: str) -> tuple[int, int, int]:
-    """``K,S,C`` -> (K, S, C) of one convolution."""
-    conv = _time_conv(text)
-    if not conv:
-        raise argparse.ArgumentTypeError("a convolution needs K,S,C")
-    return conv
+    """``K,S,C`` -> (K, S, C) of one convolution (:func:`kwshw.layers.parse_conv`)."""
+    from ..layers import parse_conv
+
+    try:
+        return parse_conv(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _window(text: str) -> dict[str, int]:

@@ -104,8 +104,8 @@ def _config(task: str, quick: bool, seed: int, recipe_name: str = "dnn",
 
 
 def _variant(args) -> tuple[dict, dict]:
-    """The window fields and the TrainConfig overrides of ``--window``, ``--convs`` and
-    ``--hidden``.
+    """The window fields and the TrainConfig overrides of ``--window``, ``--convs``,
+    ``--hidden`` and ``--unknown-weight``.
 
     Raises
     ------
@@ -125,8 +125,11 @@ def _variant(args) -> tuple[dict, dict]:
             overrides["hidden"] = tuple(int(v) for v in args.hidden.split(","))
         except ValueError:
             raise ValueError(f"--hidden takes N,N,...: got {args.hidden!r}") from None
+    if args.unknown_weight is not None:
+        overrides["unknown_weight"] = args.unknown_weight
     if (window or overrides) and not args.tag:
-        raise ValueError("a variant (--window, --convs, --hidden) needs --tag for its file name")
+        raise ValueError("a variant (--window, --convs, --hidden, --unknown-weight) needs "
+                         "--tag for its file name")
     return window, overrides
 
 
@@ -432,6 +435,9 @@ def main(argv=None) -> int:
                     help="the recipe's convolutions replaced, e.g. '5,2,64;3,2,64;3,2,56'")
     ap.add_argument("--hidden", metavar="N,N,...", default=None,
                     help="the recipe's dense hidden widths replaced, e.g. '60'")
+    ap.add_argument("--unknown-weight", type=float, default=None, metavar="W",
+                    help="the _unknown_ class's loss weight times W "
+                         "(TrainConfig.unknown_weight)")
     ap.add_argument("--tag", default=None,
                     help="file name suffix for a variant (accuracy[-RECIPE]-TAG.json); needed "
                          "with --window, --convs or --hidden, so a variant never overwrites the "
@@ -461,6 +467,8 @@ def main(argv=None) -> int:
     plot_out = out if args.recipe == "dnn" else out / args.recipe
     if args.integer_frontend:
         plot_out = plot_out / "integer"
+    if args.tag:
+        plot_out = plot_out / args.tag
     plot_out.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         seeds = [int(v) for v in (args.seeds or ("0" if args.quick else

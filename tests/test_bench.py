@@ -291,7 +291,7 @@ def test_accuracy_variant_options():
 
     def variant(**kw):
         args = argparse.Namespace(**{"window": None, "convs": None, "hidden": None,
-                                     "tag": None, **kw})
+                                     "unknown_weight": None, "tag": None, **kw})
         return accuracy._variant(args)
 
     assert variant() == ({}, {})
@@ -302,6 +302,9 @@ def test_accuracy_variant_options():
                     "hidden": (60,)}
     with pytest.raises(ValueError, match="--tag"):
         variant(window="49,2,2")
+    assert variant(unknown_weight=3.0, tag="u3") == ({}, {"unknown_weight": 3.0})
+    with pytest.raises(ValueError, match="--tag"):
+        variant(unknown_weight=3.0)
     with pytest.raises(ValueError, match="K,S,C"):
         variant(convs="5,2", tag="x")
     with pytest.raises(ValueError, match="STEPS,STRIDE,SMOOTH"):

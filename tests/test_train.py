@@ -357,6 +357,27 @@ def test_class_weights_balance_a_rare_class():
     assert TrainConfig().balance_classes is True
 
 
+def test_unknown_weight_scales_only_the_unknown_class():
+    """``unknown_weight`` multiplies ``_unknown_``'s balanced weight and nothing else; 1 (the
+    recipes) leaves the loss and the model file's training record as they were; <= 0 is
+    refused."""
+    from kwshw.train.trainer import _loss_weights
+
+    data = _synthetic_data()
+    data.labels = ["a", "_unknown_", "c"]
+    balanced = data.class_weights
+    assert torch.equal(_loss_weights(data, TrainConfig()), balanced)
+    w = _loss_weights(data, TrainConfig(unknown_weight=3.0))
+    assert torch.allclose(w, balanced * torch.tensor([1.0, 3.0, 1.0]))
+    plain = _loss_weights(data, TrainConfig(balance_classes=False, unknown_weight=2.0))
+    assert plain.tolist() == [1.0, 2.0, 1.0]
+    assert _loss_weights(data, TrainConfig(balance_classes=False)) is None
+    assert "unknown_weight" not in TrainConfig().to_meta()
+    assert TrainConfig(unknown_weight=2.5).to_meta()["unknown_weight"] == 2.5
+    with pytest.raises(ValueError, match="unknown_weight"):
+        TrainConfig(unknown_weight=0)
+
+
 def test_distillation_loss_is_class_weighted_like_the_teacher():
     from kwshw.train.trainer import _distillation_loss
 

@@ -396,7 +396,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("no data: pass --data or set KWSHW_DATA")
     # Options left out keep the recipe's values (TrainConfig is their one definition).
     given = {k: v for k, v in (("epochs", args.epochs), ("qat_epochs", args.qat_epochs),
-                               ("copies", args.copies)) if v is not None}
+                               ("copies", args.copies), ("unknown_weight", args.unknown_weight))
+             if v is not None}
     if args.hidden is not None:
         given["hidden"] = tuple(args.hidden)
     if args.time_conv is not None:
@@ -642,6 +643,9 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                    help="QAT fine-tuning epochs (default: the recipe's)")
     p.add_argument("--copies", type=int, default=None,
                    help="augmented copies of every clip (default: the recipe's)")
+    p.add_argument("--unknown-weight", type=float, default=None, metavar="W",
+                   help="multiply the _unknown_ class's loss weight by W (fewer false accepts "
+                        "on other speech, more missed keywords; default 1)")
     p.add_argument("--window", metavar="STEPS,STRIDE,SMOOTH", type=_window, default=None,
                    help="the input window: time steps, 10 ms frames per step (the hop), frames "
                         "averaged per step (default 25,4,4: one second in 40 ms steps; "

@@ -111,6 +111,9 @@ class TrainConfig:
     #: ``on``/``off`` have about five times fewer training clips than the other words (only
     #: the test archive has them), the wake word about sixty times fewer than its negatives.
     balance_classes: bool = True
+    #: Multiplies the ``_unknown_`` class's weight in the cross-entropy (after balancing): in
+    #: a stream, non-keyword speech taken for a keyword is what false accepts are made of.
+    unknown_weight: float = 1.0
     negative_windows: str = "centroid"
     #: Speech Commands: extra training windows, at every alignment, of a stream of the training
     #: split's ``_unknown_`` and ``_silence_`` clips (:mod:`kwshw.stream_windows`), so that the
@@ -125,6 +128,8 @@ class TrainConfig:
     validate: bool = True
 
     def __post_init__(self) -> None:
+        if not self.unknown_weight > 0:
+            raise ValueError(f"unknown_weight must be > 0, got {self.unknown_weight}")
         if self.convs is not None and self.time_conv is not None:
             raise ValueError("convs (the CNN) replaces time_conv (the DNN's first layer): "
                              "set time_conv=None")
@@ -160,9 +165,11 @@ class TrainConfig:
             del d["convs"]
         else:
             d["convs"] = [list(c) for c in self.convs]
-        # Likewise for label smoothing, which no recipe uses.
+        # Likewise for label smoothing and the _unknown_ weight, which no recipe changes.
         if not self.label_smoothing:
             del d["label_smoothing"]
+        if self.unknown_weight == 1.0:
+            del d["unknown_weight"]
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d
@@ -353,6 +360,19 @@ def _distillation_loss(logits: torch.Tensor, target: torch.Tensor, labels: torch
     return (w * kl).sum() / w.sum()
 
 
+def _loss_weights(data: TrainData, config: TrainConfig) -> torch.Tensor | None:
+    """The cross-entropy's class weights: balanced (``balance_classes``), ``_unknown_``'s
+    times ``unknown_weight``; None for plain cross-entropy."""
+    if not config.balance_classes and config.unknown_weight == 1.0:
+        return None
+    weights = data.class_weights if config.balance_classes else \
+        torch.ones(len(data.labels))
+    if "_unknown_" in data.labels:
+        weights = weights.clone()
+        weights[data.labels.index("_unknown_")] *= config.unknown_weight
+    return weights
+
+
 def _fit(net: Network, data: TrainData, config: TrainConfig, *, epochs: int, lr: float,
          seed: int, desc: str, progress: bool, teacher: Network | None = None) -> list[float]:
     """AdamW with a one-cycle schedule over the training windows; returns the loss per epoch.
@@ -364,7 +384,7 @@ def _fit(net: Network, data: TrainData, config: TrainConfig, *, epochs: int, lr:
     per_epoch = (len(data.x) + config.batch_size - 1) // config.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch,
                                                 pct_start=0.1)
-    weights = data.class_weights if config.balance_classes else None
+    weights = _loss_weights(data, config)
     gen = torch.Generator().manual_seed(seed)
     losses = []
     bar = progress_bar(range(epochs), desc=desc, disable=not progress, unit="epoch")

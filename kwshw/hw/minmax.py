@@ -33,7 +33,9 @@ class MinMax(wiring.Component):
         previous cycle.
     next_min, next_max : Signal, out
         The same including the value of this cycle (while ``inp.valid``): what ``xmin`` and
-        ``xmax`` become. The history bank stores them at the end of each entry.
+        ``xmax`` become. (The history bank takes ``xmin``/``xmax`` the cycle after an
+        entry's last value instead: this compare feeding a block RAM's write data set the
+        ECP5 clock.)
     range : Signal, out
         ``xmax - xmin`` (unsigned, one bit wider than the values).
     """

@@ -456,7 +456,8 @@ def logic_overflow(message: str) -> bool:
 RESULT_FILES = ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convolutions", "cycles",
                 "simspeed", "sweep", "sweep-cnn", "area", "area-before", "frontend", "stages",
                 "accuracy-cnn-label-smoothing", "accuracy-cnn-integer", "frontend-sim",
-                "standalone")
+                "standalone", "accuracy-cnn-w49", "accuracy-cnn-unk3", "area-clock-100",
+                "area-clock-auto")
 
 
 def load_results(folder: str | os.PathLike) -> dict:

@@ -34,6 +34,7 @@ import numpy as np
 
 __all__ = [
     "FeatureConfig",
+    "parse_counts",
     "Normalizer",
     "FrameSmoother",
     "n_frames",
@@ -47,6 +48,29 @@ __all__ = [
     "stack_window",
     "stack_windows",
 ]
+
+
+def parse_counts(text: str, names: Sequence[str], meaning: str) -> tuple[int, ...]:
+    """``"a,b,..."``: ``len(names)`` comma-separated integers of at least 1 (the command-line
+    form of a window, :meth:`FeatureConfig.parse_window`, or of a convolution,
+    :func:`kwshw.layers.parse_conv`).
+
+    Raises
+    ------
+    ValueError
+        Naming the fields (``names``) and what they are (``meaning``).
+    """
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != len(names):
+        raise ValueError(f"expected {','.join(names)} ({len(names)} integers: {meaning}), "
+                         f"got {text!r}")
+    if min(values) < 1:
+        raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must be at least 1, "
+                         f"got {text!r}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -128,14 +152,9 @@ class FeatureConfig:
         ValueError
             Unless three integers of at least 1.
         """
-        try:
-            steps, stride, smooth = (int(v) for v in text.split(","))
-        except ValueError:
-            raise ValueError(f"expected STEPS,STRIDE,SMOOTH (three integers: time steps in the "
-                             f"window, 10 ms frames per step, frames averaged per step), got "
-                             f"{text!r}") from None
-        if min(steps, stride, smooth) < 1:
-            raise ValueError(f"STEPS, STRIDE and SMOOTH must be at least 1, got {text!r}")
+        steps, stride, smooth = parse_counts(
+            text, ("STEPS", "STRIDE", "SMOOTH"),
+            "time steps in the window, 10 ms frames per step, frames averaged per step")
         return {"context": steps, "stride": stride, "smooth": smooth}
 
     @classmethod

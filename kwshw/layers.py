@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .features import parse_counts
+
 __all__ = ["REFERENCE_CNN", "Conv", "Geometry", "conv_positions", "network_shapes",
            "parse_conv", "parse_convs", "patch_index", "gather_patches", "float_layer",
            "float_activations"]
@@ -66,13 +68,7 @@ def parse_conv(text: str) -> tuple[int, int, int]:
     ValueError
         Unless three integers of at least 1.
     """
-    try:
-        k, s, c = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected K,S,C (three integers: kernel steps, stride steps, "
-                         f"channels), got {text!r}") from None
-    if min(k, s, c) < 1:
-        raise ValueError(f"K, S and C must be at least 1, got {text!r}")
+    k, s, c = parse_counts(text, ("K", "S", "C"), "kernel steps, stride steps, channels")
     return (k, s, c)
 
 

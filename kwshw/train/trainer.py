@@ -367,8 +367,7 @@ def _loss_weights(data: TrainData, config: TrainConfig) -> torch.Tensor | None:
         return None
     weights = data.class_weights if config.balance_classes else \
         torch.ones(len(data.labels))
-    if "_unknown_" in data.labels:
-        weights = weights.clone()
+    if "_unknown_" in data.labels:  # both tensors above are new: scaling in place is safe
         weights[data.labels.index("_unknown_")] *= config.unknown_weight
     return weights
 

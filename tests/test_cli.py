@@ -107,6 +107,32 @@ def test_build_passes_clock_and_placement_seed(tmp_path, monkeypatch, capsys):
     assert seen["sys_clk_hz"] == 100e6
 
 
+def test_all_boards_option(tmp_path, monkeypatch, capsys):
+    """``kwshw all --boards``: ``none`` (or nothing) skips the builds, a board without lanes
+    gets the board table's default, bad lanes and unknown boards are usage errors."""
+    from kwshw.app import pipeline
+
+    seen = {}
+
+    def fake_run_all(data, out, **kwargs):
+        seen["boards"] = kwargs["boards"]
+        return {"ok": True}
+
+    monkeypatch.setattr(pipeline, "run_all", fake_run_all)
+    monkeypatch.setattr(pipeline, "format_summary", lambda s: "summary")
+    base = ["all", "--data", str(tmp_path), "-o", str(tmp_path / "out")]
+    for boards, want in (([], []), (["none"], []), (["icebreaker"], [("icebreaker", 4)]),
+                         (["ulx3s-85f", "icebreaker:2"], [("ulx3s-85f", 8), ("icebreaker", 2)])):
+        assert cli.main([*base, "--boards", *boards]) == 0
+        assert seen.pop("boards") == want, boards
+    assert cli.main([*base, "--boards", "nosuchboard"]) == 2
+    assert "unknown board 'nosuchboard'" in capsys.readouterr().err
+    for bad in ("icebreaker:0", "icebreaker:x"):
+        r = run(*base, "--boards", bad)
+        assert r.returncode == 2 and "lanes must be a positive integer" in r.stderr
+    assert "boards" not in seen
+
+
 def test_train_window_option():
     parser = cli.build_parser()
     args = parser.parse_args(["train", "-o", "m.kwm", "--window", "49,2,2"])

@@ -425,14 +425,47 @@ def cmd_all(args: argparse.Namespace) -> int:
 
     if not args.data:
         raise CLIError("no data: pass --data or set KWSHW_DATA")
-    boards = DEFAULT_BOARDS if args.boards is None else [
-        (b.split(":")[0], int(b.split(":")[1]) if ":" in b else 4) for b in args.boards]
+    boards = DEFAULT_BOARDS if args.boards is None else _board_list(args.boards)
     s = run_all(args.data, args.out, recipe=args.recipe, bits=args.bits, lanes=args.lanes,
                 boards=boards, frames=args.frames, simulator=args.simulator,
                 epochs=args.epochs, seed=args.seed, model_path=args.model)
     print()
     print(format_summary(s))
     return 0 if s["ok"] else 1
+
+
+def _board_lanes(text: str) -> tuple[str, int | None] | None:
+    """``BOARD[:LANES]`` -> (board, lanes or None for the board's default); ``none`` -> None."""
+    if text.strip().lower() == "none":
+        return None
+    name, _, lanes = text.partition(":")
+    if not lanes:
+        return name, None
+    try:
+        n = int(lanes)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"lanes must be a positive integer: {text!r}")
+    return name, n
+
+
+def _board_list(specs: list) -> list[tuple[str, int]]:
+    """The boards of ``kwshw all --boards`` with their lanes (the board's default when not
+    given); ``none`` entries are dropped."""
+    from boards import get_board
+
+    out = []
+    for spec in specs:
+        if spec is None:
+            continue
+        name, lanes = spec
+        try:
+            board = get_board(name)
+        except KeyError as e:
+            raise CLIError(e.args[0]) from None
+        out.append((name, board.default_lanes if lanes is None else lanes))
+    return out
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -672,7 +705,9 @@ def _add_training_commands(sub, shared: _Shared) -> None:
     p.add_argument("--bits", type=int, default=4, choices=[4, 8], help="code width")
     p.add_argument("--lanes", "-P", type=int, default=8, help="lanes of the simulated design")
     p.add_argument("--boards", nargs="*", default=None, metavar="BOARD[:LANES]",
-                   help="boards to build (default ulx3s-85f:8 icebreaker:4); none to skip")
+                   type=_board_lanes,
+                   help="boards to build, lanes by default the board's own (default "
+                        "ulx3s-85f:8 icebreaker:4); none (or no board) to skip")
     p.add_argument("--frames", type=int, default=200, help="frames checked in cocotb")
     p.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
     p.add_argument("--epochs", type=int, default=None, help="training epochs")

@@ -313,7 +313,7 @@ class Accelerator(wiring.Component):
         if b.histories is not None:
             src_xmin, src_range = self._history_ranges(core, b)
         else:
-            first_layer = seq.layer == 0
+            first_layer = seq.kind.first
             src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
             src_range = Mux(first_layer, window.xmax - window.xmin, b.tracker.range)
         xlo = Signal(signed(ACT_WIDTH))
@@ -337,15 +337,15 @@ class Accelerator(wiring.Component):
         Also gives the sequencer the history bank's ``mm_valid`` (ungated: the sequencer
         waits for it only before layers ``1 .. n_conv``, and then the history written last
         is the one the layer reads)."""
-        layer = b.seq.layer
+        kind = b.seq.kind
         src_xmin = Signal(signed(ACT_WIDTH))
         src_range = Signal.like(b.tracker.range)
         core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range),
                         b.seq.hist_valid.eq(b.histories.mm_valid)]
-        with core.If(layer == 0):
+        with core.If(kind.first):
             core.d.comb += [src_xmin.eq(b.window.xmin),
                             src_range.eq(b.window.xmax - b.window.xmin)]
-        with core.Elif(layer <= self.n_conv):
+        with core.Elif(kind.reads_history):
             core.d.comb += [src_xmin.eq(b.histories.xmin),
                             src_range.eq(b.histories.xmax - b.histories.xmin)]
         return src_xmin, src_range
@@ -355,9 +355,8 @@ class Accelerator(wiring.Component):
         first beat, so the patch follows one cycle later, as the window's values do).
         Returns the value of the current layer's patch."""
         layer, issue, hists = b.seq.layer, b.seq.issue, b.histories
-        reads = (layer != 0) & (layer <= self.n_conv)
         core.d.comb += [
-            hists.req.valid.eq(issue.valid & issue.payload.first & reads),
+            hists.req.valid.eq(issue.valid & issue.payload.first & b.seq.kind.reads_history),
             hists.read_from.eq(layer - 1),
             hists.patch.ready.eq(1),
         ]
@@ -369,7 +368,7 @@ class Accelerator(wiring.Component):
         activation buffer half the previous layer wrote (layer ``l`` writes half ``l % 2`` and
         reads half ``(l - 1) % 2``). Returns the buffer's write port (None without one)."""
         layer, issue, h = b.seq.layer, b.seq.issue, self.act_depth
-        first_layer = layer == 0
+        first_layer = b.seq.kind.first
         core.d.comb += [
             b.window.rd_en.eq(issue.valid & first_layer),
             b.window.rd_first.eq(issue.payload.first),
@@ -386,8 +385,7 @@ class Accelerator(wiring.Component):
         value = Signal(signed(ACT_WIDTH))
         core.d.comb += value.eq(Mux(first_layer, b.window.rd_data, act_data))
         if b.histories is not None:
-            reads_history = ~first_layer & (layer <= self.n_conv)
-            value = Mux(reads_history, self._history_reads(core, b), value)
+            value = Mux(b.seq.kind.reads_history, self._history_reads(core, b), value)
         core.d.comb += [
             b.req.x.valid.eq(read_valid),
             b.req.x.payload.eq(value),
@@ -436,28 +434,24 @@ class Accelerator(wiring.Component):
     def _connect_outputs(self, m: Module, core: Module, b: _Blocks,
                          act_wr: memory.WritePort | None) -> None:
         """Outputs: min/max for the next layer, the activation buffer or the scores."""
-        layer, out = b.seq.layer, b.scaler.out
-        last_layer = len(self.plans) - 1
+        layer, kind, out = b.seq.layer, b.seq.kind, b.scaler.out
         core.d.comb += [
             b.tracker.inp.valid.eq(out.valid),
             b.tracker.inp.payload.value.eq(out.payload.value),
             b.tracker.inp.payload.first.eq(out.payload.column == 0),
-            b.scores.w_stream.valid.eq(out.valid & (layer == last_layer)),
+            b.scores.w_stream.valid.eq(out.valid & kind.last),
             b.scores.w_stream.payload.eq(out.payload.value),
         ]
         if b.histories is not None:
-            core.d.comb += [b.histories.inp.valid.eq(out.valid & (layer < self.n_conv)),
+            core.d.comb += [b.histories.inp.valid.eq(out.valid & kind.writes_history),
                             b.histories.write_to.eq(layer),
                             b.histories.inp.payload.eq(out.payload.value),
                             b.histories.entry_min.eq(b.tracker.xmin),
                             b.histories.entry_max.eq(b.tracker.xmax)]
         if act_wr is not None:
             h = self.act_depth
-            write = out.valid & (layer != last_layer)
-            if self.n_conv:
-                write = write & (layer >= self.n_conv)
             core.d.comb += [
-                act_wr.en.eq(write),
+                act_wr.en.eq(out.valid & ~kind.last & ~kind.writes_history),
                 act_wr.addr.eq(Mux(layer[0], h, 0) + out.payload.column),
                 act_wr.data.eq(out.payload.value),
             ]

@@ -32,9 +32,11 @@ def divider_latency(quot_width: int, radix_bits: int) -> int:
 
 
 def frame_divider_latency(recip_width: int, step_width: int, radix_bits: int) -> int:
-    """Cycles a :class:`FrameDivider` takes from ``start`` to ``done``: the slower of its two
-    dividers (``RECIP`` and ``RM`` quotients of these widths)."""
-    return max(divider_latency(recip_width, radix_bits), divider_latency(step_width, radix_bits))
+    """Cycles a :class:`FrameDivider` takes from ``start`` to ``done``: one to register the
+    range, then the slower of its two dividers (``RECIP`` and ``RM`` quotients of these
+    widths)."""
+    return 1 + max(divider_latency(recip_width, radix_bits),
+                   divider_latency(step_width, radix_bits))
 
 
 class Divider(wiring.Component):
@@ -173,18 +175,23 @@ class FrameDivider(wiring.Component):
         m.submodules.recip_div = rd = self._recip_div
         m.submodules.step_div = sd = self._step_div
         b, m_code = self._bits, arith.code_max(self._bits)
-        zero = Signal()
+        # The range is registered before the dividers start: it comes from the multiplexer
+        # over the window's, the histories' and the tracker's min/max and their difference,
+        # and with a divider's first quotient step behind it in the same cycle that was one
+        # of the iCE40's longest paths. One cycle more per layer.
+        rng, zero, pending = Signal.like(self.range), Signal(), Signal()
+        m.d.sync += pending.eq(self.start)
         with m.If(self.start):
-            m.d.sync += zero.eq(self.range == 0)
+            m.d.sync += [rng.eq(self.range), zero.eq(self.range == 0)]
         m.d.comb += [
-            rd.start.eq(self.start),
-            rd.numerator.eq((m_code << (RECIP_FRAC + 1)) + self.range),
+            rd.start.eq(pending),
+            rd.numerator.eq((m_code << (RECIP_FRAC + 1)) + rng),
             # R = 0 would divide by zero; its RECIP is defined as 0 and masked below.
-            rd.denominator.eq(self.range << 1),
-            sd.start.eq(self.start),
-            sd.numerator.eq((self.range << (b + 1)) + m_code),
+            rd.denominator.eq(rng << 1),
+            sd.start.eq(pending),
+            sd.numerator.eq((rng << (b + 1)) + m_code),
             sd.denominator.eq(2 * m_code),
-            self.done.eq(rd.done & sd.done),
+            self.done.eq(rd.done & sd.done & ~pending),
             self.recip.eq(rd.quotient & ~zero.replicate(len(self.recip))),
             self.step.eq(sd.quotient),
         ]

@@ -24,12 +24,19 @@ from amaranth.lib.wiring import In, Out
 from ..quantize import LayerPlan
 from .common import check_lanes
 
-__all__ = ["COLUMN_INTERVAL", "FrameSchedule", "LayerSchedule", "Sequencer", "layer_schedules"]
+__all__ = ["COLUMN_INTERVAL", "KIND_LAYOUT", "FrameSchedule", "LayerSchedule", "Sequencer",
+           "layer_schedules"]
 
 #: Cycles between two columns entering the scaler: its two multipliers each compute two of a
 #: column's four products (:class:`kwshw.hw.scaler.Scaler`), so the MAC array's hold bank
 #: hands over one column every two cycles.
 COLUMN_INTERVAL = 2
+
+#: What the current layer reads and writes (:attr:`Sequencer.kind`): ``first`` reads the
+#: window (layer 0), ``reads_history`` a convolution history (layers ``1 .. histories``),
+#: ``writes_history`` one (layers ``0 .. histories - 1``), ``last`` writes the scores.
+KIND_LAYOUT = data.StructLayout({"first": 1, "reads_history": 1, "writes_history": 1,
+                                 "last": 1})
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,9 @@ class Sequencer(wiring.Component):
         The scaler produced the current layer's last column.
     layer : Signal, out
         Current layer.
+    kind : Signal(KIND_LAYOUT), out
+        What ``layer`` reads and writes (:data:`KIND_LAYOUT`), registered with ``layer``:
+        the decoders of a layer index were compare chains in front of the memories' enables.
     issue : stream, out
         One beat per read: ``index`` (input ``i``), ``first``/``last`` of a pass and ``cols``
         (lanes with real columns in this pass).
@@ -206,6 +216,7 @@ class Sequencer(wiring.Component):
             "out_room": In(1),
             "layer_done": In(1),
             "layer": Out(range(len(self._sched))),
+            "kind": Out(KIND_LAYOUT, init=self._kind(0)),
             "issue": Out(stream.Signature(issue_layout, always_ready=True)),
             "weight_addr": Out(range(max(n_words, 2))),
             "busy": Out(1),
@@ -224,7 +235,6 @@ class Sequencer(wiring.Component):
         # Per-layer constants, registered from the current layer: a layer's first beat comes
         # at least two cycles after the layer changes (START, DIVIDE), and the lookup in front
         # of the run's compares was part of the iCE40's longest path.
-        n_in = Signal(range(max(s.n_in for s in sched) + 1))
         last_idx = Signal(range(max(s.n_in for s in sched)))
         space_m1 = Signal(range(spacing))
         passes = Signal.like(pas, name="passes_m1")
@@ -232,7 +242,7 @@ class Sequencer(wiring.Component):
         with m.Switch(self.layer):
             for k, s in enumerate(sched):
                 with m.Case(k):
-                    m.d.sync += [n_in.eq(s.n_in), last_idx.eq(s.n_in - 1),
+                    m.d.sync += [last_idx.eq(s.n_in - 1),
                                  space_m1.eq(s.spacing - 1), passes.eq(s.passes - 1),
                                  last_cols.eq(s.last_cols)]
 
@@ -249,7 +259,8 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.frame_valid):
                     m.d.comb += self.take.eq(1)
-                    m.d.sync += [self.layer.eq(0), self.weight_addr.eq(0)]
+                    m.d.sync += [self.layer.eq(0), self.kind.eq(self._kind(0)),
+                                 self.weight_addr.eq(0)]
                     m.next = "WINDOW"
             with m.State("WINDOW"):
                 m.d.comb += self.busy.eq(1)
@@ -260,12 +271,13 @@ class Sequencer(wiring.Component):
                 m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.div_done & ((self.layer != last_layer) | self.out_room)):
+                with m.If(self.div_done & (~self.kind.last | self.out_room)):
                     m.d.sync += [idx.eq(0), pas.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.issue.valid.eq(idx < n_in)]
-                with m.If(idx < n_in):
+                reading = idx <= last_idx
+                m.d.comb += [self.busy.eq(1), self.issue.valid.eq(reading)]
+                with m.If(reading):
                     m.d.sync += self.weight_addr.eq(self.weight_addr + 1)
                 m.d.sync += idx.eq(idx + 1)
                 with m.If(final_pass & (idx == last_idx)):
@@ -275,10 +287,14 @@ class Sequencer(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.layer_done):
-                    with m.If(self.layer == last_layer):
+                    with m.If(self.kind.last):
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += self.layer.eq(self.layer + 1)
+                        with m.Switch(self.layer):
+                            for k in range(last_layer):
+                                with m.Case(k):
+                                    m.d.sync += self.kind.eq(self._kind(k + 1))
                         self._next_layer(m)
             if self._histories:
                 with m.State("HISTORY"):
@@ -287,13 +303,21 @@ class Sequencer(wiring.Component):
                         m.next = "START"
         return m
 
+    def _kind(self, layer: int) -> data.Const:
+        """The :data:`KIND_LAYOUT` flags of ``layer``."""
+        return KIND_LAYOUT.const({"first": layer == 0,
+                                  "reads_history": 1 <= layer <= self._histories,
+                                  "writes_history": layer < self._histories,
+                                  "last": layer == len(self._sched) - 1})
+
     def _next_layer(self, m: Module) -> None:
         """From the last column of a layer to the next layer: its dividers start at once,
         unless it reads a history (layers ``1 .. histories``) whose reduce must finish."""
         if not self._histories:
             m.next = "START"
             return
-        with m.If(self.layer < self._histories):
+        # The next layer reads a history exactly when this one writes one.
+        with m.If(self.kind.writes_history):
             m.next = "HISTORY"
         with m.Else():
             m.next = "START"

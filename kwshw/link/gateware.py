@@ -434,15 +434,34 @@ class FrameBuffer(wiring.Component):
         return m
 
 
-def _crc_states(m: Module, generator: crc.Processor, tx: stream.Interface, *,
-                then: str) -> Signal:
+class _SentCRC:
+    """A transmitter's CRC generator, fed with the bytes it sent a cycle after they left.
+
+    The byte a transmitter offers comes from a multiplexer over its packet's fields; the
+    CRC's XOR network behind that multiplexer, in the same cycle, was the iCE40's longest
+    path. Set ``start`` and ``valid`` as for a :class:`amaranth.lib.crc.Processor` fed with
+    ``tx.payload``; the processor sees them, and the byte, one cycle later, so its ``crc``
+    includes the last byte sent one cycle after that byte left (``pending`` until then).
+    """
+
+    def __init__(self, m: Module, tx: stream.Interface) -> None:
+        m.submodules.crc = self.generator = CRC16.create()
+        self.start, self.valid, self.pending = Signal(), Signal(), Signal()
+        byte = Signal(8)
+        m.d.sync += [byte.eq(tx.payload), self.pending.eq(self.valid),
+                     self.generator.start.eq(self.start)]
+        m.d.comb += [self.generator.data.eq(byte), self.generator.valid.eq(self.pending)]
+
+
+def _crc_states(m: Module, checksum: _SentCRC, tx: stream.Interface, *, then: str) -> Signal:
     """The states ``CRC-HI`` and ``CRC-LO`` of a transmitter's FSM: the packet's CRC, high
-    byte first, then on to state ``then``. Returns a signal high in the cycle the last byte
-    is taken (the packet is sent)."""
+    byte first (once the last byte before it has reached the CRC), then on to state ``then``.
+    Returns a signal high in the cycle the last byte is taken (the packet is sent)."""
     sent = Signal()
+    generator = checksum.generator
     with m.State("CRC-HI"):
-        m.d.comb += [tx.valid.eq(1), tx.payload.eq(generator.crc[8:])]
-        with m.If(tx.ready):
+        m.d.comb += [tx.valid.eq(~checksum.pending), tx.payload.eq(generator.crc[8:])]
+        with m.If(tx.valid & tx.ready):
             m.next = "CRC-LO"
     with m.State("CRC-LO"):
         m.d.comb += [tx.valid.eq(1), tx.payload.eq(generator.crc[:8]), sent.eq(tx.ready)]
@@ -482,21 +501,20 @@ class ReplyTransmitter(wiring.Component):
         m = Module()
         max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * self._ident.n_out)
         ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
-        m.submodules.crc = generator = CRC16.create()
+        checksum = _SentCRC(m, self.tx)
 
         reply = self.reply.payload
         length = self._length(m, max_reply)
         index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
         take = self.tx.valid & self.tx.ready
-        m.d.comb += generator.data.eq(self.tx.payload)
 
         with m.FSM():
             with m.State("HEADER"):
                 m.d.comb += [
                     self.tx.valid.eq(self.reply.valid),
                     # The CRC starts with TYPE, the first byte after SYNC.
-                    generator.start.eq(index == len(SYNC)),
-                    generator.valid.eq(take & (index >= len(SYNC))),
+                    checksum.start.eq(index == len(SYNC)),
+                    checksum.valid.eq(take & (index >= len(SYNC))),
                 ]
                 with m.Switch(index):
                     for k, value in enumerate((SYNC[0], SYNC[1], reply.type, reply.seq,
@@ -513,7 +531,7 @@ class ReplyTransmitter(wiring.Component):
                             m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
-                m.d.comb += generator.valid.eq(take)
+                m.d.comb += checksum.valid.eq(take)
                 with m.Switch(reply.type):
                     with m.Case(PacketType.IDENT_REPLY):
                         m.d.comb += [
@@ -538,7 +556,7 @@ class ReplyTransmitter(wiring.Component):
                     with m.If(index == length - 1):
                         m.next = "CRC-HI"
 
-            sent = _crc_states(m, generator, self.tx, then="HEADER")
+            sent = _crc_states(m, checksum, self.tx, then="HEADER")
         m.d.comb += self.reply.ready.eq(sent)
         with m.If(sent):
             m.d.sync += index.eq(0)
@@ -772,7 +790,7 @@ class EventTransmitter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = generator = CRC16.create()
+        checksum = _SentCRC(m, self.tx)
         seq = Signal(8)
         event = self.events.payload
         # The whole packet but its CRC as one constant-and-field vector, sent a byte at a time.
@@ -783,7 +801,6 @@ class EventTransmitter(wiring.Component):
         size = HEADER_SIZE + DETECTION_SIZE
         index = Signal(range(size))
         take = self.tx.valid & self.tx.ready
-        m.d.comb += generator.data.eq(self.tx.payload)
 
         with m.FSM():
             with m.State("BODY"):
@@ -791,14 +808,14 @@ class EventTransmitter(wiring.Component):
                     self.tx.valid.eq(self.events.valid),
                     self.tx.payload.eq(packet.word_select(index, 8)),
                     # The CRC starts with TYPE, the first byte after SYNC.
-                    generator.start.eq(index == len(SYNC)),
-                    generator.valid.eq(take & (index >= len(SYNC))),
+                    checksum.start.eq(index == len(SYNC)),
+                    checksum.valid.eq(take & (index >= len(SYNC))),
                 ]
                 with m.If(take):
                     m.d.sync += index.eq(Mux(index == size - 1, 0, index + 1))
                     with m.If(index == size - 1):
                         m.next = "CRC-HI"
-            sent = _crc_states(m, generator, self.tx, then="BODY")
+            sent = _crc_states(m, checksum, self.tx, then="BODY")
         m.d.comb += self.events.ready.eq(sent)
         with m.If(sent):
             m.d.sync += seq.eq(seq + 1)

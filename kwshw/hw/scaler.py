@@ -19,9 +19,9 @@ need ten of its eight 16 x 16 DSPs, and the ones left over were built as soft mu
 scaler on the iCEBreaker reference DNN: 1,418 LUTs in ``bench/results/area-before.json``,
 311 with six DSPs in ``area.json`` at ``881edd1``).
 
-The shifts are constants of each layer, selected by the layer index (the shifted values and
-rounding bits are selected, then added once); every register is as wide as the widest layer
-needs (:class:`kwshw.arith.LayerWidths`), which makes it exact.
+The shifts are constants of each layer, selected by codes registered from the layer index
+(the shifted values and rounding bits are selected, then added once); every register is as
+wide as the widest layer needs (:class:`kwshw.arith.LayerWidths`), which makes it exact.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ class Scaler(wiring.Component):
         after the previous one (as the MAC array's hold bank sends them): ``acc`` (``A_j``),
         ``column`` (``j``) and ``last`` (``j`` is the layer's last column). Never stalls.
     layer : Signal, in
-        Index of the layer the columns belong to (held while its columns pass).
+        Index of the layer the columns belong to: set at least a cycle before its first
+        column (the per-layer constants are registered from it) and held while its columns
+        pass.
     psum, step, xlo : Signal, in
         ``P``, ``RM`` and ``XLO`` of that layer's input vector (held likewise).
     out : stream, out
@@ -109,10 +111,12 @@ class Scaler(wiring.Component):
         # Cycle 0: the constant ROM read for this column; its output then holds until the
         # next column's read (at least COLUMN_INTERVAL cycles later).
         bases = const_bases(plans)
+        base = Signal(range(max(bases) + 1))
         with m.Switch(self.layer):
-            for k, base in enumerate(bases):
+            for k, b in enumerate(bases):
                 with m.Case(k):
-                    m.d.comb += rom.addr.eq(base + self.inp.payload.column)
+                    m.d.sync += base.eq(b)
+        m.d.comb += rom.addr.eq(base + self.inp.payload.column)
         m.d.comb += rom.en.eq(self.inp.valid)
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
@@ -150,7 +154,7 @@ class Scaler(wiring.Component):
         with m.Switch(self.layer):
             for k, plan in enumerate(plans):
                 with m.Case(k):
-                    m.d.comb += low.eq(0 if plan.layer.relu else ACT_MIN)
+                    m.d.sync += low.eq(0 if plan.layer.relu else ACT_MIN)
         m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
 
         m.d.comb += [

@@ -665,12 +665,18 @@ class HostLink(wiring.Component):
             with m.State("IDLE"):
                 with m.If(command.valid):
                     m.d.sync += reply.eq(command.payload)
-                    with m.If(command.payload.type == PacketType.SCORES):
-                        m.d.comb += frame.start.eq(1)
-                        m.next = "FEED"
-                    with m.Else():
-                        m.d.sync += self.clear.eq(command.payload.type == PacketType.RESET_ACK)
-                        m.next = "REPLY"
+                    m.next = "DECODE"
+
+            # What the command asks for is read from the registered reply: from the
+            # checker's decision on, through the frame buffer's start, was the iCE40's
+            # longest path.
+            with m.State("DECODE"):
+                with m.If(reply.type == PacketType.SCORES):
+                    m.d.comb += frame.start.eq(1)
+                    m.next = "FEED"
+                with m.Else():
+                    m.d.sync += self.clear.eq(reply.type == PacketType.RESET_ACK)
+                    m.next = "REPLY"
 
             with m.State("FEED"):
                 with m.If(frame.done):

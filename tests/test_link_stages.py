@@ -99,6 +99,8 @@ def receiver_traffic(rng):
     good = encode_push_frame(6, random_frame(rng))
     bad = bytearray(good)
     bad[4], bad[5] = 0x00, 0x01                                         # LEN too large
+    out.append(bytes(bad))
+    bad[4], bad[5] = 2 * N_BANDS + 1, 0x00                              # ... by one
     out += [bytes(bad), good[:7] + bytes([good[7] ^ 4]) + good[8:]]     # bad CRC
     seq = 6
     for _ in range(20):

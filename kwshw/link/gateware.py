@@ -178,22 +178,28 @@ class PacketParser(wiring.Component):
             m.d.sync += count.eq(0)
             # A LEN too large for a command may be a corrupted one: what follows must not be
             # read as this packet's payload, nor as packets.
-            with m.If(self.rx.valid & (Cat(packet.length[:8], self.rx.payload) > max_payload)):
+            too_long = Cat(packet.length[:8], self.rx.payload) > max_payload
+            if max_payload < 256:  # the same, without a 16-bit compare
+                too_long = (self.rx.payload != 0) | (packet.length[:8] > max_payload)
+            with m.If(self.rx.valid & too_long):
                 self._end(m, ErrorCode.BAD_LENGTH, "DRAIN")
 
     def _body(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
               low: Signal) -> None:
         """States BODY and CRC: the payload, passed on as values, then the CRC check."""
+        # LEN-HI sent every LEN above the largest payload to DRAIN: here LEN fits in the
+        # count's bits, and the compares need no more.
+        length = self.packet.payload.length[:len(count)]
         with m.State("BODY"):
             self._receive(m, checker, idle, None, "BODY")
             with m.If(self.rx.valid):
                 m.d.sync += count.eq(count + 1)
-                with m.If(count < self.packet.payload.length):
+                with m.If(count < length):
                     with m.If(~count[0]):
                         m.d.sync += low.eq(self.rx.payload)
                     with m.Else():
                         m.d.comb += self.values.valid.eq(1)
-                with m.If(count == self.packet.payload.length + 1):
+                with m.If(count == length + 1):
                     m.next = "CRC"
 
         with m.State("CRC"):
@@ -504,7 +510,7 @@ class ReplyTransmitter(wiring.Component):
         checksum = _SentCRC(m, self.tx)
 
         reply = self.reply.payload
-        length = self._length(m, max_reply)
+        length, last_index = self._length(m, max_reply)
         index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
         take = self.tx.valid & self.tx.ready
 
@@ -553,7 +559,7 @@ class ReplyTransmitter(wiring.Component):
                         ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index == length - 1):
+                    with m.If(index == last_index):
                         m.next = "CRC-HI"
 
             sent = _crc_states(m, checksum, self.tx, then="HEADER")
@@ -563,16 +569,18 @@ class ReplyTransmitter(wiring.Component):
 
         return m
 
-    def _length(self, m: Module, max_reply: int) -> Signal:
-        """LEN of the reply: fixed by its type."""
+    def _length(self, m: Module, max_reply: int) -> tuple[Signal, Signal]:
+        """LEN of the reply and the index of its last payload byte: fixed by its type (both
+        looked up, so no subtracter follows the lookup)."""
         length = Signal(range(max_reply + 1))  # the high byte may be all padding
+        last_index = Signal(range(max_reply))
         with m.Switch(self.reply.payload.type):
             for ptype, size in ((PacketType.IDENT_REPLY, IDENT_SIZE),
                                 (PacketType.SCORES, 2 * self._ident.n_out),
                                 (PacketType.ERROR, ERROR_SIZE)):
                 with m.Case(ptype):
-                    m.d.comb += length.eq(size)
-        return length
+                    m.d.comb += [length.eq(size), last_index.eq(size - 1)]
+        return length, last_index
 
 
 class HostLink(wiring.Component):

@@ -224,3 +224,43 @@ def test_dense_network_builds_no_history():
     assert frame_schedule(model, 2).history_waits == ()
     from kwshw.hw.sequencer import Sequencer
     assert "hist_valid" not in Sequencer(dut.schedule.layers, 2).signature.members
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sequencer_kind_follows_the_layer(seed):
+    """``Sequencer.kind`` is a register of its own: it must say what ``layer`` reads and
+    writes in every cycle of a frame, across frames and after a reset."""
+    from amaranth.sim import Simulator
+
+    from kwshw.hw.sequencer import Sequencer
+
+    model, _, lanes = _case(seed)
+    dut = Accelerator(model, lanes)
+    n_conv, last = dut.n_conv, len(dut.schedule.layers) - 1
+    seq = Sequencer(dut.schedule.layers, lanes, histories=n_conv)
+    seen = set()
+
+    def want(layer: int) -> dict[str, int]:
+        return {"first": int(layer == 0), "reads_history": int(1 <= layer <= n_conv),
+                "writes_history": int(layer < n_conv), "last": int(layer == last)}
+
+    async def bench(ctx):
+        for name in ("frame_valid", "mm_done", "div_done", "out_room", "hist_valid"):
+            if hasattr(seq, name):
+                ctx.set(getattr(seq, name), 1)
+        drained = 0
+        for cycle in range(4000):
+            layer = ctx.get(seq.layer)
+            got = {f: ctx.get(getattr(seq.kind, f)) for f in want(layer)}
+            assert got == want(layer), (cycle, layer, got)
+            seen.add(layer)
+            # The scaler's last column a few cycles into every DRAIN.
+            drained = drained + 1 if ctx.get(seq.busy) and not ctx.get(seq.issue.valid) else 0
+            ctx.set(seq.layer_done, drained == 3)
+            await ctx.tick()
+
+    sim = Simulator(seq)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == set(range(last + 1))

@@ -142,8 +142,9 @@ def generate(model: Model, lanes: int, out_dir: str | Path, *, memory: str = "br
     trace : bool
         Include the ``trace_*`` observation port.
     family : {"ecp5", "iCE40"}, optional
-        The FPGA family the Verilog is for (:class:`Family`): its memories take the shapes
-        that family's board builds give them. ``None``: family-neutral memories.
+        The FPGA family the Verilog is for (:class:`Family`): its memories (and, on ECP5,
+        the requantizer's product) take the shapes that family's board builds give them.
+        ``None``: family-neutral.
 
     Returns
     -------

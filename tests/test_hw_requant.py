@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from kwshw import arith
@@ -80,11 +82,25 @@ def test_frame_divider_matches_reciprocal_and_step(bits, radix_bits):
     _run(dut, testbench)
 
 
+class _OnFamily(Elaboratable):
+    """Elaborates ``dut`` as for a platform of ``family`` (the requantizer's ECP5 product)."""
+
+    def __init__(self, dut: Elaboratable, family: str) -> None:
+        self.dut, self.family = dut, family
+
+    def elaborate(self, platform):
+        return self.dut.elaborate(SimpleNamespace(family=self.family))
+
+
+@pytest.mark.parametrize("family", [None, "ecp5"])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_requantizer_matches_requantize(bits):
+def test_requantizer_matches_requantize(bits, family):
+    """Codes, and their latency, on both forms of the product (one multiplier; on ECP5 two
+    DSP-wide products summed a stage later)."""
     rng = np.random.default_rng(bits)
     recip_w, _ = _widths(bits)
     dut = Requantizer(bits, RANGE_W, recip_w)
+    assert recip_w > Requantizer.SPLIT  # the ECP5 form is really the split one
     vectors = [
         np.full(7, 1234),                                   # R = 0: all codes 0
         np.array([ACT_MIN, ACT_MAX, 0, -1, 1]),             # widest range
@@ -100,23 +116,30 @@ def test_requantizer_matches_requantize(bits):
             want = [int(v) for v in arith.requantize(x.astype(np.int64), xlo, recip, bits)]
             ctx.set(dut.xlo, xlo)
             ctx.set(dut.recip, recip)
-            got = []
+            got, sent, came = [], [], []
             values = list(x)
+            cycle = 0
             while len(got) < len(want):
                 # Random gaps between input values: codes keep their order and timing.
                 if values and rng.random() < 0.7:
                     ctx.set(dut.x.valid, 1)
                     ctx.set(dut.x.payload, int(values.pop(0)))
+                    sent.append(cycle)
                 else:
                     ctx.set(dut.x.valid, 0)
                 _, _, valid, code = await ctx.tick().sample(dut.code.valid, dut.code.payload)
+                cycle += 1
                 if valid:
                     got.append(code)
+                    came.append(cycle)
             ctx.set(dut.x.valid, 0)
             assert got == want
+            # A code LATENCY edges after its value is sampled at the edge after that.
+            lags = {c - s for s, c in zip(sent, came, strict=True)}
+            assert lags == {Requantizer.LATENCY + 1}
             await ctx.tick().repeat(Requantizer.LATENCY)
 
-    _run(dut, testbench)
+    _run(dut if family is None else _OnFamily(dut, family), testbench)
 
 
 def test_divider_rejects_bad_radix():

@@ -121,7 +121,12 @@ def test_scaler(tmp_path, bits):
         y = arith.scale_column(acc, psum, rm, xlo, st=lay.st, lo=lay.lo, wsr=plan.wsr,
                                bias=lay.bias, bits=bits, shifts=plan.shifts, relu=lay.relu)
         n = plan.n_out
-        # A column every COLUMN_INTERVAL cycles, as the MAC array's hold bank sends them.
+        # The layer is set a cycle before its first column (the scaler's contract), then a
+        # column every COLUMN_INTERVAL cycles, as the MAC array's hold bank sends them.
+        for key, value in (("inp__valid", 0), ("inp__payload", {"acc": 0, "column": 0,
+                                                               "last": 0}),
+                           ("layer", k), ("psum", psum), ("step", rm), ("xlo", xlo)):
+            ins[key].append(value)
         for t in range(n * COLUMN_INTERVAL + dut.LATENCY + 1):
             j, phase = divmod(t, COLUMN_INTERVAL)
             beat = j < n and phase == 0

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
@@ -12,6 +10,7 @@ from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
+from kwshw.generate import Family
 from kwshw.hw import common
 from kwshw.hw.requant import Divider, FrameDivider, Requantizer
 
@@ -89,7 +88,7 @@ class _OnFamily(Elaboratable):
         self.dut, self.family = dut, family
 
     def elaborate(self, platform):
-        return self.dut.elaborate(SimpleNamespace(family=self.family))
+        return self.dut.elaborate(Family(self.family))
 
 
 @pytest.mark.parametrize("family", [None, "ecp5"])

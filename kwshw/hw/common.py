@@ -91,7 +91,7 @@ def select_rshift_round(m: Module, sel: Value, x: Value,
     """``rshift_round(x, shifts[sel])`` for a run-time index ``sel``, as ``(floor, half)``,
     with ``sel`` as of the cycle before: the shift is chosen by a register loaded from ``sel``
     (one code per distinct shift), so ``sel`` must be set a cycle before the first ``x`` it
-    shifts. On the scaler of a trained iCEBreaker model that register took 36 of 392 LUTs:
+    shifts. On the scaler of a trained iCEBreaker model the register saved 36 of 392 LUTs:
     the index's decode no longer sits in front of every bit's multiplexer.
 
     The caller adds the two: ``rshift_round(x, s) = (x >> s) + (bit s - 1 of x)`` for

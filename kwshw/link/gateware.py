@@ -178,9 +178,10 @@ class PacketParser(wiring.Component):
             m.d.sync += count.eq(0)
             # A LEN too large for a command may be a corrupted one: what follows must not be
             # read as this packet's payload, nor as packets.
-            too_long = Cat(packet.length[:8], self.rx.payload) > max_payload
-            if max_payload < 256:  # the same, without a 16-bit compare
+            if max_payload < 256:  # LEN > max_payload without a 16-bit compare
                 too_long = (self.rx.payload != 0) | (packet.length[:8] > max_payload)
+            else:
+                too_long = Cat(packet.length[:8], self.rx.payload) > max_payload
             with m.If(self.rx.valid & too_long):
                 self._end(m, ErrorCode.BAD_LENGTH, "DRAIN")
 

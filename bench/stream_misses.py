@@ -7,7 +7,9 @@ clips, seed 0), the same per-hop posteriors (:func:`kwshw.streams.stream_posteri
 same threshold sweep and operating points (:func:`kwshw.streams.multiclass_operating_points`,
 :func:`kwshw.streams.frr_at_fa_per_hour`) and the same detection rule and matching
 (:func:`kwshw.streams.multiclass_detections`, :func:`kwshw.streams.match_multiclass_detections`:
-smoothing, threshold, refractory time, tolerance windows) and sorts every keyword occurrence
+smoothing, threshold, refractory time, tolerance windows), with one threshold shared by every
+keyword class (a model's per-class offsets are not applied here; ``bench/class_thresholds.py``
+compares the shared and the per-class rule), and sorts every keyword occurrence
 at each operating point into
 
 ``a_detected``
@@ -428,7 +430,8 @@ def analyse(model: Model, data: str | os.PathLike, *, split: str = "validation+t
     print(f"stream: {info['hours']:.3f} h, {stream.negative_hours:.3f} h without keywords, "
           f"{len(stream.events)} keywords; running the model ({mode})", flush=True)
     post = _posteriors(model, stream, mode, posteriors_cache, (split, seed))
-    # The curve of kwshw eval --stream (evaluate_stream): same call, same default grid.
+    # The curve of kwshw eval --stream (evaluate_stream) with one shared threshold: same call,
+    # same default grid.
     points = multiclass_operating_points(post, stream.events, model.features.hop_length,
                                          stream.negative_hours, classes, smoothing=smoothing,
                                          refractory=refractory)

@@ -550,7 +550,9 @@ def _detection(prep: Prepared) -> dict:
     rule = core.rule
     return {"rule": "smoothed integer posteriors (kwshw.detect_int), DETECTION packets on "
                     "the UART", "mic": prep.top.mic, "mic_config": vars(core.mic_cfg),
-            "threshold_posterior": rule.threshold, "k": rule.k, "refractory": rule.refractory,
+            "threshold_posterior": {prep.model.labels[c]: t for c, t in
+                                    zip(rule.keywords, rule.thresholds, strict=True)},
+            "k": rule.k, "refractory": rule.refractory,
             "cycles_per_hop": core.budget,
             # The chip computes the integer front end: a model trained on the float one sees
             # slightly different features (docs/training.md, "Training on the integer front end").

@@ -23,10 +23,11 @@ The rule, per frame (``EF = EXP_FRAC``, ``UF = exp_index``, ``PF = post_frac``):
    ``c``, rounded half up, ``0 <= P_c <= 2^PF``.
 5. ``SUM_c = P_c[t] + ... + P_c[t - k + 1]``, posteriors from before the start (or the last
    :meth:`IntStreamDetector.clear`) counting 0, as :func:`kwshw.evaluate.smooth` does.
-6. Class ``c`` fires at frame ``t`` when ``SUM_c >= T_INT`` and it has not fired within the
-   last ``refractory`` frames, with ``T_INT = ceil(threshold k 2^PF)`` (exact, from the float
-   threshold's binary value), clamped to ``[0, k 2^PF + 1]``: ``SUM_c / (k 2^PF) >=
-   threshold`` in exact arithmetic.
+6. Class ``c`` fires at frame ``t`` when ``SUM_c >= T_INT_c`` and it has not fired within
+   the last ``refractory`` frames, with ``T_INT_c = ceil(threshold_c k 2^PF)`` (exact, from
+   the float threshold's binary value), clamped to ``[0, k 2^PF + 1]``: ``SUM_c / (k 2^PF)
+   >= threshold_c`` in exact arithmetic. Every keyword class has its own threshold (a model
+   file's :func:`kwshw.evaluate.detection_thresholds`), or all share one.
 
 Several keyword classes firing on the same frame: each class has its own refractory time, as
 the host runtime's one :class:`kwshw.evaluate.StreamDetector` per class, so all of them fire
@@ -56,8 +57,8 @@ from .arith import ACT_MAX, ACT_MIN, ACT_WIDTH, rshift_round, unsigned_width
 from .evaluate import (
     DEFAULT_REFRACTORY,
     DEFAULT_SMOOTHING,
-    default_threshold,
     detect,
+    detection_thresholds,
     keyword_classes,
     posteriors,
 )
@@ -156,8 +157,9 @@ class IntDetectRule:
         The keyword classes, strictly increasing, in ``[0, n_out)``; at least one.
     out_frac : int
         Fraction bits ``F`` of the scores (the last layer's ``out_frac``, ``-32..32``).
-    threshold : float
-        Smoothed posterior at which a class fires (``>=``).
+    threshold : float or sequence of float
+        Smoothed posterior at which a class fires (``>=``): one for every keyword class, or
+        one per keyword class (in the order of ``keywords``).
     k : int
         Smoothing length in frames (``>= 1``).
     refractory : int
@@ -174,8 +176,10 @@ class IntDetectRule:
     d_end : int
         The smallest ``d`` with ``u = U_END`` (``D_MAX`` if none): hardware may clip ``d``
         to it before multiplying, with the same ``u`` for every ``d``.
-    t_int : int
-        ``T_INT`` (:func:`threshold_int`).
+    thresholds : tuple of float
+        The threshold of each keyword class.
+    t_ints : tuple of int
+        ``T_INT_c`` of each keyword class (:func:`threshold_int`).
     table : numpy.ndarray
         The ROM ``POW2`` (:func:`exp_table`).
     """
@@ -183,7 +187,7 @@ class IntDetectRule:
     n_out: int
     keywords: tuple[int, ...]
     out_frac: int
-    threshold: float
+    threshold: float | tuple[float, ...]
     k: int = DEFAULT_SMOOTHING
     refractory: int = DEFAULT_REFRACTORY
     exp_index: int = EXP_INDEX
@@ -203,21 +207,35 @@ class IntDetectRule:
         set_(self, "refractory", _check_int("refractory", self.refractory, 0, 1 << 24))
         set_(self, "exp_index", _check_int("exp_index", self.exp_index, 4, 10))
         set_(self, "post_frac", _check_int("post_frac", self.post_frac, 8, 20))
-        set_(self, "threshold", float(self.threshold))
-        threshold_int(self.threshold, self.k, self.post_frac)   # raises if not finite
+        set_(self, "threshold", self._check_thresholds(self.threshold, len(kw)))
+        for t in self.thresholds:
+            threshold_int(t, self.k, self.post_frac)   # raises if not finite
         set_(self, "table", exp_table(self.exp_index))
         self._check_widths()
+
+    @staticmethod
+    def _check_thresholds(threshold, n_kw: int) -> float | tuple[float, ...]:
+        if isinstance(threshold, (int, float, np.floating, np.integer)):
+            return float(threshold)
+        thr = tuple(float(t) for t in threshold)
+        if len(thr) != n_kw:
+            raise ValueError(f"one threshold, or one per keyword class ({n_kw}), got "
+                             f"{len(thr)}")
+        return thr
 
     @classmethod
     def from_model(cls, model, threshold: float | None = None, *, k: int = DEFAULT_SMOOTHING,
                    refractory: int = DEFAULT_REFRACTORY, **kwargs) -> IntDetectRule:
         """The rule of a :class:`kwshw.modelfile.Model`: its classes, keyword classes
         (:func:`kwshw.evaluate.keyword_classes`) and score format; ``threshold`` ``None`` is
-        the model's own (:func:`kwshw.evaluate.default_threshold`)."""
-        thr = default_threshold(model) if threshold is None else threshold
-        return cls(n_out=len(model.labels), keywords=tuple(keyword_classes(model.labels)),
-                   out_frac=model.layers[-1].out_frac, threshold=thr, k=k,
-                   refractory=refractory, **kwargs)
+        the model's own, one per keyword class (:func:`kwshw.evaluate.detection_thresholds`),
+        a number is every class's."""
+        thr = detection_thresholds(model, threshold)
+        keywords = tuple(keyword_classes(model.labels))
+        return cls(n_out=len(model.labels), keywords=keywords,
+                   out_frac=model.layers[-1].out_frac,
+                   threshold=tuple(thr[c] for c in keywords), k=k, refractory=refractory,
+                   **kwargs)
 
     # --- derived constants -----------------------------------------------------------------
 
@@ -245,9 +263,16 @@ class IntDetectRule:
         return int(hit[0]) if hit.size else D_MAX
 
     @property
-    def t_int(self) -> int:
-        """``T_INT`` (:func:`threshold_int`)."""
-        return threshold_int(self.threshold, self.k, self.post_frac)
+    def thresholds(self) -> tuple[float, ...]:
+        """The threshold of each keyword class (order of :attr:`keywords`)."""
+        if isinstance(self.threshold, tuple):
+            return self.threshold
+        return (self.threshold,) * len(self.keywords)
+
+    @functools.cached_property
+    def t_ints(self) -> tuple[int, ...]:
+        """``T_INT_c`` of each keyword class (:func:`threshold_int`)."""
+        return tuple(threshold_int(t, self.k, self.post_frac) for t in self.thresholds)
 
     @property
     def sum_max(self) -> int:
@@ -311,12 +336,13 @@ def moving_sums(post, k: int) -> np.ndarray:
     return c[1:] - c[np.maximum(np.arange(len(p)) + 1 - k, 0)]
 
 
-def _fires(sums: np.ndarray, t_int: int, refractory: int) -> list[tuple[int, int]]:
-    """``(frame, column)`` of the firings of each column's sums, frame-major order."""
+def _fires(sums: np.ndarray, t_ints: Sequence[int], refractory: int) -> list[tuple[int, int]]:
+    """``(frame, column)`` of the firings of each column's sums (column ``col`` at
+    ``t_ints[col]``), frame-major order."""
     out = []
     for col in range(sums.shape[1]):
         last = None
-        for t in np.flatnonzero(sums[:, col] >= t_int):
+        for t in np.flatnonzero(sums[:, col] >= t_ints[col]):
             if last is None or t - last > refractory:
                 out.append((int(t), col))
                 last = int(t)
@@ -328,7 +354,7 @@ def detect_int(scores, rule: IntDetectRule) -> list[Detection]:
     in frame order, classes of one frame in class order."""
     sums = moving_sums(rule.frame_posteriors(scores), rule.k)
     return [Detection(t, rule.keywords[col], int(sums[t, col]))
-            for t, col in _fires(sums, rule.t_int, rule.refractory)]
+            for t, col in _fires(sums, rule.t_ints, rule.refractory)]
 
 
 class IntStreamDetector:
@@ -366,8 +392,8 @@ class IntStreamDetector:
         self._hist[self.frame % rule.k] = post
         self.sums = self._hist.sum(axis=0)
         out = []
-        for col, c in enumerate(rule.keywords):
-            if self._cool[col] == 0 and self.sums[col] >= rule.t_int:
+        for col, (c, t_int) in enumerate(zip(rule.keywords, rule.t_ints, strict=True)):
+            if self._cool[col] == 0 and self.sums[col] >= t_int:
                 out.append(Detection(self.frame, c, int(self.sums[col])))
                 self._cool[col] = rule.refractory
             elif self._cool[col] > 0:
@@ -396,7 +422,8 @@ def compare_with_float(scores, rule: IntDetectRule) -> Agreement:
     post_f = posteriors(z * 2.0 ** -rule.out_frac)[:, list(rule.keywords)]
     post_i = rule.frame_posteriors(z) * 2.0 ** -rule.post_frac
     err = float(np.max(np.abs(post_i - post_f), initial=0.0))
-    fl = {(int(t), c) for col, c in enumerate(rule.keywords)
-          for t in detect(post_f[:, col], rule.threshold, rule.k, rule.refractory)}
+    fl = {(int(t), c) for col, (c, thr) in enumerate(zip(rule.keywords, rule.thresholds,
+                                                          strict=True))
+          for t in detect(post_f[:, col], thr, rule.k, rule.refractory)}
     it = {(d.frame, d.cls) for d in detect_int(z, rule)}
     return Agreement(err, len(it), len(fl), len(it ^ fl))

@@ -71,13 +71,16 @@ __all__ = [
     "TASKS",
     "accuracy",
     "confusion_matrix",
+    "class_offsets",
     "default_threshold",
+    "detection_thresholds",
     "det_curve",
     "detect",
     "fire",
     "evaluate",
     "footprint",
     "keyword_classes",
+    "offset_threshold",
     "frr_at_far",
     "model_normalizer",
     "open_dataset",
@@ -222,11 +225,46 @@ def keyword_classes(labels: Sequence[str]) -> list[int]:
 
 
 def default_threshold(model: Model) -> float:
-    """The detection threshold a model file brings: ``meta["detection"]["threshold"]`` (chosen
-    at export for a stated false-accept rate on its validation stream, see
-    :mod:`kwshw.stream_eval`), else :data:`FALLBACK_THRESHOLD`."""
+    """The reference detection threshold a model file brings: ``meta["detection"]
+    ["threshold"]`` (chosen at export for a stated false-accept rate on its validation stream,
+    see :mod:`kwshw.stream_eval`), else :data:`FALLBACK_THRESHOLD`. Each keyword class
+    detects at this threshold moved by its offset (:func:`detection_thresholds`)."""
     det = model.meta.get("detection") or {}
     return float(det.get("threshold", FALLBACK_THRESHOLD))
+
+
+def offset_threshold(level: float, offset: float) -> float:
+    """The threshold ``1 - (1 - level) 10^-offset``: ``level`` moved by ``offset`` "nines"
+    (``-log10(1 - p)``, the scale on which a keyword spotter's thresholds sit: 0.999 is three
+    nines). Offset 0 gives ``level`` itself, bit for bit; a level above 1 (fires never) stays
+    above 1."""
+    level, offset = float(level), float(offset)
+    if offset == 0.0:
+        return level
+    return 1.0 - (1.0 - level) * 10.0 ** -offset
+
+
+def class_offsets(model: Model) -> dict[int, float]:
+    """Per keyword class, its threshold offset in nines (:func:`offset_threshold`) from
+    ``meta["detection"]["class_offsets"]`` (``{label: offset}``, chosen at export on the
+    validation stream, :func:`kwshw.streams.estimate_class_offsets`); 0 for every class of a
+    file without them (one threshold for all)."""
+    det = model.meta.get("detection") or {}
+    given = det.get("class_offsets") or {}
+    stray = sorted(set(given) - set(model.labels))
+    if stray:
+        raise ValueError(f"meta['detection']['class_offsets'] names labels {stray} that the "
+                         f"model does not have ({model.labels})")
+    return {c: float(given.get(model.labels[c], 0.0)) for c in keyword_classes(model.labels)}
+
+
+def detection_thresholds(model: Model, threshold: float | None = None) -> dict[int, float]:
+    """The detection threshold of every keyword class: ``threshold`` for all of them when
+    given, else the model's own (:func:`default_threshold` moved by :func:`class_offsets`)."""
+    if threshold is not None:
+        return {c: float(threshold) for c in keyword_classes(model.labels)}
+    level = default_threshold(model)
+    return {c: offset_threshold(level, off) for c, off in class_offsets(model).items()}
 
 
 class StreamDetector:

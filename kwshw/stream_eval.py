@@ -9,35 +9,43 @@ trained on is in it:
     Speech Commands word, ``_silence_`` (1 s of background noise each). Keywords: the held-back
     wake-word clips, spliced in at seeded positions (:func:`kwshw.streams.build_stream`).
 ``speech_commands``
-    Negatives: the held-back ``_unknown_`` and ``_silence_`` clips, plus every clip of the
+    Negatives: the held-back ``_unknown_`` and ``_silence_`` clips, plus the clips of the
     wake-word phrases held back from the 12-class task's general speech
     (:func:`kwshw.corpora.general_speech_phrases`: words and speech the model never heard).
+    No training split holds those phrases, so their clips are divided in halves by file
+    (:func:`general_speech_split`): one half in the ``validation`` stream, the other in the
+    ``test`` stream, both in ``validation+test``. Detection thresholds chosen on the validation
+    stream are then judged on the test stream on general speech they have not seen.
     Keywords: the held-back clips of the ten words, each event labelled with its class.
 
 :func:`evaluate_stream` runs a model over a stream (any mode of
 :func:`kwshw.evaluate.run_windows`), applies the board's detection rule
 (:func:`kwshw.evaluate.detect`: same smoothing, same refractory time) and reports the
-false-reject rate at each false-accept rate per hour, the whole curve, and the result at one
-threshold (the model's default, :func:`default_threshold`).
+false-reject rate at each false-accept rate per hour, the whole curve, and the result at the
+model's own thresholds (:func:`kwshw.evaluate.detection_thresholds`: a reference threshold
+and, for several keyword classes, an offset per class chosen by :func:`choose_threshold`).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .corpora import general_speech_phrases, open_dataset
-from .datasets import Dataset, DatasetError, Item, load_item
+from .datasets import DEFAULT_SPLIT_SALT, Dataset, DatasetError, Item, load_item, which_set
 from .evaluate import DEFAULT_REFRACTORY, DEFAULT_SMOOTHING, default_threshold, keyword_classes
+from .evaluate import class_offsets as eval_class_offsets
 from .modelfile import Model
 from .streams import (
     DEFAULT_MIN_GAP_S,
+    OFFSET_QUANTILE,
     Stream,
     build_stream,
+    estimate_class_offsets,
     frr_at_fa_per_hour,
     multiclass_operating_points,
     plot_stream_det,
@@ -50,6 +58,7 @@ __all__ = [
     "choose_threshold",
     "DEFAULT_THRESHOLD_FA_PER_HOUR",
     "evaluate_stream",
+    "general_speech_split",
     "held_out_stream",
 ]
 
@@ -57,6 +66,15 @@ __all__ = [
 DEFAULT_FA_TARGETS: tuple[float, ...] = (0.5, 1.0, 5.0)
 #: The false-accept rate a model's default threshold is chosen for (on its validation stream).
 DEFAULT_THRESHOLD_FA_PER_HOUR = 5.0
+
+
+def general_speech_split(path: str | os.PathLike) -> str:
+    """``"validation"`` or ``"test"``: the stream a held-back general-speech clip (a clip of a
+    phrase of :func:`kwshw.corpora.general_speech_phrases`) belongs to, half and half by its
+    ``phrase/file`` name (:func:`kwshw.datasets.which_set`; the benchmark names no speakers)."""
+    p = Path(path)
+    half = which_set(f"{p.parent.name}/{p.name}", 50.0, 50.0, DEFAULT_SPLIT_SALT)
+    return "validation" if half == "validation" else "test"   # which_set's p = 100 is "train"
 
 
 def _read(items: Sequence[Item], sample_rate: int,
@@ -84,7 +102,9 @@ def _parts(task: str, data_root, split: str, keyword: str) -> tuple[list[Item], 
     if held_phrases:
         ww = open_dataset("wake_word", data_root, "all", keyword=held_phrases[0],
                           general_negatives=False)
-        neg += [it for it in ww if Path(it.path).parent.name in held_phrases]
+        parts = split.split("+")
+        neg += [it for it in ww if Path(it.path).parent.name in held_phrases
+                and general_speech_split(it.path) in parts]
     return neg, [it for it in ds if it.label_index in kw], ds
 
 
@@ -144,18 +164,41 @@ def _curve(points: dict, n: int = 300) -> dict:
                                                                  "frr")}
 
 
-def _at_threshold(points_fn: Callable[[Sequence[float]], dict], threshold: float) -> dict:
-    p = points_fn([threshold])
-    return {"threshold": threshold, "frr": float(p["frr"][0]),
+def _at_threshold(points_fn: Callable[..., dict], threshold: float, offsets) -> dict:
+    p = points_fn([threshold], offsets)
+    return {"threshold": threshold, "per_class": bool(offsets and any(offsets.values())),
+            "frr": float(p["frr"][0]),
             "fa_per_hour": float(p["fa_per_hour"][0]), "false_accepts": int(p["false_accepts"][0])}
+
+
+def _points(post: np.ndarray, stream: Stream, classes: list[int], hop: int, smoothing: int,
+            refractory: int) -> Callable[..., dict]:
+    """``points(thresholds=None, offsets=None)``: the stream's operating points."""
+    hours = stream.negative_hours
+
+    def points(thresholds=None, offsets=None):
+        if len(classes) == 1:
+            return stream_operating_points(post[:, classes[0]], stream.events, hop, hours,
+                                           thresholds, smoothing=smoothing,
+                                           refractory=refractory)
+        return multiclass_operating_points(post, stream.events, hop, hours, classes,
+                                           thresholds, class_offsets=offsets,
+                                           smoothing=smoothing, refractory=refractory)
+    return points
 
 
 def evaluate_stream(model: Model, stream: Stream, *, modes: Sequence[str] = ("golden",),
                     fa_targets: Sequence[float] = DEFAULT_FA_TARGETS,
-                    threshold: float | None = None, smoothing: int = DEFAULT_SMOOTHING,
-                    refractory: int = DEFAULT_REFRACTORY,
+                    threshold: float | None = None,
+                    class_offsets: Mapping[int, float] | None = None,
+                    smoothing: int = DEFAULT_SMOOTHING, refractory: int = DEFAULT_REFRACTORY,
                     plot: str | os.PathLike | None = None, title: str = "") -> dict:
     """FRR at false accepts per hour of ``model`` on ``stream``, per mode.
+
+    The curve sweeps the reference threshold; every keyword class detects at it moved by its
+    offset (:func:`kwshw.evaluate.offset_threshold`), the model's own
+    (:func:`kwshw.evaluate.class_offsets`: 0 for a file without them) unless ``class_offsets``
+    are given.
 
     Parameters
     ----------
@@ -168,7 +211,10 @@ def evaluate_stream(model: Model, stream: Stream, *, modes: Sequence[str] = ("go
     fa_targets : sequence of float
         False accepts per hour at which FRR is read off the curve.
     threshold : float, optional
-        One more operating point, at this threshold (default: :func:`default_threshold`).
+        One more operating point: every class at this threshold. By default the model's own
+        thresholds (:func:`kwshw.evaluate.detection_thresholds`).
+    class_offsets : mapping, optional
+        ``{class: nines}`` instead of the model's.
     smoothing, refractory : int
         The detection rule (frames).
     plot : path, optional
@@ -179,39 +225,38 @@ def evaluate_stream(model: Model, stream: Stream, *, modes: Sequence[str] = ("go
     Returns
     -------
     dict
-        ``{"hours", "negative_hours", "events", "results": {mode: {"frr_at": {target: ...},
-        "at_threshold": {...}, "curve": {...}}}, "plot"}``.
+        ``{"hours", "negative_hours", "events", "class_offsets", "results": {mode: {"frr_at":
+        {target: ...}, "at_threshold": {...}, "curve": {...}}}, "plot"}``.
     """
     classes = keyword_classes(model.labels)
     hop = model.features.hop_length
-    thr = default_threshold(model) if threshold is None else float(threshold)
-    hours = stream.negative_hours
-    out = {"hours": stream.duration_s / 3600, "negative_hours": hours,
+    offsets = dict(eval_class_offsets(model) if class_offsets is None else class_offsets)
+    if threshold is None:
+        at = (default_threshold(model), offsets)
+    else:
+        at = (float(threshold), None)
+    out = {"hours": stream.duration_s / 3600, "negative_hours": stream.negative_hours,
            "events": len(stream.events), "smoothing": smoothing, "refractory": refractory,
-           "keyword_classes": classes, "results": {}}
+           "keyword_classes": classes,
+           "class_offsets": {model.labels[c]: v for c, v in offsets.items()}, "results": {}}
     curves = {}
     for mode in modes:
-        post = stream_posteriors(model, stream, mode)
-
-        def points(thresholds=None, post=post):
-            if len(classes) == 1:
-                return stream_operating_points(post[:, classes[0]], stream.events, hop, hours,
-                                               thresholds, smoothing=smoothing,
-                                               refractory=refractory)
-            return multiclass_operating_points(post, stream.events, hop, hours, classes,
-                                               thresholds, smoothing=smoothing,
-                                               refractory=refractory)
-
-        p = points()
-        frr_at = {}
-        for target in fa_targets:
-            frr, fa, t = frr_at_fa_per_hour(p, target)
-            frr_at[f"{target:g}"] = {"frr": frr, "fa_per_hour": fa, "threshold": t}
-        out["results"][mode] = {"frr_at": frr_at, "at_threshold": _at_threshold(points, thr),
-                                "curve": _curve(p)}
+        points = _points(stream_posteriors(model, stream, mode), stream, classes, hop,
+                         smoothing, refractory)
+        p = points(None, offsets)
+        out["results"][mode] = {"frr_at": _frr_at(p, fa_targets),
+                                "at_threshold": _at_threshold(points, *at), "curve": _curve(p)}
         curves[mode] = (np.asarray(p["fa_per_hour"]), np.asarray(p["frr"]))
     if plot is not None and curves:
         out["plot"] = str(plot_stream_det(curves, plot, title))
+    return out
+
+
+def _frr_at(points: dict, fa_targets: Sequence[float]) -> dict:
+    out = {}
+    for target in fa_targets:
+        frr, fa, t = frr_at_fa_per_hour(points, target)
+        out[f"{target:g}"] = {"frr": frr, "fa_per_hour": fa, "threshold": t}
     return out
 
 
@@ -219,28 +264,44 @@ def choose_threshold(model: Model, data_root: str | os.PathLike, *,
                      fa_per_hour: float = DEFAULT_THRESHOLD_FA_PER_HOUR,
                      split: str = "validation", seed: int = 0, keyword: str = "alexa",
                      mode: str = "golden", min_gap_s: float = DEFAULT_MIN_GAP_S,
-                     stream: Stream | None = None, progress: bool = False) -> dict:
-    """The lowest-FRR threshold at which ``model`` makes at most ``fa_per_hour`` false accepts
-    per hour on the held-back ``split`` stream, run in ``mode`` (by default the golden model:
-    the integers the accelerator computes).
+                     per_class: bool = True, stream: Stream | None = None,
+                     progress: bool = False) -> dict:
+    """The detection thresholds of ``model`` for at most ``fa_per_hour`` false accepts per hour
+    on the held-back ``split`` stream, run in ``mode`` (by default the golden model: the
+    integers the accelerator computes).
 
-    The trainer stores the result in ``meta["detection"]`` (:func:`kwshw.evaluate.
-    default_threshold` reads it), so a model file brings a threshold chosen for a stated
-    false-accept rate on speakers it was not trained on, instead of a fixed 0.5. The
-    evaluation in ``bench/`` reports it on the validation and test streams.
+    With several keyword classes and ``per_class``, each class first gets its offset from the
+    stream (:func:`kwshw.streams.estimate_class_offsets`); then the reference threshold is the
+    lowest-FRR point of the sweep at the target. The trainer stores the result in
+    ``meta["detection"]`` (:func:`kwshw.evaluate.detection_thresholds` reads it), so a model
+    file brings thresholds chosen for a stated false-accept rate on speakers it was not
+    trained on, instead of a fixed 0.5. The evaluation in ``bench/`` reports them on the
+    validation and test streams.
 
     Returns
     -------
     dict
-        ``threshold``, ``fa_per_hour_target``, ``split``, ``seed``, and the ``frr`` /
-        ``fa_per_hour`` reached there, with the stream's ``negative_hours`` and ``events``.
+        ``threshold``, ``class_offsets`` (``{label: nines}``, empty for one keyword class or
+        without ``per_class``), ``offset_quantile``, ``fa_per_hour_target``, ``split``,
+        ``seed``, ``mode``, and the ``frr`` / ``fa_per_hour`` reached there, with the stream's
+        ``negative_hours`` and ``events``.
     """
     if stream is None:  # callers choosing for several models pass the one stream they built
         stream, _ = held_out_stream(model.task, data_root, split=split, keyword=keyword,
                                     seed=seed, sample_rate=model.features.sample_rate,
                                     min_gap_s=min_gap_s, progress=progress)
-    res = evaluate_stream(model, stream, modes=(mode,), fa_targets=(fa_per_hour,))
-    at = res["results"][mode]["frr_at"][f"{fa_per_hour:g}"]
-    return {"threshold": at["threshold"], "fa_per_hour_target": fa_per_hour, "split": split,
-            "seed": seed, "mode": mode, "frr": at["frr"], "fa_per_hour": at["fa_per_hour"],
-            "negative_hours": res["negative_hours"], "events": res["events"]}
+    classes = keyword_classes(model.labels)
+    hop = model.features.hop_length
+    post = stream_posteriors(model, stream, mode)
+    offsets = {}
+    if per_class and len(classes) > 1:
+        offsets = estimate_class_offsets(post, stream.events, hop, classes)
+    p = _points(post, stream, classes, hop, DEFAULT_SMOOTHING, DEFAULT_REFRACTORY)(
+        None, offsets or None)
+    at = _frr_at(p, (fa_per_hour,))[f"{fa_per_hour:g}"]
+    return {"threshold": at["threshold"],
+            "class_offsets": {model.labels[c]: v for c, v in offsets.items()},
+            "offset_quantile": OFFSET_QUANTILE,
+            "fa_per_hour_target": fa_per_hour, "split": split, "seed": seed, "mode": mode,
+            "frr": at["frr"], "fa_per_hour": at["fa_per_hour"],
+            "negative_hours": stream.negative_hours, "events": len(stream.events)}

@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +68,7 @@ from .evaluate import (
     detect,
     fire,
     model_normalizer,
+    offset_threshold,
     posteriors,
     run_windows,
     save_figure,
@@ -80,9 +81,11 @@ __all__ = [
     "DEFAULT_MIN_GAP_S",
     "DEFAULT_TOLERANCE_AFTER",
     "DEFAULT_TOLERANCE_BEFORE",
+    "OFFSET_QUANTILE",
     "KeywordEvent",
     "Stream",
     "build_stream",
+    "estimate_class_offsets",
     "event_windows",
     "frame_of_sample",
     "frr_at_fa_per_hour",
@@ -107,6 +110,10 @@ DEFAULT_TOLERANCE_AFTER = 100
 #: after a keyword (1 s) plus the refractory time (1 s), so that a detection anywhere in one
 #: keyword's window can neither count for the next keyword nor hide it by its refractory time.
 DEFAULT_MIN_GAP_S = 2.0
+#: :func:`estimate_class_offsets` compares classes by the smoothed posterior that this
+#: fraction of their negative frames reaches: on a validation stream of 0.3 h (110,000 frames)
+#: the 110th highest frame, several separate bumps per class rather than the single highest.
+OFFSET_QUANTILE = 1e-3
 #: Format tag of the JSON sidecar of :meth:`Stream.save`.
 _FORMAT = "kwshw-stream"
 #: Frame alignment of the feature chunks of :func:`stream_posteriors`.
@@ -757,11 +764,23 @@ def match_detections(detections, events: Sequence[KeywordEvent], hop_length: int
     return hits, int(outside.sum()), det[outside]
 
 
-def multiclass_detections(post, keyword_classes: Sequence[int], threshold: float,
+def _class_thresholds(threshold, classes: Sequence[int]) -> dict[int, float]:
+    """``{class: threshold}`` from one threshold or a mapping with every class."""
+    if isinstance(threshold, Mapping):
+        missing = sorted(set(classes) - set(threshold))
+        if missing:
+            raise ValueError(f"no threshold for keyword classes {missing}")
+        return {c: float(threshold[c]) for c in classes}
+    return {c: float(threshold) for c in classes}
+
+
+def multiclass_detections(post, keyword_classes: Sequence[int],
+                          threshold: float | Mapping[int, float],
                           smoothing: int = DEFAULT_SMOOTHING,
                           refractory: int = DEFAULT_REFRACTORY) -> list[tuple[int, int]]:
     """Detections of several keyword classes: :func:`kwshw.evaluate.detect` on each class's
-    posterior column (each class with its own refractory time).
+    posterior column (each class with its own refractory time, and its own threshold when
+    ``threshold`` maps classes to thresholds).
 
     Returns
     -------
@@ -771,8 +790,9 @@ def multiclass_detections(post, keyword_classes: Sequence[int], threshold: float
     p = np.asarray(post, np.float64)
     if p.ndim != 2:
         raise ValueError(f"posteriors must have shape (T, C), got {p.shape}")
-    out = [(int(t), int(c)) for c in keyword_classes for t in detect(p[:, c], threshold,
-                                                                     smoothing, refractory)]
+    thr = _class_thresholds(threshold, [int(c) for c in keyword_classes])
+    out = [(int(t), int(c)) for c in keyword_classes
+           for t in detect(p[:, c], thr[int(c)], smoothing, refractory)]
     return sorted(out)
 
 
@@ -922,18 +942,31 @@ def stream_operating_points(post, events: Sequence[KeywordEvent], hop_length: in
                          tolerance_frames_before, tolerance_frames_after)
 
 
+def _level_of(values: np.ndarray, offset: float) -> np.ndarray:
+    """The reference levels at which a class with ``offset`` has the threshold ``values``
+    (the inverse of :func:`kwshw.evaluate.offset_threshold`, for the sweep's grid)."""
+    if offset == 0.0:
+        return values
+    return 1.0 - (1.0 - values) * 10.0 ** offset
+
+
 def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length: int,
                                 negative_hours: float, keyword_classes: Sequence[int],
-                                thresholds=None, *, smoothing: int = DEFAULT_SMOOTHING,
+                                thresholds=None, *,
+                                class_offsets: Mapping[int, float] | None = None,
+                                smoothing: int = DEFAULT_SMOOTHING,
                                 refractory: int = DEFAULT_REFRACTORY, n_thresholds: int = 200,
                                 tolerance_frames_before: int = DEFAULT_TOLERANCE_BEFORE,
                                 tolerance_frames_after: int = DEFAULT_TOLERANCE_AFTER) -> dict:
-    """:func:`stream_operating_points` for several keyword classes sharing one threshold.
+    """:func:`stream_operating_points` for several keyword classes.
 
     At every threshold the detections are :func:`multiclass_detections` and they are matched
     by :func:`match_multiclass_detections` (a wrong class inside a keyword's window is a false
     accept). ``post`` is ``(T, C)``; every event's label must be one of ``keyword_classes``.
-    Returns the same dict, plus ``keyword_classes``.
+    The classes share the threshold, or with ``class_offsets`` (``{class: nines}``,
+    :func:`estimate_class_offsets`) each class detects at the swept threshold moved by its
+    offset (:func:`kwshw.evaluate.offset_threshold`); ``thresholds`` are then the reference
+    levels. Returns the same dict, plus ``keyword_classes`` and ``class_offsets``.
     """
     if not negative_hours > 0:
         raise ValueError(f"negative_hours must be positive, got {negative_hours}")
@@ -945,14 +978,17 @@ def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length
     stray = sorted(set(labels.tolist()) - set(classes))
     if stray:
         raise ValueError(f"events with labels {stray} that are not keyword classes {classes}")
+    off = _class_thresholds(0.0 if class_offsets is None else class_offsets, classes)
     s = {c: smooth(p[:, c], smoothing) for c in classes}
     lo, hi = event_windows(events, hop_length, tolerance_frames_before=tolerance_frames_before,
                            tolerance_frames_after=tolerance_frames_after)
     per_class = {c: np.flatnonzero(labels == c) for c in classes}
     if thresholds is None:
-        peaks = np.array([s[e.label][a:b + 1].max() if a < p.shape[0] else -np.inf
+        peaks = np.array([_level_of(s[e.label][a:b + 1].max(), off[e.label])
+                          if a < p.shape[0] else -np.inf
                           for e, a, b in zip(events, lo, hi, strict=True)])
-        thr = _default_thresholds(list(s.values()), peaks, n_thresholds)
+        thr = _default_thresholds([_level_of(s[c], off[c]) for c in classes], peaks,
+                                  n_thresholds)
     else:
         thr = np.unique(np.asarray(thresholds, np.float64).ravel())
     fa, misses = [], []
@@ -960,7 +996,7 @@ def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length
         n_fa, n_hit = 0, 0
         for c in classes:
             mine = per_class[c]
-            hits, outside = _match_windows(fire(s[c], t, refractory),
+            hits, outside = _match_windows(fire(s[c], offset_threshold(t, off[c]), refractory),
                                            lo[mine], hi[mine])
             n_fa += int(outside.sum())
             n_hit += int(hits.sum())
@@ -969,7 +1005,65 @@ def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length
     out = _sweep_result(thr, fa, misses, len(events), negative_hours, smoothing, refractory,
                         tolerance_frames_before, tolerance_frames_after)
     out["keyword_classes"] = classes
+    out["class_offsets"] = off
     return out
+
+
+def estimate_class_offsets(post, events: Sequence[KeywordEvent], hop_length: int,
+                           keyword_classes: Sequence[int], *,
+                           quantile: float = OFFSET_QUANTILE,
+                           smoothing: int = DEFAULT_SMOOTHING,
+                           tolerance_frames_before: int = DEFAULT_TOLERANCE_BEFORE,
+                           tolerance_frames_after: int = DEFAULT_TOLERANCE_AFTER
+                           ) -> dict[int, float]:
+    """Per keyword class, how much higher (in nines, ``-log10(1 - p)``) its threshold should sit
+    than the others' for the classes to false-accept alike.
+
+    A model is not equally sure of itself on every class: one word can reach ``0.9999`` on
+    ordinary speech where the others stay below ``0.99``, and one shared threshold is then set
+    by that word alone. For class ``c`` this takes the smoothed posterior (the detection rule's
+    moving average) at every frame of the stream outside the tolerance windows of ``c``'s own
+    events (other keywords' events included: detecting ``c`` there is a false accept too), the
+    value that a fraction ``quantile`` of those frames reaches, and its nines ``n_c``. The
+    offsets are ``n_c`` minus their mean, rounded to 0.001 (what the model file stores).
+
+    Parameters
+    ----------
+    post : array (T, C)
+        Posteriors of every frame of a stream (:func:`stream_posteriors`), normally the
+        *validation* stream: offsets are chosen, like thresholds, on audio the model did not
+        train on and judged on other audio.
+    events, hop_length, keyword_classes :
+        As for :func:`multiclass_operating_points`.
+    quantile : float
+        Fraction of the negative frames above the compared value (:data:`OFFSET_QUANTILE`).
+    smoothing : int
+        The detection rule's moving average (frames).
+
+    Returns
+    -------
+    dict
+        ``{class: offset}``; pass it as ``class_offsets`` to :func:`multiclass_operating_points`.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    p = np.asarray(post, np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"posteriors must have shape (T, C), got {p.shape}")
+    lo, hi = event_windows(events, hop_length, tolerance_frames_before=tolerance_frames_before,
+                           tolerance_frames_after=tolerance_frames_after)
+    labels = np.array([e.label for e in events], np.int64)
+    nines = {}
+    for c in (int(c) for c in keyword_classes):
+        negative = np.ones(p.shape[0], bool)
+        for a, b in zip(lo[labels == c], hi[labels == c], strict=True):
+            negative[a:b + 1] = False
+        if not negative.any():
+            raise ValueError(f"class {c}: no negative frames in the stream")
+        q = float(np.quantile(smooth(p[:, c], smoothing)[negative], 1.0 - quantile))
+        nines[c] = -math.log10(max(1.0 - q, np.finfo(np.float64).eps))
+    mean = sum(nines.values()) / len(nines)
+    return {c: round(n - mean, 3) for c, n in nines.items()}
 
 
 def frr_at_fa_per_hour(points: dict, target: float) -> tuple[float, float, float]:

@@ -2,6 +2,7 @@
 """The board table, the fit check, PLL settings, the flash image, programming errors, and the
 host runtime against a simulated device. Real synthesis runs are in test_boards_build.py."""
 
+import dataclasses
 import json
 import struct
 import zlib
@@ -17,6 +18,7 @@ from boards.flashboot import image_header, model_image, parse_image, weights_ima
 from boards.pll import ecp5_pll, ice40_pll
 from boards.refmodel import random_model
 from boards.top import Detector, keyword_mask, score_threshold
+from kwshw.evaluate import keyword_classes
 
 
 @pytest.fixture(scope="module")
@@ -420,6 +422,14 @@ def test_runtime_streams_a_wav_and_checks_scores(small, wav):
     assert len(result.detections) == 10 and {d.frame for d in result.detections} == {0}
     assert "all scores equal the golden model" in result.summary()
     assert all(line.strip()[0].isdigit() for line in lines)  # detections only
+    # The model's own thresholds, one per class: "yes" two nines above the others (0.99 at
+    # level 0), so it cannot fire at frame 0, where the moving average is at most 0.1.
+    own = dataclasses.replace(small, meta={**small.meta, "detection": {
+        "threshold": 0.0, "class_offsets": {"yes": 2.0}}})
+    result = run(None, wav, own, link=Link(DeviceTransport(own)), out=lines.append,
+                 refractory=1000)
+    first = {d.label for d in result.detections if d.frame == 0}
+    assert first == {own.labels[c] for c in keyword_classes(own.labels)} - {"yes"}
 
 
 def test_live_stream_frames_equal_the_file_frames(small, wav):

@@ -57,8 +57,12 @@ def random_rule(rng, **kw) -> IntDetectRule:
     n_out = int(rng.integers(2, 13))
     n_kw = int(rng.integers(1, n_out + 1))
     keywords = tuple(sorted(int(c) for c in rng.choice(n_out, n_kw, replace=False)))
+    levels = [0.3, 0.5, 0.7, 0.9]
+    # Half the rules give every keyword class its own threshold (a model file's offsets).
+    threshold = (tuple(float(t) for t in rng.choice(levels, n_kw)) if rng.random() < 0.5
+                 else float(rng.choice(levels)))
     args = dict(n_out=n_out, keywords=keywords, out_frac=int(rng.integers(6, 13)),
-                threshold=float(rng.choice([0.3, 0.5, 0.7, 0.9])))
+                threshold=threshold)
     return IntDetectRule(**(args | kw))
 
 
@@ -166,7 +170,7 @@ def test_threshold_edge_sum_equal_fires_one_below_does_not():
     total = 4 * int(int_posteriors([frame], base)[0, 0])
     for thr, fires in ((total / (4 * ONE), True), ((total + 1) / (4 * ONE), False)):
         rule = IntDetectRule(2, (1,), out_frac=8, threshold=thr, k=4, refractory=0)
-        assert rule.t_int == (total if fires else total + 1)
+        assert rule.t_ints == (total if fires else total + 1,)
         dets = detect_int([frame] * 5, rule)
         # The sum reaches 4 P at frame 3 (3 frames of history before it).
         assert [d.frame for d in dets] == ([3, 4] if fires else [])
@@ -211,7 +215,8 @@ def test_stream_detector_agrees_with_batch(seed):
     assert batch and IntStreamDetector(rule).run(z) == batch
     sums = moving_sums(int_posteriors(z, rule), rule.k)
     for d in batch:
-        assert d.sum == sums[d.frame, rule.keywords.index(d.cls)] >= rule.t_int
+        col = rule.keywords.index(d.cls)
+        assert d.sum == sums[d.frame, col] >= rule.t_ints[col]
 
 
 def test_from_model():
@@ -219,10 +224,32 @@ def test_from_model():
                             layers=[SimpleNamespace(out_frac=3), SimpleNamespace(out_frac=9)],
                             meta={"detection": {"threshold": 0.8}})
     rule = IntDetectRule.from_model(model)
-    assert (rule.n_out, rule.keywords, rule.out_frac, rule.threshold) == (4, (2, 3), 9, 0.8)
+    assert (rule.n_out, rule.keywords, rule.out_frac, rule.thresholds) == (4, (2, 3), 9,
+                                                                            (0.8, 0.8))
     assert (rule.k, rule.refractory) == (evaluate.DEFAULT_SMOOTHING,
                                          evaluate.DEFAULT_REFRACTORY)
-    assert IntDetectRule.from_model(model, 0.25, k=3).threshold == 0.25
+    assert IntDetectRule.from_model(model, 0.25, k=3).thresholds == (0.25, 0.25)
+    model.meta["detection"]["class_offsets"] = {"no": 1.0}
+    rule = IntDetectRule.from_model(model)
+    assert rule.thresholds == (0.8, 1 - 0.2 * 0.1)
+    assert rule.t_ints == tuple(threshold_int(t, rule.k) for t in rule.thresholds)
+    assert IntDetectRule.from_model(model, 0.25).thresholds == (0.25, 0.25)
+
+
+def test_each_keyword_class_detects_at_its_own_threshold():
+    # Both keyword classes at posterior 0.42 every frame: only the one whose threshold is
+    # below it fires, in the integer rule, the float rule and one frame at a time.
+    rule = IntDetectRule(3, (1, 2), out_frac=8, threshold=(0.3, 0.5), k=2, refractory=5)
+    p = evaluate.posteriors(np.array([[0.0, 1.0, 1.0]]))[0]
+    assert 0.3 < p[1] == p[2] < 0.5
+    frames = [[0, 256, 256]] * 12
+    want = [(1, 1), (7, 1)]
+    assert [(d.frame, d.cls) for d in detect_int(frames, rule)] == want
+    assert [(d.frame, d.cls) for d in IntStreamDetector(rule).run(frames)] == want
+    a = compare_with_float(frames, rule)
+    assert (a.int_detections, a.float_detections, a.mismatches) == (2, 2, 0)
+    swapped = IntDetectRule(3, (1, 2), out_frac=8, threshold=(0.5, 0.3), k=2, refractory=5)
+    assert [(d.frame, d.cls) for d in detect_int(frames, swapped)] == [(1, 2), (7, 2)]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -236,6 +263,9 @@ def test_from_model():
     (dict(k=0), "smoothing"),
     (dict(refractory=-1), "refractory"),
     (dict(threshold=float("inf")), "finite"),
+    (dict(threshold=(0.5,)), "one per keyword class"),
+    (dict(threshold=(0.5, 0.6, 0.7)), "one per keyword class"),
+    (dict(threshold=(0.5, float("nan"))), "finite"),
     (dict(exp_index=3), "exp_index"),
     (dict(post_frac=30), "post_frac"),
 ])
@@ -390,8 +420,10 @@ def _simulate(dut: KeywordDetector, ops: list, rng, p_gap: float, p_ready: float
 ])
 def test_gateware_matches_golden(seed, n_out, keywords):
     rng = np.random.default_rng(1000 + seed)
+    # Several keyword classes: each its own threshold (the detector's per-class table).
+    thr = tuple(float(t) for t in rng.choice([0.3, 0.5, 0.6], len(keywords)))
     rule = IntDetectRule(n_out, keywords, out_frac=int(rng.integers(6, 13)),
-                         threshold=float(rng.choice([0.3, 0.5, 0.6])),
+                         threshold=thr if len(keywords) > 1 else thr[0],
                          k=int(rng.integers(1, 5)), refractory=int(rng.integers(0, 6)))
     frames = 2400 // (n_out + len(keywords)) + 20
     ops, want = _ops(rng, rule, frames, n_clears=3)
@@ -427,6 +459,21 @@ def test_gateware_threshold_edge():
         got = _simulate(KeywordDetector(rule), ops, rng, p_gap=0.0, p_ready=1.0,
                         tail=frame_cycles(rule))
         assert got == want
+
+
+def test_gateware_each_keyword_class_at_its_own_threshold():
+    # The scores of test_each_keyword_class_detects_at_its_own_threshold, three keyword classes
+    # with three thresholds: a table off by one class fires the wrong ones.
+    frames = [[0, 256, 256, 256]] * 12
+    for thr in ((0.3, 0.5, 0.2), (0.5, 0.2, 0.3), (0.5, 0.5, 0.2)):
+        rule = IntDetectRule(4, (1, 2, 3), out_frac=8, threshold=thr, k=2, refractory=5)
+        want = detect_int(frames, rule)
+        assert {d.cls for d in want} == {c for c, t in zip((1, 2, 3), thr, strict=True)
+                                          if t < 0.3}
+        ops = [("score", v) for f in frames for v in f]
+        got = _simulate(KeywordDetector(rule), ops, np.random.default_rng(0), p_gap=0.0,
+                        p_ready=1.0, tail=frame_cycles(rule))
+        assert got == [(d.frame, d.cls, d.sum) for d in want]
 
 
 def test_gateware_default_rule_and_one_block_ram():

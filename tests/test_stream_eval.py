@@ -6,13 +6,24 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kwshw.corpora import EVALUATION_CORPUS, WAKE_WORD_CORPUS, open_dataset
-from kwshw.evaluate import default_threshold
+from kwshw.evaluate import (
+    default_threshold,
+    detection_thresholds,
+    keyword_classes,
+    offset_threshold,
+)
 from kwshw.features import FeatureConfig
 from kwshw.stream_eval import choose_threshold, evaluate_stream, held_out_stream
-from kwshw.streams import shared_sources
+from kwshw.streams import (
+    match_multiclass_detections,
+    multiclass_detections,
+    shared_sources,
+    stream_posteriors,
+)
 from sim.stimulus import random_model
 
 from .test_corpora import _wake, make_extra
@@ -55,6 +66,12 @@ def test_held_out_stream_holds_no_training_clip(task, data):
         # General speech the 12-class model never trained on: the held-back phrases only.
         ww = [s for s in stream.sources if WAKE_WORD_CORPUS in s]
         assert len(ww) == 24 and all("/alexa/" in s or "/jarvis/" in s for s in ww)
+        # ... in halves: thresholds chosen on the validation stream meet other clips in test.
+        halves = [{s for s in held_out_stream(task, data, split=split, min_gap_s=GAP,
+                                              progress=False)[0].sources
+                   if WAKE_WORD_CORPUS in s} for split in ("validation", "test")]
+        assert halves[0] and halves[1] and not halves[0] & halves[1]
+        assert halves[0] | halves[1] == set(ww)
     with pytest.raises(ValueError, match="held-back"):
         held_out_stream(task, data, split="train", progress=False)
 
@@ -86,3 +103,32 @@ def test_default_threshold_is_chosen_for_a_stated_rate(data):
     assert det["fa_per_hour"] <= 50.0 and det["mode"] == "golden"
     chosen = dataclasses.replace(m, meta={**m.meta, "detection": det})
     assert default_threshold(chosen) == det["threshold"]
+    assert det["class_offsets"] == {}          # one keyword class: nothing to offset
+
+
+def test_twelve_class_thresholds_get_an_offset_per_class(data):
+    stream, info = held_out_stream("speech_commands", data, min_gap_s=GAP, progress=False)
+    m = _model(info["labels"])
+    keywords = keyword_classes(m.labels)
+    det = choose_threshold(m, data, fa_per_hour=1e4, stream=stream)
+    assert set(det["class_offsets"]) == {m.labels[c] for c in keywords}
+    assert sum(det["class_offsets"].values()) == pytest.approx(0.0, abs=0.01)
+    chosen = dataclasses.replace(m, meta={**m.meta, "detection": det})
+    thr = detection_thresholds(chosen)
+    assert thr == {c: offset_threshold(det["threshold"], det["class_offsets"][m.labels[c]])
+                   for c in keywords}
+    assert len(set(thr.values())) > 1
+    assert detection_thresholds(chosen, 0.7) == dict.fromkeys(keywords, 0.7)
+    # The model's own operating point is the per-class rule, and the choice is read back.
+    res = evaluate_stream(chosen, stream, fa_targets=(1e4,))
+    at = res["results"]["golden"]["at_threshold"]
+    assert res["class_offsets"] == det["class_offsets"]
+    assert (at["frr"], at["fa_per_hour"]) == (det["frr"], det["fa_per_hour"])
+    post = stream_posteriors(chosen, stream, "golden")
+    hits, n_fa, _ = match_multiclass_detections(
+        multiclass_detections(post, keywords, thr), stream.events, chosen.features.hop_length)
+    assert at["false_accepts"] == n_fa and at["frr"] == np.mean(~hits)
+    bad = dataclasses.replace(m, meta={"detection": {"threshold": 0.5,
+                                                     "class_offsets": {"seven": 1.0}}})
+    with pytest.raises(ValueError, match="seven"):
+        detection_thresholds(bad)

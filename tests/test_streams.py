@@ -429,6 +429,58 @@ def test_multiclass_rule():
         st.multiclass_operating_points(post, events, HOP, 2.0, [3])
 
 
+def test_offset_threshold():
+    assert ev.offset_threshold(0.3, 0.0) == 0.3            # bit for bit, not 1 - (1 - 0.3)
+    assert ev.offset_threshold(0.99, 1.0) == pytest.approx(0.999, abs=1e-15)
+    assert ev.offset_threshold(0.999, -1.0) == pytest.approx(0.99, abs=1e-15)
+    assert ev.offset_threshold(1.0, 2.0) == 1.0
+    assert ev.offset_threshold(1.5, -1.0) > 1.0            # never fires, whatever the offset
+
+
+def _two_confidences():
+    """Keyword classes 2 and 3 with one event each; on negative audio class 2 bumps to 0.9999,
+    class 3 only to 0.99 (each bump 30 frames, five of each)."""
+    T = 20000
+    post = np.zeros((T, 4))
+    post[:, 0] = 1.0
+    for i in range(5):
+        post[3000 + 2000 * i:3030 + 2000 * i, 2] = 0.9999
+        post[4000 + 2000 * i:4030 + 2000 * i, 3] = 0.99
+    events = [st.KeywordEvent(500 * HOP, 600 * HOP, 2, "a"),
+              st.KeywordEvent(1500 * HOP, 1600 * HOP, 3, "b")]
+    post[550:580, 2] = 0.99995      # the keywords: class 2 above its false accepts,
+    post[1550:1580, 3] = 0.995      # class 3 above its own, below class 2's
+    return post, events
+
+
+def test_class_offsets_from_the_negative_frames():
+    post, events = _two_confidences()
+    off = st.estimate_class_offsets(post, events, HOP, [2, 3], quantile=1e-3)
+    assert off == {2: 1.0, 3: -1.0}       # 4 and 2 nines, around their mean
+    # One shared threshold cannot take both keywords without a false accept ...
+    shared = st.multiclass_operating_points(post, events, HOP, 1.0, [2, 3])
+    assert shared["frr"][shared["fa_per_hour"] == 0].min() == 0.5
+    # ... the offsets can, and every point is the per-class rule at the offset thresholds.
+    pts = st.multiclass_operating_points(post, events, HOP, 1.0, [2, 3], class_offsets=off)
+    assert pts["class_offsets"] == off
+    assert pts["frr"][pts["fa_per_hour"] == 0].min() == 0.0
+    for level, n_fa, miss in zip(pts["thresholds"], pts["false_accepts"], pts["misses"],
+                                 strict=True):
+        thr = {c: ev.offset_threshold(level, o) for c, o in off.items()}
+        h, n, _ = st.match_multiclass_detections(st.multiclass_detections(post, [2, 3], thr),
+                                                 events, HOP)
+        assert (n_fa, miss) == (n, int((~h).sum()))
+    # Zero offsets are the shared threshold, bit for bit.
+    zero = st.multiclass_operating_points(post, events, HOP, 1.0, [2, 3],
+                                          class_offsets={2: 0.0, 3: 0.0})
+    for key in ("thresholds", "false_accepts", "misses"):
+        assert np.array_equal(zero[key], shared[key])
+    with pytest.raises(ValueError, match=r"no threshold for keyword classes \[3\]"):
+        st.multiclass_detections(post, [2, 3], {2: 0.5})
+    with pytest.raises(ValueError, match="quantile"):
+        st.estimate_class_offsets(post, events, HOP, [2, 3], quantile=0.0)
+
+
 # --- running a model over a stream -------------------------------------------------------------
 
 

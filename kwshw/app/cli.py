@@ -325,7 +325,8 @@ def _format_stream(res: dict) -> str:
                            for k, v in r["frr_at"].items())
             lines.append(f"{mode:>10}: {at}")
         frr = f"FRR {100 * t['frr']:.1f}%, " if res["events"] else ""
-        lines.append(f"{mode:>10}  threshold {t['threshold']:.3f}: {frr}"
+        per_class = " (+ per-class offsets)" if t.get("per_class") else ""
+        lines.append(f"{mode:>10}  threshold {t['threshold']:.6g}{per_class}: {frr}"
                      f"{t['fa_per_hour']:.1f} FA/h ({t['false_accepts']} false accepts)")
     if "plot" in res:
         lines.append(f"DET curve: {res['plot']}")
@@ -596,8 +597,9 @@ def _add_hardware_commands(sub, shared: _Shared) -> None:
                    help="compare every returned score with the golden model")
     p.add_argument("--baud", type=int, default=1_000_000, help="host link baud rate")
     p.add_argument("--threshold", type=float, default=None,
-                   help="detection threshold of the smoothed posterior (default: the model's "
-                        "own, chosen at export for a stated false-accept rate; 0.5 without)")
+                   help="detection threshold of the smoothed posterior, every keyword class "
+                        "(default: the model's own, one per class, chosen at export for a "
+                        "stated false-accept rate; 0.5 without)")
     p.add_argument("--seconds", type=float, default=None,
                    help="live or --listen: stop after this long")
     p.add_argument("--listen", action="store_true",
@@ -635,7 +637,8 @@ def _add_evaluation_commands(sub, shared: _Shared) -> None:
     p.add_argument("--fa-per-hour", default="0.5,1,5",
                    help="false accepts per hour to report FRR at (default 0.5,1,5)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="one more operating point (default: the model's own threshold)")
+                   help="one more operating point, every keyword class at this threshold "
+                        "(default: the model's own thresholds)")
     p.add_argument("--seed", type=int, default=0, help="order of the stream's clips")
     p.add_argument("--save-stream", default=None, help="write the stream as WAV + JSON/CSV")
     p.add_argument("--modes", default="golden,float",

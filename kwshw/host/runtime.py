@@ -33,7 +33,7 @@ from ..evaluate import (
     DEFAULT_REFRACTORY,
     DEFAULT_SMOOTHING,
     StreamDetector,
-    default_threshold,
+    detection_thresholds,
     keyword_classes,
     model_normalizer,
     posteriors,
@@ -131,12 +131,12 @@ class _Detectors:
                  refractory: int | None):
         self.labels = list(model.labels)
         self.keywords = keyword_classes(self.labels)
-        threshold = default_threshold(model) if threshold is None else threshold
+        thresholds = detection_thresholds(model, threshold)
         self.scale = 2.0 ** -model.layers[-1].out_frac
         self.hop_s = model.features.hop_length / model.features.sample_rate
         k = smoothing or DEFAULT_SMOOTHING
         r = DEFAULT_REFRACTORY if refractory is None else refractory
-        self.detectors = {c: StreamDetector(threshold, k, r) for c in self.keywords}
+        self.detectors = {c: StreamDetector(thresholds[c], k, r) for c in self.keywords}
 
     def update(self, t: int, scores) -> list[Detection]:
         post = posteriors(np.asarray(scores, np.float64) * self.scale)
@@ -185,7 +185,8 @@ def run_frames(link: Link, model, frames: Iterable, *, check: bool = False,
         ``frames``, which must then be an array).
     threshold, smoothing, refractory :
         Detection rule (see :class:`kwshw.evaluate.StreamDetector`); threshold ``None`` is
-        the model's own (:func:`kwshw.evaluate.default_threshold`).
+        the model's own, one per keyword class (:func:`kwshw.evaluate.detection_thresholds`);
+        a number is every class's threshold.
     out : callable or None
         Where detections (and mismatches) are printed as they happen.
     pace_s : float

@@ -22,10 +22,11 @@ times ``LOG2E`` (one multiplier bit per cycle), rounded to ``u`` (not clipped at
 every ``u`` from there gives ``e = 0``), the ROM read, the shift by ``floor(u / 2^UF)`` (one
 bit per cycle) and the final rounding give ``e_j``, summed into ``S``; then for every keyword
 class the division gives ``P_c``, which is written into the ring while the ring is summed,
-the sum is compared with ``T_INT`` and the refractory counter decides; a detection is an
-event on :attr:`KeywordDetector.events`. :func:`frame_cycles` bounds the cycles (766 for 12
-classes, 10 keywords, ``k = 10``). ``docs/detection.md`` has the widths and the resources
-(``bench/results/stages.json``: 647 iCE40 LUTs, 258 flip-flops, one block RAM, no DSP).
+the sum is compared with the class's ``T_INT_c`` and the refractory counter decides; a
+detection is an event on :attr:`KeywordDetector.events`. :func:`frame_cycles` bounds the
+cycles (766 for 12 classes, 10 keywords, ``k = 10``). ``docs/detection.md`` has the widths
+and the resources (``bench/results/stages.json``: 647 iCE40 LUTs, 258 flip-flops, one block
+RAM, no DSP, with one threshold for every class).
 """
 
 from __future__ import annotations
@@ -271,7 +272,7 @@ class KeywordDetector(wiring.Component):
                 m.d.sync += r.ptr.eq(r.ptr + 1)
         with m.State("DECIDE"):
             cool = rp.data
-            m.d.comb += [r.fire.eq((r.sum >= rule.t_int) & (cool == 0)),
+            m.d.comb += [r.fire.eq((r.sum >= self._t_int(m, r)) & (cool == 0)),
                          wp.addr.eq(r.ptr), wp.en.eq(1),
                          wp.data.eq(Mux(r.fire, rule.refractory, Mux(cool == 0, 0, cool - 1)))]
             m.d.sync += r.ptr.eq(r.ptr + 1)   # the next keyword class's ring
@@ -279,6 +280,19 @@ class KeywordDetector(wiring.Component):
                 m.next = "EMIT"
             with m.Else():
                 _advance(m, r, rule)
+
+    def _t_int(self, m: Module, r: _Regs):
+        """``T_INT_c`` of the class ``r.j``: a constant when the classes share it, else a
+        table of the keyword classes' (a few LUTs: ``j`` has at most a handful of bits)."""
+        rule = self.rule
+        if len(set(rule.t_ints)) == 1:
+            return Const(rule.t_ints[0], unsigned_width(rule.sum_max + 1))
+        t_int = Signal(unsigned_width(rule.sum_max + 1))
+        with m.Switch(r.j):
+            for c, t in zip(rule.keywords, rule.t_ints, strict=True):
+                with m.Case(c):
+                    m.d.comb += t_int.eq(t)
+        return t_int
 
     def _emit_and_advance(self, m: Module, r: _Regs, want_clear) -> None:
         with m.State("EMIT"):

@@ -274,7 +274,8 @@ def _thresholds(task: str, data: str, models: dict, seed: int) -> dict:
 def stream_table(task: str, data: str, models: dict, thresholds: dict, out: Path, *,
                  seed: int, split: str = STREAM_SPLIT, plot: bool = True) -> list[dict]:
     """FRR at 0.5 / 1 / 5 false accepts per hour of the stream rows on the held-back stream,
-    and the result at each row's default threshold (:mod:`kwshw.stream_eval`)."""
+    and the result at each row's default thresholds (:mod:`kwshw.stream_eval`: one per keyword
+    class for the 12-class task)."""
     from kwshw.stream_eval import evaluate_stream, held_out_stream
     from kwshw.streams import plot_stream_det
 
@@ -282,10 +283,13 @@ def stream_table(task: str, data: str, models: dict, thresholds: dict, out: Path
                                    keyword=models["qat4"].labels[-1], progress=False)
     rows, curves = [], {}
     for label, variant, mode in STREAM_ROWS:
-        thr = thresholds[label]["threshold"]
-        res = evaluate_stream(models[variant], stream, modes=(mode,),
-                              threshold=thr)["results"][mode]
+        det = thresholds[label]
+        thr = det["threshold"]
+        # The model as the trainer exports it: its thresholds (per keyword class) in the meta.
+        model = replace(models[variant], meta={**models[variant].meta, "detection": det})
+        res = evaluate_stream(model, stream, modes=(mode,))["results"][mode]
         row = {"label": label, "model": variant, "mode": mode, "threshold": thr,
+               "class_offsets": det.get("class_offsets", {}),
                f"stream_hours_{split}": info["negative_hours"],
                f"stream_keywords_{split}": info["keyword_clips"],
                f"frr_at_threshold_{split}": res["at_threshold"]["frr"],
@@ -317,6 +321,10 @@ def _merge_rows(rows_by_seed: list[list[dict]]) -> list[dict]:
                 vals = [o[key] for o in others]
                 new[key] = float(sum(vals) / len(vals))
                 new[f"{key}_by_seed"] = vals
+            elif key == "class_offsets" and value:
+                by_seed = [o[key] for o in others]
+                new[key] = {k: float(np.mean([b[k] for b in by_seed])) for k in value}
+                new[f"{key}_by_seed"] = by_seed
             elif key.startswith("recall_"):
                 vals = np.array([o[key] for o in others], np.float64)
                 new[key] = vals.mean(axis=0).tolist()
@@ -328,12 +336,12 @@ def _merge_rows(rows_by_seed: list[list[dict]]) -> list[dict]:
 def _print_streams(task: str, rows: list[dict], split: str = "validation+test") -> None:
     print(f"\n{task}, held-back {split} stream "
           f"({rows[0].get(f'stream_hours_{split}', float('nan')):.2f} h without keywords):")
-    print(f"{'':32}{'FRR@0.5/h':>11}{'FRR@1/h':>10}{'FRR@5/h':>10}{'thr':>7}{'FRR':>8}{'FA/h':>8}")
+    print(f"{'':32}{'FRR@0.5/h':>11}{'FRR@1/h':>10}{'FRR@5/h':>10}{'thr':>9}{'FRR':>8}{'FA/h':>8}")
     for r in rows:
         print(f"{r['label']:32}"
               + "".join(f"{100 * r.get(f'frr_at_fa{t}_{split}', float('nan')):>{w}.1f}%"
                         for t, w in (("0.5", 10), ("1", 9), ("5", 9)))
-              + f"{r.get('threshold', float('nan')):>7.3f}"
+              + f"{r.get('threshold', float('nan')):>9.6g}"
               + f"{100 * r.get(f'frr_at_threshold_{split}', float('nan')):>7.1f}%"
               + f"{r.get(f'fa_per_hour_at_threshold_{split}', float('nan')):>8.1f}")
 

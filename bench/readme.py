@@ -383,12 +383,15 @@ def _stream_task(task: str, r: dict, recipe: str, name: str) -> list[str]:
            f"clips spliced in at seeded positions; the board's detection rule (10-frame "
            f"smoothing, 1 s refractory); mean over seeds {', '.join(map(str, seeds))}. "
            "Threshold: each model's own, chosen on the validation stream alone for "
-           "5 false accepts per hour.", ""]
+           "5 false accepts per hour"
+           + ("; one per keyword class (offsets in nines around the threshold shown, "
+              "docs/training.md)." if any(row.get("class_offsets") for row in rows) else "."),
+           ""]
     out += _table(["model", "FRR @ 0.5 FA/h", "FRR @ 1 FA/h", "FRR @ 5 FA/h",
                    "default threshold", "FRR / FA per hour there"], [
         [row["label"], _pct(row.get(f"frr_at_fa0.5_{split}")),
          _pct(row.get(f"frr_at_fa1_{split}")), _pct(row.get(f"frr_at_fa5_{split}")),
-         f"{row['threshold']:.3f}" if row.get("threshold") is not None else "-",
+         f"{row['threshold']:.6g}" if row.get("threshold") is not None else "-",
          f"{_pct(row.get(f'frr_at_threshold_{split}'))} / "
          f"{row.get(f'fa_per_hour_at_threshold_{split}', float('nan')):.1f}"]
         for row in rows])

@@ -217,6 +217,7 @@ def simulate(sources: Sequence[str | Path], toplevel: str, test_module: str, *,
 
     build_dir = Path(build_dir).resolve() / (f"{simulator}-waves" if waves else simulator)
     build_dir.mkdir(parents=True, exist_ok=True)
+    _forget_other_toolchains(simulator, build_dir)
     log = build_dir / "sim.log"
     xml = build_dir / "results.xml"
     runner = get_runner(simulator)
@@ -286,6 +287,30 @@ def _build(runner, simulator: str, sources: list[Path], args: list[str], topleve
     except (SystemExit, RuntimeError) as e:
         raise SimulationError(f"{simulator} build of {toplevel} failed: {e}", log_build) from None
     stamp.write_text(want)
+
+
+def _forget_other_toolchains(simulator: str, build_dir: Path) -> None:
+    """Empty ``build_dir`` when it was built with a simulator or cocotb installed elsewhere.
+
+    The build's makefiles and dependency files name the files of cocotb and of the simulator
+    they were made with; a build cache shared with another checkout or virtual environment
+    (same design, another ``.venv``) would make ``make`` look for files that are gone, and an
+    incremental rebuild keeps those dependency files. Only a build from scratch works then.
+    """
+    import cocotb
+
+    exe = "iverilog" if simulator == "icarus" else "verilator"
+    where = repr((str(Path(cocotb.__file__).resolve().parent), str(shutil.which(exe)),
+                  sys.prefix))
+    stamp = build_dir / "toolchain.stamp"
+    if stamp.exists() and stamp.read_text() == where:
+        return
+    for path in build_dir.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    stamp.write_text(where)
 
 
 @contextmanager

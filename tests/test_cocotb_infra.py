@@ -80,3 +80,29 @@ def test_build_failure_is_reported(tmp_path):
     bad.write_text("module pipe(input clk);\n  this is not verilog\nendmodule\n")
     with pytest.raises(toolchain.SimulationError, match=r"icarus build of pipe failed.*build\.log"):
         toolchain.simulate([bad], "pipe", "sim.tb_fixtures", build_dir=tmp_path / "build")
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_a_build_made_with_another_toolchain_is_rebuilt_from_scratch(tmp_path, simulator):
+    # A cache shared with another checkout (same design, another .venv): the old build's
+    # dependency files name the other cocotb, and make would look for files that are gone.
+    if not toolchain.have_simulator(simulator):
+        pytest.skip(f"{simulator} not installed")
+    src = toolchain.convert(StreamPipe(), tmp_path / "pipe.v", name="pipe")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"n": 20, "seed": 1, "gap_prob": 0.0, "stall_prob": 0.0,
+                               "out": str(tmp_path / "out.json")}))
+    kwargs = dict(simulator=simulator, build_dir=tmp_path / "build",
+                  env={"KWSHW_TB_CONFIG": str(cfg)})
+    run = toolchain.simulate([src], "pipe", "sim.tb_fixtures", **kwargs)
+    stamp = run.build_dir / "toolchain.stamp"
+    kept = run.build_dir / "kept.txt"
+    kept.write_text("")
+    toolchain.simulate([src], "pipe", "sim.tb_fixtures", **kwargs)
+    assert kept.exists()                      # same toolchain: the build is reused
+    stale = run.build_dir / "stale.d"         # what the other checkout's build left
+    stale.write_text("verilator.o: /gone/cocotb/share/lib/verilator/verilator.cpp\n")
+    stamp.write_text(stamp.read_text().replace("/", "/elsewhere/", 1))
+    run = toolchain.simulate([src], "pipe", "sim.tb_fixtures", **kwargs)
+    assert not stale.exists() and not kept.exists()
+    assert run.tests == 1 and run.failed == 0

@@ -9,14 +9,13 @@ route) so that its table can be checked and refreshed::
 Stages, each as the standalone core builds it for the reference CNN (random weights): the
 integer front end (``FrontEnd``), the PDM receiver at 12 MHz, the I2S receiver at
 12.288 MHz, the keyword detector (250 ms LED hold at 12 MHz, a detection threshold per
-keyword class as a trained model brings); for iCE40 (``synth_ice40 -dsp``) and ECP5
-(``synth_ecp5``).
+keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``); for iCE40
+(``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import subprocess
 import sys
@@ -26,9 +25,8 @@ from pathlib import Path
 from amaranth.back import rtlil
 from common import Timer, provenance, results_dir, write_json
 
-from boards.refmodel import random_cnn
+from boards.refmodel import random_cnn, with_class_offsets
 from kwshw.detect_int import IntDetectRule
-from kwshw.evaluate import keyword_classes
 from kwshw.features_int import IntFrontEnd
 from kwshw.hw.detection import KeywordDetector
 from kwshw.hw.frontend import FrontEnd
@@ -44,18 +42,9 @@ FAMILIES = {
 }
 
 
-def _with_class_offsets(model):
-    """``model`` with a detection threshold per keyword class, as the trainer exports one
-    (``meta["detection"]``): the detector then holds a table of ``T_INT_c``."""
-    labels = [model.labels[c] for c in keyword_classes(model.labels)]
-    det = {"threshold": 0.999, "class_offsets": {lab: round(0.1 * i - 0.45, 3)
-                                                 for i, lab in enumerate(labels)}}
-    return dataclasses.replace(model, meta={**model.meta, "detection": det})
-
-
 def stages() -> dict:
     """The stages' components, as ``boards.standalone.StandaloneCore`` builds them."""
-    model = _with_class_offsets(random_cnn(4))
+    model = with_class_offsets(random_cnn(4))
     return {
         "front end": lambda: FrontEnd(IntFrontEnd.from_model(model)),
         "pdm": lambda: PDMReceiver(pdm_config(12_000_000)),

@@ -1,9 +1,10 @@
 """Resources and fmax of the complete standalone design (microphone to keyword), by building it.
 
 Builds ``kwshw build --mic pdm|i2s`` of the reference CNN (random weights,
-``boards.refmodel.random_cnn(4)``) for every board with microphone pins, with Yosys and nextpnr
-(``boards.build.build``, the board's standalone clock, timing failures kept), and records what
-the fit check refuses before synthesis, with its numbers::
+``boards.refmodel.random_cnn(4)``, with a detection threshold per keyword class as a trained
+model brings, ``boards.refmodel.with_class_offsets``) for every board with microphone pins,
+with Yosys and nextpnr (``boards.build.build``, the board's standalone clock, timing failures
+kept), and records what the fit check refuses before synthesis, with its numbers::
 
     python bench/standalone.py [--boards ulx3s-25f,ulx3s-85f,icebreaker] [--mics pdm,i2s]
                                [--out DIR]        # -> DIR/standalone.json
@@ -22,7 +23,7 @@ from common import Timer, provenance, results_dir, write_json
 
 from boards.build import build
 from boards.errors import BuildError, FitError
-from boards.refmodel import random_cnn
+from boards.refmodel import random_cnn, with_class_offsets
 from boards.table import BOARDS
 
 DEFAULT_BOARDS = ("ulx3s-25f", "ulx3s-85f", "icebreaker")
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     timer = Timer()
     out = results_dir(False, args.out)
-    model = random_cnn(4)
+    model = with_class_offsets(random_cnn(4))   # the detector's per-class threshold table
     points = []
     with tempfile.TemporaryDirectory(prefix="kwshw-standalone-") as tmp:
         for board in args.boards.split(","):
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"LUTs {p['utilization'].get('luts')}" if p["status"] == "built"
                     else f"refused: {p['reason'][:120]}"), flush=True)
     path = write_json(out / "standalone.json",
-                      {"model": "random_cnn(4)", "shape": model.shape, "points": points},
+                      {"model": "with_class_offsets(random_cnn(4))", "shape": model.shape,
+                       "points": points},
                       meta=provenance("bench/standalone.py", timer, argv=argv))
     print(f"wrote {path}")
     return 0

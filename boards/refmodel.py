@@ -7,16 +7,19 @@ board build as well as a trained one (and exists before any training has run).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
+from kwshw.evaluate import keyword_classes
 from kwshw.features import FeatureConfig
 from kwshw.layers import REFERENCE_CNN, Geometry, network_shapes
 from kwshw.modelfile import from_float
 from kwshw.quantize import DEFAULT_INPUT_FRAC, calibrate_out_fracs
 
-__all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_cnn", "random_model"]
+__all__ = ["REFERENCE_SHAPE", "SPEECH_COMMANDS_LABELS", "random_cnn", "random_model",
+           "with_class_offsets"]
 
 #: The reference network: 40 mels x 25 frames in, 12 classes; the first hidden layer is the
 #: recipe's time convolution (``TrainConfig.time_conv`` = 5 frames, stride 2, 16 channels:
@@ -85,3 +88,15 @@ def random_cnn(bits: int = 4, convs: Sequence[Sequence[int]] = REFERENCE_CNN["co
                       labels=labels, task="speech_commands" if len(labels) == 12 else "test",
                       in_frac=DEFAULT_INPUT_FRAC, convs=kinds,
                       meta={"random": True, "seed": seed})
+
+
+def with_class_offsets(model, threshold: float = 0.999):
+    """``model`` with detection thresholds as a trained 12-class model brings them
+    (``meta["detection"]``: a reference threshold and a different offset per keyword class,
+    :func:`kwshw.evaluate.detection_thresholds`), so that the on-chip detector is built with
+    its table of per-class thresholds, as it is for a trained model."""
+    labels = [model.labels[c] for c in keyword_classes(model.labels)]
+    det = {"threshold": threshold,
+           "class_offsets": {lab: round(0.1 * i - 0.05 * (len(labels) - 1), 3)
+                             for i, lab in enumerate(labels)}}
+    return dataclasses.replace(model, meta={**model.meta, "detection": det})

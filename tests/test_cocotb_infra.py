@@ -10,32 +10,31 @@ from sim import toolchain
 from sim.fixtures import StreamPipe
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_stream_drivers(tmp_path, simulator):
+def _pipe(tmp_path, simulator: str, *, n: int = 20, seed: int = 1, p: float = 0.0) -> tuple:
+    """The stream pipe's Verilog and the :func:`toolchain.simulate` arguments of its cocotb
+    test (``n`` items, gaps and stalls with probability ``p``), or a skip."""
     if not toolchain.have_simulator(simulator):
         pytest.skip(f"{simulator} not installed")
     src = toolchain.convert(StreamPipe(), tmp_path / "pipe.v", name="pipe")
     cfg = tmp_path / "cfg.json"
-    out = tmp_path / "out.json"
-    cfg.write_text(json.dumps({"n": 300, "seed": 5, "gap_prob": 0.3, "stall_prob": 0.3,
-                               "out": str(out)}))
-    toolchain.simulate([src], "pipe", "sim.tb_fixtures", simulator=simulator,
-                       build_dir=tmp_path / "build", env={"KWSHW_TB_CONFIG": str(cfg)})
-    res = json.loads(out.read_text())
+    cfg.write_text(json.dumps({"n": n, "seed": seed, "gap_prob": p, "stall_prob": p,
+                               "out": str(tmp_path / "out.json")}))
+    return src, dict(simulator=simulator, build_dir=tmp_path / "build",
+                     env={"KWSHW_TB_CONFIG": str(cfg)})
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_stream_drivers(tmp_path, simulator):
+    src, kwargs = _pipe(tmp_path, simulator, n=300, seed=5, p=0.3)
+    toolchain.simulate([src], "pipe", "sim.tb_fixtures", **kwargs)
+    res = json.loads((tmp_path / "out.json").read_text())
     assert res["received"] == 300 and res["monitored"] == 300
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_waves_written(tmp_path, simulator):
-    if not toolchain.have_simulator(simulator):
-        pytest.skip(f"{simulator} not installed")
-    src = toolchain.convert(StreamPipe(), tmp_path / "pipe.v", name="pipe")
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"n": 20, "seed": 1, "gap_prob": 0.0, "stall_prob": 0.0,
-                               "out": str(tmp_path / "out.json")}))
-    run = toolchain.simulate([src], "pipe", "sim.tb_fixtures", simulator=simulator,
-                             build_dir=tmp_path / "build", waves=True,
-                             env={"KWSHW_TB_CONFIG": str(cfg)})
+    src, kwargs = _pipe(tmp_path, simulator)
+    run = toolchain.simulate([src], "pipe", "sim.tb_fixtures", waves=True, **kwargs)
     assert run.wave is not None and run.wave.suffix in (".fst", ".vcd")
     assert run.wave.stat().st_size > 0
 
@@ -86,14 +85,7 @@ def test_build_failure_is_reported(tmp_path):
 def test_a_build_made_with_another_toolchain_is_rebuilt_from_scratch(tmp_path, simulator):
     # A cache shared with another checkout (same design, another .venv): the old build's
     # dependency files name the other cocotb, and make would look for files that are gone.
-    if not toolchain.have_simulator(simulator):
-        pytest.skip(f"{simulator} not installed")
-    src = toolchain.convert(StreamPipe(), tmp_path / "pipe.v", name="pipe")
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"n": 20, "seed": 1, "gap_prob": 0.0, "stall_prob": 0.0,
-                               "out": str(tmp_path / "out.json")}))
-    kwargs = dict(simulator=simulator, build_dir=tmp_path / "build",
-                  env={"KWSHW_TB_CONFIG": str(cfg)})
+    src, kwargs = _pipe(tmp_path, simulator)
     run = toolchain.simulate([src], "pipe", "sim.tb_fixtures", **kwargs)
     stamp = run.build_dir / "toolchain.stamp"
     kept = run.build_dir / "kept.txt"

@@ -25,8 +25,8 @@ class the division gives ``P_c``, which is written into the ring while the ring 
 the sum is compared with the class's ``T_INT_c`` and the refractory counter decides; a
 detection is an event on :attr:`KeywordDetector.events`. :func:`frame_cycles` bounds the
 cycles (766 for 12 classes, 10 keywords, ``k = 10``). ``docs/detection.md`` has the widths
-and the resources (``bench/results/stages.json``: 647 iCE40 LUTs, 258 flip-flops, one block
-RAM, no DSP, with one threshold for every class).
+and the resources (``bench/results/stages.json``: 686 iCE40 LUTs with a threshold per keyword
+class, 647 with one for all, 258 flip-flops, one block RAM, no DSP).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import difflib
 import os
 import sys
 from pathlib import Path
+from statistics import fmean
 
 from common import (
     RESULT_FILES,
@@ -399,6 +400,39 @@ def _stream_task(task: str, r: dict, recipe: str, name: str) -> list[str]:
     return out
 
 
+def _class_thresholds(res: dict) -> list[str]:
+    """Shared against per-class thresholds (``class-thresholds.json``)."""
+    r = res.get("class-thresholds")
+    if not r or not r.get("models"):
+        return []
+    models = list(r["models"].values())
+    targets = r["fa_targets"]
+    hours = {s: v["negative_hours"] for s, v in models[0]["streams"].items()}
+    out = [f"**One threshold, or one per keyword class** (`class-thresholds.json`, "
+           f"{len(models)} model(s), 12-class, golden model): offsets chosen on the validation "
+           f"stream ({hours['validation']:.2f} h without keywords), FRR read off each "
+           f"stream's own curve, and the threshold chosen on validation for the target applied "
+           f"to the test stream ({hours['test']:.2f} h, general speech the choice never saw); "
+           f"mean over the models.", ""]
+    rows = []
+    for rule, name in (("shared", "one threshold"), ("per_class", "one per keyword class")):
+        row = [name]
+        for t in targets:
+            key = f"{t:g}"
+            vals = [m["rules"][rule] for m in models]
+            chosen = [v[f"validation_chosen_fa{key}"] for v in vals]
+            row += [_pct(fmean([v[f"frr_at_fa{key}_validation"] for v in vals])),
+                    _pct(fmean([v[f"frr_at_fa{key}_test"] for v in vals])),
+                    f"{_pct(fmean([c['frr_test'] for c in chosen]))} / "
+                    f"{fmean([c['fa_per_hour_test'] for c in chosen]):.1f}"]
+        rows.append(row)
+    header = ["thresholds"]
+    for t in targets:
+        header += [f"FRR @ {t:g} FA/h, validation", f"FRR @ {t:g} FA/h, test",
+                   f"chosen for {t:g} FA/h on validation: test FRR / FA/h"]
+    return out + _table(header, rows) + [""]
+
+
 def _recall(res: dict) -> list[str]:
     r = _task_results(res).get("speech_commands")
     if not r:
@@ -746,6 +780,7 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "",
         *_streams(res),
         "",
+        *_class_thresholds(res),
         "### Memory footprint (reference network)",
         "",
         *_memory(res),

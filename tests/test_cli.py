@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -37,6 +38,16 @@ def test_info_text_and_json(tmp_path, capsys):
     assert cli.main(["info", str(tmp_path / "m.kwm")]) == 0
     out = capsys.readouterr().out
     assert m.sha256 in out and "8-bit codes" in out and "24 -> 10 -> 6 -> 3" in out
+    assert "threshold 0.5 for every keyword class, none chosen at export" in out
+    labels = [m.labels[0], "_unknown_", m.labels[2]]
+    chosen = dataclasses.replace(m, labels=labels, meta={**m.meta, "detection": {
+        "threshold": 0.99, "split": "validation", "fa_per_hour_target": 5.0,
+        "class_offsets": {labels[0]: 1.0, labels[2]: -1.0}}})
+    modelfile.save(chosen, tmp_path / "c.kwm")
+    assert cli.main(["info", str(tmp_path / "c.kwm")]) == 0
+    out = capsys.readouterr().out
+    assert ("threshold 0.99, chosen on the validation stream for 5.0 false accepts per hour; "
+            f"per class: {labels[0]} 0.999, {labels[2]} 0.9") in out
     assert cli.main(["info", "--json", str(tmp_path / "m.kwm")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["shape"] == [24, 10, 6, 3] and len(data["layers"]) == 3

@@ -40,6 +40,27 @@ def _load_model(path: str):
 
 # --- info ---------------------------------------------------------------------------------------
 
+def _detection_summary(model) -> str:
+    """The model's detection thresholds, where they came from, per keyword class."""
+    from ..evaluate import detection_thresholds
+
+    det = model.meta.get("detection") or {}
+    try:
+        thr = detection_thresholds(model)
+    except ValueError as e:
+        return f"bad thresholds in the file: {e}"
+    if "threshold" not in det:
+        why = f" ({det['error']})" if det.get("error") else ""
+        return f"threshold {next(iter(thr.values()), 0.5):g} for every keyword class, none " \
+               f"chosen at export{why}"
+    where = (f", chosen on the {det.get('split', '?')} stream for "
+             f"{det.get('fa_per_hour_target', '?')} false accepts per hour")
+    if len(set(thr.values())) <= 1:
+        return f"threshold {det['threshold']:.6g} for every keyword class{where}"
+    return (f"threshold {det['threshold']:.6g}{where}; per class: "
+            + ", ".join(f"{model.labels[c]} {t:.6g}" for c, t in thr.items()))
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     plans = model.plans()
@@ -73,6 +94,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"memory    {fp['total_bits']:,} bits ({fp['weight_bits']:,} weight codes + "
           f"{fp['constant_bits']:,} column constants) = {100 * fp['ratio_to_float32']:.1f}% "
           f"of float32 ({fp['float32_bits']:,} bits)")
+    print(f"detect    {_detection_summary(model)}")
     print()
     print(f"{'layer':>5} {'shape':>11} {'Fx':>3} {'Fy':>3} {'Ew':>3} {'acc':>4} {'V':>3} "
           f"{'sv':>3} {'sw':>3} {'Z':>3} {'out':>4}  relu  kind")

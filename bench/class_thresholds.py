@@ -130,8 +130,12 @@ def main(argv=None) -> int:
     for path in args.model:
         print(f"{path}:", flush=True)
         res = compare(load(path), args.data, seed=args.seed, fa_targets=targets)
-        models[os.path.basename(path)] = res
-        print(summary(os.path.basename(path), res, targets), flush=True)
+        name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))),
+                            os.path.basename(path))    # the seeds' files share a file name
+        if name in models:
+            raise SystemExit(f"{path}: given twice")
+        models[name] = res
+        print(summary(name, res, targets), flush=True)
     mean = {rule: {k: float(np.mean([m["rules"][rule][k] for m in models.values()]))
                    for k in next(iter(models.values()))["rules"][rule]
                    if k.startswith("frr_at_")} for rule in RULES}

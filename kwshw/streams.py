@@ -764,14 +764,14 @@ def match_detections(detections, events: Sequence[KeywordEvent], hop_length: int
     return hits, int(outside.sum()), det[outside]
 
 
-def _class_thresholds(threshold, classes: Sequence[int]) -> dict[int, float]:
-    """``{class: threshold}`` from one threshold or a mapping with every class."""
-    if isinstance(threshold, Mapping):
-        missing = sorted(set(classes) - set(threshold))
+def _per_class(value, classes: Sequence[int], what: str = "threshold") -> dict[int, float]:
+    """``{class: value}`` from one value or a mapping with every class."""
+    if isinstance(value, Mapping):
+        missing = sorted(set(classes) - set(value))
         if missing:
-            raise ValueError(f"no threshold for keyword classes {missing}")
-        return {c: float(threshold[c]) for c in classes}
-    return {c: float(threshold) for c in classes}
+            raise ValueError(f"no {what} for keyword classes {missing}")
+        return {c: float(value[c]) for c in classes}
+    return {c: float(value) for c in classes}
 
 
 def multiclass_detections(post, keyword_classes: Sequence[int],
@@ -790,7 +790,7 @@ def multiclass_detections(post, keyword_classes: Sequence[int],
     p = np.asarray(post, np.float64)
     if p.ndim != 2:
         raise ValueError(f"posteriors must have shape (T, C), got {p.shape}")
-    thr = _class_thresholds(threshold, [int(c) for c in keyword_classes])
+    thr = _per_class(threshold, [int(c) for c in keyword_classes])
     out = [(int(t), int(c)) for c in keyword_classes
            for t in detect(p[:, c], thr[int(c)], smoothing, refractory)]
     return sorted(out)
@@ -978,7 +978,7 @@ def multiclass_operating_points(post, events: Sequence[KeywordEvent], hop_length
     stray = sorted(set(labels.tolist()) - set(classes))
     if stray:
         raise ValueError(f"events with labels {stray} that are not keyword classes {classes}")
-    off = _class_thresholds(0.0 if class_offsets is None else class_offsets, classes)
+    off = _per_class(0.0 if class_offsets is None else class_offsets, classes, "offset")
     s = {c: smooth(p[:, c], smoothing) for c in classes}
     lo, hi = event_windows(events, hop_length, tolerance_frames_before=tolerance_frames_before,
                            tolerance_frames_after=tolerance_frames_after)

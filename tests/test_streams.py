@@ -477,6 +477,8 @@ def test_class_offsets_from_the_negative_frames():
         assert np.array_equal(zero[key], shared[key])
     with pytest.raises(ValueError, match=r"no threshold for keyword classes \[3\]"):
         st.multiclass_detections(post, [2, 3], {2: 0.5})
+    with pytest.raises(ValueError, match=r"no offset for keyword classes \[2\]"):
+        st.multiclass_operating_points(post, events, HOP, 1.0, [2, 3], class_offsets={3: 0.0})
     with pytest.raises(ValueError, match="quantile"):
         st.estimate_class_offsets(post, events, HOP, [2, 3], quantile=0.0)
 

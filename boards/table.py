@@ -338,14 +338,18 @@ _ICEBREAKER_MIC = MicPins(connector=("pmod", 0), pdm=("1", "2"), i2s=("1", "2", 
                           labels={"1": "P1A1", "2": "P1A2", "3": "P1A3"})
 
 
-#: The accelerator's clocks, from a PLL, below the fmax the sweeps measured (bench/results;
-#: `kwshw build --clock auto` finds a design's own). Chosen at commit e0b4333, where the
-#: ULX3S-85F's slowest design of both sweeps (8-bit, P = 1) reached 60.3 MHz, so 50 MHz, and the
-#: iCE40UP5K's slowest (the CNN, 4-bit, P = 2) 19.95 MHz, so 18 MHz (12 MHz x 48 / 32). At
-#: cef6bf4 every built point meets them: ULX3S-85F 56.1 MHz (the DNN, 8-bit, P = 1) to 94.9
-#: MHz (the CNN reference), iCE40UP5K 25.2 to 27.8 MHz. Whole megahertz keep the 1 Mbaud UART
-#: divisor exact.
-ECP5_CLK_HZ, ICE40_CLK_HZ = 50e6, 18e6
+#: The accelerator's clocks, from a PLL: the fastest whole megahertz the PLL makes exactly at
+#: or below 0.9 x the fmax of the slowest design the sweeps built on the family (bench/results;
+#: `kwshw build --clock auto` finds a design's own). ECP5: chosen at e0b4333, where the
+#: ULX3S-85F's slowest design of both sweeps (the DNN, 8-bit, P = 1) reached 60.3 MHz, so 50 MHz
+#: (55 needs 61.1). iCE40UP5K: 18 MHz (12 MHz x 48 / 32) at e0b4333 (slowest 19.95 MHz); from
+#: 0f4b630 on the slowest iCE40 point of both sweeps is the CNN, 8-bit, P = 2, at 25.14 MHz, so
+#: 21 MHz (12 MHz x 56 / 32; 24 would need 26.7). Whole megahertz keep the 1 Mbaud UART divisor
+#: exact.
+ECP5_CLK_HZ, ICE40_CLK_HZ = 50e6, 21e6
+#: The iCEBreaker's standalone PDM design keeps 18 MHz: a PDM receiver needs a whole number of
+#: system clocks per 16 kHz sample (18 MHz = 1125 x 16 kHz; 21 MHz is 1312.5).
+_ICE40_MIC_CLK_HZ = {"pdm": 18e6}
 
 
 def _ulx3s(size: str) -> Board:
@@ -400,7 +404,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         led=("led_g", 0, None), error_led=("led_r", 0, None), memory="spram", pll_pad=True,
         flash_resource=("spi_flash_1x", 0),
         image_offset=_IMAGE_OFFSET, baud=1_000_000, programmer=_OFL_ICEBREAKER, default_lanes=4,
-        mic_pins=_ICEBREAKER_MIC,
+        mic_pins=_ICEBREAKER_MIC, mic_clk_hz=_ICE40_MIC_CLK_HZ,
         notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
               "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
               "configuration (the red LED blinks if the image is missing or is for another "

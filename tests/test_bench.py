@@ -242,7 +242,7 @@ def test_report_formatting(tmp_path):
     assert "latency" in text and "achieved fmax" in text
 
     # Without a board: latency at the known design clocks; a point that does not fit says so.
-    assert "18 MHz" in format_report(report(path, lanes=4, results_dir=None))
+    assert "21 MHz" in format_report(report(path, lanes=4, results_dir=None))
     d = report(random_model(8, TINY), lanes=16, board="icebreaker", results_dir=None,
                cache_dir=cache)
     assert not d["fit"]["fits"] and "SPRAM" in d["fit"]["message"]

@@ -206,7 +206,7 @@ def test_prepare_artifacts_and_report(tmp_path, small):
     prep = kb.prepare(board, small, 4, seed=7, threshold=1.5)
     assert "--seed 7" in prep.plan.files["build_kwshw.sh"]
     assert "synth_ice40 -dsp" in prep.plan.files["kwshw.ys"]
-    assert prep.sys_clk_hz == 18e6 and prep.top.pll.f_out == 18e6
+    assert prep.sys_clk_hz == 21e6 and prep.top.pll.f_out == 21e6
     (tmp_path / "kwshw.bin").write_bytes(b"\0" * 16)
     files = kb.write_artifacts(prep, tmp_path)
     assert files == {"bitstream": str(tmp_path / "kwshw.bin"),
@@ -274,10 +274,11 @@ def test_auto_clock_builds_again_at_the_fastest_clock_within_the_margin(monkeypa
                 {"toolchain_s": 30.0})
 
     monkeypatch.setattr(kb, "_place_and_route", place_and_route)
-    first = place_and_route(board, small, 4, tmp_path, {}, None)   # fmax 24.19 MHz
+    # A first pass at 18 MHz (the board's clock is 21 MHz, which this report's fmax allows).
+    first = place_and_route(board, small, 4, tmp_path, {}, 18e6)   # fmax 24.19 MHz
     prep, _, pnr, times, info = kb._at_fastest_clock(board, small, 4, tmp_path, {}, first)
     # 90% of 24.19 MHz is 21.8 MHz: the PLL makes 21 MHz exactly.
-    assert calls == [None, 21e6] and prep.sys_clk_hz == 21e6 and pnr.target_mhz == 21.0
+    assert calls == [18e6, 21e6] and prep.sys_clk_hz == 21e6 and pnr.target_mhz == 21.0
     assert info == {"margin": 0.9, "first_mhz": 18.0, "first_fmax_mhz": 24.19,
                     "first_toolchain_s": 30.0}
     assert times["toolchain_s"] == 60.0                  # both passes

@@ -15,7 +15,8 @@ if [ "${CI:-}" = "true" ] && [[ " $* " != *" -m "* ]]; then
   echo "test: CI: leaving out the tests marked slow (run them with: bash scripts/test.sh -m slow)"
 fi
 set +e
-python -m pytest -ra "${marks[@]}" "$@"
+# The slowest tests are listed at the end: what to look at when the suite grows past its budget.
+python -m pytest -ra --durations=20 "${marks[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -57,7 +57,12 @@ def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=()):
 
 
 @needs_yosys
-@pytest.mark.parametrize("arch,bits", [("ecp5", 4), ("ice40", 8)])
+@pytest.mark.parametrize("arch,bits", [
+    ("ecp5", 4),
+    # Slow (about 100 s): the iCE40 netlist's dense layers are also checked, on speech, by
+    # test_gate_level_convolutions[ice40-8].
+    pytest.param("ice40", 8, marks=pytest.mark.slow),
+])
 def test_gate_level_small(arch, bits):
     _run(TINY, [16], bits, 4, arch, 24, seed=bits)
 

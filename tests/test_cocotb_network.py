@@ -68,11 +68,13 @@ def _assert_clean(res: SimResult) -> None:
 
 
 @needs_data
-@pytest.mark.parametrize("simulator", [
-    pytest.param("icarus", marks=needs_icarus),
-    pytest.param("verilator", marks=needs_verilator),
+@pytest.mark.parametrize("simulator,bits", [
+    pytest.param("icarus", 4, marks=needs_icarus),
+    pytest.param("verilator", 8, marks=needs_verilator),
+    # Slow: each simulator and each width is covered once above (40 s each).
+    pytest.param("icarus", 8, marks=[needs_icarus, pytest.mark.slow]),
+    pytest.param("verilator", 4, marks=[needs_verilator, pytest.mark.slow]),
 ])
-@pytest.mark.parametrize("bits", [4, 8])
 def test_real_frames(models, test_lfbe, simulator, bits):
     """200 real speech frames, every output exact; Icarus also checks the cycle count."""
     model = models[bits]
@@ -292,7 +294,8 @@ def test_conv_network_icarus_matches_streaming():
 
 @needs_data
 @needs_verilator
-@pytest.mark.parametrize("bits", [4, 8])
+# 8-bit is slow (35 s): the 8-bit convolutions run on speech in test_gate_level_convolutions.
+@pytest.mark.parametrize("bits", [4, pytest.param(8, marks=pytest.mark.slow)])
 def test_conv_network_real_frames_verilator(calib, test_lfbe, bits):
     """A convolutional network (two convolutions, kernels stored once) on 200 real speech
     frames in Verilator, with input gaps and score stalls: every layer's every output equals

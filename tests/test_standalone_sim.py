@@ -86,6 +86,7 @@ def test_recording_through_pdm_board_core_equals_golden_chain():
 
 @pytest.mark.data
 @needs_verilator
+@pytest.mark.slow  # 42 s: the PDM recording above runs in CI; tests/test_cocotb_mic the I2S pins
 def test_recording_through_i2s_board_core_equals_golden_chain():
     audio = _recording()[:16_000]
     res = run_standalone_sim(_model(), audio, mic="i2s", lanes=LANES, threshold=THRESHOLD)

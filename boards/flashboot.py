@@ -99,6 +99,7 @@ class _ByteEngine(NamedTuple):
 
     start: Signal       # pulse: begin a byte with `tx_next`
     tx_next: Signal
+    go: Signal          # pulse: the cycle after `start`, when the byte begins
     busy: Signal
     byte_done: Signal   # pulse: `rx` holds a complete byte
     rx: Signal
@@ -217,7 +218,8 @@ class FlashWeightLoader(wiring.Component):
                 # Falling edge: next bit (the flash shifts its next bit out now).
                 m.d.sync += [self.spi.clk.eq(0), tx.eq(tx << 1), bit.eq(bit - 1),
                              timer.eq(self._half - 1)]
-        return _ByteEngine(start=start, tx_next=tx_next, busy=busy, byte_done=byte_done, rx=rx)
+        return _ByteEngine(start=start, tx_next=tx_next, go=go, busy=busy, byte_done=byte_done,
+                           rx=rx)
 
     def _open(self, m: Module, engine: _ByteEngine, command: list[int], index: Signal,
               wait: Signal) -> None:
@@ -226,7 +228,7 @@ class FlashWeightLoader(wiring.Component):
         with m.State("WAKE"):
             m.d.comb += [self.spi.cs.eq(1), engine.start.eq(~engine.busy & (index == 0)),
                          engine.tx_next.eq(CMD_WAKE)]
-            with m.If(engine.start):
+            with m.If(engine.go):
                 m.d.sync += index.eq(1)
             with m.If(engine.byte_done):
                 m.d.sync += [index.eq(0), wait.eq(self._wake)]
@@ -242,7 +244,11 @@ class FlashWeightLoader(wiring.Component):
                     with m.Case(k):
                         m.d.comb += engine.tx_next.eq(byte)
             m.d.comb += engine.start.eq(~engine.busy)
-            with m.If(engine.start):
+            # Counted when the byte begins (`go`), a cycle after `start`: `start` comes from
+            # the engine's state through `busy`, and with the index's enable behind it that
+            # chain was the iCEBreaker's longest path. `busy` stays high from `go` to the
+            # byte's end, so no second byte starts before the count moved.
+            with m.If(engine.go):
                 m.d.sync += index.eq(index + 1)
             with m.If(engine.byte_done & (index == len(command))):
                 m.d.sync += index.eq(0)

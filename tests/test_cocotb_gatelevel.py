@@ -58,9 +58,9 @@ def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=()):
 
 @needs_yosys
 @pytest.mark.parametrize("arch,bits", [
-    ("ecp5", 4),
-    # Slow (about 100 s): the iCE40 netlist's dense layers are also checked, on speech, by
-    # test_gate_level_convolutions[ice40-8].
+    # Slow (60 and 100 s): the netlists of a network with convolutions and dense layers are
+    # checked on speech by test_gate_level_convolutions, both families, in CI.
+    pytest.param("ecp5", 4, marks=pytest.mark.slow),
     pytest.param("ice40", 8, marks=pytest.mark.slow),
 ])
 def test_gate_level_small(arch, bits):

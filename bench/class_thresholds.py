@@ -32,7 +32,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 from common import Timer, provenance, results_dir, write_json
 
 from kwshw.evaluate import keyword_classes
@@ -136,12 +135,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"{path}: given twice")
         models[name] = res
         print(summary(name, res, targets), flush=True)
-    # The means are printed, not stored: bench/readme.py derives them from the models' entries.
-    for rule in RULES:
-        frr = {k: float(np.mean([m["rules"][rule][k] for m in models.values()]))
-               for k in next(iter(models.values()))["rules"][rule] if k.startswith("frr_at_")}
-        print(f"mean of {len(models)}, {rule}: "
-              + ", ".join(f"{k} {v:.1%}" for k, v in frr.items()))
+    # No means stored: bench/readme.py derives them (its class-thresholds table).
     out = write_json(results_dir(override=args.out) / "class-thresholds.json",
                      {"seed": args.seed, "fa_targets": list(targets), "models": models},
                      meta=provenance("bench/class_thresholds.py", timer, argv=sys.argv))

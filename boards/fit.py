@@ -26,7 +26,13 @@ from kwshw.hw.convs import history_memories, history_specs, window_features
 from kwshw.hw.detection import memory_depth, word_width
 from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.history import entry_slots, rest_rom_depth
-from kwshw.hw.memories import ECP5_BRAM_SHAPES, SPRAM_BLOCKS, ecp5_bram_slices
+from kwshw.hw.memories import (
+    ECP5_BRAM_SHAPES,
+    SPRAM_BLOCKS,
+    ecp5_bram_slices,
+    spram_blocks,
+    spram_packing,
+)
 from kwshw.hw.microphone import pdm_history_depth
 from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
 
@@ -43,7 +49,6 @@ _BRAM_SHAPES = {
     # SB_RAM40_4K.
     "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
 }
-_SPRAM_SHAPE = (16384, 16)
 #: LUTs of the standalone design's stages besides the accelerator, per family: Yosys
 #: synthesis only, measured by ``python bench/stages.py`` (``bench/results/stages.json``,
 #: which ``tests/test_standalone.py`` keeps equal to this table); the UART transmitter's 80
@@ -100,12 +105,6 @@ def bram_blocks(family: str, width: int, depth: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES[family])
 
 
-def spram_blocks(width: int, depth: int) -> tuple[int, int]:
-    """``(columns, rows)`` of 16 x 16k SPRAM blocks for a ``width`` x ``depth`` memory."""
-    d, w = _SPRAM_SHAPE
-    return math.ceil(width / w), math.ceil(depth / d)
-
-
 def memory_needs(model, lanes: int, memory: str = "bram", *,
                  spram: int = SPRAM_BLOCKS) -> list[MemoryNeed]:
     """The memories an accelerator for ``model`` with ``lanes`` MAC lanes needs.
@@ -120,6 +119,11 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     plans = model.plans()
     bits = model.bits
     words = sum(math.ceil(p.n_out / lanes) * p.n_in for p in plans)
+    width = lanes * bits
+    if memory == "spram":
+        # Narrow words are stored several to an SPRAM word (kwshw.hw.memories.load_words).
+        n = spram_packing(width)
+        width, words = n * width, math.ceil(words / n)
     const_width = sum(max(getattr(p.widths, f) for p in plans) for f in ("st", "lo", "wsr", "bias"))
     try:
         convolutional = conv_layers(plans) > 0
@@ -129,8 +133,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     slots = f.span + 1
     widest = max(p.n_out for p in plans)
     needs = [
-        MemoryNeed("weight codes, packed", "weights", lanes * bits, words, memory,
-                   sliced=True),
+        MemoryNeed("weight codes, packed", "weights", width, words, memory, sliced=True),
         MemoryNeed("per-column constants ST, LO, WSR, B", "constants", const_width,
                    sum(p.n_out for p in plans)),
         MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,
@@ -142,7 +145,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
         MemoryNeed("score buffer", "scores", act, plans[-1].n_out),
     ]
     if convolutional:
-        cols, rows = spram_blocks(lanes * bits, max(words, 2))
+        cols, rows = spram_blocks(width, max(words, 1))
         spare = spram - cols * rows if memory == "spram" else 0
         needs += _history_needs(plans, model.features.stride, memory, spare)
     return needs

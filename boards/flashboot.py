@@ -14,14 +14,16 @@ Image format (all multi-byte integers little-endian except the CRC)::
 
     offset  size        field
     0       4           magic b"KWSW"
-    4       1           image format version (1)
-    5       1           bytes per word, ceil(lanes * bits / 8)
+    4       1           image format version (2)
+    5       1           bytes per word, ceil(load width / 8)
     6       4           number of words (u32)
     10      8           model content hash, first 8 bytes (as IDENT reports it)
-    18      n * bpw     the packed words of kwshw.hw.memories.weight_words, in address order
+    18      n * bpw     the stored words of kwshw.hw.memories.load_words, in address order
     18+n*bpw 2          CRC-16/CCITT-FALSE of the words, most significant byte first
 
-The words are exactly the ``load`` stream of :class:`kwshw.hw.memories.WeightMemory`.
+The words are exactly the ``load`` stream of :class:`kwshw.hw.memories.WeightMemory`. Version 2
+stores narrow weight words (``lanes * bits <= 8``) several to a word, as the SPRAM holds them;
+a version-1 image (one weight word per word) is refused as any foreign image is.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from kwshw.hw.memories import weight_words
+from kwshw.hw.memories import load_words
 from kwshw.link.gateware import CRC16
 from kwshw.link.protocol import crc16
 
@@ -42,7 +44,7 @@ __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "HEADER_SIZE", "image_header", "weigh
            "weight_boot", "parse_image", "SPIFlashSignature", "FlashWeightLoader", "FlashModel"]
 
 IMAGE_MAGIC = b"KWSW"
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2
 HEADER_SIZE = 18
 
 CMD_READ = 0x03
@@ -64,9 +66,8 @@ def weights_image(words: Sequence[int], width: int, model_hash: bytes) -> bytes:
 
 def model_image(model, lanes: int) -> bytes:
     """The weights image of ``model`` for an accelerator with ``lanes`` lanes."""
-
-    words = weight_words(model.plans(), lanes)
-    return weights_image(words, lanes * model.bits, bytes.fromhex(model.sha256)[:8])
+    words, width = load_words(model.plans(), lanes)
+    return weights_image(words, width, bytes.fromhex(model.sha256)[:8])
 
 
 def parse_image(image: bytes) -> tuple[dict, list[int]]:
@@ -388,9 +389,9 @@ def weight_boot(m: Module, model, *, lanes: int, clk_hz: float, accel, flash,
     Returns ``(done, error, error_led)``: the weights are in place; the image is missing,
     foreign or corrupt; and ``error`` blinking at about 4 Hz for an LED.
     """
-    words = weight_words(model.plans(), lanes)
+    words, width = load_words(model.plans(), lanes)
     m.submodules.boot = boot = FlashWeightLoader(
-        n_words=len(words), width=lanes * model.bits,
+        n_words=len(words), width=width,
         model_hash=bytes.fromhex(model.sha256)[:8], offset=image_offset,
         half_period=half_period, wake_cycles=max(int(30e-6 * clk_hz), 4))
     wiring.connect(m, boot.spi, wiring.flipped(flash))

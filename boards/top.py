@@ -33,7 +33,6 @@ from amaranth.lib.wiring import In, Out
 from kwshw.arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from kwshw.evaluate import keyword_classes
 from kwshw.hw.accelerator import Accelerator
-from kwshw.hw.memories import weight_words
 from kwshw.hw.ports import AcceleratorSignature
 from kwshw.link.gateware import UARTHostLink
 from kwshw.link.uart import uart_divisor
@@ -228,9 +227,6 @@ class KWSCore(wiring.Component):
                             f"{AcceleratorSignature()!r}")
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "led": Out(1),
                           **boot_members(memory)})
-
-    def weight_words(self) -> list[int]:
-        return weight_words(self.model.plans(), self.lanes)
 
     def elaborate(self, platform):
         m = Module()

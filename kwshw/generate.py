@@ -81,7 +81,7 @@ def report(dut: Accelerator) -> dict:
             "memory": dut.memory,
             "trace": dut.trace,
             "word_width": dut.word_width,
-            "weight_words": len(dut.weight_load_words()),
+            "weight_words": dut.weight_depth,
             "window_frames": model.features.span + 1,
             "activation_depth": dut.act_depth,
         },
@@ -100,7 +100,10 @@ def report(dut: Accelerator) -> dict:
         },
     }
     if dut.memory == "spram":
-        cols, rows = spram_blocks(dut.word_width, len(dut.weight_load_words()))
+        load = dut.weight_load_words()
+        cols, rows = spram_blocks(dut.load_width, len(load))
+        out["config"]["load"] = {"words": len(load), "width": dut.load_width,
+                                 "weights_per_word": dut.load_width // dut.word_width}
         out["config"]["spram_blocks"] = {"columns": cols, "rows": rows, "total": cols * rows}
     return out
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kwshw.hw.memories import load_words
 from kwshw.modelfile import Model
 
 from . import toolchain
@@ -333,7 +334,8 @@ def _testbench_config(model: Model, ops: Sequence[dict], settings: SimSettings,
             "max_n_out": max(p.n_out for p in plans), "trace": s.trace, "seed": s.seed,
             "gap_prob": s.gap_prob, "stall_prob": s.stall_prob, "max_gap": 6, "max_stall": 8,
             "stall_cycles": s.stall_cycles, "tail_cycles": 64 + n_out * 4,
-            "final_scores": final, "ops": _jsonable(ops), "out": str(result_path)}
+            "final_scores": final, "ops": _jsonable(ops), "out": str(result_path),
+            "load_words": load_words(plans, s.lanes)[0] if s.memory == "spram" else []}
 
 
 def _jsonable(ops):

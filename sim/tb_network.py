@@ -40,11 +40,13 @@ from sim.streams import Clocking, StreamSink, StreamSource, ValidMonitor
 PERIOD_NS = 10
 
 
-def _ports(dut, trace: bool) -> None:
+def _ports(dut, trace: bool, load: bool) -> None:
     need = ["clk", "rst", "clear", "feat__valid", "feat__ready", "feat__payload",
             "score__valid", "score__ready", "score__payload"]
     if trace:
         need += ["trace_valid", "trace_layer", "trace_index", "trace_value"]
+    if load:
+        need += ["load__valid", "load__ready", "load__payload"]
     missing = [n for n in need if not hasattr(dut, n)]
     if missing:
         have = sorted(h._name for h in dut)
@@ -140,7 +142,17 @@ async def _interrupt(dut, clk: Clocking, src: StreamSource, op: dict, rec: _Reco
 
 
 async def _play(dut, clk: Clocking, src: StreamSource, cfg: dict, rec: _Recorder) -> None:
-    """Every op of the scenario, then the wait for the last segment's scores."""
+    """The weights (SPRAM builds), every op of the scenario, then the wait for the last
+    segment's scores."""
+    if cfg.get("load_words"):
+        # The stored weight words, with the same random gaps as the frames.
+        loader = StreamSource(clk, dut.load__valid, dut.load__ready, dut.load__payload,
+                              rng=random.Random(cfg.get("seed", 0) + 1),
+                              gap_prob=cfg.get("gap_prob", 0.0), signed=False)
+        loader.on_progress = rec.on_input
+        await loader.send(cfg["load_words"])
+        cocotb.log.info("%d weight words loaded at cycle %d", len(cfg["load_words"]),
+                        clk.cycle())
     for op in cfg["ops"]:
         kind = op["op"]
         if kind == "frames":
@@ -177,7 +189,7 @@ async def network(dut):
         cfg = json.load(f)
     wall0 = time.perf_counter()
     trace = bool(cfg.get("trace", True))
-    _ports(dut, trace)
+    _ports(dut, trace, bool(cfg.get("load_words")))
     rng = random.Random(cfg.get("seed", 0))
     clk = Clocking(dut.clk, PERIOD_NS)
     clk.start()
@@ -186,6 +198,8 @@ async def network(dut):
     dut.clear.value = 0
     dut.feat__valid.value = 0
     dut.score__ready.value = 0
+    if cfg.get("load_words"):
+        dut.load__valid.value = 0
     dut.rst.value = 1
     await clk.cycles(3)
     dut.rst.value = 0

@@ -119,8 +119,9 @@ def waves_requested(waves: bool | None = None) -> bool:
     return os.environ.get("KWSHW_WAVES", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def convert(component, path: str | Path, *, name: str = "top") -> Path:
-    """Convert an Amaranth ``wiring.Component`` to Verilog at ``path`` (module ``name``)."""
+def convert(component, path: str | Path, *, name: str = "top", platform=None) -> Path:
+    """Convert an Amaranth ``wiring.Component`` to Verilog at ``path`` (module ``name``),
+    elaborated for ``platform`` (e.g. a :class:`kwshw.generate.Family`) if given."""
     from amaranth.back import verilog
     from amaranth.hdl import Const, Value
     from amaranth.hdl._ir import PortDirection
@@ -137,7 +138,7 @@ def convert(component, path: str | Path, *, name: str = "top") -> Path:
             continue
         d = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
         ports["__".join(str(p) for p in member_path)] = (v, d)
-    text = verilog.convert(component, name=name, emit_src=False, ports=ports)
+    text = verilog.convert(component, name=name, emit_src=False, ports=ports, platform=platform)
     path.write_text(text)
     return path
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from kwshw.generate import Family
+
 from . import toolchain
 
 __all__ = ["pack", "unpack", "run_schedule", "port_shape"]
@@ -80,16 +82,25 @@ def port_shape(component, path: str):
 
 def run_schedule(component, inputs: Mapping[str, Sequence], outputs: Sequence[str], *,
                  record_when: str | None, build_dir: str | Path, extra_cycles: int = 16,
-                 simulator: str = "icarus", name: str = "unit") -> list[dict]:
+                 simulator: str = "icarus", name: str = "unit", family: str | None = None
+                 ) -> list[dict]:
     """Simulate ``component`` with per-cycle input values and return the recorded cycles.
 
     ``inputs`` maps port paths (``"inp__valid"``, ``"inp__payload"``, ``"xlo"``) to one value
     per cycle (structs as dicts). Returns one dict per recorded cycle: ``cycle`` and every
-    output port, unpacked.
+    output port, unpacked. With ``family="iCE40"`` the component is elaborated for that FPGA
+    family and its primitives (e.g. ``SB_SPRAM256KA``) simulated with Yosys's cell models.
     """
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    src = toolchain.convert(component, build_dir / f"{name}.v", name=name)
+    platform = None if family is None else Family(family)
+    src = toolchain.convert(component, build_dir / f"{name}.v", name=name, platform=platform)
+    sources, options = [src], {}
+    if family is not None:
+        sources.append(toolchain.yosys_share_dir() / family.lower() / "cells_sim.v")
+        # As in the iCE40 gate-level runs (sim.gatelevel): Icarus parses the models as
+        # SystemVerilog, without the input ports' default values it does not support.
+        options = {"icarus_generation": "2012", "defines": ["NO_ICE40_DEFAULT_ASSIGNMENTS"]}
     raw_inputs = {}
     for port, vals in inputs.items():
         shape = port_shape(component, port)
@@ -99,8 +110,8 @@ def run_schedule(component, inputs: Mapping[str, Sequence], outputs: Sequence[st
            "extra_cycles": extra_cycles, "out": str(out_path)}
     cfg_path = build_dir / "schedule.json"
     cfg_path.write_text(json.dumps(cfg))
-    toolchain.simulate([src], name, "sim.tb_units", simulator=simulator, build_dir=build_dir,
-                       env={"KWSHW_TB_CONFIG": str(cfg_path)})
+    toolchain.simulate(sources, name, "sim.tb_units", simulator=simulator, build_dir=build_dir,
+                       env={"KWSHW_TB_CONFIG": str(cfg_path)}, **options)
     res = json.loads(out_path.read_text())
     shapes = [port_shape(component, p) for p in res["outputs"]]
     records = []

@@ -211,6 +211,22 @@ def test_weights_image_round_trip(small):
     assert parse_image(weights_image([1, 2, 3], 12, b"\0" * 8))[1] == [1, 2, 3]
 
 
+def test_weights_image_packs_narrow_words(small):
+    """One lane of 4-bit codes: four weight words to a 16-bit image word, first in the low
+    nibble, as the SPRAM stores them; a version-1 image (one word per word) is refused."""
+    from kwshw.hw.memories import weight_words
+
+    head, words = parse_image(model_image(small, 1))
+    plain = weight_words(small.plans(), 1)
+    assert head["bytes_per_word"] == 2 and head["version"] == 2
+    assert len(words) == -(-len(plain) // 4)
+    assert [(words[i // 4] >> (4 * (i % 4))) & 0xF for i in range(len(plain))] == plain
+    old = bytearray(weights_image(plain, 4, b"\0" * 8))
+    old[4] = 1
+    with pytest.raises(ValueError, match="version 1, expected 2"):
+        parse_image(bytes(old))
+
+
 # --- Detector ------------------------------------------------------------------------------------
 
 def test_keyword_mask_and_threshold(small):
@@ -534,6 +550,29 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
                                        r"layers 1, 2, 3's inputs 21.*iCE40UP5K has 30"):
         fit_check(board, cnn4, board.default_lanes,
                   needs=memory_needs(cnn4, board.default_lanes, "spram", spram=1))
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_cnn_fits_icebreaker_with_one_or_two_lanes(cnn4, lanes):
+    """4 and 8-bit weight words stored four and two to an SPRAM word: the 53,456 codes take
+    one block (13,364 words of 16 bits) as with four lanes, and the histories the other
+    three; the accelerator's own layout agrees."""
+    from kwshw.hw.accelerator import Accelerator
+
+    r = fit_check(BOARDS["icebreaker"], cnn4, lanes)
+    weights = next(e for e in r["memories"] if e["kind"] == "weights")
+    assert (weights["width"], weights["depth"], weights["blocks"]) == (16, 13_364, 1)
+    assert r["spram_blocks_needed"] == 4 and r["bram_blocks_needed"] <= 30
+    dut = Accelerator(cnn4, lanes, memory="spram")
+    assert dut.load_width == 16 and len(dut.weight_load_words()) == 13_364
+    assert dut.weight_spram_blocks == 1 and dut.history_memories == ("spram",) * 3
+
+
+def test_dnn_fits_icebreaker_with_one_lane(ref4):
+    """The 4-bit DNN reference (865,792 weight bits) in one lane: 216,448 words of 4 bits
+    stored four to a word take four SPRAM blocks (one word each, 14 blocks)."""
+    r = fit_check(BOARDS["icebreaker"], ref4, 1)
+    assert r["spram_blocks_needed"] == 4
 
 
 def test_cnn_histories_stay_in_bram_on_bram_boards(cnn4):

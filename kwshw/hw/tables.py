@@ -15,7 +15,7 @@ from ..modelfile import Model
 from .accelerator import frame_schedule, memory_bits
 from .common import max_width
 from .mac_array import MACArray
-from .memories import spram_blocks
+from .memories import spram_blocks, spram_packing
 from .requant import Requantizer
 from .scaler import Scaler
 from .window import Window
@@ -97,17 +97,21 @@ def memory_table(models: Mapping[int, Model], lanes: int = 8) -> str:
 
 
 def spram_table(models: Mapping[int, Model], lanes: Sequence[int] = DOC_LANES) -> str:
-    """Weight words and ``SB_SPRAM256KA`` blocks (columns x rows) of SPRAM builds."""
+    """Weight words, the words SPRAM stores (narrow ones packed, :func:`spram_packing`) and
+    their ``SB_SPRAM256KA`` blocks (columns x rows) of SPRAM builds."""
     header = ["P"]
     for b in models:
-        header += [f"words x bits, b = {b}", "blocks"]
+        header += [f"words x bits, b = {b}", "stored", "blocks"]
     rows = []
     for p in lanes:
         row: list[object] = [p]
         for model in models.values():
-            words = frame_schedule(model, p).reads
-            cols, n_rows = spram_blocks(p * model.bits, words)
-            row += [f"{words:,} x {p * model.bits}", f"{cols} x {n_rows} = {cols * n_rows}"]
+            words, width = frame_schedule(model, p).reads, p * model.bits
+            n = spram_packing(width)
+            stored = -(-words // n)
+            cols, n_rows = spram_blocks(n * width, stored)
+            row += [f"{words:,} x {width}", f"{stored:,} x {n * width}",
+                    f"{cols} x {n_rows} = {cols * n_rows}"]
         rows.append(row)
     return _rows(header, rows)
 

@@ -113,6 +113,33 @@ def test_spram_weights_loaded_through_load_port():
     assert mismatch is None, mismatch
 
 
+@pytest.mark.parametrize("width", [4, 16])
+def test_spram_weight_memory_of_one_word(width):
+    """A network of one weight word: one ``load`` word sets ``loaded`` (the memory's read
+    depth of two words must not make it wait for a second)."""
+    from amaranth.sim import Simulator
+
+    from kwshw.hw.memories import WeightMemory
+
+    dut = WeightMemory([5], width, "spram")
+    assert dut.load_depth == 1
+
+    async def testbench(ctx):
+        ctx.set(dut.load.valid, 1)
+        ctx.set(dut.load.payload, 5)
+        await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        assert ctx.get(dut.loaded) == 1
+        ctx.set(dut.addr, 0)
+        await ctx.tick().repeat(WeightMemory.LATENCY)
+        assert ctx.get(dut.data) == 5
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
 def test_clear_restarts_from_zero_window():
     """Frames A, all scores read, clear; then frames C with a clear in the middle of an
     inference of frame B: only C's scores come out, as from reset."""

@@ -338,8 +338,8 @@ class WeightMemory(wiring.Component):
 
     @property
     def load_depth(self) -> int:
-        """Stored words: ``ceil(depth / packing)``."""
-        return -(-self._depth // self._pack)
+        """Stored words (``load`` words, with ``"spram"``): ``ceil(len(words) / packing)``."""
+        return max(-(-len(self._words) // self._pack), 1)
 
     def spram_blocks(self) -> tuple[int, int]:
         """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks an iCE40 build uses."""

@@ -262,7 +262,8 @@ def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
                 f"({_fmt(weights.depth)} words x {weights.width} bits = {cols} x {rows} blocks "
                 f"of 16 x 16,384); {fpga.name} has {fpga.spram_blocks}. "
                 + ("Use fewer lanes." if cols > fpga.spram_blocks else
-                   "Use more lanes (wider, shallower words waste less) or a smaller network."))
+                   "Use a number of lanes whose words fill the SPRAM's 16-bit words (lanes x "
+                   "bits a multiple of 16, or 8 or fewer bits) or a smaller network."))
     elif weight_bits > fpga.bram_bits:
         raise FitError(
             f"{board.name}: {what} needs {_fmt(weight_bits)} weight bits; {fpga.name} "

@@ -129,6 +129,10 @@ def test_fit_refusals_name_the_numbers(ref4, ref8):
     # Too many lanes for the SPRAM's 16-bit columns: 4 bits x 32 lanes = 8 columns.
     with pytest.raises(FitError, match="8 x 1 blocks.*has 4.*fewer lanes"):
         fit_check(BOARDS["icebreaker"], ref4, 32)
+    # 3 lanes: 12-bit words, one to a 16-bit SPRAM word, a quarter of each left empty.
+    with pytest.raises(FitError, match=r"72,584 words x 12 bits = 1 x 5 blocks.*has 4\. Use a "
+                                       r"number of lanes whose words fill"):
+        fit_check(BOARDS["icebreaker"], ref4, 3)
 
 
 def test_fit_accepts_the_reference_where_it_fits(ref4, ref8):

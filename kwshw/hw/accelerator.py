@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed, unsigned
-from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import arith
@@ -55,6 +55,7 @@ from .minmax import MinMax
 from .ports import AcceleratorSignature
 from .requant import FrameDivider, Requantizer, frame_divider_latency
 from .scaler import Scaler
+from .score_buffer import ScoreBuffer
 from .sequencer import COLUMN_INTERVAL, FrameSchedule, Sequencer, layer_schedules
 from .window import Window, reduce_latency, window_bits
 
@@ -83,8 +84,8 @@ def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 1) -> FrameSch
 
 
 def score_fifo_depth(n_out: int) -> int:
-    """Depth of the score FIFO (``SyncFIFOBuffered``): a frame's ``n_out`` scores in its
-    storage memory (``depth - 1`` words) plus its output register."""
+    """Depth of the score FIFO (:class:`~kwshw.hw.score_buffer.ScoreBuffer`): a frame's
+    ``n_out`` scores in its storage memory (``depth - 1`` words) plus its output register."""
     return n_out + 1
 
 
@@ -122,7 +123,7 @@ class _Blocks(NamedTuple):
     mac: MACArray
     scaler: Scaler
     tracker: MinMax
-    scores: fifo.SyncFIFOBuffered
+    scores: ScoreBuffer
     histories: HistoryBank | None = None
 
 
@@ -290,11 +291,11 @@ class Accelerator(wiring.Component):
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block
         # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: 200 LUTs and
         # 204 flip-flops on the iCEBreaker reference, bench/results/area-before.json). The
-        # scaler writes a frame's n_out scores without looking at w_rdy (the last layer starts
-        # only when the FIFO is empty); depth n_out + 1 is n_out words of storage plus the
-        # output register (`score_fifo_depth`).
-        core.submodules.scores = scores = fifo.SyncFIFOBuffered(
-            width=ACT_WIDTH, depth=score_fifo_depth(self._n_out))
+        # scaler writes a frame's n_out scores without looking at w_stream.ready (the last
+        # layer starts only when the FIFO is empty); depth n_out + 1 is n_out words of storage
+        # plus the output register (`score_fifo_depth`).
+        core.submodules.scores = scores = ScoreBuffer(signed(ACT_WIDTH),
+                                                      score_fifo_depth(self._n_out))
         hists = None
         if self.history_specs:
             core.submodules.histories = hists = HistoryBank(self.history_specs,
@@ -407,8 +408,7 @@ class Accelerator(wiring.Component):
         issue, mac = b.seq.issue, b.mac
         lag = Window.READ_LATENCY + Requantizer.LATENCY
         core.d.comb += [
-            b.wmem.addr.eq(delay(core, b.seq.weight_addr, lag - WeightMemory.LATENCY,
-                                 name="waddr")),
+            b.wmem.addr.eq(self._weight_address(core, b, lag - WeightMemory.LATENCY)),
             mac.inp.valid.eq(b.req.code.valid),
             mac.inp.payload.code.eq(b.req.code.payload),
             mac.inp.payload.weights.eq(b.wmem.data),
@@ -416,6 +416,23 @@ class Accelerator(wiring.Component):
             mac.inp.payload.last.eq(delay(core, issue.payload.last, lag, name="last")),
             mac.inp.payload.cols.eq(delay(core, issue.payload.cols, lag, name="cols")),
         ]
+
+    @staticmethod
+    def _weight_address(core: Module, b: _Blocks, cycles: int) -> Signal:
+        """The weight memory's read address ``cycles`` after the sequencer issued the beat
+        it goes with: the count of the frame's reads before it (the words are stored in read
+        order, :func:`~kwshw.hw.memories.weight_words`). Counted from the read strobe and
+        the frame start, delayed, rather than counted at the sequencer and delayed as an
+        address: on iCE40 every bit of every register of that delay line was a logic cell
+        of its own."""
+        start = delay(core, b.seq.take, cycles, name="wstart")
+        read = delay(core, b.seq.issue.valid, cycles, name="wread")
+        addr = Signal.like(b.wmem.addr, name="waddr")
+        with core.If(start):
+            core.d.sync += addr.eq(0)
+        with core.Elif(read):
+            core.d.sync += addr.eq(addr + 1)
+        return addr
 
     def _connect_scaler(self, core: Module, b: _Blocks, xlo: Signal) -> None:
         """Results leave the hold bank in column order; count the columns of the layer."""

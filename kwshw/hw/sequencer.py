@@ -185,9 +185,6 @@ class Sequencer(wiring.Component):
         (lanes with real columns in this pass).
     hist_valid : Signal, in (``histories > 0`` only)
         The current layer's history has the min/max of its newest patch.
-    weight_addr : Signal, out
-        Address of the packed weight word that goes with the current ``issue`` beat: a counter
-        over the frame, because the weights are stored in issue order.
     busy : Signal, out
         A frame is being computed.
     """
@@ -199,7 +196,6 @@ class Sequencer(wiring.Component):
             raise ValueError(f"histories must be in [0, {len(self._sched)}), got {histories}")
         self._histories = histories
         self._lanes = check_lanes(lanes)
-        n_words = sum(s.reads for s in self._sched)
         max_in = max(s.n_in for s in self._sched)
         issue_layout = data.StructLayout({
             "index": range(max_in),
@@ -218,7 +214,6 @@ class Sequencer(wiring.Component):
             "layer": Out(range(len(self._sched))),
             "kind": Out(KIND_LAYOUT, init=self._kind(0)),
             "issue": Out(stream.Signature(issue_layout, always_ready=True)),
-            "weight_addr": Out(range(max(n_words, 2))),
             "busy": Out(1),
         }
         if histories:
@@ -259,8 +254,7 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.frame_valid):
                     m.d.comb += self.take.eq(1)
-                    m.d.sync += [self.layer.eq(0), self.kind.eq(self._kind(0)),
-                                 self.weight_addr.eq(0)]
+                    m.d.sync += [self.layer.eq(0), self.kind.eq(self._kind(0))]
                     m.next = "WINDOW"
             with m.State("WINDOW"):
                 m.d.comb += self.busy.eq(1)
@@ -277,8 +271,6 @@ class Sequencer(wiring.Component):
             with m.State("RUN"):
                 reading = idx <= last_idx
                 m.d.comb += [self.busy.eq(1), self.issue.valid.eq(reading)]
-                with m.If(reading):
-                    m.d.sync += self.weight_addr.eq(self.weight_addr + 1)
                 m.d.sync += idx.eq(idx + 1)
                 with m.If(final_pass & (idx == last_idx)):
                     m.next = "DRAIN"

@@ -25,6 +25,7 @@ from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
+from ..hw.common import DISJOINT_PORTS, disjoint_read_port
 from ..hw.ports import AcceleratorSignature
 from .protocol import (
     DETECTION_SIZE,
@@ -406,9 +407,12 @@ class FrameBuffer(wiring.Component):
         m = Module()
         n_bands = self._n_bands
 
-        m.submodules.frame = frame = Memory(shape=signed(VALUE_WIDTH), depth=n_bands, init=[])
+        # Frames are only read out once their packet checked, and no byte is received until
+        # the command was answered: a read never meets a write (common.disjoint_read_port).
+        m.submodules.frame = frame = Memory(shape=signed(VALUE_WIDTH), depth=n_bands, init=[],
+                                            attrs=DISJOINT_PORTS)
         wr = frame.write_port()
-        rd = frame.read_port()
+        rd = disjoint_read_port(m, frame, "frame_rd")
         index = Signal(range(n_bands))
         m.d.comb += [
             wr.addr.eq(self.values.payload.index),

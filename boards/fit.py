@@ -31,7 +31,7 @@ from kwshw.hw.memories import (
     SPRAM_BLOCKS,
     ecp5_bram_slices,
     spram_blocks,
-    spram_packing,
+    spram_store,
 )
 from kwshw.hw.microphone import pdm_history_depth
 from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
@@ -122,8 +122,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     width = lanes * bits
     if memory == "spram":
         # Narrow words are stored several to an SPRAM word (kwshw.hw.memories.load_words).
-        n = spram_packing(width)
-        width, words = n * width, math.ceil(words / n)
+        width, words = spram_store(width, words)
     const_width = sum(max(getattr(p.widths, f) for p in plans) for f in ("st", "lo", "wsr", "bias"))
     try:
         convolutional = conv_layers(plans) > 0

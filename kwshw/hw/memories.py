@@ -61,6 +61,7 @@ __all__ = [
     "pack_words",
     "spram_blocks",
     "spram_packing",
+    "spram_store",
     "weight_words",
 ]
 
@@ -129,6 +130,13 @@ def spram_packing(width: int) -> int:
     while 2 * n * width <= _SPRAM_WIDTH:
         n *= 2
     return n
+
+
+def spram_store(width: int, words: int) -> tuple[int, int]:
+    """``(width, depth)`` of the stored words an SPRAM weight memory holds ``words`` weight
+    words of ``width`` bits in (:func:`spram_packing` to a stored word; at least one)."""
+    n = spram_packing(width)
+    return n * width, max(-(-words // n), 1)
 
 
 def pack_words(words: Sequence[int], width: int) -> tuple[list[int], int]:

@@ -15,7 +15,7 @@ from ..modelfile import Model
 from .accelerator import frame_schedule, memory_bits
 from .common import max_width
 from .mac_array import MACArray
-from .memories import spram_blocks, spram_packing
+from .memories import spram_blocks, spram_store
 from .requant import Requantizer
 from .scaler import Scaler
 from .window import Window
@@ -97,7 +97,7 @@ def memory_table(models: Mapping[int, Model], lanes: int = 8) -> str:
 
 
 def spram_table(models: Mapping[int, Model], lanes: Sequence[int] = DOC_LANES) -> str:
-    """Weight words, the words SPRAM stores (narrow ones packed, :func:`spram_packing`) and
+    """Weight words, the words SPRAM stores (narrow ones packed, :func:`spram_store`) and
     their ``SB_SPRAM256KA`` blocks (columns x rows) of SPRAM builds."""
     header = ["P"]
     for b in models:
@@ -107,10 +107,9 @@ def spram_table(models: Mapping[int, Model], lanes: Sequence[int] = DOC_LANES) -
         row: list[object] = [p]
         for model in models.values():
             words, width = frame_schedule(model, p).reads, p * model.bits
-            n = spram_packing(width)
-            stored = -(-words // n)
-            cols, n_rows = spram_blocks(n * width, stored)
-            row += [f"{words:,} x {width}", f"{stored:,} x {n * width}",
+            stored_width, stored = spram_store(width, words)
+            cols, n_rows = spram_blocks(stored_width, stored)
+            row += [f"{words:,} x {width}", f"{stored:,} x {stored_width}",
                     f"{cols} x {n_rows} = {cols * n_rows}"]
         rows.append(row)
     return _rows(header, rows)

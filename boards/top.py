@@ -83,7 +83,7 @@ class Detector(wiring.Component):
     clear : Signal, in
         Restart at class 0 (with the accelerator's ``clear``).
     detect : Signal, out
-        One-cycle pulse two cycles after a frame's last score when the frame is a detection.
+        One-cycle pulse three cycles after a frame's last score when the frame is a detection.
     cls : Signal, out
         The argmax class of the last complete frame.
     led : Signal, out
@@ -127,23 +127,29 @@ class Detector(wiring.Component):
         better = first | (score > best)
         score_fires = mask.bit_select(index, 1) & (score >= self._threshold)
         best_fires = Signal()
-        new_cls = Mux(better, index, best_cls)
-        new_fires = Mux(better, score_fires, best_fires)
         with m.If(valid):
-            m.d.sync += [best.eq(Mux(better, score, best)), best_cls.eq(new_cls),
-                         best_fires.eq(new_fires)]
+            m.d.sync += [best.eq(Mux(better, score, best)),
+                         best_cls.eq(Mux(better, index, best_cls)),
+                         best_fires.eq(Mux(better, score_fires, best_fires))]
             with m.If(index == n - 1):
-                m.d.sync += [index.eq(0), self.cls.eq(new_cls)]
-                with m.If(new_fires):
-                    m.d.sync += [self.detect.eq(1), hold.eq(self._hold)]
+                m.d.sync += index.eq(0)
             with m.Else():
                 m.d.sync += index.eq(index + 1)
-        with m.If(self.detect):
-            m.d.sync += self.detect.eq(0)
-        with m.If(~(valid & (index == n - 1)) & (hold != 0)):
-            m.d.sync += hold.eq(hold - 1)
         with m.If(self.clear):
             m.d.sync += index.eq(0)
+
+        # The frame's verdict is read from the registers a cycle after its last score: the
+        # comparison with the best (a carry chain) then ends in those registers, not in the
+        # hold counter's enable (on the iCEBreaker CNN reference that was the longest path).
+        # A score of the next frame arriving in that cycle overwrites them only at its end.
+        frame_end = Signal()
+        m.d.sync += [frame_end.eq(valid & (index == n - 1)), self.detect.eq(0)]
+        with m.If(hold != 0):
+            m.d.sync += hold.eq(hold - 1)
+        with m.If(frame_end):
+            m.d.sync += self.cls.eq(best_cls)
+            with m.If(best_fires):
+                m.d.sync += [self.detect.eq(1), hold.eq(self._hold)]
         m.d.comb += self.led.eq(hold != 0)
         return m
 

@@ -259,6 +259,7 @@ def test_detector_rule():
                 await ctx.tick()
                 ctx.set(det.valid, 0)
                 await ctx.tick()   # a gap between scores, as from the link
+            await ctx.tick()
             seen.append((ctx.get(det.detect), ctx.get(det.cls), ctx.get(det.led)))
             await ctx.tick().repeat(6)
             assert not ctx.get(det.led)  # hold expired
@@ -267,9 +268,42 @@ def test_detector_rule():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    # detect is a pulse two cycles after the last score; led holds it.
+    # detect is a pulse three cycles after the last score; led holds it.
+    assert [bool(d) for d, _, _ in seen] == [rule(s) for s in frames]
     assert [bool(led) for _, _, led in seen] == [rule(s) for s in frames]
     assert [c for _, c, _ in seen] == [int(np.argmax(s)) for s in frames]
+
+
+def test_detector_rule_back_to_back():
+    """Frames with no gap: each frame's verdict is read while the next frame's first scores
+    overwrite the running best."""
+    keywords = [True, True, False]
+    det = Detector(keywords, threshold=100, hold=3)
+    rng = np.random.default_rng(3)
+    frames = rng.integers(-200, 400, size=(40, 3)).tolist()
+    fired = []
+
+    async def bench(ctx):
+        ctx.set(det.valid, 1)
+        for scores in frames:
+            for s in scores:
+                ctx.set(det.score, s)
+                await ctx.tick()
+                if ctx.get(det.detect):
+                    fired.append(ctx.get(det.cls))
+        ctx.set(det.valid, 0)
+        for _ in range(4):
+            await ctx.tick()
+            if ctx.get(det.detect):
+                fired.append(ctx.get(det.cls))
+
+    sim = Simulator(det)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [int(np.argmax(f)) for f in frames
+            if keywords[int(np.argmax(f))] and max(f) >= 100]
+    assert len(want) > 5 and fired == want
 
 
 # --- Programming ---------------------------------------------------------------------------------

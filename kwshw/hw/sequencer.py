@@ -241,11 +241,17 @@ class Sequencer(wiring.Component):
                                  space_m1.eq(s.spacing - 1), passes.eq(s.passes - 1),
                                  last_cols.eq(s.last_cols)]
 
+        # A beat is issued while idx <= last_idx, and it is a pass's first at idx == 0. Both
+        # are registers, set from the next idx: the convolution histories' single-port RAM
+        # enables hang off them, and the compare in front of a far SPRAM's chip select was the
+        # iCE40's longest path.
         beat = self.issue.payload
         final_pass = pas == passes
+        valid, first = Signal(), Signal()
         m.d.comb += [
+            self.issue.valid.eq(valid),
             beat.index.eq(idx),
-            beat.first.eq(idx == 0),
+            beat.first.eq(first),
             beat.last.eq(idx == last_idx),
             beat.cols.eq(Mux(final_pass, last_cols, lanes)),
         ]
@@ -266,16 +272,17 @@ class Sequencer(wiring.Component):
             with m.State("DIVIDE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.div_done & (~self.kind.last | self.out_room)):
-                    m.d.sync += [idx.eq(0), pas.eq(0)]
+                    # idx = 0 <= last_idx: every layer has an input.
+                    m.d.sync += [idx.eq(0), pas.eq(0), valid.eq(1), first.eq(1)]
                     m.next = "RUN"
             with m.State("RUN"):
-                reading = idx <= last_idx
-                m.d.comb += [self.busy.eq(1), self.issue.valid.eq(reading)]
-                m.d.sync += idx.eq(idx + 1)
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [idx.eq(idx + 1), valid.eq(idx < last_idx), first.eq(0)]
                 with m.If(final_pass & (idx == last_idx)):
+                    m.d.sync += valid.eq(0)
                     m.next = "DRAIN"
                 with m.Elif(idx == space_m1):
-                    m.d.sync += [idx.eq(0), pas.eq(pas + 1)]
+                    m.d.sync += [idx.eq(0), pas.eq(pas + 1), valid.eq(1), first.eq(1)]
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.layer_done):

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
-from kwshw.hw.common import select_rshift_round
+from kwshw.hw.common import saturate, select_rshift_round
 from kwshw.hw.scaler import Scaler
 from kwshw.hw.sequencer import COLUMN_INTERVAL
 from kwshw.quantize import plan_layer, quantize_layer
@@ -132,6 +132,33 @@ def test_select_rshift_round_equals_arith_for_every_shift(signed_x):
 
     sim = Simulator(m)
     sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("width_x", [5, 8, 12])
+def test_saturate_equals_clamp_for_every_value(width_x):
+    """The comparator-free clamp: every value of a ``width_x``-bit signed input (narrower,
+    as wide as and wider than the 8-bit result), ReLU and plain, against ``np.clip``."""
+    width = 8
+    x, relu = Signal(signed(width_x)), Signal()
+    y = Signal(signed(width))
+    m = Module()
+    m.d.comb += y.eq(saturate(x, width, relu))
+    top = (1 << (width - 1)) - 1
+    bad = []
+
+    async def bench(ctx):
+        for r in (0, 1):
+            ctx.set(relu, r)
+            for v in range(-(1 << (width_x - 1)), 1 << (width_x - 1)):
+                ctx.set(x, v)
+                want = int(np.clip(v, 0 if r else -top - 1, top))
+                if ctx.get(y) != want:
+                    bad.append((r, v, ctx.get(y), want))
+
+    sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
     assert not bad, bad[:5]

@@ -23,6 +23,7 @@ __all__ = [
     "rshift_round",
     "select_rshift_round",
     "clamp",
+    "saturate",
     "check_lanes",
     "check_plans",
     "conv_layers",
@@ -141,6 +142,28 @@ def clamp(x: ValueLike, lo: ValueLike, hi: ValueLike) -> Value:
     """Saturate ``x`` to ``[lo, hi]`` (ReLU is ``lo = 0``); bounds may be constants or signals."""
     x = Value.cast(x)
     return Mux(x > hi, hi, Mux(x < lo, lo, x))
+
+
+def saturate(x: ValueLike, width: int, relu: ValueLike = 0) -> Value:
+    """A signed ``x`` saturated to ``width`` bits: ``clamp(x, lo, 2**(width-1) - 1)`` with
+    ``lo = 0`` while ``relu`` is high and ``-2**(width-1)`` otherwise.
+
+    The function of :func:`clamp` with those bounds, without its comparators: ``x`` fits
+    ``width`` bits exactly when its bits from ``width - 1`` up all equal its sign, so each
+    bound's test is an AND or an OR of those bits (a LUT tree), not a carry chain as wide as
+    ``x`` (on iCE40 the two chains after the scaler's last adder were the longest path).
+    """
+    x = Value.cast(x)
+    if not x.shape().signed:
+        raise TypeError(f"saturate needs a signed value, not {x.shape()!r}")
+    top = (1 << (width - 1)) - 1
+    sign = x[-1]
+    if len(x) <= width:
+        return Mux(relu & sign, 0, x)
+    high = x[width - 1:-1]
+    over = ~sign & high.any()
+    under = sign & (relu | ~high.all())
+    return Mux(over, top, Mux(under, Mux(relu, 0, -top - 1), x[:width].as_signed()))
 
 
 def check_lanes(lanes: int) -> int:

@@ -32,9 +32,9 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
+from ..arith import ACT_WIDTH
 from ..quantize import LayerPlan
-from .common import check_plans, clamp, delay, max_width, select_rshift_round
+from .common import check_plans, delay, max_width, saturate, select_rshift_round
 from .memories import ConstantROM, const_bases
 from .sequencer import COLUMN_INTERVAL
 
@@ -148,14 +148,14 @@ class Scaler(wiring.Component):
         # saturation. In one cycle, the shift's selection, the adder and the clamp's
         # comparisons were the ECP5's longest path.
         z_floor, z_half = select_rshift_round(m, self.layer, z, [p.shifts.out for p in plans])
-        y = Signal(signed(max(len(z_floor), len(bias)) + 2))
+        y = Signal(signed(max_width(plans, "y")))
         m.d.sync += y.eq(z_floor + z_half + bias)
-        low = Signal(signed(ACT_WIDTH))
+        relu = Signal()
         with m.Switch(self.layer):
             for k, plan in enumerate(plans):
                 with m.Case(k):
-                    m.d.sync += low.eq(0 if plan.layer.relu else ACT_MIN)
-        m.d.sync += self.out.payload.value.eq(clamp(y, low, ACT_MAX))
+                    m.d.sync += relu.eq(plan.layer.relu)
+        m.d.sync += self.out.payload.value.eq(saturate(y, ACT_WIDTH, relu))
 
         m.d.comb += [
             self.out.valid.eq(valid[n]),

@@ -50,7 +50,9 @@ Reading
     values at one per cycle (the first one the cycle after the request, passes back to back
     without a bubble), with back-pressure. The value memories' read address is a register: it
     steps through a tap's channels and, at the tap's last channel, takes the next tap's base,
-    computed from a registered tap index while the tap streams, or (after a pass's last value)
+    computed from a registered tap index while the tap streams (and itself registered when every
+    history has at least two channels, so that a tap lasts two cycles), or (after a pass's last
+    value)
     the first tap's, which is also registered from ``read_from`` every cycle no pass runs. So
     no tap lookup nor ring arithmetic lies between the request and a memory's address (that
     chain set the clock on both families).
@@ -509,6 +511,14 @@ class HistoryBank(wiring.Component):
         first = self._first_tap(m, ptrs)
         q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
         nxt = self._next_tap(m, q_idx, hist, ptrs)
+        if min(s.channels for s in self.specs) >= 2:
+            # A tap lasts at least two cycles, so the next tap's base and flags can come from
+            # registers loaded the cycle before they are taken: the lookup, the pointer
+            # multiplexer and the ring's compare (carry chains) then end there, not in the
+            # read address (on the iCEBreaker CNN reference that was the longest path).
+            nxt_q = {k: Signal(Value.cast(v).shape(), name=f"next_{k}") for k, v in nxt.items()}
+            m.d.sync += [nxt_q[k].eq(v) for k, v in nxt.items()]
+            nxt = nxt_q
         addr = Signal(range(self._words))
         chan = Signal(range(max(s.channels for s in self.specs)))
         chan_last = Signal.like(chan)

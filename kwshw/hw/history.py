@@ -443,9 +443,12 @@ class HistoryBank(wiring.Component):
         its newest pair was written."""
         go = Signal()
         m.d.sync += go.eq(wrote)
-        r_idx = Signal(range(max(s.kernel for s in self.specs)))
+        # The tap index of this cycle's read, a register: 0 the cycle after a pair was written
+        # (when the reduce starts), one more after each read. No multiplexer of ``go`` then
+        # lies between it and the tap lookup (on iCE40 the lookup and the ring compare after
+        # it were the longest path).
+        index = Signal(range(max(s.kernel for s in self.specs)), name="r_idx")
         r_busy = Signal()
-        index = Mux(go, 0, r_idx)
         issue = go | r_busy
         newest = Array(p.newest_slot for p in ptrs)[hist]
         count = Array(p.count for p in ptrs)[hist]
@@ -465,7 +468,9 @@ class HistoryBank(wiring.Component):
         rest_min, rest_max = rest["rest_min"], rest["rest_max"]
         m.d.comb += mr.addr.eq(addr)
         with m.If(issue):
-            m.d.sync += [r_idx.eq(index + 1), r_busy.eq(~last)]
+            m.d.sync += [index.eq(index + 1), r_busy.eq(~last)]
+        with m.If(wrote):
+            m.d.sync += index.eq(0)
         r_valid, r_first, r_last, r_rest = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [r_valid.eq(issue), r_first.eq(go), r_last.eq(issue & last),
                      r_rest.eq(is_rest)]

@@ -120,6 +120,8 @@ class PacketParser(wiring.Component):
         m.submodules.crc = checker = CRC16.create()
         count = Signal(range(max_payload + 3))  # bytes of PAYLOAD and CRC received
         low = Signal(8)                         # low byte of the value being received
+        payload = Signal()                      # the next byte is payload (count < LEN)
+        crc_last = Signal()                     # it is the CRC's last (count == LEN + 1)
         rx_byte = self.rx.payload
         m.d.comb += [
             checker.data.eq(rx_byte),
@@ -131,8 +133,8 @@ class PacketParser(wiring.Component):
 
         with m.FSM():
             self._hunt(m, checker)
-            self._header(m, checker, idle, count, max_payload)
-            self._body(m, checker, idle, count, low)
+            self._header(m, checker, idle, count, payload, crc_last, max_payload)
+            self._body(m, checker, idle, count, low, payload, crc_last)
 
             with m.State("DRAIN"):
                 m.d.comb += self.rx.ready.eq(1)
@@ -165,7 +167,7 @@ class PacketParser(wiring.Component):
                     m.next = "HUNT"
 
     def _header(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
-                max_payload: int) -> None:
+                payload: Signal, crc_last: Signal, max_payload: int) -> None:
         """States TYPE, SEQ, LEN-LO and LEN-HI: the header fields, byte by byte."""
         packet = self.packet.payload
         for state, field, next_state in (("TYPE", packet.type, "SEQ"),
@@ -176,7 +178,9 @@ class PacketParser(wiring.Component):
 
         with m.State("LEN-HI"):
             self._receive(m, checker, idle, packet.length[8:], "BODY")
-            m.d.sync += count.eq(0)
+            # The first byte of BODY is payload unless LEN is 0; it is never the CRC's last.
+            m.d.sync += [count.eq(0), payload.eq(packet.length[:8].any() | self.rx.payload.any()),
+                         crc_last.eq(0)]
             # A LEN too large for a command may be a corrupted one: what follows must not be
             # read as this packet's payload, nor as packets.
             if max_payload < 256:  # LEN > max_payload without a 16-bit compare
@@ -187,21 +191,25 @@ class PacketParser(wiring.Component):
                 self._end(m, ErrorCode.BAD_LENGTH, "DRAIN")
 
     def _body(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
-              low: Signal) -> None:
+              low: Signal, payload: Signal, crc_last: Signal) -> None:
         """States BODY and CRC: the payload, passed on as values, then the CRC check."""
         # LEN-HI sent every LEN above the largest payload to DRAIN: here LEN fits in the
-        # count's bits, and the compares need no more.
+        # count's bits, and the compares need no more. Whether the byte that comes next is
+        # payload, and whether it is the CRC's last, are registers set as each byte arrives
+        # (and in LEN-HI, :meth:`_header`): the compares with LEN then end in them, not in the
+        # values' strobe and the state (on iCE40 that was the longest path).
         length = self.packet.payload.length[:len(count)]
         with m.State("BODY"):
             self._receive(m, checker, idle, None, "BODY")
             with m.If(self.rx.valid):
-                m.d.sync += count.eq(count + 1)
-                with m.If(count < length):
+                m.d.sync += [count.eq(count + 1), payload.eq(count + 1 < length),
+                             crc_last.eq(count == length)]
+                with m.If(payload):
                     with m.If(~count[0]):
                         m.d.sync += low.eq(self.rx.payload)
                     with m.Else():
                         m.d.comb += self.values.valid.eq(1)
-                with m.If(count == length + 1):
+                with m.If(crc_last):
                     m.next = "CRC"
 
         with m.State("CRC"):

@@ -11,12 +11,14 @@ from kwshw.link.gateware import (
     CRC16,
     CommandChecker,
     FrameBuffer,
+    PacketParser,
     PacketReceiver,
     ReplyTransmitter,
 )
 from kwshw.link.protocol import (
     CRC_INIT,
     CRC_POLY,
+    SYNC,
     Decoder,
     DeviceModel,
     ErrorCode,
@@ -348,3 +350,41 @@ def test_transmitter_sends_what_the_host_encoders_build():
     assert bytes(sent) == b"".join(packets)
     # The reply is taken with its last byte.
     assert ends == [sum(map(len, packets[:k + 1])) for k in range(len(packets))]
+
+
+def test_parser_truncates_after_exactly_timeout_idle_cycles():
+    """The inter-byte timer to the cycle, for timeouts inside and across its low counter's
+    wrap (8 bits): a byte that comes after ``timeout`` idle cycles still belongs to the
+    packet, one after ``timeout + 1`` does not, and a packet that stops ends TRUNCATED
+    ``timeout + 1`` cycles after its last byte was taken."""
+    for timeout in (1, 2, 5, 255, 256, 300):
+        for gap in (timeout, timeout + 1):
+            dut = PacketParser(n_bands=N_BANDS, timeout=timeout)
+            seen = {}
+
+            async def bench(ctx, dut=dut, gap=gap, seen=seen):
+                for byte in (*SYNC, PacketType.IDENT):
+                    ctx.set(dut.rx.valid, 1)
+                    ctx.set(dut.rx.payload, byte)
+                    await ctx.tick()
+                ctx.set(dut.rx.valid, 0)
+                for _ in range(gap):
+                    await ctx.tick()
+                ctx.set(dut.rx.valid, 1)       # SEQ, late or just in time
+                ctx.set(dut.rx.payload, 7)
+                await ctx.tick()
+                ctx.set(dut.rx.valid, 0)
+                cycles = 0
+                while not ctx.get(dut.packet.valid):
+                    await ctx.tick()
+                    cycles += 1
+                seen["error"] = ctx.get(dut.packet.payload.error)
+                seen["seq"] = ctx.get(dut.packet.payload.seq)
+                seen["cycles"] = cycles
+
+            run(dut, bench)
+            if gap <= timeout:   # SEQ taken; the packet then stops after it
+                assert (seen["error"], seen["seq"]) == (ErrorCode.TRUNCATED, 7), (timeout, gap)
+                assert seen["cycles"] == timeout + 1, (timeout, gap, seen)
+            else:                # truncated before SEQ: seq stays 0
+                assert (seen["error"], seen["seq"]) == (ErrorCode.TRUNCATED, 0), (timeout, gap)

@@ -238,7 +238,7 @@ class PacketParser(wiring.Component):
 
     def _idle(self, m: Module) -> Signal:
         """The line has been idle for the timeout: the inter-byte timer, which restarts on every
-        byte and stops at the timeout, is at the timeout.
+        byte and stops at the timeout, is at the timeout (a register, from the reset on).
 
         The timer is two counters, the low ``_TIMER_LOW_BITS`` bits and the rest (which counts
         the low part's wraps): a single counter as wide as the timeout (17 bits at 18 MHz)
@@ -249,12 +249,16 @@ class PacketParser(wiring.Component):
         end_low, end_high = self._timeout & low_max, self._timeout >> low_bits
         low = Signal(low_bits, init=end_low)
         high = Signal(range(end_high + 1), init=end_high)
-        idle = Signal()
-        m.d.comb += idle.eq((high == end_high) & (low == end_low))
+        # `idle` is a register too, set as the timer steps onto the timeout: the timer's
+        # compares then end in it, not in every state's enable (on iCE40 that was the longest
+        # path). The timeout is at least 1, so a byte always clears it.
+        last = self._timeout - 1
+        idle = Signal(init=1)
         with m.If(self.rx.valid & self.rx.ready):
-            m.d.sync += [low.eq(0), high.eq(0)]
+            m.d.sync += [low.eq(0), high.eq(0), idle.eq(0)]
         with m.Elif(~idle):
-            m.d.sync += low.eq(low + 1)
+            m.d.sync += [low.eq(low + 1),
+                         idle.eq((low == (last & low_max)) & (high == last >> low_bits))]
             with m.If(low == low_max):
                 m.d.sync += high.eq(high + 1)
         return idle

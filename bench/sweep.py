@@ -74,7 +74,8 @@ def fit_numbers(board, model, lanes: int) -> dict:
     from boards.fit import bram_blocks, memory_needs, spram_blocks
 
     fpga = board.fpga
-    needs = memory_needs(model, lanes, board.memory, spram=board.fpga.spram_blocks)
+    needs = memory_needs(model, lanes, board.memory, spram=board.fpga.spram_blocks,
+                         family=fpga.family)
     bram = sum(bram_blocks(fpga.family, n.width, n.depth) for n in needs if n.target == "bram")
     spram = 0
     for n in needs:

@@ -108,7 +108,8 @@ def check_fit(board, model, *, lanes: int | None = None, mic: str = "host") -> d
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
     return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks),
+                                                           spram=board.fpga.spram_blocks,
+                                                           family=board.family),
                      mic=mic)
 
 
@@ -714,7 +715,8 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
     t0 = time.monotonic()
     clk = None if auto else sys_clk_hz
     fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks),
+                                                           spram=board.fpga.spram_blocks,
+                                                           family=board.family),
                     mic=mic, clk_hz=clk)
     env = tool_env()
     _check_tools(board, env)

@@ -27,8 +27,10 @@ from kwshw.hw.detection import memory_depth, word_width
 from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.history import entry_slots, rest_rom_depth
 from kwshw.hw.memories import (
-    ECP5_BRAM_SHAPES,
     SPRAM_BLOCKS,
+    bram_blocks,
+    const_layout,
+    const_roms,
     ecp5_bram_slices,
     spram_blocks,
     spram_store,
@@ -43,12 +45,6 @@ from .table import FPGA, Board
 __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram_blocks",
            "spram_blocks", "fit_check"]
 
-#: Aspect ratios (depth, width) of one block RAM, per family.
-_BRAM_SHAPES = {
-    "ecp5": ECP5_BRAM_SHAPES,
-    # SB_RAM40_4K.
-    "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
-}
 #: LUTs of the standalone design's stages besides the accelerator, per family: Yosys
 #: synthesis only, measured by ``python bench/stages.py`` (``bench/results/stages.json``,
 #: which ``tests/test_standalone.py`` keeps equal to this table); the UART transmitter's 80
@@ -57,9 +53,6 @@ _STAGE_LUTS = {
     "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 686, "uart": 80},
     "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 477, "uart": 80},
 }
-#: Memories up to this many bits may land in LUT RAM (ECP5) or flip-flops; they are not
-#: counted against the block RAMs (Yosys maps such small ones there when it is cheaper).
-_SMALL_BITS = 1024
 
 
 @dataclass(frozen=True)
@@ -93,27 +86,16 @@ class MemoryNeed:
         return self.width * self.depth
 
 
-def bram_blocks(family: str, width: int, depth: int) -> int:
-    """Block RAMs of ``family`` that a ``width`` x ``depth`` memory takes (cheapest shape).
-
-    On ECP5 a memory of at most ``_SMALL_BITS`` goes to distributed (LUT) RAM; iCE40 has none,
-    and Yosys puts every memory with a synchronous read port into block RAM however small
-    (the alternative is a flip-flop per bit): a 13 x 16 FIFO takes a block, a 32-bit wide
-    min/max memory two."""
-    if family != "ice40" and width * depth <= _SMALL_BITS:
-        return 0
-    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES[family])
-
-
-def memory_needs(model, lanes: int, memory: str = "bram", *,
-                 spram: int = SPRAM_BLOCKS) -> list[MemoryNeed]:
+def memory_needs(model, lanes: int, memory: str = "bram", *, spram: int = SPRAM_BLOCKS,
+                 family: str | None = None) -> list[MemoryNeed]:
     """The memories an accelerator for ``model`` with ``lanes`` MAC lanes needs.
 
     The same arithmetic as the accelerator's own layout (:func:`kwshw.hw.memories.weight_words`,
     :func:`kwshw.hw.memories.const_layout`, :class:`kwshw.hw.window.Window`). With
     ``memory="spram"`` the convolution histories' values go into the ``spram`` blocks the
     weights leave, as the accelerator places them
-    (:func:`kwshw.hw.convs.history_memories`).
+    (:func:`kwshw.hw.convs.history_memories`). The per-column constants are in one ROM or
+    two, as the scaler builds them for ``family`` (:func:`kwshw.hw.memories.const_roms`).
     """
     act = ACT_WIDTH
     plans = model.plans()
@@ -123,7 +105,6 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     if memory == "spram":
         # Narrow words are stored several to an SPRAM word (kwshw.hw.memories.load_words).
         width, words = spram_store(width, words)
-    const_width = sum(max(getattr(p.widths, f) for p in plans) for f in ("st", "lo", "wsr", "bias"))
     try:
         convolutional = conv_layers(plans) > 0
     except ValueError:      # refused by fit_check, with the message
@@ -133,8 +114,9 @@ def memory_needs(model, lanes: int, memory: str = "bram", *,
     widest = max(p.n_out for p in plans)
     needs = [
         MemoryNeed("weight codes, packed", "weights", width, words, memory, sliced=True),
-        MemoryNeed("per-column constants ST, LO, WSR, B", "constants", const_width,
-                   sum(p.n_out for p in plans)),
+        *(MemoryNeed(f"per-column constants {', '.join(f.upper() for f in fields)}",
+                     "constants", const_layout(plans, fields).size, sum(p.n_out for p in plans))
+          for fields in const_roms(plans, family)),
         MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,
                    slots * f.n_mels),
         MemoryNeed("per-frame min/max of the window", "window", 2 * act, slots),
@@ -361,7 +343,7 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
     if memory == "spram" and not fpga.spram_blocks:
         raise FitError(f"{board.name}: {fpga.name} has no SPRAM; build with memory='bram'")
     if needs is None:
-        needs = memory_needs(model, lanes, memory, spram=fpga.spram_blocks)
+        needs = memory_needs(model, lanes, memory, spram=fpga.spram_blocks, family=fpga.family)
     if mic != "host":
         needs = _with_standalone(board, model, needs, mic, clk_hz)
     items, bram_total, spram_total = _blocks(fpga, needs)

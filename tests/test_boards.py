@@ -587,7 +587,8 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
     with pytest.raises(FitError, match=rf"needs about {all_bram} block RAMs \(.*histories of "
                                        r"layers 1, 2, 3's inputs 21.*iCE40UP5K has 30"):
         fit_check(board, cnn4, board.default_lanes,
-                  needs=memory_needs(cnn4, board.default_lanes, "spram", spram=1))
+                  needs=memory_needs(cnn4, board.default_lanes, "spram", spram=1,
+                                     family=board.family))
 
 
 @pytest.mark.parametrize("lanes", [1, 2])

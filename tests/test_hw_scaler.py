@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Elaboratable, Fragment, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.hw.common import saturate, select_rshift_round
+from kwshw.hw.memories import const_roms
 from kwshw.hw.scaler import Scaler
 from kwshw.hw.sequencer import COLUMN_INTERVAL
 from kwshw.quantize import plan_layer, quantize_layer
@@ -49,10 +52,25 @@ def _cases(plan, rng):
     return list(zip(codes, rms, xlos, strict=True))
 
 
+class _OnFamily(Elaboratable):
+    """``dut`` elaborated as for a platform of ``family`` (the scaler's ROM split)."""
+
+    def __init__(self, dut, family):
+        self.dut, self.family = dut, family
+
+    def elaborate(self, platform):
+        return Fragment.get(self.dut, SimpleNamespace(family=self.family))
+
+
+@pytest.mark.parametrize("family, roms", [(None, 2), ("iCE40", 1)])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_scaler_matches_scale_column(bits):
+def test_scaler_matches_scale_column(bits, family, roms):
+    """Both ways of reading the constants: WSR and B from a second ROM read at cycle 4, and
+    (where two ROMs would take more block RAMs: these layers' 8 x 16-bit iCE40 blocks) one
+    ROM whose WSR and B are carried down the pipeline from cycle 2."""
     rng = np.random.default_rng(bits)
     plans = _plans(bits, seed=bits)
+    assert len(const_roms(plans, family)) == roms
     dut = Scaler(plans)
     jobs = []
     for k, plan in enumerate(plans):
@@ -97,7 +115,7 @@ def test_scaler_matches_scale_column(bits):
             if valid:
                 got.append((value, column, last))
 
-    sim = Simulator(dut)
+    sim = Simulator(_OnFamily(dut, family))
     sim.add_clock(1e-8)
     sim.add_testbench(driver)
     sim.add_testbench(monitor, background=True)

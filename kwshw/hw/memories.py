@@ -24,6 +24,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,13 +50,18 @@ __all__ = [
     "ECP5_BRAM_SHAPES",
     "MEMORY_KINDS",
     "SPRAM_BLOCKS",
+    "BRAM_SHAPES",
+    "CONST_ROMS",
+    "SMALL_BITS",
     "ConstantROM",
     "SinglePortRAM",
     "WeightMemory",
     "const_bases",
     "const_bits",
+    "bram_blocks",
     "bram_slices",
     "const_layout",
+    "const_roms",
     "ecp5_bram_slices",
     "load_words",
     "pack_words",
@@ -76,6 +82,30 @@ _SPRAM_DEPTH = 16384
 
 #: ``(depth, width)`` shapes of one ECP5 block RAM (DP16KD, up to x18; PDPW16KD, x36).
 ECP5_BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+#: Aspect ratios (depth, width) of one block RAM, per family (iCE40: ``SB_RAM40_4K``).
+BRAM_SHAPES = {
+    "ecp5": ECP5_BRAM_SHAPES,
+    "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
+}
+
+#: Memories up to this many bits may land in LUT RAM (ECP5) or flip-flops; they are not
+#: counted against the block RAMs (Yosys maps such small ones there when it is cheaper).
+SMALL_BITS = 1024
+
+
+def bram_blocks(family: str, width: int, depth: int) -> int:
+    """Block RAMs of ``family`` (``"ecp5"`` or ``"ice40"``, any case) that a ``width`` x
+    ``depth`` memory takes (cheapest shape).
+
+    On ECP5 a memory of at most :data:`SMALL_BITS` goes to distributed (LUT) RAM; iCE40 has
+    none, and Yosys puts every memory with a synchronous read port into block RAM however
+    small (the alternative is a flip-flop per bit): a 13 x 16 FIFO takes a block, a 32-bit
+    wide min/max memory two."""
+    family = family.lower()
+    if family != "ice40" and width * depth <= SMALL_BITS:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM_SHAPES[family])
 
 
 def ecp5_bram_slices(width: int, depth: int) -> list[int]:
@@ -159,18 +189,36 @@ def load_words(plans: Sequence[LayerPlan], lanes: int) -> tuple[list[int], int]:
     return pack_words(weight_words(plans, lanes), lanes * check_plans(plans))
 
 
-def const_layout(plans: Sequence[LayerPlan]) -> data.StructLayout:
-    """Layout of one constant ROM word, each field as wide as its widest layer needs."""
-    return data.StructLayout({
-        "st": unsigned(max_width(plans, "st")),
-        "lo": signed(max_width(plans, "lo")),
-        "wsr": signed(max_width(plans, "wsr")),
-        "bias": signed(max_width(plans, "bias")),
-    })
+#: The per-column constants, in the two ROMs the scaler reads them from: ``ST`` and ``LO``
+#: when a column comes in, ``WSR`` and ``B`` four cycles later, when they are first needed.
+CONST_ROMS = (("st", "lo"), ("wsr", "bias"))
+
+
+def const_layout(plans: Sequence[LayerPlan],
+                 fields: Sequence[str] = ("st", "lo", "wsr", "bias")) -> data.StructLayout:
+    """Layout of one constant ROM word holding ``fields``, each as wide as its widest layer
+    needs."""
+    shapes = {"st": unsigned, "lo": signed, "wsr": signed, "bias": signed}
+    return data.StructLayout({f: shapes[f](max_width(plans, f)) for f in fields})
+
+
+def const_roms(plans: Sequence[LayerPlan],
+               family: str | None = None) -> tuple[tuple[str, ...], ...]:
+    """The fields of each constant ROM the scaler reads: the two of :data:`CONST_ROMS`, or
+    one ROM of all four where two would take more block RAMs of ``family`` (``None``: any
+    family, two). Two save the registers that carry WSR and B down the pipeline, and on iCE40
+    a block RAM's width steps by 8 or 16 bits: the DNN reference's 63 bits of constants fill
+    8 blocks of 512 x 8 in one ROM, 9 in two."""
+    if family is None:
+        return CONST_ROMS
+    depth = sum(p.n_out for p in plans)
+    one = bram_blocks(family, const_layout(plans).size, depth)
+    two = sum(bram_blocks(family, const_layout(plans, f).size, depth) for f in CONST_ROMS)
+    return CONST_ROMS if two <= one else (("st", "lo", "wsr", "bias"),)
 
 
 def const_bits(plans: Sequence[LayerPlan]) -> int:
-    """Size of the constant ROM in bits."""
+    """Size of the constant ROMs in bits."""
     return sum(p.n_out for p in plans) * const_layout(plans).size
 
 
@@ -238,7 +286,15 @@ def _spram_grid(m: Module, addr: Signal, wdata: Value, write: ValueLike, *, cols
 
 
 class ConstantROM(wiring.Component):
-    """Per-column constants ``ST, LO, WSR, B`` of every layer, one word per column.
+    """Per-column constants of every layer (``fields`` of ``ST, LO, WSR, B``), one word per
+    column.
+
+    Parameters
+    ----------
+    plans : sequence of LayerPlan
+        The network.
+    fields : sequence of str
+        The constants this ROM holds (one of :data:`CONST_ROMS`, or all four).
 
     Attributes
     ----------
@@ -250,11 +306,13 @@ class ConstantROM(wiring.Component):
         The word at ``addr`` of the last cycle with ``en``.
     """
 
-    def __init__(self, plans: Sequence[LayerPlan]) -> None:
-        self._layout = const_layout(plans)
+    def __init__(self, plans: Sequence[LayerPlan],
+                 fields: Sequence[str] = ("st", "lo", "wsr", "bias")) -> None:
+        self._layout = const_layout(plans, fields)
         self._init = [
-            {"st": int(p.layer.st[j]), "lo": int(p.layer.lo[j]), "wsr": int(p.wsr[j]),
-             "bias": int(p.layer.bias[j])}
+            {f: int(v) for f, v in (("st", p.layer.st[j]), ("lo", p.layer.lo[j]),
+                                    ("wsr", p.wsr[j]), ("bias", p.layer.bias[j]))
+             if f in fields}
             for p in plans for j in range(p.n_out)
         ]
         super().__init__({

@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 from ..arith import ACT_WIDTH
 from ..quantize import LayerPlan
 from .common import check_plans, delay, max_width, saturate, select_rshift_round
-from .memories import ConstantROM, const_bases
+from .memories import ConstantROM, const_bases, const_roms
 from .sequencer import COLUMN_INTERVAL
 
 __all__ = ["Scaler"]
@@ -72,7 +72,6 @@ class Scaler(wiring.Component):
     def __init__(self, plans: Sequence[LayerPlan]) -> None:
         self._plans = list(plans)
         self._bits = check_plans(self._plans)
-        self.rom = ConstantROM(self._plans)
         n_cols = max(p.n_out for p in self._plans)
         in_layout = data.StructLayout({
             "acc": unsigned(max_width(plans, "acc")),
@@ -96,7 +95,8 @@ class Scaler(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         plans, bits = self._plans, self._bits
-        m.submodules.rom = rom = self.rom
+        roms = const_roms(plans, getattr(platform, "family", None))
+        m.submodules.rom = rom = ConstantROM(plans, roms[0])
 
         # Column and "last" travel beside the data; valid[k] marks a column k cycles in.
         n = self.LATENCY
@@ -105,7 +105,8 @@ class Scaler(wiring.Component):
             valid.append(delay(m, valid[-1], 1, name=f"valid{k}"))
         # The last cycle, the clamp, is a plain register stage after the paced ones.
         column, last = Signal.like(self.inp.payload.column), Signal()
-        m.d.sync += [column.eq(_paced_delay(m, self.inp.payload.column, valid, n - 1, "column")),
+        column_4 = _paced_delay(m, self.inp.payload.column, valid, 4, "column")
+        m.d.sync += [column.eq(_paced_delay(m, column_4, valid[4:], n - 5, "column")),
                      last.eq(_paced_delay(m, self.inp.payload.last, valid, n - 1, "last"))]
 
         # Cycle 0: the constant ROM read for this column; its output then holds until the
@@ -116,15 +117,22 @@ class Scaler(wiring.Component):
             for k, b in enumerate(bases):
                 with m.Case(k):
                     m.d.sync += base.eq(b)
-        m.d.comb += rom.addr.eq(base + self.inp.payload.column)
-        m.d.comb += rom.en.eq(self.inp.valid)
+        m.d.comb += [rom.addr.eq(base + self.inp.payload.column), rom.en.eq(self.inp.valid)]
         acc0 = Signal.like(self.inp.payload.acc)
         with m.If(self.inp.valid):
             m.d.sync += acc0.eq(self.inp.payload.acc)
-        # The ROM's output holds until the next column's read: taken at valid[2], the bias
-        # for cycle 9's addition.
-        bias = _paced_delay(m, rom.data.bias, valid[2:], 8, "bias")
-        wsr = _paced_delay(m, rom.data.wsr, valid[2:], 4, "wsr")
+        if len(roms) == 2:
+            # WSR and B from a second ROM read at cycle 4: WSR is taken at cycle 5 and B waits
+            # in two paced registers for cycle 9's addition, not in a delay line from cycle 2
+            # (on the iCEBreaker CNN reference 62 flip-flops fewer).
+            m.submodules.rom_late = rom_late = ConstantROM(plans, roms[1])
+            m.d.comb += [rom_late.addr.eq(base + column_4), rom_late.en.eq(valid[4])]
+            wsr = rom_late.data.wsr
+            bias = _paced_delay(m, rom_late.data.bias, valid[5:], 4, "bias")
+        else:
+            # Taken at valid[2], when the ROM's output is this column's.
+            wsr = _paced_delay(m, rom.data.wsr, valid[2:], 4, "wsr")
+            bias = _paced_delay(m, rom.data.bias, valid[2:], 8, "bias")
 
         # Cycles 1, 2: M1's operands ST, A then LO, P; cycles 2, 3: its products; cycle 4: V;
         # cycle 5: VR.

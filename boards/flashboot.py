@@ -197,10 +197,11 @@ class FlashWeightLoader(wiring.Component):
         go, tx_go = Signal(), Signal(8)  # `start` and `tx_next`, registered
         busy = Signal()
         byte_done = Signal()            # pulse: `rx` holds a complete byte
-        m.d.sync += [go.eq(start),
+        # tx_go is only read at `go`, so it may follow tx_next every cycle: `start` (the image
+        # reader's decision) then enables no register but `go` (on the iCEBreaker DNN, start
+        # into tx_go's eight enables was the longest path).
+        m.d.sync += [go.eq(start), tx_go.eq(tx_next),
                      byte_done.eq((timer == 0) & self.spi.clk & (bit == 1) & ~go)]
-        with m.If(start):
-            m.d.sync += tx_go.eq(tx_next)
         m.d.comb += [
             busy.eq((bit != 0) | go | byte_done),
             self.spi.copi.eq(tx[7]),

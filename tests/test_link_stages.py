@@ -362,7 +362,7 @@ def test_parser_truncates_after_exactly_timeout_idle_cycles():
             dut = PacketParser(n_bands=N_BANDS, timeout=timeout)
             seen = {}
 
-            async def bench(ctx, dut=dut, gap=gap, seen=seen):
+            async def bench(ctx, dut=dut, gap=gap, seen=seen, timeout=timeout):
                 for byte in (*SYNC, PacketType.IDENT):
                     ctx.set(dut.rx.valid, 1)
                     ctx.set(dut.rx.payload, byte)
@@ -378,6 +378,7 @@ def test_parser_truncates_after_exactly_timeout_idle_cycles():
                 while not ctx.get(dut.packet.valid):
                     await ctx.tick()
                     cycles += 1
+                    assert cycles <= 2 * timeout + 10, "the timer never ran out"
                 seen["error"] = ctx.get(dut.packet.payload.error)
                 seen["seq"] = ctx.get(dut.packet.payload.seq)
                 seen["cycles"] = cycles

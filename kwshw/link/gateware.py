@@ -254,13 +254,18 @@ class PacketParser(wiring.Component):
         # path). The timeout is at least 1, so a byte always clears it.
         last = self._timeout - 1
         idle = Signal(init=1)
+        # The high part steps at most once every 2^8 cycles (below 2^8 cycles of timeout the
+        # low part never wraps), so its increment may be computed a cycle ahead: its carry
+        # chain, which the placer splits, then ends in a register of its own.
+        high_next = Signal.like(high)
+        m.d.sync += high_next.eq(high + 1)
         with m.If(self.rx.valid & self.rx.ready):
             m.d.sync += [low.eq(0), high.eq(0), idle.eq(0)]
         with m.Elif(~idle):
             m.d.sync += [low.eq(low + 1),
                          idle.eq((low == (last & low_max)) & (high == last >> low_bits))]
             with m.If(low == low_max):
-                m.d.sync += high.eq(high + 1)
+                m.d.sync += high.eq(high_next)
         return idle
 
 
@@ -670,7 +675,16 @@ class HostLink(wiring.Component):
         connect(m, receiver.values, frame.values)
         connect(m, frame.feat, flipped(self.feat))
         connect(m, flipped(self.score), transmitter.score)
-        connect(m, transmitter.tx, flipped(self.tx))
+        # The bytes leave from a register, loaded with the transmitter's byte while it is
+        # offered and offered on once it has held for a cycle (nothing taken: the reply, the
+        # score and the CRC behind it are held). The transmitter's byte multiplexer then ends
+        # there, not in the UART's holding register across the chip (on the iCEBreaker CNN
+        # that was the longest path); a byte leaves a cycle later, while the UART is still
+        # sending the one before.
+        tx, byte, settled = transmitter.tx, Signal(8), Signal()
+        m.d.sync += [byte.eq(tx.payload), settled.eq(tx.valid & ~tx.ready)]
+        m.d.comb += [self.tx.payload.eq(byte), self.tx.valid.eq(tx.valid & settled),
+                     tx.ready.eq(self.tx.ready & settled)]
 
         # A command is answered, and a SCORES answer is preceded by scoring the frame. The
         # reply is a register, taken when the command is: the checker's decision then stays off

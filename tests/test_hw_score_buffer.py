@@ -16,8 +16,8 @@ from kwshw.hw.score_buffer import ScoreBuffer
 @pytest.mark.parametrize("depth", [2, 3, 13])
 def test_score_buffer_matches_sync_fifo_buffered(depth):
     """Random writes and reads, both ends stalling, at every fill level: ``ready``, ``valid``,
-    the value and the level equal the library FIFO's in every cycle, and every value comes
-    out once, in order."""
+    the value and the level (and ``empty``) equal the library FIFO's in every cycle, and
+    every value comes out once, in order."""
     rng = random.Random(depth)
     m = Module()
     m.submodules.dut = dut = ScoreBuffer(signed(16), depth)
@@ -39,6 +39,7 @@ def test_score_buffer_matches_sync_fifo_buffered(depth):
             state = (ctx.get(dut.w_stream.ready), ctx.get(dut.r_stream.valid),
                      ctx.get(dut.level))
             assert state == (ctx.get(ref.w_rdy), ctx.get(ref.r_rdy), ctx.get(ref.level)), cycle
+            assert ctx.get(dut.empty) == (ctx.get(ref.level) == 0), cycle
             if state[1]:
                 assert ctx.get(dut.r_stream.payload) & 0xFFFF == ctx.get(ref.r_data), cycle
                 if r:

@@ -335,7 +335,7 @@ class Accelerator(wiring.Component):
             div.start.eq(seq.div_start),
             div.range.eq(src_range),
             seq.div_done.eq(div.done),
-            seq.out_room.eq(b.scores.level == 0),
+            seq.out_room.eq(b.scores.empty),
             seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
         ]
         return xlo

@@ -44,6 +44,10 @@ class ScoreBuffer(wiring.Component):
         The oldest value; it leaves with the transfer.
     level : Signal, out
         Values held.
+    empty : Signal, out
+        ``level == 0``, without the adder that makes ``level`` (the accelerator's sequencer
+        waits on it, and the adder and compare in front of its state were an iCE40 critical
+        path).
     """
 
     def __init__(self, shape: ShapeLike, depth: int) -> None:
@@ -54,6 +58,7 @@ class ScoreBuffer(wiring.Component):
             "w_stream": In(stream.Signature(shape)),
             "r_stream": Out(stream.Signature(shape)),
             "level": Out(range(depth + 1)),
+            "empty": Out(1),
         })
 
     @property
@@ -84,6 +89,7 @@ class ScoreBuffer(wiring.Component):
             rd.en.eq(refill),
             self.r_stream.payload.eq(rd.data),
             self.level.eq(stored + out_full),
+            self.empty.eq((stored == 0) & ~out_full),
         ]
         with m.If(write):
             m.d.sync += produce.eq(_wrap(produce, inner))

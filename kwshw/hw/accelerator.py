@@ -328,6 +328,13 @@ class Accelerator(wiring.Component):
         xlo = Signal(signed(ACT_WIDTH))
         with core.If(seq.div_start):
             core.d.sync += xlo.eq(src_xmin)
+        # The score buffer's emptiness, a cycle late: the sequencer reads it before the last
+        # layer runs, when the frame before has long written its scores, so the buffer can
+        # only drain meanwhile and a late "empty" at most delays the start by the cycle the
+        # host took the last score. (Into the sequencer's state enable it was both iCEBreaker
+        # references' longest path.)
+        out_room = Signal()
+        core.d.sync += out_room.eq(b.scores.empty)
         core.d.comb += [
             seq.frame_valid.eq(window.frame_valid),
             window.take.eq(seq.take),
@@ -335,7 +342,7 @@ class Accelerator(wiring.Component):
             div.start.eq(seq.div_start),
             div.range.eq(src_range),
             seq.div_done.eq(div.done),
-            seq.out_room.eq(b.scores.empty),
+            seq.out_room.eq(out_room),
             seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
         ]
         return xlo

@@ -86,6 +86,10 @@ class MemoryNeed:
         return self.width * self.depth
 
 
+#: The per-column constants as docs/arithmetic.md names them.
+_CONST_NAMES = {"st": "ST", "lo": "LO", "wsr": "WSR", "bias": "B"}
+
+
 def memory_needs(model, lanes: int, memory: str = "bram", *, spram: int = SPRAM_BLOCKS,
                  family: str | None = None) -> list[MemoryNeed]:
     """The memories an accelerator for ``model`` with ``lanes`` MAC lanes needs.
@@ -114,7 +118,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *, spram: int = SPRAM_
     widest = max(p.n_out for p in plans)
     needs = [
         MemoryNeed("weight codes, packed", "weights", width, words, memory, sliced=True),
-        *(MemoryNeed(f"per-column constants {', '.join(f.upper() for f in fields)}",
+        *(MemoryNeed(f"per-column constants {', '.join(_CONST_NAMES[f] for f in fields)}",
                      "constants", const_layout(plans, fields).size, sum(p.n_out for p in plans))
           for fields in const_roms(plans, family)),
         MemoryNeed(f"feature window ({slots} frames x {f.n_mels} bands)", "window", act,

@@ -52,8 +52,7 @@ Reading
     steps through a tap's channels and, at the tap's last channel, takes the next tap's base,
     computed from a registered tap index while the tap streams (and itself registered when every
     history has at least two channels, so that a tap lasts two cycles), or (after a pass's last
-    value)
-    the first tap's, which is also registered from ``read_from`` every cycle no pass runs. So
+    value) the first tap's, which is also registered from ``read_from`` every cycle no pass runs. So
     no tap lookup nor ring arithmetic lies between the request and a memory's address (that
     chain set the clock on both families).
 

@@ -56,7 +56,7 @@ from .breakdown import breakdown as module_breakdown
 from .breakdown import format_breakdown
 from .dsp import limit_dsps
 from .errors import BuildError, FitError, ProgramError, ToolError
-from .fit import fit_check, memory_needs
+from .fit import fit_check
 from .flashboot import model_image
 from .pll import fastest_exact_clock
 from .table import Board, get_board
@@ -107,10 +107,7 @@ def check_fit(board, model, *, lanes: int | None = None, mic: str = "host") -> d
     board = _resolve_board(board)
     model = _resolve_model(model)
     lanes = lanes or board.default_lanes
-    return fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks,
-                                                           family=board.family),
-                     mic=mic)
+    return fit_check(board, model, lanes, mic=mic)
 
 
 # --- Tools ---------------------------------------------------------------------------------------
@@ -714,10 +711,7 @@ def build(board, model, *, lanes: int | None = None, out_dir, program: bool = Fa
 
     t0 = time.monotonic()
     clk = None if auto else sys_clk_hz
-    fit = fit_check(board, model, lanes, needs=memory_needs(model, lanes, board.memory,
-                                                           spram=board.fpga.spram_blocks,
-                                                           family=board.family),
-                    mic=mic, clk_hz=clk)
+    fit = fit_check(board, model, lanes, mic=mic, clk_hz=clk)
     env = tool_env()
     _check_tools(board, env)
     args = dict(baud=baud, threshold=threshold, seed=seed, mic=mic, verbose=verbose)

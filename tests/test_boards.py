@@ -16,9 +16,10 @@ from boards import BOARDS, FPGAS, BuildError, FitError, ProgramError, get_board
 from boards.fit import bram_blocks, fit_check, memory_needs, spram_blocks
 from boards.flashboot import image_header, model_image, parse_image, weights_image
 from boards.pll import ecp5_pll, ice40_pll
-from boards.refmodel import random_model
+from boards.refmodel import random_cnn, random_model
 from boards.top import Detector, keyword_mask, score_threshold
 from kwshw.evaluate import keyword_classes
+from kwshw.hw.memories import CONST_FIELDS, CONST_ROMS, const_roms
 
 
 @pytest.fixture(scope="module")
@@ -617,3 +618,20 @@ def test_dnn_fits_icebreaker_with_one_lane(ref4):
 def test_cnn_histories_stay_in_bram_on_bram_boards(cnn4):
     needs = memory_needs(cnn4, 8, "bram")
     assert all(n.target == "bram" for n in needs)
+
+
+def test_constant_roms_split_only_where_it_costs_no_block_ram(ref4):
+    """The scaler's second constant ROM (WSR, B) is used where two ROMs take no more block
+    RAMs than one (a choice per model: the widths come from its weights), and the fit check
+    counts what the scaler builds: the DNN reference's 63 bits of constants are 8 iCE40
+    blocks of 512 x 8 in one ROM and 9 in two, so on iCE40 it keeps one; the CNN reference's
+    66 bits (35 + 31) are 9 either way."""
+    cnn4 = random_cnn(4)
+    assert const_roms(ref4.plans(), "iCE40") == (CONST_FIELDS,)
+    assert const_roms(cnn4.plans(), "iCE40") == CONST_ROMS
+    assert const_roms(ref4.plans(), "ecp5") == CONST_ROMS
+    assert const_roms(ref4.plans()) == CONST_ROMS       # no platform: generic Verilog
+    for model, family, want in ((ref4, "ice40", 8), (cnn4, "ice40", 9)):
+        needs = [n for n in memory_needs(model, 4, "spram", family=family)
+                 if n.kind == "constants"]
+        assert sum(bram_blocks(family, n.width, n.depth) for n in needs) == want

@@ -51,6 +51,7 @@ __all__ = [
     "MEMORY_KINDS",
     "SPRAM_BLOCKS",
     "BRAM_SHAPES",
+    "CONST_FIELDS",
     "CONST_ROMS",
     "SMALL_BITS",
     "ConstantROM",
@@ -189,13 +190,16 @@ def load_words(plans: Sequence[LayerPlan], lanes: int) -> tuple[list[int], int]:
     return pack_words(weight_words(plans, lanes), lanes * check_plans(plans))
 
 
-#: The per-column constants, in the two ROMs the scaler reads them from: ``ST`` and ``LO``
-#: when a column comes in, ``WSR`` and ``B`` four cycles later, when they are first needed.
+#: The per-column constants of :func:`kwshw.arith.scale_column`.
+CONST_FIELDS = ("st", "lo", "wsr", "bias")
+
+#: The same, in the two ROMs the scaler reads them from: ``ST`` and ``LO`` when a column
+#: comes in, ``WSR`` and ``B`` four cycles later, when they are first needed.
 CONST_ROMS = (("st", "lo"), ("wsr", "bias"))
 
 
 def const_layout(plans: Sequence[LayerPlan],
-                 fields: Sequence[str] = ("st", "lo", "wsr", "bias")) -> data.StructLayout:
+                 fields: Sequence[str] = CONST_FIELDS) -> data.StructLayout:
     """Layout of one constant ROM word holding ``fields``, each as wide as its widest layer
     needs."""
     shapes = {"st": unsigned, "lo": signed, "wsr": signed, "bias": signed}
@@ -214,7 +218,7 @@ def const_roms(plans: Sequence[LayerPlan],
     depth = sum(p.n_out for p in plans)
     one = bram_blocks(family, const_layout(plans).size, depth)
     two = sum(bram_blocks(family, const_layout(plans, f).size, depth) for f in CONST_ROMS)
-    return CONST_ROMS if two <= one else (("st", "lo", "wsr", "bias"),)
+    return CONST_ROMS if two <= one else (CONST_FIELDS,)
 
 
 def const_bits(plans: Sequence[LayerPlan]) -> int:
@@ -307,7 +311,7 @@ class ConstantROM(wiring.Component):
     """
 
     def __init__(self, plans: Sequence[LayerPlan],
-                 fields: Sequence[str] = ("st", "lo", "wsr", "bias")) -> None:
+                 fields: Sequence[str] = CONST_FIELDS) -> None:
         self._layout = const_layout(plans, fields)
         self._init = [
             {f: int(v) for f, v in (("st", p.layer.st[j]), ("lo", p.layer.lo[j]),

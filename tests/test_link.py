@@ -240,8 +240,10 @@ def test_corrupted_frame():
         bad = bytearray(good)
         bad[4] = 2
         await host.expect_error(bytes(bad), ErrorCode.BAD_CRC)
-        # A LEN too large for any command.
+        # A LEN too large for any command: in its high byte, and one byte over in its low.
         bad[4], bad[5] = 0x00, 0x01
+        await host.expect_error(bytes(bad), ErrorCode.BAD_LENGTH)
+        bad[4], bad[5] = 2 * N_BANDS + 1, 0x00
         await host.expect_error(bytes(bad), ErrorCode.BAD_LENGTH)
         assert host.values_taken == taken
         # The next good frame, with the same seq, goes through.

@@ -241,6 +241,9 @@ def test_checker_against_device_model():
                 ctx.set(dut.packet.payload[field], int(value))
             ctx.set(dut.packet.valid, 1)
             ctx.set(dut.command.ready, 1)
+            # The command comes from the second cycle on (registered compares).
+            assert not ctx.get(dut.command.valid) and not ctx.get(dut.packet.ready)
+            await ctx.tick()
             command = dut.command.payload
             got = (ctx.get(command.type), ctx.get(command.seq))
             if got[0] == PacketType.ERROR:

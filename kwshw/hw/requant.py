@@ -178,11 +178,13 @@ class FrameDivider(wiring.Component):
         # The range is registered before the dividers start: it comes from the multiplexer
         # over the window's, the histories' and the tracker's min/max and their difference,
         # and with a divider's first quotient step behind it in the same cycle that was one
-        # of the iCE40's longest paths. One cycle more per layer.
-        rng, zero, pending = Signal.like(self.range), Signal(), Signal()
+        # of the iCE40's longest paths. One cycle more per layer. R = 0 is told from the
+        # register (it holds until the next start), not on the way into it.
+        rng, pending = Signal.like(self.range), Signal()
+        zero = rng == 0
         m.d.sync += pending.eq(self.start)
         with m.If(self.start):
-            m.d.sync += [rng.eq(self.range), zero.eq(self.range == 0)]
+            m.d.sync += rng.eq(self.range)
         m.d.comb += [
             rd.start.eq(pending),
             rd.numerator.eq((m_code << (RECIP_FRAC + 1)) + rng),

@@ -103,8 +103,8 @@ class Window(wiring.Component):
         depth = self._slots * self._bands
         mm_layout = data.StructLayout({"min": signed(ACT_WIDTH), "max": signed(ACT_WIDTH)})
         # Frames are written only to the slot outside the current window, and a frame's
-        # min/max at least a cycle before the take that starts its reduce: no read collides
-        # with a write.
+        # min/max at least a cycle before the take that starts its reduce: no read whose word
+        # is used collides with a write (between reduces the min/max port reads on, unused).
         m.submodules.frames = frames = memory.Memory(shape=signed(ACT_WIDTH), depth=depth,
                                                      init=[], attrs=DISJOINT_PORTS)
         m.submodules.frame_mm = frame_mm = memory.Memory(shape=mm_layout, depth=self._slots,
@@ -193,19 +193,22 @@ class Window(wiring.Component):
                 count: Signal, cur_count: Signal) -> None:
         """Min/max reduce over the context frames of the window, started by ``take``."""
         context, stride, slots, back = self._context, self._stride, self._slots, self._back
+        # The reduce's registers load every cycle, with no enable: an enable made of `take`
+        # (the sequencer's state and `frame_valid`), the count and the domain's resets,
+        # which an iCE40 flip-flop's enable gates, was the iCEBreaker's longest path. Between
+        # reduces the slot and age step on unread; `take` loads them again.
         r_left = Signal(range(context + 1))
-        r_slot = Signal(range(slots))
-        r_age = Signal(range(back + 1))
+        r_slot = Signal(range(slots), reset_less=True)
+        r_age = Signal(range(back + 1), reset_less=True)
         age = Mux(self.take, back, r_age)
         real = Mux(self.take, back < count, r_age < cur_count)
         issue = self.take | (r_left != 0)
         m.d.comb += mr.addr.eq(Mux(self.take, first_slots[0], r_slot))
-        with m.If(issue):
-            m.d.sync += [
-                r_slot.eq(Mux(self.take, first_slots[1], self._ring_step(r_slot))),
-                r_age.eq(age - stride),
-                r_left.eq(Mux(self.take, context - 1, r_left - 1)),
-            ]
+        m.d.sync += [
+            r_slot.eq(Mux(self.take, first_slots[1], self._ring_step(r_slot))),
+            r_age.eq(age - stride),
+            r_left.eq(Mux(self.take, context - 1, r_left - (r_left != 0))),
+        ]
         # The stored pair is registered before the comparisons: a block RAM's output is slow
         # (on ECP5 its clock-to-output alone is about 6 ns), and this path set the clock.
         r_valid, r_first, r_real = Signal(), Signal(), Signal()

@@ -131,10 +131,11 @@ class PacketParser(wiring.Component):
         ]
 
         idle = self._idle(m)
+        last_byte = self._last_byte(m, max_payload)
 
         with m.FSM():
             self._hunt(m, checker)
-            self._header(m, checker, idle, count, payload, crc_last, max_payload)
+            self._header(m, checker, idle, count, payload, crc_last, max_payload, last_byte)
             self._body(m, checker, idle, count, low, payload, crc_last)
 
             with m.State("DRAIN"):
@@ -168,8 +169,11 @@ class PacketParser(wiring.Component):
                     m.next = "HUNT"
 
     def _header(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
-                payload: Signal, crc_last: Signal, max_payload: int) -> None:
-        """States TYPE, SEQ, LEN-LO and LEN-HI: the header fields, byte by byte."""
+                payload: Signal, crc_last: Signal, max_payload: int,
+                last_byte: tuple[Signal, Signal]) -> None:
+        """States TYPE, SEQ, LEN-LO and LEN-HI: the header fields, byte by byte.
+        ``last_byte`` is :meth:`_last_byte`'s flags."""
+        low_any, low_big = last_byte
         packet = self.packet.payload
         for state, field, next_state in (("TYPE", packet.type, "SEQ"),
                                          ("SEQ", packet.seq, "LEN-LO"),
@@ -180,16 +184,28 @@ class PacketParser(wiring.Component):
         with m.State("LEN-HI"):
             self._receive(m, checker, idle, packet.length[8:], "BODY")
             # The first byte of BODY is payload unless LEN is 0; it is never the CRC's last.
-            m.d.sync += [count.eq(0), payload.eq(packet.length[:8].any() | self.rx.payload.any()),
+            m.d.sync += [count.eq(0), payload.eq(low_any | self.rx.payload.any()),
                          crc_last.eq(0)]
             # A LEN too large for a command may be a corrupted one: what follows must not be
             # read as this packet's payload, nor as packets.
             if max_payload < 256:  # LEN > max_payload without a 16-bit compare
-                too_long = (self.rx.payload != 0) | (packet.length[:8] > max_payload)
+                too_long = (self.rx.payload != 0) | low_big
             else:
                 too_long = Cat(packet.length[:8], self.rx.payload) > max_payload
             with m.If(self.rx.valid & too_long):
                 self._end(m, ErrorCode.BAD_LENGTH, "DRAIN")
+
+    def _last_byte(self, m: Module, max_payload: int) -> tuple[Signal, Signal]:
+        """Whether the last byte taken was not 0, and above ``max_payload`` (or 255).
+
+        In LEN-HI they tell LEN's low byte: it is compared as it is taken, not from the
+        stored field on into the next state and the error (on iCE40 that chain was the
+        longest path)."""
+        low_any, low_big = Signal(), Signal()
+        with m.If(self.rx.valid & self.rx.ready):
+            m.d.sync += [low_any.eq(self.rx.payload.any()),
+                         low_big.eq(self.rx.payload > min(max_payload, 255))]
+        return low_any, low_big
 
     def _body(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
               low: Signal, payload: Signal, crc_last: Signal) -> None:
@@ -288,8 +304,8 @@ class CommandChecker(wiring.Component):
     packet : In(stream.Signature(PACKET_LAYOUT))
         The packets from :class:`PacketParser`.
     command : Out(stream.Signature(REPLY_LAYOUT))
-        The reply each one calls for, passed through with its handshake: taking the command
-        takes the packet.
+        The reply each one calls for, offered from the second cycle its packet is (the
+        decision is made from registered compares): taking the command takes the packet.
     """
 
     def __init__(self, n_bands: int):
@@ -306,27 +322,45 @@ class CommandChecker(wiring.Component):
         expected = Signal(8)  # the PUSH_FRAME seq expected next
         seq_valid = Signal()  # `expected` known (a command was accepted)
         accept = Signal()     # the host's numbering is now the reference
+        # The packet's compares are registered, and the command offered from the second
+        # cycle the packet is: from `expected` through the compares and the decision into
+        # the reply register was the iCEBreaker's longest path. A packet is held while
+        # offered, and `expected` only changes as one is taken, so the registers are the
+        # packet's own when read.
+        primed = Signal()
+        m.d.sync += primed.eq(self.packet.valid & ~self.packet.ready)
+        gap, ident, reset, push, bare, framed = (
+            Signal(name=name) for name in ("gap", "ident", "reset", "push", "bare", "framed"))
+        seq_next = Signal(8)
+        m.d.sync += [
+            gap.eq(seq_valid & (packet.seq != expected)),
+            ident.eq(packet.type == PacketType.IDENT),
+            reset.eq(packet.type == PacketType.RESET),
+            push.eq(packet.type == PacketType.PUSH_FRAME),
+            bare.eq(packet.length == 0),
+            framed.eq(packet.length == 2 * self._n_bands),
+            seq_next.eq(packet.seq + 1),
+        ]
 
         def error(code):
             m.d.comb += [command.type.eq(PacketType.ERROR), command.code.eq(code)]
 
         with m.If(packet.error != 0):
             error(packet.error)
-        with m.Elif((packet.type == PacketType.IDENT) | (packet.type == PacketType.RESET)):
-            with m.If(packet.length != 0):
+        with m.Elif(ident | reset):
+            with m.If(~bare):
                 error(ErrorCode.BAD_LENGTH)
             with m.Else():
                 m.d.comb += [
                     accept.eq(1),
-                    command.type.eq(Mux(packet.type == PacketType.IDENT,
-                                        PacketType.IDENT_REPLY, PacketType.RESET_ACK)),
+                    command.type.eq(Mux(ident, PacketType.IDENT_REPLY, PacketType.RESET_ACK)),
                 ]
-        with m.Elif(packet.type == PacketType.PUSH_FRAME):
-            with m.If(packet.length != 2 * self._n_bands):
+        with m.Elif(push):
+            with m.If(~framed):
                 error(ErrorCode.BAD_LENGTH)
             with m.Else():
                 m.d.comb += accept.eq(1)
-                with m.If(seq_valid & (packet.seq != expected)):
+                with m.If(gap):
                     error(ErrorCode.SEQ_GAP)
                 with m.Else():
                     m.d.comb += command.type.eq(PacketType.SCORES)
@@ -335,12 +369,12 @@ class CommandChecker(wiring.Component):
 
         m.d.comb += [
             command.seq.eq(packet.seq),
-            command.expected.eq(Mux(accept, packet.seq + 1, expected)),
-            self.command.valid.eq(self.packet.valid),
-            self.packet.ready.eq(self.command.ready),
+            command.expected.eq(Mux(accept, seq_next, expected)),
+            self.command.valid.eq(self.packet.valid & primed),
+            self.packet.ready.eq(self.command.ready & primed),
         ]
         with m.If(self.packet.valid & self.packet.ready & accept):
-            m.d.sync += [expected.eq(packet.seq + 1), seq_valid.eq(1)]
+            m.d.sync += [expected.eq(seq_next), seq_valid.eq(1)]
         return m
 
 
@@ -529,27 +563,32 @@ class ReplyTransmitter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * self._ident.n_out)
-        ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
         checksum = _SentCRC(m, self.tx)
 
         reply = self.reply.payload
         length, last_index = self._length(m, max_reply)
         index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
         take = self.tx.valid & self.tx.ready
+        # The byte a header or payload index calls for is looked up into a register and sent
+        # from there, a cycle after the index (and what the lookup reads) last changed: the
+        # lookup and the choice between header, payload and CRC in one cycle were the
+        # iCEBreaker's longest path. A byte thus takes at least two cycles, the UART hundreds.
+        settled = Signal()
+        m.d.sync += settled.eq(~take)
+        header = self._header_byte(m, index, length)
+        scores = Signal()
+        m.d.sync += scores.eq(reply.type == PacketType.SCORES)
+        payload, score_seen = self._payload_byte(m, index)
 
         with m.FSM():
             with m.State("HEADER"):
                 m.d.comb += [
-                    self.tx.valid.eq(self.reply.valid),
+                    self.tx.valid.eq(self.reply.valid & settled),
+                    self.tx.payload.eq(header),
                     # The CRC starts with TYPE, the first byte after SYNC.
                     checksum.start.eq(index == len(SYNC)),
                     checksum.valid.eq(take & (index >= len(SYNC))),
                 ]
-                with m.Switch(index):
-                    for k, value in enumerate((SYNC[0], SYNC[1], reply.type, reply.seq,
-                                               length[:8], length[8:])):
-                        with m.Case(k):
-                            m.d.comb += self.tx.payload.eq(value)
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == HEADER_SIZE - 1):
@@ -560,26 +599,16 @@ class ReplyTransmitter(wiring.Component):
                             m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
-                m.d.comb += checksum.valid.eq(take)
-                with m.Switch(reply.type):
-                    with m.Case(PacketType.IDENT_REPLY):
-                        m.d.comb += [
-                            self.tx.valid.eq(1),
-                            self.tx.payload.eq(ident.word_select(index, 8)),
-                        ]
-                    with m.Case(PacketType.ERROR):
-                        m.d.comb += self.tx.valid.eq(1)
-                        with m.Switch(index):
-                            for k, value in enumerate((reply.code, reply.seq, reply.expected)):
-                                with m.Case(k):
-                                    m.d.comb += self.tx.payload.eq(value)
-                    with m.Case(PacketType.SCORES):
-                        m.d.comb += [
-                            self.tx.valid.eq(self.score.valid),
-                            self.tx.payload.eq(Mux(index[0], self.score.payload[8:],
-                                                   self.score.payload[:8])),
-                            self.score.ready.eq(self.tx.ready & index[0]),
-                        ]
+                # A score is taken with its high byte; `ready` follows registers and the
+                # UART side's `ready` only (the reply's decoded type, not the decoder: the
+                # handshake runs on into the score buffer's read side).
+                scoring = settled & score_seen & self.tx.ready & index[0]
+                m.d.comb += [
+                    checksum.valid.eq(take),
+                    self.tx.payload.eq(payload),
+                    self.tx.valid.eq(settled & (~scores | (self.score.valid & score_seen))),
+                    self.score.ready.eq(scores & scoring),
+                ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == last_index):
@@ -591,6 +620,39 @@ class ReplyTransmitter(wiring.Component):
             m.d.sync += index.eq(0)
 
         return m
+
+    def _header_byte(self, m: Module, index: Signal, length: Signal) -> Signal:
+        """The header byte at ``index``, registered. Byte 0 is a constant, and the index
+        only moves on while the reply is offered (its payload then held), so the register
+        always holds the reply's byte when it is sent."""
+        header = Signal(8)
+        reply = self.reply.payload
+        with m.Switch(index):
+            for k, value in enumerate((SYNC[0], SYNC[1], reply.type, reply.seq,
+                                       length[:8], length[8:])):
+                with m.Case(k):
+                    m.d.sync += header.eq(value)
+        return header
+
+    def _payload_byte(self, m: Module, index: Signal) -> tuple[Signal, Signal]:
+        """The payload byte at ``index`` for the reply's type, registered, and whether the
+        score it was read from was offered in the previous cycle too."""
+        ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
+        reply = self.reply.payload
+        byte, score_seen = Signal(8), Signal()
+        m.d.sync += score_seen.eq(self.score.valid)
+        with m.Switch(reply.type):
+            with m.Case(PacketType.IDENT_REPLY):
+                m.d.sync += byte.eq(ident.word_select(index, 8))
+            with m.Case(PacketType.ERROR):
+                with m.Switch(index):
+                    for k, value in enumerate((reply.code, reply.seq, reply.expected)):
+                        with m.Case(k):
+                            m.d.sync += byte.eq(value)
+            with m.Case(PacketType.SCORES):
+                m.d.sync += byte.eq(Mux(index[0], self.score.payload[8:],
+                                        self.score.payload[:8]))
+        return byte, score_seen
 
     def _length(self, m: Module, max_reply: int) -> tuple[Signal, Signal]:
         """LEN of the reply and the index of its last payload byte: fixed by its type (both

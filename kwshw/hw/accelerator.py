@@ -445,11 +445,15 @@ class Accelerator(wiring.Component):
         """Results leave the hold bank in column order; count the columns of the layer."""
         layer, scaler, mac = b.seq.layer, b.scaler, b.mac
         column = Signal.like(scaler.inp.payload.column)
-        last_col = Signal()
+        # The layer's last column is looked up into a register (the layer is set well before
+        # its first column): the lookup and the compare in one cycle, from the sequencer's
+        # layer into the scaler's `last`, was an iCEBreaker longest path.
+        last_column = Signal.like(column)
         with core.Switch(layer):
             for k, plan in enumerate(self.plans):
                 with core.Case(k):
-                    core.d.comb += last_col.eq(column == plan.n_out - 1)
+                    core.d.sync += last_column.eq(plan.n_out - 1)
+        last_col = column == last_column
         with core.If(mac.result.valid):
             core.d.sync += column.eq(Mux(last_col, 0, column + 1))
         core.d.comb += [

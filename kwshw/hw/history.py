@@ -509,12 +509,19 @@ class HistoryBank(wiring.Component):
         start = self.req.valid & self.req.ready
         issue = (start | reading) & self._advance
         # read_from as of the cycle before: by the contract, that of the pass.
+        # So are its pointers (by the contract they hold while its passes run): the pointer
+        # multiplexer then lies before these registers, not in the next tap's lookup and
+        # ring arithmetic (on the iCEBreaker CNN that chain was a longest path).
         hist = Signal.like(self.read_from)
+        newest_base = Signal(range(self._words))
+        count = Signal(range(max(s.depth for s in self.specs) + 1))
         with m.If(~reading):
-            m.d.sync += hist.eq(self.read_from)
+            m.d.sync += [hist.eq(self.read_from),
+                         newest_base.eq(Array(p.newest_base for p in ptrs)[self.read_from]),
+                         count.eq(Array(p.count for p in ptrs)[self.read_from])]
         first = self._first_tap(m, ptrs)
         q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
-        nxt = self._next_tap(m, q_idx, hist, ptrs)
+        nxt = self._next_tap(m, q_idx, hist, newest_base, count)
         if min(s.channels for s in self.specs) >= 2:
             # A tap lasts at least two cycles, so the next tap's base and flags can come from
             # registers loaded the cycle before they are taken: the lookup, the pointer
@@ -570,16 +577,16 @@ class HistoryBank(wiring.Component):
                          Array(p.count for p in ptrs)[hist])
         return {**info, "last_chan": t["f_last_chan"]}
 
-    def _next_tap(self, m: Module, idx: Signal, hist: Signal,
-                  ptrs: list[_Pointers]) -> dict[str, Value]:
-        """Tap ``idx`` (``1 .. K - 1``) of a pass over history ``hist``: its base address,
-        whether it reads the rest vector and whether it is the last."""
+    def _next_tap(self, m: Module, idx: Signal, hist: Signal, newest_base: Signal,
+                  count: Signal) -> dict[str, Value]:
+        """Tap ``idx`` (``1 .. K - 1``) of a pass over history ``hist``, whose newest entry's
+        base and count of real entries are given: its base address, whether it reads the
+        rest vector and whether it is the last."""
         t = _table(m, Cat(idx, hist),
                    {k | (h << len(idx)): _tap_row("n", s, k, self._first_words[h])
                     for h, s in enumerate(self.specs) for k in range(1, s.kernel)},
                    **self._tap_shapes("n"))
-        return self._tap(t, "n", Array(p.newest_base for p in ptrs)[hist],
-                         Array(p.count for p in ptrs)[hist])
+        return self._tap(t, "n", newest_base, count)
 
     def _tap_shapes(self, prefix: str) -> dict[str, range | int]:
         """Shapes of the :func:`_tap_row` constants."""

@@ -579,6 +579,11 @@ class ReplyTransmitter(wiring.Component):
         scores = Signal()
         m.d.sync += scores.eq(reply.type == PacketType.SCORES)
         payload, score_seen = self._payload_byte(m, index)
+        # Where the index is, also registered (a byte is offered a cycle after its index
+        # was set): the compares then stay out of the state's enable, behind the handshake.
+        header_end, payload_end, empty = Signal(), Signal(), Signal()
+        m.d.sync += [header_end.eq(index == HEADER_SIZE - 1), payload_end.eq(index == last_index),
+                     empty.eq(length == 0)]
 
         with m.FSM():
             with m.State("HEADER"):
@@ -591,9 +596,9 @@ class ReplyTransmitter(wiring.Component):
                 ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index == HEADER_SIZE - 1):
+                    with m.If(header_end):
                         m.d.sync += index.eq(0)
-                        with m.If(length == 0):
+                        with m.If(empty):
                             m.next = "CRC-HI"
                         with m.Else():
                             m.next = "PAYLOAD"
@@ -611,7 +616,7 @@ class ReplyTransmitter(wiring.Component):
                 ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index == last_index):
+                    with m.If(payload_end):
                         m.next = "CRC-HI"
 
             sent = _crc_states(m, checksum, self.tx, then="HEADER")
@@ -656,7 +661,9 @@ class ReplyTransmitter(wiring.Component):
 
     def _length(self, m: Module, max_reply: int) -> tuple[Signal, Signal]:
         """LEN of the reply and the index of its last payload byte: fixed by its type (both
-        looked up, so no subtracter follows the lookup)."""
+        looked up, so no subtracter follows the lookup), into registers a cycle after the
+        reply is offered (LEN is first sent as the fifth byte; the lookup and the compare
+        with the index, into the state's enable, were an iCEBreaker longest path)."""
         length = Signal(range(max_reply + 1))  # the high byte may be all padding
         last_index = Signal(range(max_reply))
         with m.Switch(self.reply.payload.type):
@@ -664,7 +671,9 @@ class ReplyTransmitter(wiring.Component):
                                 (PacketType.SCORES, 2 * self._ident.n_out),
                                 (PacketType.ERROR, ERROR_SIZE)):
                 with m.Case(ptype):
-                    m.d.comb += [length.eq(size), last_index.eq(size - 1)]
+                    m.d.sync += [length.eq(size), last_index.eq(size - 1)]
+            with m.Default():
+                m.d.sync += [length.eq(0), last_index.eq(0)]
         return length, last_index
 
 
@@ -748,14 +757,12 @@ class HostLink(wiring.Component):
         connect(m, tx_buffer.r_stream, flipped(self.tx))
 
         # A command is answered, and a SCORES answer is preceded by scoring the frame. The
-        # reply is a register, taken when the command is: the checker's decision then stays off
-        # the transmitter's paths (on iCE40, through the reply's type into the bytes sent).
+        # reply is a register, loaded when the command is offered (the command is taken once
+        # it was answered): the checker's decision then stays off the transmitter's paths (on
+        # iCE40, through the reply's type into the bytes sent).
         command = receiver.command
         reply = Signal.like(command.payload)
-        m.d.comb += [
-            transmitter.reply.payload.eq(reply),
-            command.ready.eq(transmitter.reply.ready),
-        ]
+        m.d.comb += transmitter.reply.payload.eq(reply)
         # `clear` resets the whole accelerator: it leaves a register, so that the packet
         # checker's decision is not on a path into every flip-flop's reset (on iCE40 that was
         # the longest path of the design). The pulse comes one cycle after RESET is decoded,
@@ -785,7 +792,14 @@ class HostLink(wiring.Component):
             with m.State("REPLY"):
                 m.d.comb += transmitter.reply.valid.eq(1)
                 with m.If(transmitter.reply.ready):
-                    m.next = "IDLE"
+                    m.next = "RELEASE"
+
+            # The command is taken (and the receiver let go) a cycle after its reply was
+            # sent: from the transmitter's last byte through the checker into the parser's
+            # state was an iCEBreaker longest path.
+            with m.State("RELEASE"):
+                m.d.comb += command.ready.eq(1)
+                m.next = "IDLE"
 
         return m
 

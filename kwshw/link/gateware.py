@@ -549,7 +549,8 @@ class ReplyTransmitter(wiring.Component):
         The payload of SCORES, sent as it comes, low byte first; a score is taken once its high
         byte is sent.
     tx : Out(stream.Signature(8))
-        Bytes to the host.
+        Bytes to the host; each is offered a cycle after the one before was taken at the
+        earliest (it is looked up into a register first).
     """
 
     def __init__(self, ident: Ident):

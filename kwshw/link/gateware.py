@@ -566,8 +566,7 @@ class ReplyTransmitter(wiring.Component):
         max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * self._ident.n_out)
         checksum = _SentCRC(m, self.tx)
 
-        reply = self.reply.payload
-        length, last_index = self._length(m, max_reply)
+        length, last_index, empty, scores = self._reply_facts(m, max_reply)
         index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
         take = self.tx.valid & self.tx.ready
         # The byte a header or payload index calls for is looked up into a register and sent
@@ -577,14 +576,11 @@ class ReplyTransmitter(wiring.Component):
         settled = Signal()
         m.d.sync += settled.eq(~take)
         header = self._header_byte(m, index, length)
-        scores = Signal()
-        m.d.sync += scores.eq(reply.type == PacketType.SCORES)
         payload, score_seen = self._payload_byte(m, index)
         # Where the index is, also registered (a byte is offered a cycle after its index
         # was set): the compares then stay out of the state's enable, behind the handshake.
-        header_end, payload_end, empty = Signal(), Signal(), Signal()
-        m.d.sync += [header_end.eq(index == HEADER_SIZE - 1), payload_end.eq(index == last_index),
-                     empty.eq(length == 0)]
+        header_end, payload_end = Signal(), Signal()
+        m.d.sync += [header_end.eq(index == HEADER_SIZE - 1), payload_end.eq(index == last_index)]
 
         with m.FSM():
             with m.State("HEADER"):
@@ -608,12 +604,11 @@ class ReplyTransmitter(wiring.Component):
                 # A score is taken with its high byte; `ready` follows registers and the
                 # UART side's `ready` only (the reply's decoded type, not the decoder: the
                 # handshake runs on into the score buffer's read side).
-                scoring = settled & score_seen & self.tx.ready & index[0]
                 m.d.comb += [
                     checksum.valid.eq(take),
                     self.tx.payload.eq(payload),
                     self.tx.valid.eq(settled & (~scores | (self.score.valid & score_seen))),
-                    self.score.ready.eq(scores & scoring),
+                    self.score.ready.eq(scores & settled & score_seen & self.tx.ready & index[0]),
                 ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
@@ -660,22 +655,25 @@ class ReplyTransmitter(wiring.Component):
                                         self.score.payload[:8]))
         return byte, score_seen
 
-    def _length(self, m: Module, max_reply: int) -> tuple[Signal, Signal]:
-        """LEN of the reply and the index of its last payload byte: fixed by its type (both
-        looked up, so no subtracter follows the lookup), into registers a cycle after the
-        reply is offered (LEN is first sent as the fifth byte; the lookup and the compare
-        with the index, into the state's enable, were an iCEBreaker longest path)."""
+    def _reply_facts(self, m: Module,
+                     max_reply: int) -> tuple[Signal, Signal, Signal, Signal]:
+        """What the reply's type fixes: LEN, the index of its last payload byte, whether LEN is
+        0, and whether it is SCORES. Looked up (so no subtracter or compare follows the lookup)
+        into registers a cycle after the reply is offered: LEN is first sent as the fifth
+        byte, and the lookup and the compares, into the state's enable, were an iCEBreaker
+        longest path."""
         length = Signal(range(max_reply + 1))  # the high byte may be all padding
         last_index = Signal(range(max_reply))
+        empty, scores = Signal(), Signal()
         with m.Switch(self.reply.payload.type):
             for ptype, size in ((PacketType.IDENT_REPLY, IDENT_SIZE),
                                 (PacketType.SCORES, 2 * self._ident.n_out),
-                                (PacketType.ERROR, ERROR_SIZE)):
+                                (PacketType.ERROR, ERROR_SIZE),
+                                (PacketType.RESET_ACK, 0)):
                 with m.Case(ptype):
-                    m.d.sync += [length.eq(size), last_index.eq(size - 1)]
-            with m.Default():
-                m.d.sync += [length.eq(0), last_index.eq(0)]
-        return length, last_index
+                    m.d.sync += [length.eq(size), last_index.eq(max(size - 1, 0)),
+                                 empty.eq(size == 0), scores.eq(ptype == PacketType.SCORES)]
+        return length, last_index, empty, scores
 
 
 class HostLink(wiring.Component):

@@ -354,16 +354,15 @@ class Accelerator(wiring.Component):
         waits for it only before layers ``1 .. n_conv``, and then the history written last
         is the one the layer reads)."""
         kind = b.seq.kind
-        src_xmin = Signal(signed(ACT_WIDTH))
-        src_range = Signal.like(b.tracker.range)
-        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_range.eq(b.tracker.range),
+        src_xmin, src_xmax = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
+        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_xmax.eq(b.tracker.xmax),
                         b.seq.hist_valid.eq(b.histories.mm_valid)]
         with core.If(kind.first):
-            core.d.comb += [src_xmin.eq(b.window.xmin),
-                            src_range.eq(b.window.xmax - b.window.xmin)]
+            core.d.comb += [src_xmin.eq(b.window.xmin), src_xmax.eq(b.window.xmax)]
         with core.Elif(kind.reads_history):
-            core.d.comb += [src_xmin.eq(b.histories.xmin),
-                            src_range.eq(b.histories.xmax - b.histories.xmin)]
+            core.d.comb += [src_xmin.eq(b.histories.xmin), src_xmax.eq(b.histories.xmax)]
+        src_range = Signal.like(b.tracker.range)
+        core.d.comb += src_range.eq(src_xmax - src_xmin)
         return src_xmin, src_range
 
     def _history_reads(self, core: Module, b: _Blocks) -> Signal:

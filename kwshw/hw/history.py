@@ -20,10 +20,11 @@ Memory layout
     written is never the one being read, so one port per side serves them all, and the patch
     leaves a single block RAM with no multiplexer behind it: on ECP5 the block RAM's slow
     clock-to-output and a multiplexer after it set the clock); an SPRAM history has a
-    single-port memory of its own (``W_h = 0``). The write pointer moves one slot per
-    completed entry; the entry ``a`` hops old sits ``a`` slots behind the newest, so a tap's
-    base address is ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h
-    - 1``), ``a * C_h`` a constant per tap. Each entry's
+    single-port memory of its own (``W_h = 0``). The newest entry's pointers move one slot
+    per entry (as its first value arrives: no pass reads a half-written history); the entry
+    ``a`` hops old sits ``a`` slots behind the newest, so a tap's base address is
+    ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h - 1``),
+    ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
     ``h``'s slots after those of histories ``0 .. h-1``), written the cycle after the entry's
     last channel arrives, from ``entry_min``/``entry_max``: the registered outputs of the
@@ -208,10 +209,14 @@ class _Pointers:
     word addresses those of the history's own value memory; the next entry goes one slot
     further around the ring.
 
-    The write side keeps the next entry's slot and base, and the word the next value goes to,
-    in registers of their own: the memories' write addresses then come from flip-flops, with
-    the ring's wrap computed while an entry streams in, not between ``write_to`` and the
-    address (that chain set the clock on both families)."""
+    The newest entry's slot and base move on as an entry's first value arrives, not as its
+    last one does: no pass reads a history while an entry of it is half written, and the
+    count of real entries, which says which taps are real, still moves with the last value.
+    So the next entry needs no pointers of its own: its slot is one after the newest, and
+    its words follow the last one written. The word the next value goes to is a register
+    (``write_addr``): the memories' write addresses come from flip-flops, with the ring's
+    wrap computed while an entry streams in, not between ``write_to`` and the address (that
+    chain set the clock on both families)."""
 
     def __init__(self, h: int, spec: HistorySpec, first_slot: int, first_word: int) -> None:
         last_slot = first_slot + spec.depth - 1
@@ -222,9 +227,8 @@ class _Pointers:
         self.newest_base = Signal(range(words), init=words - spec.channels,
                                   name=f"h{h}_newest_base")
         self.count = Signal(range(spec.depth + 1), name=f"h{h}_count")
-        # The entry after the newest one (from reset: slot first_slot, words W_h ..).
-        self.next_slot = Signal(range(last_slot + 1), init=first_slot, name=f"h{h}_next_slot")
-        self.next_base = Signal(range(words), init=first_word, name=f"h{h}_next_base")
+        # From reset the first entry goes to slot first_slot, words W_h ..
+        self.last_word = words - 1
         self.write_addr = Signal(range(words), init=first_word, name=f"h{h}_write_addr")
 
 
@@ -382,6 +386,7 @@ class HistoryBank(wiring.Component):
         sel = self.write_to
         chan = Signal(range(max(s.channels for s in self.specs)))
         last_chan = chan == Array(Const(s.channels - 1, chan.shape()) for s in self.specs)[sel]
+        first_chan = chan == 0
         fire = self.inp.valid
         done = fire & last_chan
         m.d.comb += self.inp.ready.eq(1)
@@ -396,28 +401,26 @@ class HistoryBank(wiring.Component):
                         m.d.comb += vw.addr.eq(ptrs[h].write_addr)
         for h, p in enumerate(ptrs):
             with m.If(fire & (sel == h)):
-                self._advance_write(m, p, self.specs[h], last_chan)
+                self._advance_write(m, p, self.specs[h], first_chan, last_chan)
         return done
 
     @staticmethod
-    def _advance_write(m: Module, p: _Pointers, spec: HistorySpec, last_chan: Value) -> None:
-        """History ``p``'s pointers after one value: the next word, or, after an entry's last
-        channel, the entry becomes the newest and the next one starts a slot further around
-        the ring (slot and words wrap together: the last slot holds the last entry's words)."""
-        wrap = p.next_slot == p.last_slot
-        slot_after = Mux(wrap, p.first_slot, p.next_slot + 1)
-        base_after = Mux(wrap, p.first_word, p.next_base + spec.channels)
-        with m.If(last_chan):
+    def _advance_write(m: Module, p: _Pointers, spec: HistorySpec, first_chan: Value,
+                       last_chan: Value) -> None:
+        """History ``p``'s pointers after one value: the next word around the ring (the last
+        slot holds the last entry's words, so slots and words wrap together); an entry's first
+        value makes it the newest, a slot further around the ring, and its last one counts
+        it (see :class:`_Pointers`)."""
+        with m.If(first_chan):
             m.d.sync += [
-                p.newest_slot.eq(p.next_slot),
-                p.newest_base.eq(p.next_base),
-                p.count.eq(Mux(p.count == spec.depth, p.count, p.count + 1)),
-                p.next_slot.eq(slot_after),
-                p.next_base.eq(base_after),
-                p.write_addr.eq(base_after),
+                p.newest_slot.eq(Mux(p.newest_slot == p.last_slot, p.first_slot,
+                                     p.newest_slot + 1)),
+                p.newest_base.eq(p.write_addr),
             ]
-        with m.Else():
-            m.d.sync += p.write_addr.eq(p.write_addr + 1)
+        with m.If(last_chan):
+            m.d.sync += p.count.eq(Mux(p.count == spec.depth, p.count, p.count + 1))
+        m.d.sync += p.write_addr.eq(Mux(p.write_addr == p.last_word, p.first_word,
+                                        p.write_addr + 1))
 
     def _write_pair(self, m: Module, mw: memory.WritePort, ptrs: list[_Pointers],
                     done: Value) -> tuple[Signal, Signal]:

@@ -56,11 +56,14 @@ class Divider(wiring.Component):
     radix_bits : int
         Quotient bits per cycle (1 = radix 2, 2 = radix 4, ...): a chain of that many
         compare-subtract steps per cycle.
+    held_denominator : bool
+        The caller holds ``denominator`` from ``start`` until ``done`` (a register of its own,
+        or a constant), so the divider keeps no copy of it.
 
     Attributes
     ----------
     start : Signal, in
-        Pulse: sample ``numerator`` and ``denominator`` and begin.
+        Pulse: sample ``numerator`` (and ``denominator``) and begin.
     done : Signal, out
         High from :attr:`latency` cycles after ``start`` until the next ``start``.
     quotient : Signal, out
@@ -68,10 +71,11 @@ class Divider(wiring.Component):
     """
 
     def __init__(self, num_width: int, den_width: int, quot_width: int, *,
-                 radix_bits: int = 1) -> None:
+                 radix_bits: int = 1, held_denominator: bool = False) -> None:
         if radix_bits < 1:
             raise ValueError(f"radix_bits must be >= 1, got {radix_bits}")
         self._nw, self._dw, self._qw, self._k = num_width, den_width, quot_width, radix_bits
+        self._held = held_denominator
         self._cycles = divider_latency(quot_width, radix_bits)
         super().__init__({
             "start": In(1),
@@ -89,7 +93,7 @@ class Divider(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         k, total = self._k, self._cycles * self._k
-        den = Signal(self._dw)
+        den = self.denominator if self._held else Signal(self._dw)
         rem = Signal(self._dw + 1)
         # The numerator bits still to shift in (MSB first) and, below them, the quotient bits
         # found so far: each step moves one bit from the top into the remainder and its
@@ -111,8 +115,10 @@ class Divider(wiring.Component):
             num = self.numerator
             r, b = iterate(self.denominator, num >> total,
                            Cat(num, C(0, max(0, total - self._nw)))[:total])
-            m.d.sync += [den.eq(self.denominator), rem.eq(r), bits.eq(b),
-                         left.eq(self._cycles - 1), self.done.eq(self._cycles == 1)]
+            m.d.sync += [rem.eq(r), bits.eq(b), left.eq(self._cycles - 1),
+                         self.done.eq(self._cycles == 1)]
+            if not self._held:
+                m.d.sync += den.eq(self.denominator)
         with m.Elif(left != 0):
             r, b = iterate(den, rem, bits)
             m.d.sync += [rem.eq(r), bits.eq(b), left.eq(left - 1), self.done.eq(left == 1)]
@@ -153,9 +159,11 @@ class FrameDivider(wiring.Component):
         # RECIP = floor(((M << (K + 1)) + R) / (2 R)); RM = floor(((R << (b + 1)) + M) / (2 M)).
         recip_num = ((m_code << (RECIP_FRAC + 1)) + (1 << range_width)).bit_length()
         step_num = ((((1 << range_width) - 1) << (bits + 1)) + m_code).bit_length()
-        self._recip_div = Divider(recip_num, range_width + 1, recip_width, radix_bits=radix_bits)
+        # Both denominators hold while the dividers run (the range register, a constant).
+        self._recip_div = Divider(recip_num, range_width + 1, recip_width, radix_bits=radix_bits,
+                                  held_denominator=True)
         self._step_div = Divider(step_num, (2 * m_code).bit_length(), step_width,
-                                 radix_bits=radix_bits)
+                                 radix_bits=radix_bits, held_denominator=True)
         self._latency = frame_divider_latency(recip_width, step_width, radix_bits)
         super().__init__({
             "start": In(1),

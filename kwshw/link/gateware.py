@@ -99,8 +99,9 @@ class PacketParser(wiring.Component):
     values : Out(stream.Signature(value_layout(n_bands), always_ready=True))
         The payload's int16 values, each with its index.
     packet : Out(stream.Signature(PACKET_LAYOUT))
-        The packet's TYPE, SEQ (0 if it ended before) and LEN, and its framing ``error``: 0, or
-        BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
+        The packet's TYPE, SEQ (0 if it ended before) and LEN (of a packet refused for its
+        length, only LEN's low byte when no payload reaches 256 bytes), and its framing
+        ``error``: 0, or BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
     """
 
     #: Bits of the inter-byte timer's low counter (see :meth:`_idle`).
@@ -182,7 +183,10 @@ class PacketParser(wiring.Component):
                 self._receive(m, checker, idle, field, next_state)
 
         with m.State("LEN-HI"):
-            self._receive(m, checker, idle, packet.length[8:], "BODY")
+            # Below 256 bytes of payload the high byte of a LEN that is not refused is 0: it
+            # is not stored (the checker's compares of LEN then shrink to the low byte).
+            self._receive(m, checker, idle, packet.length[8:] if max_payload >= 256 else None,
+                          "BODY")
             # The first byte of BODY is payload unless LEN is 0; it is never the CRC's last.
             m.d.sync += [count.eq(0), payload.eq(low_any | self.rx.payload.any()),
                          crc_last.eq(0)]

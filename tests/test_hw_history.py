@@ -121,10 +121,10 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
                         while len(got) < sum(len(p) for p in expected):
                             await ctx.tick()
                         passes = int(rng.integers(1, 4))
-                        # and is set a cycle before the first request (the bank registers
-                        # the first tap's address from it).
+                        # and is set READ_LEAD cycles before the first request (the bank
+                        # registers the first tap's address from it).
                         ctx.set(bank.read_from, h - 1)
-                        await ctx.tick()
+                        await ctx.tick().repeat(HistoryBank.READ_LEAD)
                         want = state[h - 1][-1 - np.array(specs[h - 1].taps)].reshape(-1)
                         expected.extend([want] * passes)
                     await layer_step(ctx, entry, passes)
@@ -224,7 +224,7 @@ def test_bank_handshakes_and_cycles():
         assert (ctx.get(bank.xmin), ctx.get(bank.xmax)) == (-9, 3)
         # A stalled pass holds its first value and the next request.
         ctx.set(bank.read_from, 0)
-        await ctx.tick()
+        await ctx.tick().repeat(HistoryBank.READ_LEAD)
         ctx.set(bank.req.valid, 1)
         await ctx.tick().until(bank.req.ready)
         for _ in range(4):
@@ -246,7 +246,7 @@ def test_bank_handshakes_and_cycles():
         assert cycles == len(values)            # no bubble between passes
         # Then one of history 1.
         ctx.set(bank.read_from, 1)
-        await ctx.tick()
+        await ctx.tick().repeat(HistoryBank.READ_LEAD)
         ctx.set(bank.req.valid, 1)
         await ctx.tick().until(bank.req.ready)
         ctx.set(bank.req.valid, 0)

@@ -50,20 +50,24 @@ Reading
     Each accepted request streams one pass over the patch of history ``read_from``, ``K * C``
     values at one per cycle (the first one the cycle after the request, passes back to back
     without a bubble), with back-pressure. The value memories' read address is a register: it
-    steps through a tap's channels and, at the tap's last channel, takes the next tap's base,
-    computed from a registered tap index while the tap streams (and itself registered when every
-    history has at least two channels, so that a tap lasts two cycles), or (after a pass's last
-    value) the first tap's, which is also registered from ``read_from`` every cycle no pass runs. So
-    no tap lookup nor ring arithmetic lies between the request and a memory's address (that
-    chain set the clock on both families).
+    steps through a tap's channels and, at the tap's last channel, takes the base of the tap
+    that follows, from one tap lookup on the pointers of ``read_from`` (registered while no
+    pass runs) and a registered tap index: the next tap of the pass while a tap streams, the
+    first tap during a pass's last tap and between passes, which is also loaded into the
+    address every cycle no pass runs. The lookup's result is itself registered when every
+    history has at least three channels (a tap lasts three cycles). So no tap lookup nor ring
+    arithmetic lies between the request and a memory's address (that chain set the clock on
+    both families), and one lookup and ring computation serve both kinds of tap.
 
 The caller's contract (what the layer-by-layer schedule does)
     ``write_to`` changes only between entries and ``read_from`` only between passes; a pass
     never reads the history being written (nor a history whose entry is half written).
-    ``read_from`` is set at least one cycle before a request is accepted, and in that cycle no
-    entry of history ``read_from`` completes and ``clear`` is low (the first tap is registered
-    from them: the schedule sets ``read_from`` with the layer and requests only after the
-    history's min/max reduce, ``K + 4`` cycles after its entry). The next entry of a history
+    ``read_from`` is set at least :attr:`HistoryBank.READ_LEAD` (3) cycles before a request is
+    accepted, and in those cycles no entry of history ``read_from`` completes and ``clear`` is
+    low (its pointers are registered, then the first tap looked up from them, then loaded into
+    the read address: the schedule sets ``read_from`` with the layer and requests only after
+    the history's min/max reduce, ``K + 4`` cycles after its entry, and the layer's dividers,
+    which take longer). The next entry of a history
     goes in after the last value of the last pass over its previous patch has left ``patch``
     (an SPRAM's output changes with a write). Writes are always accepted (``inp.ready`` is
     constant 1).
@@ -274,6 +278,9 @@ class HistoryBank(wiring.Component):
         Minimum and maximum of that history's patch: the requantizer's ``XLO`` and
         ``R = xmax - xmin``.
     """
+
+    #: Cycles ``read_from`` is set before a request may be accepted (see the module docstring).
+    READ_LEAD = 3
 
     def __init__(self, specs: Sequence[HistorySpec],
                  memories: Sequence[str] | None = None) -> None:
@@ -505,16 +512,16 @@ class HistoryBank(wiring.Component):
 
         Every read address comes from registers (see *Reading* in the module docstring): the
         running address steps through a tap's channels and, at the tap's last channel, takes
-        the next tap's base, computed from the registered tap index while the tap streams, or
-        the first tap's, computed from ``read_from`` while no pass runs."""
+        the base of the tap that follows, looked up while the tap streams: the next tap of the
+        pass, or during its last tap (and while no pass runs) the first tap of the next."""
         reading = Signal()
         m.d.comb += self.req.ready.eq(~reading & self._advance)
         start = self.req.valid & self.req.ready
         issue = (start | reading) & self._advance
-        # read_from as of the cycle before: by the contract, that of the pass.
-        # So are its pointers (by the contract they hold while its passes run): the pointer
-        # multiplexer then lies before these registers, not in the next tap's lookup and
-        # ring arithmetic (on the iCEBreaker CNN that chain was a longest path).
+        # read_from and its pointers, registered while no pass runs (by the contract they
+        # hold while its passes run): the pointer multiplexer then lies before these
+        # registers, not in the tap lookup and ring arithmetic (on the iCEBreaker CNN that
+        # chain was a longest path).
         hist = Signal.like(self.read_from)
         newest_base = Signal(range(self._words))
         count = Signal(range(max(s.depth for s in self.specs) + 1))
@@ -522,32 +529,42 @@ class HistoryBank(wiring.Component):
             m.d.sync += [hist.eq(self.read_from),
                          newest_base.eq(Array(p.newest_base for p in ptrs)[self.read_from]),
                          count.eq(Array(p.count for p in ptrs)[self.read_from])]
-        first = self._first_tap(m, ptrs)
+        # One tap lookup serves the whole pass and the first tap of the next: the tap after
+        # the current one (``q_idx``), or tap 0 during the last tap and between passes.
         q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
-        nxt = self._next_tap(m, q_idx, hist, newest_base, count)
-        if min(s.channels for s in self.specs) >= 2:
-            # A tap lasts at least two cycles, so the next tap's base and flags can come from
-            # registers loaded the cycle before they are taken: the lookup, the pointer
+        cur_rest, cur_last_tap = Signal(), Signal()
+        registered = min(s.channels for s in self.specs) >= 3
+        # Registered, the lookup of the pass's second tap starts in the pass's second cycle
+        # (a tap lasts at least three), so the request stays off the lookup's path.
+        active = reading if registered else reading | start
+        nxt = self._next_tap(m, Mux(active & ~cur_last_tap, q_idx, 0), hist, newest_base,
+                             count)
+        if registered:
+            # A tap lasts at least three cycles, so the next tap's base and flags can come
+            # from registers loaded before they are taken: the lookup, the pointer
             # multiplexer and the ring's compare (carry chains) then end there, not in the
             # read address (on the iCEBreaker CNN reference that was the longest path).
             nxt_q = {k: Signal(Value.cast(v).shape(), name=f"next_{k}") for k, v in nxt.items()}
             m.d.sync += [nxt_q[k].eq(v) for k, v in nxt.items()]
             nxt = nxt_q
+        last_chans = _table(m, hist, {h: {"last_chan": s.channels - 1}
+                                      for h, s in enumerate(self.specs)},
+                            last_chan=range(max(s.channels for s in self.specs)))
         addr = Signal(range(self._words))
         chan = Signal(range(max(s.channels for s in self.specs)))
         chan_last = Signal.like(chan)
-        cur_rest, cur_last_tap = Signal(), Signal()
         last_chan = chan == chan_last
         last = cur_last_tap & last_chan
         with m.If(issue & ~last_chan):
             m.d.sync += [chan.eq(chan + 1), addr.eq(addr + 1)]
-        with m.Elif(issue & ~cur_last_tap):
-            m.d.sync += [chan.eq(0), addr.eq(nxt["base"]), cur_rest.eq(nxt["rest"]),
-                         cur_last_tap.eq(nxt["last_tap"]), q_idx.eq(q_idx + 1)]
-        with m.Elif(issue | ~reading):
-            m.d.sync += [chan.eq(0), addr.eq(first["base"]), cur_rest.eq(first["rest"]),
-                         cur_last_tap.eq(first["last_tap"]), q_idx.eq(1),
-                         chan_last.eq(first["last_chan"])]
+        with m.Else():
+            with m.If(issue | ~reading):
+                m.d.sync += [chan.eq(0), addr.eq(nxt["base"]), cur_rest.eq(nxt["rest"]),
+                             cur_last_tap.eq(nxt["last_tap"])]
+            with m.If(issue & ~cur_last_tap):
+                m.d.sync += q_idx.eq(q_idx + 1)
+            with m.Elif(issue | ~reading):
+                m.d.sync += [q_idx.eq(1), chan_last.eq(last_chans["last_chan"])]
         for vr, hs in zip(reads, self._groups, strict=True):
             m.d.comb += [vr.addr.eq(addr), vr.en.eq(issue & Cat(hist == h for h in hs).any())]
         m.d.comb += [rr.addr.eq(Cat(chan[:self._chan_bits], hist)), rr.en.eq(issue)]
@@ -566,28 +583,14 @@ class HistoryBank(wiring.Component):
         value = reads[0].data if len(reads) == 1 else Array(vr.data for vr in reads)[out_mem]
         m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, value))
 
-    def _first_tap(self, m: Module, ptrs: list[_Pointers]) -> dict[str, Value]:
-        """The first tap of a pass over history ``read_from``: its base address, whether it
-        reads the rest vector, whether it is also the last tap, and the history's last
-        channel."""
-        hist = self.read_from
-        max_c = max(s.channels for s in self.specs)
-        t = _table(m, hist, {h: {**_tap_row("f", s, 0, self._first_words[h]),
-                                 "f_last_chan": s.channels - 1}
-                             for h, s in enumerate(self.specs)},
-                   **self._tap_shapes("f"), f_last_chan=range(max_c))
-        info = self._tap(t, "f", Array(p.newest_base for p in ptrs)[hist],
-                         Array(p.count for p in ptrs)[hist])
-        return {**info, "last_chan": t["f_last_chan"]}
-
-    def _next_tap(self, m: Module, idx: Signal, hist: Signal, newest_base: Signal,
+    def _next_tap(self, m: Module, idx: Value, hist: Signal, newest_base: Signal,
                   count: Signal) -> dict[str, Value]:
-        """Tap ``idx`` (``1 .. K - 1``) of a pass over history ``hist``, whose newest entry's
-        base and count of real entries are given: its base address, whether it reads the
-        rest vector and whether it is the last."""
+        """Tap ``idx`` of a pass over history ``hist``, whose newest entry's base and count of
+        real entries are given: its base address, whether it reads the rest vector and
+        whether it is the last."""
         t = _table(m, Cat(idx, hist),
-                   {k | (h << len(idx)): _tap_row("n", s, k, self._first_words[h])
-                    for h, s in enumerate(self.specs) for k in range(1, s.kernel)},
+                   {k | (h << len(Value.cast(idx))): _tap_row("n", s, k, self._first_words[h])
+                    for h, s in enumerate(self.specs) for k in range(s.kernel)},
                    **self._tap_shapes("n"))
         return self._tap(t, "n", newest_base, count)
 

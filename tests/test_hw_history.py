@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import ResetInserter, Signal
+from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
+from amaranth.lib.wiring import connect
 from amaranth.sim import Simulator
 
 from kwshw import streaming
@@ -17,6 +18,7 @@ from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.convs import history_specs
 from kwshw.hw.history import HistoryBank, HistorySpec
+from kwshw.hw.minmax import MinMax
 from sim.stimulus import random_model
 
 # Banks of hand-made histories: a single tap of one channel, uneven ages, rest extremes, a
@@ -61,6 +63,19 @@ def _steps(rng, spec: HistorySpec, kind: int) -> np.ndarray:
     return wide
 
 
+class _Folded(Elaboratable):
+    """A bank whose stored min/max pairs a :class:`MinMax` folds, as in the accelerator."""
+
+    def __init__(self, bank: HistoryBank) -> None:
+        self.bank, self.tracker = bank, MinMax(pairs=True)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.bank, m.submodules.tracker = self.bank, self.tracker
+        connect(m, self.bank.fold, self.tracker.pairs)
+        return m
+
+
 def _set_entry_value(ctx, bank: HistoryBank, entry: list[int]) -> None:
     """Present the last of ``entry``'s values so far."""
     ctx.set(bank.inp.payload, entry[-1])
@@ -78,7 +93,8 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
     rng = np.random.default_rng(seed)
     bank = HistoryBank(specs, memories)
     clear = Signal()
-    dut = ResetInserter(clear)(bank)
+    folded = _Folded(bank)
+    dut = ResetInserter(clear)(folded)
     expected: list[np.ndarray] = []
     got: list[tuple[int, int, int]] = []
     n = len(specs)
@@ -132,7 +148,8 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
                         streaming._push(state, h, entry)
                         await ctx.tick().until(bank.mm_valid)
                         want = state[h][-1 - np.array(specs[h].taps)]
-                        assert (ctx.get(bank.xmin), ctx.get(bank.xmax)) == \
+                        assert (ctx.get(folded.tracker.xmin),
+                                ctx.get(folded.tracker.xmax)) == \
                             (want.min(), want.max()), (phase, hop, h)
                 # The schedule's next hop writes a history only after its passes are out.
                 while len(got) < sum(len(p) for p in expected):
@@ -196,6 +213,7 @@ def test_bank_handshakes_and_cycles():
     pass (and the next request) without losing a value."""
     specs = [HistorySpec(1, 2, (2, 0), (5, -7)), HistorySpec(2, 1, (1, 0, 1), (3,))]
     bank = HistoryBank(specs)
+    folded = _Folded(bank)
 
     async def write(ctx, h, values):
         ctx.set(bank.write_to, h)
@@ -218,10 +236,10 @@ def test_bank_handshakes_and_cycles():
         assert ctx.get(bank.inp.ready) and not ctx.get(bank.mm_valid)
         await write(ctx, 0, [1, 2])
         assert await reduce_cycles(ctx) == specs[0].reduce_latency
-        assert (ctx.get(bank.xmin), ctx.get(bank.xmax)) == (-7, 5)
+        assert (ctx.get(folded.tracker.xmin), ctx.get(folded.tracker.xmax)) == (-7, 5)
         await write(ctx, 1, [-9])
         assert await reduce_cycles(ctx) == specs[1].reduce_latency
-        assert (ctx.get(bank.xmin), ctx.get(bank.xmax)) == (-9, 3)
+        assert (ctx.get(folded.tracker.xmin), ctx.get(folded.tracker.xmax)) == (-9, 3)
         # A stalled pass holds its first value and the next request.
         ctx.set(bank.read_from, 0)
         await ctx.tick().repeat(HistoryBank.READ_LEAD)
@@ -258,7 +276,7 @@ def test_bank_handshakes_and_cycles():
                 values.append(value)
         assert values == [3, -9, 3]
 
-    sim = Simulator(bank)
+    sim = Simulator(folded)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()

@@ -287,7 +287,8 @@ class Accelerator(wiring.Component):
                                              max_width(plans, "psum"),
                                              interval=COLUMN_INTERVAL)
         core.submodules.scaler = scaler = Scaler(plans)
-        core.submodules.tracker = tracker = MinMax()
+        # With convolutions the tracker also folds the histories' stored min/max pairs.
+        core.submodules.tracker = tracker = MinMax(pairs=bool(self.history_specs))
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block
         # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: 200 LUTs and
         # 204 flip-flops on the iCEBreaker reference, bench/results/area-before.json). The
@@ -319,12 +320,17 @@ class Accelerator(wiring.Component):
         """Sequencer, window reduce and dividers; returns ``XLO`` of the current layer's input,
         latched when its dividers start."""
         window, seq, div = b.window, b.seq, b.div
+        # XLO and R of the current layer's input: the window's (layer 0), else the tracker's
+        # (of the layer before, or with convolutions of the patch of the history the layer
+        # reads, whose stored pairs the tracker folded). One subtracter after the choice.
+        first_layer = seq.kind.first
+        src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
+        src_range = Signal.like(b.tracker.range)
+        core.d.comb += src_range.eq(Mux(first_layer, window.xmax, b.tracker.xmax) - src_xmin)
         if b.histories is not None:
-            src_xmin, src_range = self._history_ranges(core, b)
-        else:
-            first_layer = seq.kind.first
-            src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
-            src_range = Mux(first_layer, window.xmax - window.xmin, b.tracker.range)
+            # Ungated: the sequencer waits for it only before layers 1 .. n_conv, and then
+            # the history written last is the one the layer reads.
+            core.d.comb += seq.hist_valid.eq(b.histories.mm_valid)
         xlo = Signal(signed(ACT_WIDTH))
         with core.If(seq.div_start):
             core.d.sync += xlo.eq(src_xmin)
@@ -346,24 +352,6 @@ class Accelerator(wiring.Component):
             seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
         ]
         return xlo
-
-    def _history_ranges(self, core: Module, b: _Blocks) -> tuple[Signal, Signal]:
-        """``XLO`` and ``R`` of the current layer's input in a convolutional network: the
-        window's (layer 0), a history's (layers ``1 .. n_conv``), the tracker's (the rest).
-        Also gives the sequencer the history bank's ``mm_valid`` (ungated: the sequencer
-        waits for it only before layers ``1 .. n_conv``, and then the history written last
-        is the one the layer reads)."""
-        kind = b.seq.kind
-        src_xmin, src_xmax = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
-        core.d.comb += [src_xmin.eq(b.tracker.xmin), src_xmax.eq(b.tracker.xmax),
-                        b.seq.hist_valid.eq(b.histories.mm_valid)]
-        with core.If(kind.first):
-            core.d.comb += [src_xmin.eq(b.window.xmin), src_xmax.eq(b.window.xmax)]
-        with core.Elif(kind.reads_history):
-            core.d.comb += [src_xmin.eq(b.histories.xmin), src_xmax.eq(b.histories.xmax)]
-        src_range = Signal.like(b.tracker.range)
-        core.d.comb += src_range.eq(src_xmax - src_xmin)
-        return src_xmin, src_range
 
     def _history_reads(self, core: Module, b: _Blocks) -> Signal:
         """Layers ``1 .. n_conv`` read their history: one request per pass (with the pass's
@@ -483,6 +471,7 @@ class Accelerator(wiring.Component):
                             b.histories.inp.payload.eq(out.payload.value),
                             b.histories.entry_min.eq(b.tracker.xmin),
                             b.histories.entry_max.eq(b.tracker.xmax)]
+            wiring.connect(core, b.histories.fold, b.tracker.pairs)
         if act_wr is not None:
             h = self.act_depth
             core.d.comb += [

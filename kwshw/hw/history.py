@@ -43,8 +43,10 @@ Min/max (``XLO`` and ``R``)
     The requantizer needs the patch's ``XLO = min`` and ``R = max - min`` *before* its first
     code, so a min/max gathered while the patch streams would come one pass too late. Every
     completed entry starts a reduce over its history's ``K`` taps' stored pairs: ``K`` reads,
-    ready :meth:`HistorySpec.reduce_latency` cycles after the entry's last value.
-    ``xmin``/``xmax`` are those of the history written last.
+    ready :meth:`HistorySpec.reduce_latency` cycles after the entry's last value. The pairs
+    read go out on ``fold``, one per cycle, to a :class:`~kwshw.hw.minmax.MinMax` with
+    ``pairs`` (the accelerator's tracker, idle then: the entry was a layer's last output),
+    whose ``xmin``/``xmax`` are then those of the history written last.
 
 Reading
     Each accepted request streams one pass over the patch of history ``read_from``, ``K * C``
@@ -92,6 +94,7 @@ from amaranth.lib.wiring import In, Out
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
 from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices, spram_blocks
+from .minmax import pair_layout
 
 __all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
            "rest_rom_depth"]
@@ -271,12 +274,15 @@ class HistoryBank(wiring.Component):
         The patch, ``K * C`` values per pass (:func:`patch_layout`: ``value``, and ``first``/
         ``last`` of the pass): for each tap in order, the entry ``age`` hops old, channel by
         channel.
+    fold : stream, out
+        The stored min/max pairs of the patch of the history written last
+        (:func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the first), for a
+        :class:`~kwshw.hw.minmax.MinMax` to fold: its ``xmin``/``xmax`` then are the
+        requantizer's ``XLO`` and ``R = xmax - xmin`` for that patch.
     mm_valid : Signal, out
-        ``xmin``/``xmax`` belong to the newest entries of the history written last (low from
-        an entry's completion until its reduce is done, and after reset).
-    xmin, xmax : Signal, out
-        Minimum and maximum of that history's patch: the requantizer's ``XLO`` and
-        ``R = xmax - xmin``.
+        The folded pairs are those of the newest entries of the history written last, all
+        folded (low from an entry's completion until the cycle after its last pair, and after
+        reset).
     """
 
     #: Cycles ``read_from`` is set before a request may be accepted (see the module docstring).
@@ -312,8 +318,7 @@ class HistoryBank(wiring.Component):
             "read_from": In(range(len(specs))),
             "patch": Out(stream.Signature(patch_layout())),
             "mm_valid": Out(1),
-            "xmin": Out(signed(ACT_WIDTH)),
-            "xmax": Out(signed(ACT_WIDTH)),
+            "fold": Out(stream.Signature(pair_layout(), always_ready=True)),
         })
 
     @property
@@ -490,11 +495,8 @@ class HistoryBank(wiring.Component):
         m.d.sync += [f_valid.eq(r_valid), f_first.eq(r_first), f_last.eq(r_last),
                      f_min.eq(Mux(r_rest, rest_min, mr.data.min)),
                      f_max.eq(Mux(r_rest, rest_max, mr.data.max))]
-        with m.If(f_valid):
-            m.d.sync += [
-                self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
-                self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
-            ]
+        m.d.comb += [self.fold.valid.eq(f_valid), self.fold.payload.min.eq(f_min),
+                     self.fold.payload.max.eq(f_max), self.fold.payload.first.eq(f_first)]
         with m.If(done | wrote | go):
             m.d.sync += self.mm_valid.eq(0)
         with m.Elif(f_last):

@@ -13,7 +13,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_WIDTH
 
-__all__ = ["MinMax"]
+__all__ = ["MinMax", "pair_layout"]
+
+
+def pair_layout(width: int = ACT_WIDTH) -> data.StructLayout:
+    """A stored min/max pair folded into a :class:`MinMax`, and whether it starts a vector."""
+    return data.StructLayout({"min": signed(width), "max": signed(width), "first": 1})
 
 
 class MinMax(wiring.Component):
@@ -23,6 +28,8 @@ class MinMax(wiring.Component):
     ----------
     width : int
         Width of the signed values (``ACT_WIDTH`` by default).
+    pairs : bool
+        Add the input ``pairs``.
 
     Attributes
     ----------
@@ -38,12 +45,20 @@ class MinMax(wiring.Component):
         ECP5 clock.)
     range : Signal, out
         ``xmax - xmin`` (unsigned, one bit wider than the values).
+    pairs : stream, in (``pairs=True`` only)
+        Min/max pairs (:func:`pair_layout`) of parts of a vector, folded like values (never
+        valid with ``inp``): the accelerator's tracker also reduces the stored pairs of a
+        convolution's patch (:class:`~kwshw.hw.history.HistoryBank`), which then needs no
+        comparators and min/max registers of its own.
     """
 
-    def __init__(self, width: int = ACT_WIDTH) -> None:
+    def __init__(self, width: int = ACT_WIDTH, *, pairs: bool = False) -> None:
         layout = data.StructLayout({"value": signed(width), "first": 1})
+        self._pairs = pairs
         super().__init__({
             "inp": In(stream.Signature(layout, always_ready=True)),
+            **({"pairs": In(stream.Signature(pair_layout(width), always_ready=True))}
+               if pairs else {}),
             "xmin": Out(signed(width)),
             "xmax": Out(signed(width)),
             "next_min": Out(signed(width)),
@@ -53,12 +68,18 @@ class MinMax(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        value, first = self.inp.payload.value, self.inp.payload.first
+        lo = hi = self.inp.payload.value
+        first, valid = self.inp.payload.first, self.inp.valid
+        if self._pairs:
+            pair = self.pairs.payload
+            lo, hi = Mux(self.pairs.valid, pair.min, lo), Mux(self.pairs.valid, pair.max, hi)
+            first = Mux(self.pairs.valid, pair.first, first)
+            valid = valid | self.pairs.valid
         m.d.comb += [
-            self.next_min.eq(Mux(first | (value < self.xmin), value, self.xmin)),
-            self.next_max.eq(Mux(first | (value > self.xmax), value, self.xmax)),
+            self.next_min.eq(Mux(first | (lo < self.xmin), lo, self.xmin)),
+            self.next_max.eq(Mux(first | (hi > self.xmax), hi, self.xmax)),
         ]
-        with m.If(self.inp.valid):
+        with m.If(valid):
             m.d.sync += [self.xmin.eq(self.next_min), self.xmax.eq(self.next_max)]
         m.d.comb += self.range.eq(self.xmax - self.xmin)
         return m

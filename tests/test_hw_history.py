@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
-from amaranth.lib.wiring import connect
+from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from kwshw import streaming
@@ -18,7 +17,7 @@ from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.convs import history_specs
 from kwshw.hw.history import HistoryBank, HistorySpec
-from kwshw.hw.minmax import MinMax
+from sim.folding import Folded
 from sim.stimulus import random_model
 
 # Banks of hand-made histories: a single tap of one channel, uneven ages, rest extremes, a
@@ -63,19 +62,6 @@ def _steps(rng, spec: HistorySpec, kind: int) -> np.ndarray:
     return wide
 
 
-class _Folded(Elaboratable):
-    """A bank whose stored min/max pairs a :class:`MinMax` folds, as in the accelerator."""
-
-    def __init__(self, bank: HistoryBank) -> None:
-        self.bank, self.tracker = bank, MinMax(pairs=True)
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.bank, m.submodules.tracker = self.bank, self.tracker
-        connect(m, self.bank.fold, self.tracker.pairs)
-        return m
-
-
 def _set_entry_value(ctx, bank: HistoryBank, entry: list[int]) -> None:
     """Present the last of ``entry``'s values so far."""
     ctx.set(bank.inp.payload, entry[-1])
@@ -93,7 +79,7 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
     rng = np.random.default_rng(seed)
     bank = HistoryBank(specs, memories)
     clear = Signal()
-    folded = _Folded(bank)
+    folded = Folded(bank)
     dut = ResetInserter(clear)(folded)
     expected: list[np.ndarray] = []
     got: list[tuple[int, int, int]] = []
@@ -213,7 +199,7 @@ def test_bank_handshakes_and_cycles():
     pass (and the next request) without losing a value."""
     specs = [HistorySpec(1, 2, (2, 0), (5, -7)), HistorySpec(2, 1, (1, 0, 1), (3,))]
     bank = HistoryBank(specs)
-    folded = _Folded(bank)
+    folded = Folded(bank)
 
     async def write(ctx, h, values):
         ctx.set(bank.write_to, h)

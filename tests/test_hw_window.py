@@ -12,6 +12,7 @@ from kwshw import golden
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.window import Window
+from sim.folding import Folded
 
 
 @pytest.mark.parametrize(("n_mels", "context", "stride"), [(3, 4, 2), (5, 1, 1), (2, 3, 3)])
@@ -26,7 +27,8 @@ def test_window_vectors_minmax_and_clear(n_mels, context, stride):
     phase2 = rng.integers(1, 50, (span + 2, n_mels))    # all positive: zeros from clear show
     clear = Signal()
     window = Window(cfg)
-    dut = ResetInserter(clear)(window)
+    folded = Folded(window)
+    dut = ResetInserter(clear)(folded)
     state = {"phase2": False}
 
     async def host(ctx):
@@ -53,7 +55,7 @@ def test_window_vectors_minmax_and_clear(n_mels, context, stride):
                 await ctx.tick()
                 ctx.set(window.take, 0)
                 await ctx.tick().until(window.mm_done)
-                assert (ctx.get(window.xmin), ctx.get(window.xmax)) == \
+                assert (ctx.get(folded.tracker.xmin), ctx.get(folded.tracker.xmax)) == \
                     (want[t].min(), want[t].max()), (phase, t)
                 for _ in range(2):                    # two passes over the vector
                     got = []
@@ -80,6 +82,7 @@ def test_window_vectors_minmax_and_clear(n_mels, context, stride):
 def test_window_reduce_latency():
     cfg = FeatureConfig(n_mels=2, context=5, stride=1)
     window = Window(cfg)
+    folded = Folded(window)
 
     async def testbench(ctx):
         for v in (3, -4):
@@ -97,10 +100,10 @@ def test_window_reduce_latency():
             await ctx.tick()
             cycles += 1
         assert cycles == window.reduce_latency
-        assert (ctx.get(window.xmin), ctx.get(window.xmax)) == (-4, 3)
+        assert (ctx.get(folded.tracker.xmin), ctx.get(folded.tracker.xmax)) == (-4, 3)
         assert ctx.get(window.feat.ready)
 
-    sim = Simulator(window)
+    sim = Simulator(folded)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()

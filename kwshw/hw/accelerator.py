@@ -287,8 +287,10 @@ class Accelerator(wiring.Component):
                                              max_width(plans, "psum"),
                                              interval=COLUMN_INTERVAL)
         core.submodules.scaler = scaler = Scaler(plans)
-        # With convolutions the tracker also folds the histories' stored min/max pairs.
-        core.submodules.tracker = tracker = MinMax(pairs=bool(self.history_specs))
+        # The tracker also folds the window's stored min/max pairs (as a frame is taken) and
+        # the histories' (after a convolution's entry): one set of comparators and min/max
+        # registers gives every layer's XLO and R.
+        core.submodules.tracker = tracker = MinMax(pairs=True)
         # A buffered FIFO reads its storage synchronously, so the storage maps to one block
         # RAM (an unbuffered one is n_out x 16 flip-flops and a read multiplexer: 200 LUTs and
         # 204 flip-flops on the iCEBreaker reference, bench/results/area-before.json). The
@@ -320,20 +322,21 @@ class Accelerator(wiring.Component):
         """Sequencer, window reduce and dividers; returns ``XLO`` of the current layer's input,
         latched when its dividers start."""
         window, seq, div = b.window, b.seq, b.div
-        # XLO and R of the current layer's input: the window's (layer 0), else the tracker's
-        # (of the layer before, or with convolutions of the patch of the history the layer
-        # reads, whose stored pairs the tracker folded). One subtracter after the choice.
-        first_layer = seq.kind.first
-        src_xmin = Mux(first_layer, window.xmin, b.tracker.xmin)
-        src_range = Signal.like(b.tracker.range)
-        core.d.comb += src_range.eq(Mux(first_layer, window.xmax, b.tracker.xmax) - src_xmin)
+        # XLO and R of the current layer's input are the tracker's: it folded the outputs of
+        # the layer before, or the stored min/max pairs of the window (layer 0) or of the
+        # history the layer reads. The window's and the histories' reduces never overlap each
+        # other or a layer's outputs (the sequencer waits for each).
+        fold = b.tracker.pairs
+        core.d.comb += [fold.valid.eq(window.fold.valid), fold.payload.eq(window.fold.payload)]
         if b.histories is not None:
+            with core.If(b.histories.fold.valid):
+                core.d.comb += [fold.valid.eq(1), fold.payload.eq(b.histories.fold.payload)]
             # Ungated: the sequencer waits for it only before layers 1 .. n_conv, and then
             # the history written last is the one the layer reads.
             core.d.comb += seq.hist_valid.eq(b.histories.mm_valid)
         xlo = Signal(signed(ACT_WIDTH))
         with core.If(seq.div_start):
-            core.d.sync += xlo.eq(src_xmin)
+            core.d.sync += xlo.eq(b.tracker.xmin)
         # The score buffer's emptiness, a cycle late: the sequencer reads it before the last
         # layer runs, when the frame before has long written its scores, so the buffer can
         # only drain meanwhile and a late "empty" at most delays the start by the cycle the
@@ -346,7 +349,7 @@ class Accelerator(wiring.Component):
             window.take.eq(seq.take),
             seq.mm_done.eq(window.mm_done),
             div.start.eq(seq.div_start),
-            div.range.eq(src_range),
+            div.range.eq(b.tracker.range),
             seq.div_done.eq(div.done),
             seq.out_room.eq(out_room),
             seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
@@ -471,7 +474,6 @@ class Accelerator(wiring.Component):
                             b.histories.inp.payload.eq(out.payload.value),
                             b.histories.entry_min.eq(b.tracker.xmin),
                             b.histories.entry_max.eq(b.tracker.xmax)]
-            wiring.connect(core, b.histories.fold, b.tracker.pairs)
         if act_wr is not None:
             h = self.act_depth
             core.d.comb += [

@@ -10,7 +10,8 @@ hops apart, oldest first; frames from before the last reset/``clear`` read as 0 
 normalized mean). Nothing is erased on ``clear``: a frame counter says which slots are real.
 
 Layer 0's ``XLO`` and ``R`` come cheaply: the min and max of every frame are stored as the
-frame arrives, and only the ``context`` stored pairs are reduced when an inference starts.
+frame arrives, and only the ``context`` stored pairs are reduced when an inference starts (by
+the accelerator's min-max tracker, to which they go out on ``fold``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
+from .minmax import pair_layout
 
 __all__ = ["Window", "window_bits", "reduce_latency"]
 
@@ -55,10 +57,15 @@ class Window(wiring.Component):
     take : Signal, in
         Pulse (with ``frame_valid``): make the pending frame the newest of the current window,
         accept the next frame, and start the min/max reduce over the window.
+    fold : stream, out
+        The stored min/max pairs of the frames of layer 0's input vector (zero frames before
+        the reset as ``(0, 0)``; :func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the
+        first), one per cycle after ``take``, for a :class:`~kwshw.hw.minmax.MinMax` to fold:
+        its ``xmin``/``xmax`` then are the vector's (the accelerator's tracker, idle while a
+        frame is taken, so the window needs no comparators or min/max registers of its own).
     mm_done : Signal, out
-        High from :attr:`reduce_latency` cycles after ``take``: ``xmin``/``xmax`` are valid.
-    xmin, xmax : Signal, out
-        Minimum and maximum of layer 0's input vector.
+        High from :attr:`reduce_latency` cycles after ``take`` (the cycle after the last
+        ``fold``).
     rd_en, rd_first : Signal, in
         Read the next element of layer 0's input vector (``rd_first``: element 0; not before
         ``mm_done``, whose reduce leaves the registered first addresses time to settle).
@@ -81,8 +88,7 @@ class Window(wiring.Component):
             "frame_valid": Out(1),
             "take": In(1),
             "mm_done": Out(1),
-            "xmin": Out(signed(ACT_WIDTH)),
-            "xmax": Out(signed(ACT_WIDTH)),
+            "fold": Out(stream.Signature(pair_layout(), always_ready=True)),
             "rd_en": In(1),
             "rd_first": In(1),
             "rd_data": Out(signed(ACT_WIDTH)),
@@ -219,11 +225,8 @@ class Window(wiring.Component):
                      # A frame from before the reset is the zero frame: it contributes 0.
                      f_min.eq(Mux(r_real, mr.data.min, 0)),
                      f_max.eq(Mux(r_real, mr.data.max, 0))]
-        with m.If(f_valid):
-            m.d.sync += [
-                self.xmin.eq(Mux(f_first | (f_min < self.xmin), f_min, self.xmin)),
-                self.xmax.eq(Mux(f_first | (f_max > self.xmax), f_max, self.xmax)),
-            ]
+        m.d.comb += [self.fold.valid.eq(f_valid), self.fold.payload.min.eq(f_min),
+                     self.fold.payload.max.eq(f_max), self.fold.payload.first.eq(f_first)]
         with m.If(self.take):
             m.d.sync += self.mm_done.eq(0)
         with m.Elif(f_valid & ~r_valid):

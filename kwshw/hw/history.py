@@ -535,20 +535,22 @@ class HistoryBank(wiring.Component):
         # the current one (``q_idx``), or tap 0 during the last tap and between passes.
         q_idx = Signal(range(max(s.kernel for s in self.specs) + 1))
         cur_rest, cur_last_tap = Signal(), Signal()
-        registered = min(s.channels for s in self.specs) >= 3
-        # Registered, the lookup of the pass's second tap starts in the pass's second cycle
-        # (a tap lasts at least three), so the request stays off the lookup's path.
-        active = reading if registered else reading | start
-        nxt = self._next_tap(m, Mux(active & ~cur_last_tap, q_idx, 0), hist, newest_base,
-                             count)
-        if registered:
-            # A tap lasts at least three cycles, so the next tap's base and flags can come
-            # from registers loaded before they are taken: the lookup, the pointer
-            # multiplexer and the ring's compare (carry chains) then end there, not in the
-            # read address (on the iCEBreaker CNN reference that was the longest path).
+        idx = Mux((reading | start) & ~cur_last_tap, q_idx, 0)
+        if min(s.channels for s in self.specs) >= 3:
+            # A tap lasts at least three cycles, so the index looked up and the lookup's
+            # results can be registers, each a cycle behind (the results are taken at the
+            # tap's last channel): the choice of the index and the request, then the lookup,
+            # the pointer multiplexer and the ring's compare (carry chains), end in registers,
+            # not in the read address (on the iCEBreaker CNN reference each was a longest
+            # path).
+            look = Signal.like(q_idx, name="look")
+            m.d.sync += look.eq(idx)
+            nxt = self._next_tap(m, look, hist, newest_base, count)
             nxt_q = {k: Signal(Value.cast(v).shape(), name=f"next_{k}") for k, v in nxt.items()}
             m.d.sync += [nxt_q[k].eq(v) for k, v in nxt.items()]
             nxt = nxt_q
+        else:
+            nxt = self._next_tap(m, idx, hist, newest_base, count)
         last_chans = _table(m, hist, {h: {"last_chan": s.channels - 1}
                                       for h, s in enumerate(self.specs)},
                             last_chan=range(max(s.channels for s in self.specs)))

@@ -276,9 +276,9 @@ class HistoryBank(wiring.Component):
         channel.
     fold : stream, out
         The stored min/max pairs of the patch of the history written last
-        (:func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the first), for a
-        :class:`~kwshw.hw.minmax.MinMax` to fold: its ``xmin``/``xmax`` then are the
-        requantizer's ``XLO`` and ``R = xmax - xmin`` for that patch.
+        (:func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the first), as they leave the
+        memory, for a :class:`~kwshw.hw.minmax.MinMax` to fold: its ``xmin``/``xmax`` then
+        are the requantizer's ``XLO`` and ``R = xmax - xmin`` for that patch.
     mm_valid : Signal, out
         The folded pairs are those of the newest entries of the history written last, all
         folded (low from an entry's completion until the cycle after its last pair, and after
@@ -488,15 +488,13 @@ class HistoryBank(wiring.Component):
         r_valid, r_first, r_last, r_rest = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [r_valid.eq(issue), r_first.eq(go), r_last.eq(issue & last),
                      r_rest.eq(is_rest)]
-        # The pair is registered before the comparisons: a block RAM's output is slow (on
-        # ECP5 its clock-to-output alone is about 6 ns), and this path set the clock.
-        f_valid, f_first, f_last = Signal(), Signal(), Signal()
-        f_min, f_max = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
-        m.d.sync += [f_valid.eq(r_valid), f_first.eq(r_first), f_last.eq(r_last),
-                     f_min.eq(Mux(r_rest, rest_min, mr.data.min)),
-                     f_max.eq(Mux(r_rest, rest_max, mr.data.max))]
-        m.d.comb += [self.fold.valid.eq(f_valid), self.fold.payload.min.eq(f_min),
-                     self.fold.payload.max.eq(f_max), self.fold.payload.first.eq(f_first)]
+        # The pairs leave as read (the tracker registers them before its comparisons), and
+        # the reduce is done the cycle after the tracker folded the last one.
+        m.d.comb += [self.fold.valid.eq(r_valid), self.fold.payload.first.eq(r_first),
+                     self.fold.payload.min.eq(Mux(r_rest, rest_min, mr.data.min)),
+                     self.fold.payload.max.eq(Mux(r_rest, rest_max, mr.data.max))]
+        f_last = Signal()
+        m.d.sync += f_last.eq(r_last)
         with m.If(done | wrote | go):
             m.d.sync += self.mm_valid.eq(0)
         with m.Elif(f_last):

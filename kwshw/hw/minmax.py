@@ -7,7 +7,7 @@ the cycle after its last input was written, with no extra pass over the activati
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,10 +46,13 @@ class MinMax(wiring.Component):
     range : Signal, out
         ``xmax - xmin`` (unsigned, one bit wider than the values).
     pairs : stream, in (``pairs=True`` only)
-        Min/max pairs (:func:`pair_layout`) of parts of a vector, folded like values (never
-        valid with ``inp``): the accelerator's tracker also reduces the stored pairs of a
-        convolution's patch (:class:`~kwshw.hw.history.HistoryBank`), which then needs no
-        comparators and min/max registers of its own.
+        Min/max pairs (:func:`pair_layout`) of parts of a vector, folded like values but a
+        cycle later (they are registered first: they come from block RAMs, whose output is
+        slow: on ECP5 its clock-to-output alone is about 6 ns). Never valid with ``inp`` nor
+        in the cycle before. The accelerator's tracker reduces the stored pairs of the input
+        window's frames (:class:`~kwshw.hw.window.Window`) and of a convolution's patch
+        (:class:`~kwshw.hw.history.HistoryBank`) this way, which then need no comparators
+        and min/max registers of their own.
     """
 
     def __init__(self, width: int = ACT_WIDTH, *, pairs: bool = False) -> None:
@@ -71,10 +74,11 @@ class MinMax(wiring.Component):
         lo = hi = self.inp.payload.value
         first, valid = self.inp.payload.first, self.inp.valid
         if self._pairs:
-            pair = self.pairs.payload
-            lo, hi = Mux(self.pairs.valid, pair.min, lo), Mux(self.pairs.valid, pair.max, hi)
-            first = Mux(self.pairs.valid, pair.first, first)
-            valid = valid | self.pairs.valid
+            pair, pair_valid = Signal.like(self.pairs.payload), Signal()
+            m.d.sync += [pair.eq(self.pairs.payload), pair_valid.eq(self.pairs.valid)]
+            lo, hi = Mux(pair_valid, pair.min, lo), Mux(pair_valid, pair.max, hi)
+            first = Mux(pair_valid, pair.first, first)
+            valid = valid | pair_valid
         m.d.comb += [
             self.next_min.eq(Mux(first | (lo < self.xmin), lo, self.xmin)),
             self.next_max.eq(Mux(first | (hi > self.xmax), hi, self.xmax)),

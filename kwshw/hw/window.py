@@ -60,7 +60,8 @@ class Window(wiring.Component):
     fold : stream, out
         The stored min/max pairs of the frames of layer 0's input vector (zero frames before
         the reset as ``(0, 0)``; :func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the
-        first), one per cycle after ``take``, for a :class:`~kwshw.hw.minmax.MinMax` to fold:
+        first), one per cycle after ``take`` as they leave the memory, for a
+        :class:`~kwshw.hw.minmax.MinMax` to fold:
         its ``xmin``/``xmax`` then are the vector's (the accelerator's tracker, idle while a
         frame is taken, so the window needs no comparators or min/max registers of its own).
     mm_done : Signal, out
@@ -215,18 +216,16 @@ class Window(wiring.Component):
             r_age.eq(age - stride),
             r_left.eq(Mux(self.take, context - 1, r_left - (r_left != 0))),
         ]
-        # The stored pair is registered before the comparisons: a block RAM's output is slow
-        # (on ECP5 its clock-to-output alone is about 6 ns), and this path set the clock.
+        # The pairs leave as read (the tracker registers them before its comparisons), and
+        # the reduce is done the cycle after the tracker folded the last one.
         r_valid, r_first, r_real = Signal(), Signal(), Signal()
         m.d.sync += [r_valid.eq(issue), r_first.eq(self.take), r_real.eq(real)]
-        f_valid, f_first = Signal(), Signal()
-        f_min, f_max = Signal(signed(ACT_WIDTH)), Signal(signed(ACT_WIDTH))
-        m.d.sync += [f_valid.eq(r_valid), f_first.eq(r_first),
+        m.d.comb += [self.fold.valid.eq(r_valid), self.fold.payload.first.eq(r_first),
                      # A frame from before the reset is the zero frame: it contributes 0.
-                     f_min.eq(Mux(r_real, mr.data.min, 0)),
-                     f_max.eq(Mux(r_real, mr.data.max, 0))]
-        m.d.comb += [self.fold.valid.eq(f_valid), self.fold.payload.min.eq(f_min),
-                     self.fold.payload.max.eq(f_max), self.fold.payload.first.eq(f_first)]
+                     self.fold.payload.min.eq(Mux(r_real, mr.data.min, 0)),
+                     self.fold.payload.max.eq(Mux(r_real, mr.data.max, 0))]
+        f_valid = Signal()
+        m.d.sync += f_valid.eq(r_valid)
         with m.If(self.take):
             m.d.sync += self.mm_done.eq(0)
         with m.Elif(f_valid & ~r_valid):

@@ -202,7 +202,7 @@ class Board:
         iCE40: the board clock enters on the PLL's dedicated pad, so ``SB_PLL40_PAD`` takes it
         straight from the pin; otherwise ``SB_PLL40_CORE`` takes it from the clock buffer.
     error_led : tuple or None
-        LED (as ``led``) that blinks while the weights image in flash is missing or corrupt
+        LED (as ``led``) that is lit while the weights image in flash is missing or corrupt
         (``"spram"`` only).
     baud : int
         UART baud rate of the host link.
@@ -407,7 +407,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
         mic_pins=_ICEBREAKER_MIC, mic_clk_hz=_ICE40_MIC_CLK_HZ,
         notes="Weights live in SPRAM, which the bitstream cannot initialise: the weights image "
               "is written to the SPI flash at 1 MiB and the gateware copies it into SPRAM after "
-              "configuration (the red LED blinks if the image is missing or is for another "
+              "configuration (the red LED lights if the image is missing or is for another "
               "model). The green LED lights on a detection."),
     Board(
         name="upduino3", title="tinyVision.ai UPduino v3 (iCE40UP5K)",
@@ -425,7 +425,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
               "UPduino's FT232H only programs the flash: connect a 3.3 V USB-serial adapter "
               "to pins 38 (board TX) and 28 (board RX) and GND. Weights are loaded from the "
               "SPI flash at 1 MiB as on the iCEBreaker; the RGB LED lights green on a "
-              "detection and blinks red if the weights image is missing."),
+              "detection and red if the weights image is missing."),
 )}
 
 

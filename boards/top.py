@@ -197,7 +197,7 @@ class KWSCore(wiring.Component):
     led : Out(1)
         Detection LED (active high).
     error_led : Out(1)
-        Blinks at about 4 Hz while the weights image could not be loaded (SPRAM builds).
+        Lit while the weights image could not be loaded (SPRAM builds).
     ready : Out(1)
         The weights are in place (always, for BRAM builds).
     boot_error : Out(1)

@@ -54,7 +54,8 @@ class Scaler(wiring.Component):
     inp : stream, in
         One column per beat, at least :data:`~kwshw.hw.sequencer.COLUMN_INTERVAL` cycles
         after the previous one (as the MAC array's hold bank sends them): ``acc`` (``A_j``),
-        ``column`` (``j``) and ``last`` (``j`` is the layer's last column). Never stalls.
+        ``column`` (``j``) and ``last`` (``j`` is the layer's last column). A layer's
+        columns come in order, 0 first. Never stalls.
     layer : Signal, in
         Index of the layer the columns belong to: set at least a cycle before its first
         column (the per-layer constants are registered from it) and held while its columns
@@ -98,16 +99,18 @@ class Scaler(wiring.Component):
         roms = const_roms(plans, getattr(platform, "family", None))
         m.submodules.rom = rom = ConstantROM(plans, roms[0])
 
-        # Column and "last" travel beside the data; valid[k] marks a column k cycles in.
+        # "last" travels beside the data; valid[k] marks a column k cycles in. The column
+        # index only as far as the second ROM read: the output's is counted (a layer's
+        # columns come in order), a register instead of a delay line as long as the pipeline.
         n = self.LATENCY
         valid = [self.inp.valid]
         for k in range(1, n + 1):
             valid.append(delay(m, valid[-1], 1, name=f"valid{k}"))
         # The last cycle, the clamp, is a plain register stage after the paced ones.
         column, last = Signal.like(self.inp.payload.column), Signal()
-        column_4 = _paced_delay(m, self.inp.payload.column, valid, 4, "column")
-        m.d.sync += [column.eq(_paced_delay(m, column_4, valid[4:], n - 5, "column")),
-                     last.eq(_paced_delay(m, self.inp.payload.last, valid, n - 1, "last"))]
+        m.d.sync += last.eq(_paced_delay(m, self.inp.payload.last, valid, n - 1, "last"))
+        with m.If(valid[n]):
+            m.d.sync += column.eq(Mux(last, 0, column + 1))
 
         # Cycle 0: the constant ROM read for this column; its output then holds until the
         # next column's read (at least COLUMN_INTERVAL cycles later).
@@ -127,6 +130,7 @@ class Scaler(wiring.Component):
             # (the paced WSR and B registers of the one-ROM way: 2 x 18 + 4 x 13 flip-flops on
             # the CNN reference, against 2 x 13).
             m.submodules.rom_late = rom_late = ConstantROM(plans, roms[1])
+            column_4 = _paced_delay(m, self.inp.payload.column, valid, 4, "column")
             m.d.comb += [rom_late.addr.eq(base + column_4), rom_late.en.eq(valid[4])]
             wsr = rom_late.data.wsr
             bias = _paced_delay(m, rom_late.data.bias, valid[5:], 4, "bias")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import crc, data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -750,14 +749,7 @@ class HostLink(wiring.Component):
         connect(m, receiver.values, frame.values)
         connect(m, frame.feat, flipped(self.feat))
         connect(m, flipped(self.score), transmitter.score)
-        # The bytes leave through a one-byte buffer: the transmitter's byte multiplexer and the
-        # handshake behind it (the reply's state, the score stream) then end in the buffer, not
-        # in the UART's holding register across the chip (on the iCEBreaker CNN those were the
-        # longest paths). A byte passes in a cycle, while the UART is still sending the one
-        # before.
-        m.submodules.tx_buffer = tx_buffer = SyncFIFOBuffered(width=8, depth=1)
-        connect(m, transmitter.tx, tx_buffer.w_stream)
-        connect(m, tx_buffer.r_stream, flipped(self.tx))
+        connect(m, transmitter.tx, flipped(self.tx))
 
         # A command is answered, and a SCORES answer is preceded by scoring the frame. The
         # reply is a register, loaded when the command is offered (the command is taken once

@@ -117,7 +117,9 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
                     entry, passes = None, 0
                     if h < n:
                         entry = _steps(rng, specs[h], int(kinds[h]))
+                        # write_to is set a cycle before the entry (contract).
                         ctx.set(bank.write_to, h)
+                        await ctx.tick()
                     if h > 0:
                         # read_from changes only once the previous passes are out.
                         while len(got) < sum(len(p) for p in expected):
@@ -145,6 +147,7 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
             # Clear in the middle of an entry: the partial entry and every real one are gone.
             h = int(rng.integers(0, n))
             ctx.set(bank.write_to, h)
+            await ctx.tick()
             partial = rng.integers(ACT_MIN, ACT_MAX + 1, int(rng.integers(0, specs[h].channels)))
             await layer_step(ctx, partial, 0)
             ctx.set(clear, 1)
@@ -203,6 +206,7 @@ def test_bank_handshakes_and_cycles():
 
     async def write(ctx, h, values):
         ctx.set(bank.write_to, h)
+        await ctx.tick()
         for k in range(len(values)):
             ctx.set(bank.inp.valid, 1)
             _set_entry_value(ctx, bank, values[:k + 1])

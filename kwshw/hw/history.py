@@ -62,7 +62,8 @@ Reading
     both families), and one lookup and ring computation serve both kinds of tap.
 
 The caller's contract (what the layer-by-layer schedule does)
-    ``write_to`` changes only between entries and ``read_from`` only between passes; a pass
+    ``write_to`` changes only between entries, at least a cycle before the next entry's first
+    value, and ``read_from`` only between passes; a pass
     never reads the history being written (nor a history whose entry is half written).
     ``read_from`` is set at least :attr:`HistoryBank.READ_LEAD` (3) cycles before a request is
     accepted, and in those cycles no entry of history ``read_from`` completes and ``clear`` is
@@ -397,13 +398,19 @@ class HistoryBank(wiring.Component):
         Returns the entry-completed strobe."""
         sel = self.write_to
         chan = Signal(range(max(s.channels for s in self.specs)))
-        last_chan = chan == Array(Const(s.channels - 1, chan.shape()) for s in self.specs)[sel]
+        # Whether the next value is its entry's last is a register, computed from the next
+        # channel and ``write_to`` (which by the contract is set a cycle before an entry):
+        # from the channel through the lookup and compare into the entry's strobe and on
+        # into ``mm_valid`` was an iCEBreaker longest path.
+        last_chan = Signal(init=self.specs[0].channels == 1)
+        chan_next = Signal.like(chan)
         first_chan = chan == 0
         fire = self.inp.valid
         done = fire & last_chan
-        m.d.comb += self.inp.ready.eq(1)
-        with m.If(fire):
-            m.d.sync += chan.eq(Mux(last_chan, 0, chan + 1))
+        m.d.comb += [self.inp.ready.eq(1),
+                     chan_next.eq(Mux(fire, Mux(last_chan, 0, chan + 1), chan))]
+        m.d.sync += [chan.eq(chan_next), last_chan.eq(
+            chan_next == Array(Const(s.channels - 1, chan.shape()) for s in self.specs)[sel])]
         for vw, hs in zip(writes, self._groups, strict=True):
             m.d.comb += [vw.data.eq(self.inp.payload),
                          vw.en.eq(fire & Cat(sel == h for h in hs).any())]

@@ -461,10 +461,16 @@ class Accelerator(wiring.Component):
                          act_wr: memory.WritePort | None) -> None:
         """Outputs: min/max for the next layer, the activation buffer or the scores."""
         layer, kind, out = b.seq.layer, b.seq.kind, b.scaler.out
+        # Whether the next output is a layer's first is a register (set by the last): the
+        # column compare ran on through the tracker's comparison into its registers' enable
+        # (an iCEBreaker longest path).
+        first = Signal(init=1)
+        with core.If(out.valid):
+            core.d.sync += first.eq(out.payload.last)
         core.d.comb += [
             b.tracker.inp.valid.eq(out.valid),
             b.tracker.inp.payload.value.eq(out.payload.value),
-            b.tracker.inp.payload.first.eq(out.payload.column == 0),
+            b.tracker.inp.payload.first.eq(first),
             b.scores.w_stream.valid.eq(out.valid & kind.last),
             b.scores.w_stream.payload.eq(out.payload.value),
         ]

@@ -289,17 +289,12 @@ class FlashWeightLoader(wiring.Component):
                     m.next = "PUSH"
                 with m.Else():
                     m.d.comb += engine.start.eq(1)
-        # Whether the word pushed next is the last, registered: words_left changes a byte
-        # (16 cycles or more) before the next push, and its compare in front of the state
-        # was an iCEBreaker longest path.
-        last_word = Signal()
-        m.d.sync += last_word.eq(words_left == 1)
         with m.State("PUSH"):
             m.d.comb += [self.spi.cs.eq(1), self.load.valid.eq(1)]
             with m.If(self.load.ready):
                 m.d.sync += words_left.eq(words_left - 1)
                 m.d.comb += engine.start.eq(1)
-                with m.If(last_word):
+                with m.If(words_left == 1):
                     m.next = "CRC"
                 with m.Else():
                     m.next = "DATA"

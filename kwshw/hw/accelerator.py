@@ -3,12 +3,15 @@
 Block diagram (one frame; ``docs/hardware.md`` has the schedule and the widths)::
 
     feat ──> Window ──(layer 0)──┐               weights (P codes/word)
-               │ min/max reduce  ├─> Requantizer ──> MACArray ──> Scaler ──┬─> activations
-               v                 │    ^ RECIP          P lanes     ^ RM,XLO │   (ping-pong)
+               │ min/max pairs   ├─> Requantizer ──> MACArray ──> Scaler ──┬─> activations
+               │ (to MinMax)     │    ^ RECIP          P lanes     ^ RM,XLO │   (ping-pong)
           FrameDivider <─────────┼────┴────────────────────────────┘       ├─> MinMax ─┐
                ^                 └── activations (layers 1..)              └─> score FIFO ──> score
                └──────────────────────────────────────────────────────────────────────┘
                                             Sequencer (layers, passes, timing)
+
+``MinMax`` (the tracker) gives every layer's ``XLO`` and ``R``: it follows a layer's outputs
+and folds the stored min/max pairs of the window (layer 0) and of the convolution histories.
 
 The external interface is fixed (the host link and the board tops connect to it):
 ``feat`` (signed 16, ``n_mels`` values per frame, band order; after the last one an inference

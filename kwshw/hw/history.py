@@ -281,9 +281,10 @@ class HistoryBank(wiring.Component):
         memory, for a :class:`~kwshw.hw.minmax.MinMax` to fold: its ``xmin``/``xmax`` then
         are the requantizer's ``XLO`` and ``R = xmax - xmin`` for that patch.
     mm_valid : Signal, out
-        The folded pairs are those of the newest entries of the history written last, all
-        folded (low from an entry's completion until the cycle after its last pair, and after
-        reset).
+        A :class:`~kwshw.hw.minmax.MinMax` fed by ``fold`` has folded the pairs of the newest
+        entries of the history written last (low from an entry's completion until the cycle
+        after the tracker folded its last pair, two after that pair's ``fold`` beat, and
+        after reset).
     """
 
     #: Cycles ``read_from`` is set before a request may be accepted (see the module docstring).

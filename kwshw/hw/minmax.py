@@ -39,10 +39,10 @@ class MinMax(wiring.Component):
         Minimum and maximum of the values since the last ``first``, including the value of the
         previous cycle.
     next_min, next_max : Signal, out
-        The same including the value of this cycle (while ``inp.valid``): what ``xmin`` and
-        ``xmax`` become. (The history bank takes ``xmin``/``xmax`` the cycle after an
-        entry's last value instead: this compare feeding a block RAM's write data set the
-        ECP5 clock.)
+        The same including the value of this cycle (while ``inp.valid``; with ``pairs``, the
+        pair taken in the cycle before): what ``xmin`` and ``xmax`` become. (The history
+        bank takes ``xmin``/``xmax`` the cycle after an entry's last value instead: this
+        compare feeding a block RAM's write data set the ECP5 clock.)
     range : Signal, out
         ``xmax - xmin`` (unsigned, one bit wider than the values).
     pairs : stream, in (``pairs=True`` only)

@@ -61,12 +61,12 @@ class Window(wiring.Component):
         The stored min/max pairs of the frames of layer 0's input vector (zero frames before
         the reset as ``(0, 0)``; :func:`~kwshw.hw.minmax.pair_layout`, ``first`` with the
         first), one per cycle after ``take`` as they leave the memory, for a
-        :class:`~kwshw.hw.minmax.MinMax` to fold:
-        its ``xmin``/``xmax`` then are the vector's (the accelerator's tracker, idle while a
-        frame is taken, so the window needs no comparators or min/max registers of its own).
+        :class:`~kwshw.hw.minmax.MinMax` to fold: its ``xmin``/``xmax`` then are the
+        vector's (the accelerator's tracker, idle while a frame is taken, so the window needs
+        no comparators or min/max registers of its own).
     mm_done : Signal, out
-        High from :attr:`reduce_latency` cycles after ``take`` (the cycle after the last
-        ``fold``).
+        High from :attr:`reduce_latency` cycles after ``take``: from the cycle after a
+        :class:`~kwshw.hw.minmax.MinMax` folded the last pair (two after its ``fold`` beat).
     rd_en, rd_first : Signal, in
         Read the next element of layer 0's input vector (``rd_first``: element 0; not before
         ``mm_done``, whose reduce leaves the registered first addresses time to settle).

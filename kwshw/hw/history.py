@@ -551,12 +551,12 @@ class HistoryBank(wiring.Component):
             # path).
             look = Signal.like(q_idx, name="look")
             m.d.sync += look.eq(idx)
-            nxt = self._next_tap(m, look, hist, newest_base, count)
+            nxt = self._lookup_tap(m, look, hist, newest_base, count)
             nxt_q = {k: Signal(Value.cast(v).shape(), name=f"next_{k}") for k, v in nxt.items()}
             m.d.sync += [nxt_q[k].eq(v) for k, v in nxt.items()]
             nxt = nxt_q
         else:
-            nxt = self._next_tap(m, idx, hist, newest_base, count)
+            nxt = self._lookup_tap(m, idx, hist, newest_base, count)
         last_chans = _table(m, hist, {h: {"last_chan": s.channels - 1}
                                       for h, s in enumerate(self.specs)},
                             last_chan=range(max(s.channels for s in self.specs)))
@@ -593,7 +593,7 @@ class HistoryBank(wiring.Component):
         value = reads[0].data if len(reads) == 1 else Array(vr.data for vr in reads)[out_mem]
         m.d.comb += self.patch.payload.value.eq(Mux(out_rest, rr.data, value))
 
-    def _next_tap(self, m: Module, idx: Value, hist: Signal, newest_base: Signal,
+    def _lookup_tap(self, m: Module, idx: Value, hist: Signal, newest_base: Signal,
                   count: Signal) -> dict[str, Value]:
         """Tap ``idx`` of a pass over history ``hist``, whose newest entry's base and count of
         real entries are given: its base address, whether it reads the rest vector and

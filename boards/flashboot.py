@@ -382,14 +382,14 @@ def boot_members(memory: str) -> dict:
 
 
 def weight_boot(m: Module, model, *, lanes: int, clk_hz: float, accel, flash,
-                image_offset: int, half_period: int) -> tuple[Value, Value, Value]:
+                image_offset: int, half_period: int) -> tuple[Value, Value]:
     """Add the boot path of an SPRAM build to ``m``: a :class:`FlashWeightLoader` that reads
     ``model``'s weights image from ``flash`` (an ``Out(SPIFlashSignature())`` port of the
     caller) into ``accel``'s ``load`` port.
 
-    Returns ``(done, error, error_led)``: the weights are in place; the image is missing,
-    foreign or corrupt; and the error LED, lit while ``error`` is (steady: a blinking one
-    took a counter of 22 bits, about 30 logic cells of the iCEBreaker's).
+    Returns ``(done, error)``: the weights are in place; the image is missing, foreign or
+    corrupt. The board's error LED is ``error`` itself, lit steadily (a blinking one took a
+    22-bit counter: 28 of the iCEBreaker's logic cells, by nextpnr's packer).
     """
     words, width = load_words(model.plans(), lanes)
     m.submodules.boot = boot = FlashWeightLoader(
@@ -398,4 +398,4 @@ def weight_boot(m: Module, model, *, lanes: int, clk_hz: float, accel, flash,
         half_period=half_period, wake_cycles=max(int(30e-6 * clk_hz), 4))
     wiring.connect(m, boot.spi, wiring.flipped(flash))
     wiring.connect(m, boot.load, accel.load)
-    return boot.done, boot.error, boot.error
+    return boot.done, boot.error

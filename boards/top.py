@@ -265,10 +265,10 @@ class KWSCore(wiring.Component):
         ]
 
         if self.memory == "spram":
-            done, error, error_led = weight_boot(
+            done, error = weight_boot(
                 m, model, lanes=self.lanes, clk_hz=self.clk_hz, accel=accel, flash=self.flash,
                 image_offset=self.image_offset, half_period=self.flash_half_period)
-            m.d.comb += [ready.eq(done), self.boot_error.eq(error), self.error_led.eq(error_led)]
+            m.d.comb += [ready.eq(done), self.boot_error.eq(error), self.error_led.eq(error)]
         else:
             m.d.comb += ready.eq(1)
         return m

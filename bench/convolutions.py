@@ -148,7 +148,7 @@ def hop_costs(model, lanes: int) -> dict:
         for plan, ls in zip(plans, layer_schedules(plans, lanes), strict=True):
             layers += [replace(ls, spacing=spacing_of(plan))] * vectors_of(plan)
         return FrameSchedule(tuple(layers), window_reduce, base.divider_latency,
-                             base.pipeline_latency).cycles_per_frame
+                             base.pipeline_latency, base.tracker_latency).cycles_per_frame
 
     def stream_vectors(p):
         return 1 if p.conv is not None else p.vectors

@@ -165,10 +165,11 @@ def test_minmax(tmp_path):
                 beats.append({"value": rng.randint(ACT_MIN, ACT_MAX), "first": 1})
             valid.append(1)
             beats.append({"value": v, "first": int(i == 0)})
-        checks.append((len(valid), min(vec), max(vec)))
+        # The vector's last beat is at cycle len(valid) - 1: in the range LATENCY later.
+        checks.append((len(valid) - 1 + MinMax.LATENCY, min(vec), max(vec)))
     recs = run_schedule(dut, {"inp__valid": valid, "inp__payload": beats},
                         ["xmin", "xmax", "range"], record_when=None, build_dir=tmp_path,
-                        simulator=SIM, extra_cycles=2)
+                        simulator=SIM, extra_cycles=MinMax.LATENCY + 1)
     by_cycle = {r["cycle"]: r for r in recs}
     for cycle, lo, hi in checks:
         r = by_cycle[cycle]

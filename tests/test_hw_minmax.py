@@ -11,6 +11,8 @@ from kwshw.hw.minmax import MinMax
 
 
 def test_minmax_tracks_vectors_with_gaps():
+    """Every cycle, ``xmin``/``xmax`` are the range of the values up to ``LATENCY`` cycles
+    before (the value is registered, then folded); they hold while idle."""
     rng = np.random.default_rng(3)
     dut = MinMax()
     vectors = [np.array([7]), np.full(5, -3), np.array([ACT_MIN, ACT_MAX]),
@@ -18,23 +20,33 @@ def test_minmax_tracks_vectors_with_gaps():
                rng.integers(0, 100, 13)]
 
     async def testbench(ctx):
+        ranges = []     # per cycle: the range of the values beaten so far (None: nothing yet)
+
+        def check():
+            seen = ranges[-1 - MinMax.LATENCY] if len(ranges) > MinMax.LATENCY else None
+            if seen is not None:
+                _, r = arith.frame_range(*seen)
+                assert (ctx.get(dut.xmin), ctx.get(dut.xmax)) == seen, len(ranges)
+                assert ctx.get(dut.range) == r
+
         for x in vectors:
             for k, v in enumerate(x):
                 while rng.random() < 0.3:           # idle cycles between values
                     ctx.set(dut.inp.valid, 0)
+                    ranges.append(ranges[-1] if ranges else None)
+                    check()
                     await ctx.tick()
                 ctx.set(dut.inp.valid, 1)
                 ctx.set(dut.inp.payload, {"value": int(v), "first": k == 0})
-                # What the history bank stores: the range so far, this value included.
-                assert (ctx.get(dut.next_min), ctx.get(dut.next_max)) == \
-                    (int(x[:k + 1].min()), int(x[:k + 1].max()))
+                ranges.append((int(x[:k + 1].min()), int(x[:k + 1].max())))
+                check()
                 await ctx.tick()
             ctx.set(dut.inp.valid, 0)
-            xlo, r = arith.frame_range(int(x.min()), int(x.max()))
+            for _ in range(MinMax.LATENCY + 1):     # and it holds
+                ranges.append(ranges[-1])
+                check()
+                await ctx.tick()
             assert (ctx.get(dut.xmin), ctx.get(dut.xmax)) == (int(x.min()), int(x.max()))
-            assert ctx.get(dut.range) == r
-            await ctx.tick()
-            assert ctx.get(dut.xmin) == xlo      # holds while idle
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

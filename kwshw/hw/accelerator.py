@@ -83,6 +83,7 @@ def frame_schedule(model: Model, lanes: int, *, radix_bits: int = 1) -> FrameSch
         divider_latency=frame_divider_latency(max_width(plans, "recip"),
                                               max_width(plans, "step"), radix_bits),
         pipeline_latency=PIPELINE_LATENCY,
+        tracker_latency=MinMax.LATENCY,
         history_waits=history_waits(plans, model.features.stride))
 
 
@@ -347,6 +348,11 @@ class Accelerator(wiring.Component):
         # references' longest path.)
         out_room = Signal()
         core.d.sync += out_room.eq(b.scores.empty)
+        # A layer ends for the sequencer the cycle after its last column, when the tracker
+        # (which registers its input) folds it: the next layer's dividers then start on the
+        # whole range.
+        layer_done = Signal()
+        core.d.sync += layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last)
         core.d.comb += [
             seq.frame_valid.eq(window.frame_valid),
             window.take.eq(seq.take),
@@ -355,7 +361,7 @@ class Accelerator(wiring.Component):
             div.range.eq(b.tracker.range),
             seq.div_done.eq(div.done),
             seq.out_room.eq(out_room),
-            seq.layer_done.eq(b.scaler.out.valid & b.scaler.out.payload.last),
+            seq.layer_done.eq(layer_done),
         ]
         return xlo
 

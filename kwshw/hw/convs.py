@@ -37,6 +37,7 @@ from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
 from .history import HistorySpec
+from .minmax import MinMax
 
 __all__ = ["history_memories", "history_specs", "history_waits",
            "window_features"]
@@ -68,8 +69,10 @@ def history_specs(plans: Sequence[LayerPlan], hop_stride: int) -> list[HistorySp
 
 def history_waits(plans: Sequence[LayerPlan], hop_stride: int) -> tuple[int, ...]:
     """Cycles the sequencer waits, per history-fed layer, for the history's min/max reduce
-    after the previous layer's last column (:attr:`FrameSchedule.history_waits`)."""
-    return tuple(s.reduce_latency for s in history_specs(plans, hop_stride))
+    after the previous layer's last column, beyond the tracker's fold of that column
+    (:attr:`FrameSchedule.history_waits`): the reduce's latency counts the fold too."""
+    return tuple(s.reduce_latency - (MinMax.LATENCY - 1)
+                 for s in history_specs(plans, hop_stride))
 
 
 def history_memories(specs: Sequence[HistorySpec], memory: str,

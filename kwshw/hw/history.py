@@ -26,10 +26,11 @@ Memory layout
     ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h - 1``),
     ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
-    ``h``'s slots after those of histories ``0 .. h-1``), written the cycle after the entry's
-    last channel arrives, from ``entry_min``/``entry_max``: the registered outputs of the
-    min-max tracker that watches every layer's outputs (its compare and a block RAM's write
-    data in one cycle set the ECP5 clock); the rest vectors in one ROM (history ``h`` at
+    ``h``'s slots after those of histories ``0 .. h-1``), written two cycles after the entry's
+    last channel arrives (:attr:`MinMax.LATENCY <kwshw.hw.minmax.MinMax.LATENCY>`), from
+    ``entry_min``/``entry_max``: the registered outputs of the min-max tracker that watches
+    every layer's outputs (its compare and a block RAM's write data in one cycle set the ECP5
+    clock); the rest vectors in one ROM (history ``h`` at
     ``h * 2**ceil(log2(max C))``).
 
 Rest and ``clear``
@@ -69,7 +70,7 @@ The caller's contract (what the layer-by-layer schedule does)
     accepted, and in those cycles no entry of history ``read_from`` completes and ``clear`` is
     low (its pointers are registered, then the first tap looked up from them, then loaded into
     the read address: the schedule sets ``read_from`` with the layer and requests only after
-    the history's min/max reduce, ``K + 4`` cycles after its entry, and the layer's dividers,
+    the history's min/max reduce, ``K + 5`` cycles after its entry, and the layer's dividers,
     which take longer). The next entry of a history
     goes in after the last value of the last pass over its previous patch has left ``patch``
     (an SPRAM's output changes with a write). Writes are always accepted (``inp.ready`` is
@@ -171,9 +172,10 @@ class HistorySpec:
     @property
     def reduce_latency(self) -> int:
         """Cycles from an entry's last transfer to the first cycle with ``mm_valid``, both
-        counted: the transfer, one to write the entry's min/max pair, one read per tap, one to
-        register the last read, one for the last fold."""
-        return self.kernel + 4
+        counted: the transfer, one for the tracker to fold the entry's last value, one to
+        write the entry's min/max pair, one read per tap, one to register the last read, one
+        for the last fold."""
+        return self.kernel + 5
 
     @property
     def values(self) -> int:
@@ -259,8 +261,8 @@ class HistoryBank(wiring.Component):
         Step vectors for history ``write_to``, ``C`` values per entry in channel order; each
         completed entry becomes that history's newest (age 0). Always ready.
     entry_min, entry_max : Signal, in
-        The minimum and maximum of the values of the entry whose last value ``inp`` took in
-        the previous cycle (the registered ``xmin``/``xmax`` of the
+        The minimum and maximum of the values of the entry whose last value ``inp`` took two
+        cycles before (the registered ``xmin``/``xmax`` of the
         :class:`~kwshw.hw.minmax.MinMax` tracker that watches the same stream: the bank
         keeps no running min/max of its own).
     write_to : Signal, in
@@ -444,12 +446,14 @@ class HistoryBank(wiring.Component):
 
     def _write_pair(self, m: Module, mw: memory.WritePort, ptrs: list[_Pointers],
                     done: Value) -> tuple[Signal, Signal]:
-        """The completed entry's min/max pair (``entry_min``/``entry_max``), written the cycle
-        after ``done`` into the entry's slot (by then its history's newest). Returns the
-        history (registered at ``done``) and the write strobe."""
+        """The completed entry's min/max pair (``entry_min``/``entry_max``), written
+        :attr:`~kwshw.hw.minmax.MinMax.LATENCY` cycles after ``done`` (when the tracker has
+        folded the entry's last value) into the entry's slot (by then its history's newest).
+        Returns the history (registered at ``done``) and the write strobe."""
         hist = Signal.like(self.write_to)
         wrote = Signal()
-        m.d.sync += wrote.eq(done)
+        done_1 = Signal()
+        m.d.sync += [done_1.eq(done), wrote.eq(done_1)]
         with m.If(done):
             m.d.sync += hist.eq(self.write_to)
         m.d.comb += [

@@ -107,12 +107,21 @@ class FrameSchedule:
     pipeline_latency : int
         From a read being issued to the scaler's output for a column of the hold bank's lane 0
         (read + requantizer + MAC beat + hold + scaler).
+    tracker_latency : int
+        From a layer's last column out of the scaler to the first cycle the min-max tracker's
+        range includes it (:attr:`~kwshw.hw.minmax.MinMax.LATENCY`): the next layer starts
+        then.
+    history_waits : tuple of int
+        Per layer that reads a convolution history (layers ``1 ..``), the cycles it waits
+        beyond ``tracker_latency`` for the history's min/max reduce of the entry just
+        written.
     """
 
     layers: tuple[LayerSchedule, ...]
     reduce_latency: int
     divider_latency: int
     pipeline_latency: int
+    tracker_latency: int
     history_waits: tuple[int, ...] = ()
 
     @property
@@ -123,14 +132,14 @@ class FrameSchedule:
         Per frame: 1 cycle (take) + ``reduce_latency`` + 1 (start); per layer:
         ``divider_latency`` + 1 (start of reads) + ``issue_cycles`` - 1 (to the last read) +
         ``pipeline_latency`` + ``COLUMN_INTERVAL * (last_cols - 1)`` (to the last column
-        out) + 1 (start of the next layer, or idle); plus, for a layer that reads a
-        convolution history, ``history_waits`` (waiting for the history's min/max reduce of
-        the entry just written).
+        out) + ``tracker_latency`` (the tracker folds it; start of the next layer, or idle);
+        plus, for a layer that reads a convolution history, ``history_waits`` (waiting for
+        the history's min/max reduce of the entry just written).
         """
         total = 1 + self.reduce_latency + sum(self.history_waits)
         for s in self.layers:
-            total += (1 + self.divider_latency + s.issue_cycles + self.pipeline_latency
-                      + COLUMN_INTERVAL * (s.last_cols - 1))
+            total += (self.divider_latency + s.issue_cycles + self.pipeline_latency
+                      + COLUMN_INTERVAL * (s.last_cols - 1) + self.tracker_latency)
         return total
 
     @property
@@ -174,7 +183,8 @@ class Sequencer(wiring.Component):
     out_room : Signal, in
         The score buffer can take a whole frame's scores (checked before the last layer runs).
     layer_done : Signal, in
-        The scaler produced the current layer's last column.
+        The current layer's last column has left the scaler, and the min-max tracker has
+        its range the next cycle (the accelerator registers the scaler's ``last`` for it).
     layer : Signal, out
         Current layer.
     kind : Signal(KIND_LAYOUT), out

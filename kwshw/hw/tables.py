@@ -64,9 +64,10 @@ def latency_table(models: Mapping[int, Model], lanes: int = DOC_LANES[0]) -> str
     for b, model in models.items():
         s = frame_schedule(model, lanes)
         rows.append([f"b = {b}", s.reduce_latency, s.divider_latency, Window.READ_LATENCY,
-                     Requantizer.LATENCY, MACArray.LATENCY, Scaler.LATENCY, s.pipeline_latency])
+                     Requantizer.LATENCY, MACArray.LATENCY, Scaler.LATENCY, s.pipeline_latency,
+                     s.tracker_latency])
     return _rows(["code width", "window reduce", "dividers `D`", "read", "requantizer",
-                  "MAC/hold", "scaler", "pipeline `L`"], rows)
+                  "MAC/hold", "scaler", "pipeline `L`", "tracker `T`"], rows)
 
 
 def cycles_table(models: Mapping[int, Model], lanes: Sequence[int] = DOC_LANES) -> str:

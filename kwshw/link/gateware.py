@@ -519,19 +519,24 @@ class _SentCRC:
         m.d.comb += [self.generator.data.eq(byte), self.generator.valid.eq(self.pending)]
 
 
-def _crc_states(m: Module, checksum: _SentCRC, tx: stream.Interface, *, then: str) -> Signal:
+def _crc_states(m: Module, checksum: _SentCRC, tx: stream.Interface, *, then: str,
+                offer: Signal | None = None) -> Signal:
     """The states ``CRC-HI`` and ``CRC-LO`` of a transmitter's FSM: the packet's CRC, high
     byte first (once the last byte before it has reached the CRC), then on to state ``then``.
-    Returns a signal high in the cycle the last byte is taken (the packet is sent)."""
+    The states drive ``offer`` (``tx.valid`` unless given: a transmitter that registers its
+    ``valid`` passes what it registers). Returns a signal high in the cycle the last byte is
+    taken (the packet is sent)."""
+    offer = tx.valid if offer is None else offer
     sent = Signal()
+    take = tx.valid & tx.ready
     generator = checksum.generator
     with m.State("CRC-HI"):
-        m.d.comb += [tx.valid.eq(~checksum.pending), tx.payload.eq(generator.crc[8:])]
-        with m.If(tx.valid & tx.ready):
+        m.d.comb += [offer.eq(~checksum.pending), tx.payload.eq(generator.crc[8:])]
+        with m.If(take):
             m.next = "CRC-LO"
     with m.State("CRC-LO"):
-        m.d.comb += [tx.valid.eq(1), tx.payload.eq(generator.crc[:8]), sent.eq(tx.ready)]
-        with m.If(tx.ready):
+        m.d.comb += [offer.eq(1), tx.payload.eq(generator.crc[:8]), sent.eq(take)]
+        with m.If(take):
             m.next = then
     return sent
 
@@ -552,8 +557,8 @@ class ReplyTransmitter(wiring.Component):
         The payload of SCORES, sent as it comes, low byte first; a score is taken once its high
         byte is sent.
     tx : Out(stream.Signature(8))
-        Bytes to the host; each is offered a cycle after the one before was taken at the
-        earliest (it is looked up into a register first).
+        Bytes to the host; each is offered two cycles after the one before was taken at the
+        earliest (it is looked up into a register first), and ``valid`` is a register.
     """
 
     def __init__(self, ident: Ident):
@@ -575,11 +580,15 @@ class ReplyTransmitter(wiring.Component):
         # The byte a header or payload index calls for is looked up into a register and sent
         # from there, a cycle after the index (and what the lookup reads) last changed: the
         # lookup and the choice between header, payload and CRC in one cycle were the
-        # iCEBreaker's longest path. A byte thus takes at least two cycles, the UART hundreds.
-        settled = Signal()
-        m.d.sync += settled.eq(~take)
+        # iCEBreaker's longest path. `valid` is a register too, set when the state offered a
+        # byte in the cycle before and none was taken (what a state offers only ever turns on
+        # until a byte is taken, so this is the same byte a cycle later): the state decode and
+        # the handshake into the UART's holding register were the longest path then. A byte
+        # thus takes at least two cycles, the UART hundreds.
+        offer = Signal()
+        m.d.sync += self.tx.valid.eq(offer & ~take)
         header = self._header_byte(m, index, length)
-        payload, score_seen = self._payload_byte(m, index)
+        payload = self._payload_byte(m, index)
         # Where the index is, also registered (a byte is offered a cycle after its index
         # was set): the compares then stay out of the state's enable, behind the handshake.
         header_end, payload_end = Signal(), Signal()
@@ -588,7 +597,7 @@ class ReplyTransmitter(wiring.Component):
         with m.FSM():
             with m.State("HEADER"):
                 m.d.comb += [
-                    self.tx.valid.eq(self.reply.valid & settled),
+                    offer.eq(self.reply.valid),
                     self.tx.payload.eq(header),
                     # The CRC starts with TYPE, the first byte after SYNC.
                     checksum.start.eq(index == len(SYNC)),
@@ -606,19 +615,20 @@ class ReplyTransmitter(wiring.Component):
             with m.State("PAYLOAD"):
                 # A score is taken with its high byte; `ready` follows registers and the
                 # UART side's `ready` only (the reply's decoded type, not the decoder: the
-                # handshake runs on into the score buffer's read side).
+                # handshake runs on into the score buffer's read side). A score byte is offered
+                # (a cycle later) once the score it is looked up from is valid.
                 m.d.comb += [
                     checksum.valid.eq(take),
                     self.tx.payload.eq(payload),
-                    self.tx.valid.eq(settled & (~scores | (self.score.valid & score_seen))),
-                    self.score.ready.eq(scores & settled & score_seen & self.tx.ready & index[0]),
+                    offer.eq(~scores | self.score.valid),
+                    self.score.ready.eq(scores & self.tx.valid & self.tx.ready & index[0]),
                 ]
                 with m.If(take):
                     m.d.sync += index.eq(index + 1)
                     with m.If(payload_end):
                         m.next = "CRC-HI"
 
-            sent = _crc_states(m, checksum, self.tx, then="HEADER")
+            sent = _crc_states(m, checksum, self.tx, then="HEADER", offer=offer)
         m.d.comb += self.reply.ready.eq(sent)
         with m.If(sent):
             m.d.sync += index.eq(0)
@@ -638,13 +648,11 @@ class ReplyTransmitter(wiring.Component):
                     m.d.sync += header.eq(value)
         return header
 
-    def _payload_byte(self, m: Module, index: Signal) -> tuple[Signal, Signal]:
-        """The payload byte at ``index`` for the reply's type, registered, and whether the
-        score it was read from was offered in the previous cycle too."""
+    def _payload_byte(self, m: Module, index: Signal) -> Signal:
+        """The payload byte at ``index`` for the reply's type, registered."""
         ident = Const(int.from_bytes(self._ident.to_bytes(), "little"), 8 * IDENT_SIZE)
         reply = self.reply.payload
-        byte, score_seen = Signal(8), Signal()
-        m.d.sync += score_seen.eq(self.score.valid)
+        byte = Signal(8)
         with m.Switch(reply.type):
             with m.Case(PacketType.IDENT_REPLY):
                 m.d.sync += byte.eq(ident.word_select(index, 8))
@@ -656,7 +664,7 @@ class ReplyTransmitter(wiring.Component):
             with m.Case(PacketType.SCORES):
                 m.d.sync += byte.eq(Mux(index[0], self.score.payload[8:],
                                         self.score.payload[:8]))
-        return byte, score_seen
+        return byte
 
     def _reply_facts(self, m: Module,
                      max_reply: int) -> tuple[Signal, Signal, Signal, Signal]:

@@ -45,8 +45,8 @@ class _Calls:
             first_mismatch_text=None if self.sim_ok else "frame 3, score 7: 5 != 6",
             cycles_per_frame=900, frames_per_second=1.5, wave=None)
 
-    def build(self, board, model, *, lanes, out_dir):
-        self.order.append(("build", board, lanes, out_dir.name))
+    def build(self, board, model, *, lanes, out_dir, sys_clk_hz):
+        self.order.append(("build", board, lanes, out_dir.name, sys_clk_hz))
         if board == self.failing_board:
             raise RuntimeError(f"{board} does not fit")
         return {"board": board, "fpga": "X", "lanes": lanes,
@@ -78,8 +78,8 @@ def test_run_all_with_a_given_model(calls, tmp_path):
     s = pipeline.run_all(tmp_path / "data", out, lanes=4, frames=7, simulator="icarus",
                          model_path=model_path, log=logs.append)
     assert c.order == [("evaluate", "validation", ("golden", "float")), ("generate", 4),
-                       ("sim", 4, "icarus", 7), ("build", "ulx3s-85f", 8, "ulx3s-85f-4b"),
-                       ("build", "icebreaker", 4, "icebreaker-4b")]
+                       ("sim", 4, "icarus", 7), ("build", "ulx3s-85f", 8, "ulx3s-85f-4b", "auto"),
+                       ("build", "icebreaker", 4, "icebreaker-4b", "auto")]
     assert list(s) == ["data", "out", "steps", "model", "accuracy", "verilog", "sim", "builds",
                        "total_s", "ok"]
     assert list(s["steps"]) == ["eval_s", "generate_s", "sim_s"]

@@ -212,6 +212,11 @@ def _clock(text: str) -> float | str:
     return mhz * 1e6
 
 
+def _all_clock(text: str) -> float | str | None:
+    """``kwshw all --clock``: as ``--clock`` of ``build``, or ``board`` (None: the board's)."""
+    return None if text == "board" else _clock(text)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from boards.build import build, format_report
     from boards.errors import BuildError
@@ -451,7 +456,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     boards = DEFAULT_BOARDS if args.boards is None else _board_list(args.boards)
     s = run_all(args.data, args.out, recipe=args.recipe, bits=args.bits, lanes=args.lanes,
                 boards=boards, frames=args.frames, simulator=args.simulator,
-                epochs=args.epochs, seed=args.seed, model_path=args.model)
+                epochs=args.epochs, seed=args.seed, model_path=args.model, clock=args.clock)
     print()
     print(format_summary(s))
     return 0 if s["ok"] else 1
@@ -738,6 +743,11 @@ def _add_training_commands(sub, shared: _Shared) -> None:
     p.add_argument("--epochs", type=int, default=None, help="training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None, help="skip training: use this model file")
+    p.add_argument("--clock", type=_all_clock, default="auto", metavar="MHZ|auto|board",
+                   help="design clock of the builds in MHz (default auto: each board at the "
+                        "fastest clock its PLL makes within 90%% of the design's fmax, found "
+                        "by a first build at the board's clock; board: the board's clock, "
+                        "one build each)")
     p.set_defaults(func=cmd_all)
 
 

@@ -45,7 +45,7 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
             lanes: int = 8, boards: Sequence[tuple[str, int]] = DEFAULT_BOARDS,
             frames: int = 200,
             simulator: str = "verilator", epochs: int | None = None, seed: int = 0,
-            model_path: str | Path | None = None,
+            model_path: str | Path | None = None, clock: float | str | None = "auto",
             log: Callable[[str], None] = print) -> dict:
     """Run the whole job and return the summary (also written to ``out/summary.json``).
 
@@ -72,6 +72,10 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
         Seeds training and the simulation's stimulus.
     model_path : path, optional
         Use this trained model file instead of training one.
+    clock : float, "auto" or None
+        Design clock of the builds in Hz (``boards.build.build``'s ``sys_clk_hz``): by
+        default ``"auto"``, each board at the fastest clock its PLL makes within 90% of the
+        design's fmax; None: the board's own clock (docs/boards.md).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,7 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
     steps["generate_s"], summary["verilog"] = _generate(model, lanes, out / "verilog", log)
     steps["sim_s"], summary["sim"] = _simulate(model, lanes, simulator, seed, frames,
                                                out / "sim", log)
-    summary["builds"] = [_build(model, board, board_lanes, out / "build", log)
+    summary["builds"] = [_build(model, board, board_lanes, out / "build", clock, log)
                          for board, board_lanes in boards]
     summary["total_s"] = round(time.monotonic() - t_start, 1)
     summary["ok"] = bool(summary["sim"]["ok"]) and all("error" not in b
@@ -148,13 +152,14 @@ def _simulate(model: modelfile.Model, lanes: int, simulator: str, seed: int, fra
 
 
 def _build(model: modelfile.Model, board: str, lanes: int, build_root: Path,
-           log: Callable[[str], None]) -> dict:
+           clock: float | str | None, log: Callable[[str], None]) -> dict:
     """Build one board's bitstream; its summary entry (with ``error`` if it failed)."""
     from boards.build import build
 
     with _step(log, f"build {board} ({lanes} lanes)") as st:
         try:
-            b = build(board, model, lanes=lanes, out_dir=build_root / f"{board}-{model.bits}b")
+            b = build(board, model, lanes=lanes, out_dir=build_root / f"{board}-{model.bits}b",
+                      sys_clk_hz=clock)
             entry = _build_entry(b)
         except Exception as e:  # a refused or failed build is a result, not a crash
             entry = {"board": board, "lanes": lanes, "error": str(e)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,7 +14,7 @@ from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.hw.common import saturate, select_rshift_round
 from kwshw.hw.memories import const_roms
-from kwshw.hw.scaler import Scaler
+from kwshw.hw.scaler import Scaler, z_offsets
 from kwshw.hw.sequencer import COLUMN_INTERVAL
 from kwshw.quantize import plan_layer, quantize_layer
 
@@ -71,6 +72,46 @@ def test_scaler_matches_scale_column(bits, family, roms):
     rng = np.random.default_rng(bits)
     plans = _plans(bits, seed=bits)
     assert len(const_roms(plans, family)) == roms
+    _check_scaler(plans, family, rng)
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_scaler_with_z_offsets_matches_scale_column(bits):
+    """A third layer whose shifts make the scaler compute Z further left for some layers
+    (:func:`~kwshw.hw.scaler.z_offsets`; the first output format that does): still exactly
+    ``scale_column``."""
+    for seed, out_frac, scale in itertools.product(range(10), range(16), (0.4, 2.0)):
+        rng = np.random.default_rng(seed)
+        lay = quantize_layer(rng.normal(0, scale, (5, 6)), rng.normal(0, 0.1, 6), bits=bits,
+                             out_frac=out_frac, relu=True)
+        # The layer after _plans' linear layer (5 signed outputs with 5 fraction bits).
+        plans = _plans(bits, seed=bits) + [plan_layer(lay, bits=bits, in_frac=5,
+                                                      in_signed=True)]
+        if any(z_offsets(plans)):
+            break
+    else:
+        pytest.fail("no third layer gives these layers an offset")
+    _check_scaler(plans, None, rng)
+
+
+def test_z_offsets_trade_shift_choices():
+    """The trained CNN's shifts: an equal ``align2`` leaves 2 + 1 + 3 choices, not
+    1 + 2 + 4; shifts that gain nothing keep no offset."""
+    def plans(*shifts):
+        return [SimpleNamespace(shifts=arith.LayerShifts(sv=12, sw=7, align1=a1, align2=a2,
+                                                         out=out))
+                for a1, a2, out in shifts]
+
+    trained = plans((0, 3, 17), (0, 1, 13), (0, 1, 13), (0, 1, 14), (0, 1, 15))
+    assert z_offsets(trained) == [0, 2, 2, 2, 2]
+    assert z_offsets(plans((0, 1, 15), (0, 1, 14), (0, 0, 14), (0, 1, 14))) == [0, 0, 0, 0]
+    assert z_offsets(plans((0, 2, 20))) == [0]
+
+
+def _check_scaler(plans, family, rng) -> None:
+    """Every column of every layer of ``plans`` through a :class:`Scaler` against
+    :func:`kwshw.arith.scale_column`, saturation and ReLU included."""
+    bits = plans[0].bits
     dut = Scaler(plans)
     jobs = []
     for k, plan in enumerate(plans):

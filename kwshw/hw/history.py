@@ -96,7 +96,7 @@ from amaranth.lib.wiring import In, Out
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
 from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices, spram_blocks
-from .minmax import pair_layout
+from .minmax import MinMax, pair_layout
 
 __all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
            "rest_rom_depth"]
@@ -175,7 +175,7 @@ class HistorySpec:
         counted: the transfer, one for the tracker to fold the entry's last value, one to
         write the entry's min/max pair, one read per tap, one to register the last read, one
         for the last fold."""
-        return self.kernel + 5
+        return self.kernel + 3 + MinMax.LATENCY
 
     @property
     def values(self) -> int:
@@ -451,9 +451,11 @@ class HistoryBank(wiring.Component):
         folded the entry's last value) into the entry's slot (by then its history's newest).
         Returns the history (registered at ``done``) and the write strobe."""
         hist = Signal.like(self.write_to)
-        wrote = Signal()
-        done_1 = Signal()
-        m.d.sync += [done_1.eq(done), wrote.eq(done_1)]
+        wrote = done
+        for k in range(1, MinMax.LATENCY + 1):
+            reg = Signal(name="wrote" if k == MinMax.LATENCY else f"done_{k}")
+            m.d.sync += reg.eq(wrote)
+            wrote = reg
         with m.If(done):
             m.d.sync += hist.eq(self.write_to)
         m.d.comb += [

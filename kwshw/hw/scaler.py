@@ -219,7 +219,8 @@ def z_offsets(plans: Sequence[LayerPlan]) -> list[int]:
     tie (so a network whose shifts gain nothing keeps its datapath bit for bit). On a
     trained 4-bit CNN (output shifts 17, 13, 13, 14, 15; ``align2`` 3, 1, 1, 1, 1; ``align1``
     0) an equal ``align2`` takes the output's choices from four to three and ``align2``'s from
-    two to one, for two of ``align1``: 32 fewer logic cells on the iCEBreaker.
+    two to one, for two of ``align1``: the iCEBreaker build of ``kwshw all`` went from
+    3,553 to 3,517 logic cells.
     """
     def shifts(p: LayerPlan) -> tuple[int, int, int]:
         return p.shifts.align1, p.shifts.align2, p.shifts.out

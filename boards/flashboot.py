@@ -166,13 +166,15 @@ class FlashWeightLoader(wiring.Component):
                    self._offset & 0xFF]
         header = Const(int.from_bytes(self._header, "little"), 8 * HEADER_SIZE)
         index = Signal(range(max(HEADER_SIZE, len(command), self._bpw) + 1))
-        word = Signal(8 * self._bpw)
+        # A word's bytes but the last: that one is still in the byte engine's `rx` while the
+        # word is pushed (the next byte only begins with the push).
+        word = Signal(8 * (self._bpw - 1))
         words_left = Signal(range(self._n_words + 1))
         m.submodules.crc = checker = CRC16.create()
         m.d.comb += checker.data.eq(engine.rx)
         wait = Signal(range(self._wake + 1))
 
-        m.d.comb += self.load.payload.eq(word[:self._width])
+        m.d.comb += self.load.payload.eq(Cat(word, engine.rx)[:self._width])
 
         with m.FSM():
             self._open(m, engine, command, index, wait)
@@ -283,7 +285,9 @@ class FlashWeightLoader(wiring.Component):
             m.d.comb += self.spi.cs.eq(1)
             with m.If(engine.byte_done):
                 m.d.comb += checker.valid.eq(1)
-                m.d.sync += [word.word_select(index, 8).eq(engine.rx), index.eq(index + 1)]
+                m.d.sync += index.eq(index + 1)
+                if self._bpw > 1:
+                    m.d.sync += word.word_select(index, 8).eq(engine.rx)
                 with m.If(index == self._bpw - 1):
                     m.d.sync += index.eq(0)
                     m.next = "PUSH"

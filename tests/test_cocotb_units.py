@@ -130,9 +130,11 @@ def test_scaler(tmp_path, bits):
         for t in range(n * COLUMN_INTERVAL + dut.LATENCY + 1):
             j, phase = divmod(t, COLUMN_INTERVAL)
             beat = j < n and phase == 0
+            # `acc` holds in the cycle after its beat (the contract), then is garbage.
+            held = j < n and phase <= 1
             ins["inp__valid"].append(int(beat))
-            ins["inp__payload"].append({"acc": int(acc[j]) if beat else 0, "column": j % n,
-                                        "last": int(j == n - 1)})
+            ins["inp__payload"].append({"acc": int(acc[j]) if held else int(rng.integers(0, 99)),
+                                        "column": j % n, "last": int(j == n - 1)})
             ins["layer"].append(k)
             ins["psum"].append(psum)
             ins["step"].append(rm)

@@ -13,8 +13,8 @@ MODEL_HASH = bytes.fromhex("0011223344556677")
 OFFSET = 0x40
 
 
-def run_loader(image: bytes, n_words: int) -> tuple[list[int], bool, bool]:
-    dut = FlashWeightLoader(n_words=n_words, width=WIDTH, model_hash=MODEL_HASH, offset=OFFSET,
+def run_loader(image: bytes, n_words: int, width: int = WIDTH) -> tuple[list[int], bool, bool]:
+    dut = FlashWeightLoader(n_words=n_words, width=width, model_hash=MODEL_HASH, offset=OFFSET,
                             wake_cycles=4)
     flash = FlashModel(dut.spi, b"\xff" * OFFSET + image)
     rng = random.Random(0)
@@ -41,15 +41,16 @@ def run_loader(image: bytes, n_words: int) -> tuple[list[int], bool, bool]:
 
 
 @pytest.mark.parametrize("corrupt", [None, "word", "crc"])
-def test_loader_checks_the_image_crc(corrupt):
+@pytest.mark.parametrize("width", [8, WIDTH, 20])   # 1, 2 and 3 bytes per word
+def test_loader_checks_the_image_crc(corrupt, width):
     rng = random.Random(1)
-    words = [rng.randrange(1 << WIDTH) for _ in range(9)]
-    image = bytearray(weights_image(words, WIDTH, MODEL_HASH))
+    words = [rng.randrange(1 << width) for _ in range(9)]
+    image = bytearray(weights_image(words, width, MODEL_HASH))
     if corrupt == "word":
         image[18 + 5] ^= 0x04
     elif corrupt == "crc":
         image[-1] ^= 0x80
-    got, done, error = run_loader(bytes(image), len(words))
+    got, done, error = run_loader(bytes(image), len(words), width)
     assert (done, error) == (corrupt is None, corrupt is not None)
     if corrupt is None:
         assert got == words

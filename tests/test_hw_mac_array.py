@@ -31,7 +31,7 @@ def test_mac_array_passes(lanes, bits, n_in, n_out, interval):
     padded = np.zeros((n_in, passes * lanes), np.int64)
     padded[:, :n_out] = q
     spacing = max(n_in, interval * lanes)
-    results, times, psums = [], [], []
+    results, times, psums, held = [], [], [], []
 
     async def driver(ctx):
         for p in frames:
@@ -49,15 +49,19 @@ def test_mac_array_passes(lanes, bits, n_in, n_out, interval):
         await ctx.tick().repeat(interval * lanes + 3)
 
     async def monitor(ctx):
-        cycle = 0
+        cycle, since = 0, None
         async for _, _, valid, acc, lane, last, psum in ctx.tick().sample(
                 dut.result.valid, dut.result.payload.acc, dut.result.payload.lane,
                 dut.result.payload.last, dut.psum):
             cycle += 1
+            if since is not None and cycle - since[0] < interval:
+                # The scaler reads `acc` in the cycles after its beat, until the next one.
+                held.append(acc == since[1])
             if valid:
                 results.append((acc, lane, last))
                 times.append(cycle)
                 psums.append(psum)
+                since = (cycle, acc)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -77,3 +81,4 @@ def test_mac_array_passes(lanes, bits, n_in, n_out, interval):
     assert (gaps >= interval).all() and (gaps[[r[1] != 0 for r in results[1:]]] == interval).all()
     want_psum = [int(p.sum()) for p in frames for _ in range(n_out)]
     assert psums == want_psum
+    assert len(held) == (interval - 1) * len(results) and all(held)

@@ -141,11 +141,17 @@ def _check_scaler(plans, family, rng) -> None:
                 ctx.set(dut.inp.payload, {"acc": int(a[j]), "column": j,
                                           "last": j == n_out - 1})
                 await ctx.tick()
+                # `acc` holds one cycle more (the contract), then anything may be there.
                 # Columns COLUMN_INTERVAL cycles apart (as the hold bank sends them), or
                 # further (between passes and layers), odd distances included.
                 ctx.set(dut.inp.valid, 0)
-                await ctx.tick().repeat(COLUMN_INTERVAL - 1 + int(rng.integers(0, 3) == 0)
-                                        * int(rng.integers(1, 4)))
+                ctx.set(dut.inp.payload.column, int(rng.integers(0, n_out)))
+                ctx.set(dut.inp.payload.last, int(rng.integers(0, 2)))
+                await ctx.tick()
+                ctx.set(dut.inp.payload.acc, int(rng.integers(0, 1 << len(dut.inp.payload.acc))))
+                for _ in range(COLUMN_INTERVAL - 2 + int(rng.integers(0, 3) == 0)
+                               * int(rng.integers(1, 4))):
+                    await ctx.tick()
             ctx.set(dut.inp.valid, 0)
             await ctx.tick().repeat(Scaler.LATENCY)
 

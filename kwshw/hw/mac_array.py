@@ -47,7 +47,9 @@ class MACArray(wiring.Component):
         columns. Never stalls.
     result : stream, out
         After a pass, its ``cols`` results one every ``interval`` cycles, lane 0 first:
-        ``acc`` (``A_j``), ``lane`` and ``last`` (the pass's last column). A pass must not end
+        ``acc`` (``A_j``), ``lane`` and ``last`` (the pass's last column). With
+        ``interval >= 2``, ``acc`` also holds through the ``interval - 1`` cycles after its
+        beat (the scaler reads it a cycle late instead of registering it). A pass must not end
         again before the previous pass's results are out (``n_in >= interval * cols``
         cycles apart): the sequencer ensures it.
     psum : Signal, out
@@ -113,11 +115,14 @@ class MACArray(wiring.Component):
             m.d.sync += [h.eq(a) for h, a in zip(hold, acc, strict=True)]
             m.d.sync += [left.eq(done_cols), lane.eq(0), wait.eq(0), self.psum.eq(psum)]
         with m.Elif(present):
-            # Shift the bank down one lane: a 2:1 mux per bit, not a P:1 mux.
-            m.d.sync += [hold[k].eq(hold[k + 1]) for k in range(lanes - 1)]
             m.d.sync += [left.eq(left - 1), lane.eq(lane + 1), wait.eq(self._interval - 1)]
         with m.Elif(wait != 0):
             m.d.sync += wait.eq(wait - 1)
+        # Shift the bank down one lane (a 2:1 mux per bit, not a P:1 mux) as late as the next
+        # result allows: lane 0 then holds its result until then.
+        shift = present if self._interval == 1 else wait == 1
+        with m.If(~done & shift):
+            m.d.sync += [hold[k].eq(hold[k + 1]) for k in range(lanes - 1)]
         m.d.comb += [
             self.result.valid.eq(present),
             self.result.payload.acc.eq(hold[0]),

@@ -54,8 +54,9 @@ class Scaler(wiring.Component):
     inp : stream, in
         One column per beat, at least :data:`~kwshw.hw.sequencer.COLUMN_INTERVAL` cycles
         after the previous one (as the MAC array's hold bank sends them): ``acc`` (``A_j``),
-        ``column`` (``j``) and ``last`` (``j`` is the layer's last column). A layer's
-        columns come in order, 0 first. Never stalls.
+        ``column`` (``j``) and ``last`` (``j`` is the layer's last column). ``acc`` must
+        still hold in the cycle after the beat (the hold bank keeps it): it is read then.
+        A layer's columns come in order, 0 first. Never stalls.
     layer : Signal, in
         Index of the layer the columns belong to: set at least a cycle before its first
         column (the per-layer constants are registered from it) and held while its columns
@@ -121,9 +122,6 @@ class Scaler(wiring.Component):
                 with m.Case(k):
                     m.d.sync += base.eq(b)
         m.d.comb += [rom.addr.eq(base + self.inp.payload.column), rom.en.eq(self.inp.valid)]
-        acc0 = Signal.like(self.inp.payload.acc)
-        with m.If(self.inp.valid):
-            m.d.sync += acc0.eq(self.inp.payload.acc)
         if len(roms) == 2:
             # WSR and B from a second ROM read at cycle 4: WSR is taken at cycle 5 and B waits
             # in two paced registers for cycle 9's addition, not in a delay line from cycle 2
@@ -140,8 +138,9 @@ class Scaler(wiring.Component):
             bias = _paced_delay(m, rom.data.bias, valid[2:], 8, "bias")
 
         # Cycles 1, 2: M1's operands ST, A then LO, P; cycles 2, 3: its products; cycle 4: V;
-        # cycle 5: VR.
-        p1, p2 = self._shared_multiply(m, "m1", valid[1], (rom.data.st, acc0),
+        # cycle 5: VR. A is read at cycle 1, where the MAC array's hold bank still holds it
+        # (a register of its own here was 16 logic cells on the iCEBreaker CNN).
+        p1, p2 = self._shared_multiply(m, "m1", valid[1], (rom.data.st, self.inp.payload.acc),
                                        (rom.data.lo, self.psum))
         v = Signal(signed(max_width(plans, "v")))
         m.d.sync += v.eq(p1 + (p2 << bits))

@@ -314,6 +314,33 @@ def _standalone(res: dict) -> list[str]:
     return out
 
 
+def _main_command(res: dict) -> list[str]:
+    """The README's main command on a fresh clone (main-command.json)."""
+    r = res.get("main-command")
+    if not r:
+        return [f"The main command on a fresh clone (`main-command.json`): {MISSING}."]
+    s = r["summary"]
+    steps, acc, check = s.get("steps") or {}, s.get("accuracy") or {}, s.get("sim") or {}
+    cache = "a fresh feature cache" if r.get("fresh_cache") else "a reused feature cache"
+    out = [f"`{r['command']}` on a fresh clone of `{r['commit'][:10]}`, set-up and {cache} "
+           f"included (`python bench/main_command.py`): **{r['wall_s'] / 60:.1f} min** in all; "
+           f"training {steps.get('train_s', 0):,.0f} s, evaluation "
+           f"{steps.get('eval_s', 0):,.0f} s, Verilog {steps.get('generate_s', 0):,.0f} s, "
+           f"Verilator check {steps.get('sim_s', 0):,.0f} s "
+           f"({check.get('frames_checked', 0)} real frames, {check.get('mismatches', '?')} "
+           f"mismatches). The {s['model']['bits']}-bit CNN: top-1 "
+           f"{_pct(acc.get('golden'))} integer golden model, {_pct(acc.get('float'))} float, "
+           "on the validation speakers. Each board is built at its design's own clock "
+           "(`--clock auto`):", ""]
+    rows = [[b["board"], str(b["lanes"]), f"{b['clock_mhz']:g} MHz", f"{b['fmax_mhz']} MHz",
+             "yes" if b["timing_met"] else "no", b["luts"], b["dsps"],
+             b["bram"] + (f" + {b['spram']} SPRAM" if b.get("spram") else ""),
+             f"{b['latency_ms']} ms", f"{b['build_s']:,.0f} s"] for b in s.get("builds", [])]
+    out += _table(["board", "P", "clock", "fmax", "met", "LUTs (iCE40: logic cells)", "DSPs", "RAM",
+                   "latency per hop", "build"], rows)
+    return out
+
+
 def _integer_front_end(res: dict) -> list[str]:
     """The CNN recipe trained on the float front end (accuracy-cnn.json) against the same
     recipe on the integer front end the standalone design computes (accuracy-cnn-integer)."""
@@ -764,6 +791,10 @@ def render(results: str | Path = RESULTS, readme: str | Path = ROOT / "README.md
         "### How these numbers were made",
         "",
         *_provenance(res),
+        "",
+        "### The main command",
+        "",
+        *_main_command(res),
         "",
         "### Accuracy",
         "",

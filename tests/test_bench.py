@@ -414,3 +414,36 @@ def test_frontend_bench_reports_unreadable_clips(tmp_path):
     kept, audio, unreadable = frontend.load_clips(clips, 16000)
     assert kept == clips[:1] and len(audio) == 1 and audio[0].size == 1600
     assert len(unreadable) == 1 and "bad.flac" in unreadable[0]
+
+
+def test_main_command_runs_a_clone_of_head_and_reports_failure(tmp_path, monkeypatch):
+    """The main-command bench runs the committed HEAD, not the working tree, and a failing
+    command is an error that quotes the log's end."""
+    import main_command
+
+    clone = tmp_path / "clone"
+    commit = main_command.clone_head(clone)
+    assert commit == subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True,
+                                    capture_output=True, check=True).stdout.strip()
+    assert (clone / "scripts" / "main.sh").is_file()
+    monkeypatch.setattr(main_command, "COMMAND", ["bash", "-c", "echo boom >&2; exit 3", "x"])
+    with pytest.raises(RuntimeError, match="exited with 3(.|\n)*boom"):
+        main_command.run_main(clone, tmp_path / "out", tmp_path / "log", tmp_path / "cache")
+
+
+def test_readme_main_command_section():
+    summary = {"steps": {"train_s": 900.0, "eval_s": 3.0, "generate_s": 4.0, "sim_s": 50.0},
+               "accuracy": {"golden": 0.816, "float": 0.821},
+               "sim": {"frames_checked": 200, "mismatches": 0},
+               "model": {"bits": 4},
+               "builds": [{"board": "icebreaker", "lanes": 4, "clock_mhz": 36.0,
+                           "fmax_mhz": 42.88, "timing_met": True, "luts": "3,490/5,280",
+                           "dsps": "7/8", "bram": "20/30", "spram": "4/4",
+                           "latency_ms": 0.379, "build_s": 275.3}]}
+    res = {"main-command": {"commit": "a" * 40, "command": "bash scripts/main.sh",
+                            "wall_s": 1500.0, "fresh_cache": True, "summary": summary}}
+    text = "\n".join(readme._main_command(res))
+    assert "**25.0 min**" in text and "0 mismatches" in text and "81.6%" in text
+    assert "| icebreaker | 4 | 36 MHz | 42.88 MHz | yes | 3,490/5,280 | 7/8 | 20/30 + 4/4 SPRAM |" \
+        in text
+    assert "not measured yet" in "\n".join(readme._main_command({}))

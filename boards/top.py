@@ -353,6 +353,15 @@ class BoardTop(Elaboratable):
                 m.d.comb += buffer("o", getattr(pins, name), f"mic_{name}").o.eq(
                     getattr(self.core.mic, name))
 
+    @staticmethod
+    def _reset(m: Module, platform, buffer, reset) -> None:
+        # ResetSynchronizer's flip-flops start asserted, so the domain is reset for two cycles
+        # after configuration even when ``reset`` never rises.
+        if platform.default_rst is not None:
+            rst_port = platform.request(platform.default_rst, 0, dir="-")
+            reset = reset | buffer("i", rst_port, "rst_buf").i
+        m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
+
     def elaborate(self, platform):
         m = Module()
         board = self.board
@@ -362,6 +371,9 @@ class BoardTop(Elaboratable):
             m.submodules[name] = buf = io.Buffer(direction, port)
             return buf
 
+        # Every board's sync domain is reset after configuration: the host link's packet
+        # parser has its state recoded one-hot by Yosys, which drops the register's initial
+        # value (kwshw.link.gateware.PacketParser), so its start state comes from the reset.
         if self.use_pll:
             m.domains.sync = cd = ClockDomain("sync")
             locked = Signal()
@@ -374,12 +386,15 @@ class BoardTop(Elaboratable):
                 pll = (self.pll.instance(clk, cd.clk, locked) if board.family == "ecp5" else
                        self.pll.instance(clk, cd.clk, locked, pad=False))
             m.submodules.pll = pll
-            reset = ~locked
-            if platform.default_rst is not None:
-                rst_port = platform.request(platform.default_rst, 0, dir="-")
-                reset = reset | buffer("i", rst_port, "rst_buf").i
-            m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
+            self._reset(m, platform, buffer, ~locked)
             platform.add_clock_constraint(cd.clk, self.pll.f_out)
+        elif board.family == "ecp5":
+            # The ECP5 platform's own sync domain has no reset (GSR restores initial values);
+            # the iCE40 platform's is held in reset while its block RAMs wake up.
+            m.domains.sync = cd = ClockDomain("sync")
+            clk_port = platform.request(board.clock_resource, 0, dir="-")
+            m.d.comb += cd.clk.eq(buffer("i", clk_port, "clk_buf").i)
+            self._reset(m, platform, buffer, Const(0))
 
         uart = platform.request(*board.uart, dir="-")
         m.d.comb += buffer("o", uart.tx, "uart_tx").o.eq(core.tx)

@@ -16,7 +16,7 @@ from amaranth.lib import data
 
 from kwshw.generate import Family
 
-from . import toolchain
+from . import gatelevel, toolchain
 
 __all__ = ["pack", "unpack", "run_schedule", "port_shape"]
 
@@ -82,21 +82,28 @@ def port_shape(component, path: str):
 
 def run_schedule(component, inputs: Mapping[str, Sequence], outputs: Sequence[str], *,
                  record_when: str | None, build_dir: str | Path, extra_cycles: int = 16,
-                 simulator: str = "icarus", name: str = "unit", family: str | None = None
-                 ) -> list[dict]:
+                 simulator: str = "icarus", name: str = "unit", family: str | None = None,
+                 gate_level: str | None = None) -> list[dict]:
     """Simulate ``component`` with per-cycle input values and return the recorded cycles.
 
     ``inputs`` maps port paths (``"inp__valid"``, ``"inp__payload"``, ``"xlo"``) to one value
     per cycle (structs as dicts). Returns one dict per recorded cycle: ``cycle`` and every
     output port, unpacked. With ``family="iCE40"`` the component is elaborated for that FPGA
     family and its primitives (e.g. ``SB_SPRAM256KA``) simulated with Yosys's cell models.
+    With ``gate_level="ecp5"`` or ``"ice40"`` its Verilog is synthesized by Yosys for that
+    architecture (:func:`sim.gatelevel.synthesize`) and the netlist is simulated instead.
     """
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     platform = None if family is None else Family(family)
     src = toolchain.convert(component, build_dir / f"{name}.v", name=name, platform=platform)
     sources, options = [src], {}
-    if family is not None:
+    if gate_level is not None:
+        net = gatelevel.synthesize(src, name, gate_level, build_dir / f"gate-{gate_level}")
+        sources = [net.netlist, *net.cell_models]
+        options = {"icarus_generation": "2012", "includes": net.include_dirs,
+                   "defines": net.defines}
+    elif family is not None:
         sources.append(toolchain.yosys_share_dir() / family.lower() / "cells_sim.v")
         # As in the iCE40 gate-level runs (sim.gatelevel): Icarus parses the models as
         # SystemVerilog, without the input ports' default values it does not support.

@@ -251,6 +251,22 @@ def test_fastest_exact_clock():
         assert f <= ceiling and f % 1e6 == 0 and make(f_in, f, tolerance=0.0).f_out == f
 
 
+def test_every_board_top_resets_its_clock_domain(small):
+    """The host link parser's one-hot state has no initial value in the netlist
+    (tests/test_cocotb_link.py), so every top resets its sync domain after configuration:
+    from the PLL's lock, or, on a board clocked directly (the OrangeCrab), where the ECP5
+    platform's own domain would have no reset, from a reset synchronizer alone."""
+    from amaranth.hdl import Fragment
+
+    for name, pll in (("ulx3s-85f", True), ("icebreaker", True), ("orangecrab-25f", False)):
+        board = get_board(name)
+        prep = kb.prepare(board, small, 4)
+        frag = Fragment.get(prep.top, kb.build_platform(board))
+        assert prep.top.use_pll is pll
+        assert frag.domains["sync"].rst is not None, name
+        assert "reset_sync" in [sub_name for _, sub_name, _ in frag.subfragments], name
+
+
 def test_board_clocks_come_from_the_pll(small):
     from boards.fit import fit_check
     from boards.table import ECP5_CLK_HZ, ICE40_CLK_HZ

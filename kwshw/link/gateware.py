@@ -101,6 +101,12 @@ class PacketParser(wiring.Component):
         The packet's TYPE, SEQ (0 if it ended before) and LEN (of a packet refused for its
         length, only LEN's low byte when no payload reaches 256 bytes), and its framing
         ``error``: 0, or BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
+
+    Notes
+    -----
+    The state register asks for one-hot coding (``fsm_encoding``); synthesis tools that
+    honour it drop its initial value, so the clock domain must be reset once after
+    configuration, as the board tops of :mod:`boards` do.
     """
 
     #: Bits of the inter-byte timer's low counter (see :meth:`_idle`).
@@ -133,7 +139,7 @@ class PacketParser(wiring.Component):
         idle = self._idle(m)
         last_byte = self._last_byte(m, max_payload)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             self._hunt(m, checker)
             self._header(m, checker, idle, count, payload, crc_last, max_payload, last_byte)
             self._body(m, checker, idle, count, low, payload, crc_last)
@@ -147,7 +153,14 @@ class PacketParser(wiring.Component):
                 m.d.comb += self.packet.valid.eq(1)
                 with m.If(self.packet.ready):
                     m.next = "HUNT"
-
+        # Yosys leaves an FSM whose state has an initial value binary-coded (`fsm_detect`), and
+        # this one's next state (ten states, eleven conditions) was seven LUT levels deep: the
+        # longest path of the iCEBreaker CNN reference at 39.72 MHz. Asked for one-hot, it
+        # recodes it (41.32 MHz on the same seed). The recoded register has no initial
+        # value (Yosys warns), so the netlist starts from the clock domain's reset, which
+        # every board top asserts after configuration (tests/test_cocotb_link.py runs the
+        # netlists from a reset; without one they never leave the all-zero state).
+        fsm.state.attrs["fsm_encoding"] = "one-hot"
         return m
 
     def _hunt(self, m: Module, checker: crc.Processor) -> None:

@@ -578,7 +578,8 @@ def make_report(prep: Prepared, fit: dict, synth: Synthesis, pnr: PnrResult,
         "clock": {
             "board_hz": board.clock_hz,
             "sys_hz": prep.sys_clk_hz,
-            "source": ("pll" if top.use_pll else board.clock),
+            "source": ("pll" if top.use_pll else
+                       "direct" if board.clock == "pll" else board.clock),
             "pll": (vars(top.pll) if top.pll is not None else None),
             "fmax": pnr.fmax,
             "achieved_mhz": pnr.achieved_mhz,

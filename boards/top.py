@@ -310,7 +310,8 @@ class BoardTop(Elaboratable):
                  baud: int | None = None, mic: str = "host", **core_args):
         self.board, self.mic = board, mic
         self.sys_clk_hz = float(sys_clk_hz or board.design_clk_hz(mic))
-        self.use_pll = board.clock == "pll" or self.sys_clk_hz != board.clock_hz
+        # At the board clock's own frequency no PLL is needed (nor could an iCE40 PLL make it).
+        self.use_pll = self.sys_clk_hz != board.clock_hz
         self.pll = None
         if self.use_pll:
             # A microphone needs its clock exactly (16 kHz PCM): on ECP5 also from CLKOS.

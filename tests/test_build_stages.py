@@ -258,13 +258,19 @@ def test_every_board_top_resets_its_clock_domain(small):
     platform's own domain would have no reset, from a reset synchronizer alone."""
     from amaranth.hdl import Fragment
 
-    for name, pll in (("ulx3s-85f", True), ("icebreaker", True), ("orangecrab-25f", False)):
+    for name, hz, pll in (("ulx3s-85f", None, True), ("icebreaker", None, True),
+                          ("orangecrab-25f", None, False), ("ulx3s-85f", 25e6, False)):
         board = get_board(name)
-        prep = kb.prepare(board, small, 4)
+        prep = kb.prepare(board, small, 4, sys_clk_hz=hz)
         frag = Fragment.get(prep.top, kb.build_platform(board))
         assert prep.top.use_pll is pll
         assert frag.domains["sync"].rst is not None, name
         assert "reset_sync" in [sub_name for _, sub_name, _ in frag.subfragments], name
+    # The iCEBreaker at its board clock: no PLL, and the iCE40 platform's own domain, which
+    # it holds in reset until the block RAMs are ready.
+    prep = kb.prepare(get_board("icebreaker"), small, 4, sys_clk_hz=12e6)
+    frag = Fragment.get(prep.top, kb.build_platform(get_board("icebreaker")))
+    assert not prep.top.use_pll and "sync" not in frag.domains
 
 
 def test_board_clocks_come_from_the_pll(small):

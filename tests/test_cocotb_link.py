@@ -70,8 +70,7 @@ def _schedule() -> tuple[dict[str, list], list[tuple[int, int, int, int]]]:
 def _run(tmp_path, gate_level: str | None) -> list[dict]:
     inputs, _ = _schedule()
     return run_schedule(PacketParser(n_bands=N_BANDS, timeout=TIMEOUT), inputs, OUTPUTS,
-                        record_when=None,
-                        build_dir=tmp_path / (gate_level or "rtl"),
+                        record_when=None, build_dir=tmp_path / (gate_level or "rtl"),
                         name="parser", gate_level=gate_level)
 
 
@@ -94,7 +93,7 @@ def test_parser_netlist(tmp_path, arch):
     """Every output on every cycle as in the Verilog: the recoded state starts from reset."""
     rtl = _run(tmp_path, None)
     net = _run(tmp_path, arch)
-    log = (tmp_path / arch / f"gate-{arch}" / "yosys.log")
+    log = tmp_path / arch / f"gate-{arch}" / "yosys.log"
     # Yosys says so when it recodes the state and drops its initial value.
     assert "fsm_encoding attribute on parser.fsm_state" in log.read_text(), log
     assert len(net) == len(rtl)

@@ -95,8 +95,9 @@ def test_scaler_with_z_offsets_matches_scale_column(bits):
 
 
 def test_z_offsets_trade_shift_choices():
-    """The trained CNN's shifts: an equal ``align2`` leaves 2 + 1 + 3 choices, not
-    1 + 2 + 4; shifts that gain nothing keep no offset."""
+    """Two trained CNNs' shifts: for one an equal ``align2`` leaves 1 + 0 + 2 choices, not
+    0 + 1 + 3; for the other no shift made equal gains anything, offsets of 0 and 1 leave
+    1 + 1 + 2 choices, not 0 + 2 + 3; shifts that gain nothing keep no offset."""
     def plans(*shifts):
         return [SimpleNamespace(shifts=arith.LayerShifts(sv=12, sw=7, align1=a1, align2=a2,
                                                          out=out))
@@ -104,6 +105,8 @@ def test_z_offsets_trade_shift_choices():
 
     trained = plans((0, 3, 17), (0, 1, 13), (0, 1, 13), (0, 1, 14), (0, 1, 15))
     assert z_offsets(trained) == [0, 2, 2, 2, 2]
+    trained = plans((0, 2, 17), (0, 0, 13), (0, 1, 13), (0, 1, 14), (0, 1, 15))
+    assert z_offsets(trained) == [0, 1, 1, 0, 0]
     assert z_offsets(plans((0, 1, 15), (0, 1, 14), (0, 0, 14), (0, 1, 14))) == [0, 0, 0, 0]
     assert z_offsets(plans((0, 2, 20))) == [0]
 

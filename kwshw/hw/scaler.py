@@ -26,6 +26,7 @@ wide as the widest layer needs (:class:`kwshw.arith.LayerWidths`), which makes i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
@@ -204,6 +205,11 @@ class Scaler(wiring.Component):
         return held, product
 
 
+#: At most this many offset vectors are tried one by one (:func:`z_offsets`); beyond, only
+#: no offset and each shift made equal over the layers.
+_MAX_OFFSET_SEARCH = 50_000
+
+
 def z_offsets(plans: Sequence[LayerPlan]) -> list[int]:
     """Per layer ``l``, the ``k_l`` by which the scaler computes ``Z`` further left and then
     shifts it further right: ``(T1 << align1 + k) + (T2 << align2 + k)``, then
@@ -213,26 +219,28 @@ def z_offsets(plans: Sequence[LayerPlan]) -> list[int]:
 
     Each of the three shifts is selected per layer among its distinct values, a multiplexer
     of as many inputs over each result bit; the offsets trade one shift's choices against
-    the others'. Candidates: none, and each of the three shifts made equal over the layers
-    (``k_l = max(shift) - shift_l``); the one with the fewest choices in all, the first on a
-    tie (so a network whose shifts gain nothing keeps its datapath bit for bit). On a
-    trained 4-bit CNN (output shifts 17, 13, 13, 14, 15; ``align2`` 3, 1, 1, 1, 1; ``align1``
-    0) an equal ``align2`` takes the output's choices from four to three and ``align2``'s from
-    two to one, for two of ``align1``: the iCEBreaker build of ``kwshw all`` went from
-    3,553 to 3,517 logic cells.
+    the others'. Every vector of offsets from 0 to the largest spread of a shift over the
+    layers is tried (when there are at most ``_MAX_OFFSET_SEARCH``; otherwise none, and
+    each of the three shifts made equal over the layers, ``k_l = max(shift) - shift_l``):
+    the fewest choices in all wins, then the narrowest ``Z``, then the smallest offsets, so
+    a network whose shifts gain nothing keeps its datapath bit for bit. A trained 4-bit CNN
+    (output shifts 17, 13, 13, 14, 15; ``align2`` 2, 0, 1, 1, 1; ``align1`` 0) gets
+    ``k = 0, 1, 1, 0, 0``: the output's shifts 17, 14, 14, 14, 15, ``align2`` two values,
+    ``align1`` two, four choices against five (making ``align2`` equal also leaves five).
     """
-    def shifts(p: LayerPlan) -> tuple[int, int, int]:
-        return p.shifts.align1, p.shifts.align2, p.shifts.out
+    shifts = [(p.shifts.align1, p.shifts.align2, p.shifts.out) for p in plans]
 
-    def choices(ks: list[int]) -> int:
-        return sum(len({shifts(p)[i] + k for p, k in zip(plans, ks, strict=True)}) - 1
+    def choices(ks: Sequence[int]) -> int:
+        return sum(len({s[i] + k for s, k in zip(shifts, ks, strict=True)}) - 1
                    for i in range(3))
 
-    candidates = [[0] * len(plans)]
-    for i in range(3):
-        top = max(shifts(p)[i] for p in plans)
-        candidates.append([top - shifts(p)[i] for p in plans])
-    return min(candidates, key=choices)
+    spread = max(max(s[i] for s in shifts) - min(s[i] for s in shifts) for i in range(3))
+    if (spread + 1) ** len(shifts) <= _MAX_OFFSET_SEARCH:
+        candidates = itertools.product(range(spread + 1), repeat=len(shifts))
+    else:
+        candidates = [(0,) * len(shifts)] + [
+            tuple(max(s[i] for s in shifts) - s[i] for s in shifts) for i in range(3)]
+    return list(min(candidates, key=lambda ks: (choices(ks), max(ks), sum(ks), ks)))
 
 
 def _paced_delay(m: Module, value: Value, valid: Sequence[Value], cycles: int,

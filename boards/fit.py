@@ -51,7 +51,7 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram
 #: is an estimate. The fit check adds them to what the board must hold.
 _STAGE_LUTS = {
     "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 686, "uart": 80},
-    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 477, "uart": 80},
+    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 473, "uart": 80},
 }
 
 

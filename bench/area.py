@@ -6,11 +6,13 @@
     python bench/area.py --points icebreaker:dnn:4
     python bench/area.py --points ulx3s-85f:cnn:8 --clock 100 --seeds 0,1,2
                                               # -> bench/results/area-clock-100.json
+    python bench/area.py --points ulx3s-85f:cnn:8:8 --clock 50 --seeds 0,1,2
+                                              # the 8-bit CNN -> area-clock-50.json
 
-Each point is a board, a network and a lane count. The networks are the random stand-ins of
-:mod:`boards.refmodel` (resources depend on the shape, not the weight values): ``dnn`` is the
-reference DNN (:data:`boards.refmodel.REFERENCE_SHAPE`), ``cnn`` the CNN recipe's network
-(:data:`kwshw.layers.REFERENCE_CNN`), both 4-bit. Every point is a full
+Each point is a board, a network, a lane count and optionally the bits (4 unless given). The
+networks are the random stand-ins of :mod:`boards.refmodel` (resources depend on the shape,
+not the weight values): ``dnn`` is the reference DNN (:data:`boards.refmodel.REFERENCE_SHAPE`),
+``cnn`` the CNN recipe's network (:data:`kwshw.layers.REFERENCE_CNN`). Every point is a full
 :func:`boards.build.build` with ``breakdown=True``: nextpnr's totals (logic cells, DSPs, RAM,
 fmax) and Yosys' per-module split (:mod:`boards.breakdown`). A point the fit check refuses is
 recorded with the refusal and its numbers, not built.
@@ -38,20 +40,21 @@ from boards.build import build
 from boards.errors import BuildError, FitError
 from boards.refmodel import random_cnn, random_model
 
-#: (board, network, lanes) of the default run: the reference design points of both families.
-POINTS = (("icebreaker", "dnn", 4), ("ulx3s-85f", "dnn", 8), ("icebreaker", "cnn", 4),
-          ("ulx3s-85f", "cnn", 8))
+#: (board, network, lanes, bits) of the default run: the reference design points of both
+#: families.
+POINTS = (("icebreaker", "dnn", 4, 4), ("ulx3s-85f", "dnn", 8, 4), ("icebreaker", "cnn", 4, 4),
+          ("ulx3s-85f", "cnn", 8, 4))
 NETWORKS = {"dnn": random_model, "cnn": random_cnn}
 #: Levels of the module tree kept in the results (the accelerator's blocks are at 4).
 DEPTH = 4
 
 
-def measure(board: str, network: str, lanes: int, work: Path, *,
+def measure(board: str, network: str, lanes: int, work: Path, *, bits: int = 4,
             clock: float | str | None = None, seed: int | None = None) -> dict:
     """One point: the build's totals and per-module split (at the board's clock), or the fit
     check's refusal; at another ``clock`` (Hz or ``"auto"``) and nextpnr ``seed``, the totals
     and the clock report."""
-    model = NETWORKS[network](4)
+    model = NETWORKS[network](bits)
     point = {"board": board, "network": network, "lanes": lanes, "bits": model.bits,
              "model": {"sha256": model.sha256, "shape": model.shape}}
     if clock is not None or seed is not None:
@@ -81,15 +84,15 @@ def _attempted(message: str) -> dict:
             for m in re.finditer(r"(\w+):\s+(\d+)/\s*(\d+)", message)}
 
 
-def _point(text: str) -> tuple[str, str, int]:
+def _point(text: str) -> tuple[str, str, int, int]:
     try:
-        board, network, lanes = text.split(":")
-        if network not in NETWORKS:
+        board, network, lanes, *bits = text.split(":")
+        if network not in NETWORKS or len(bits) > 1:
             raise ValueError
-        return board, network, int(lanes)
+        return board, network, int(lanes), int(bits[0]) if bits else 4
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"a point is BOARD:NETWORK:LANES with NETWORK in {sorted(NETWORKS)}, got "
+            f"a point is BOARD:NETWORK:LANES[:BITS] with NETWORK in {sorted(NETWORKS)}, got "
             f"{text!r}") from None
 
 
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points", nargs="+", type=_point, default=list(POINTS),
-                    help="BOARD:NETWORK:LANES (default: the four reference points)")
+                    help="BOARD:NETWORK:LANES[:BITS] (default: the four 4-bit reference points)")
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
     ap.add_argument("--clock", default=None, metavar="MHZ|auto",
                     help="design clock (default: the board's; writes area-clock-MHZ.json)")
@@ -117,11 +120,12 @@ def main(argv=None) -> int:
     points = []
     with tempfile.TemporaryDirectory(prefix="kwshw-area-") as tmp:
         builds = args.keep or Path(tmp)
-        for (board, network, lanes), seed in itertools.product(args.points, seeds):
-            what = f"{board} {network} P={lanes}" + (f" seed {seed}" if seed is not None else "")
+        for (board, network, lanes, bits), seed in itertools.product(args.points, seeds):
+            what = (f"{board} {network} {bits}-bit P={lanes}"
+                    + (f" seed {seed}" if seed is not None else ""))
             print(f"area: {what} ...", file=sys.stderr, flush=True)
             points.append(measure(board, network, lanes, builds / f"{board}-{network}",
-                                  clock=clock, seed=seed))
+                                  bits=bits, clock=clock, seed=seed))
             print(f"area: {what}: {points[-1]['status']}"
                   + (f", {points[-1]['fmax_mhz']} MHz" if "fmax_mhz" in points[-1] else ""),
                   file=sys.stderr, flush=True)

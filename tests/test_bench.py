@@ -6,6 +6,7 @@ and synthetic result files where a real run would take minutes.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -447,3 +448,13 @@ def test_readme_main_command_section():
     assert "| icebreaker | 4 | 36 MHz | 42.88 MHz | yes | 3,490/5,280 | 7/8 | 20/30 + 4/4 SPRAM |" \
         in text
     assert "not measured yet" in "\n".join(readme._main_command({}))
+
+
+def test_area_points_take_optional_bits():
+    import area
+
+    assert area._point("ulx3s-85f:cnn:8") == ("ulx3s-85f", "cnn", 8, 4)
+    assert area._point("ulx3s-85f:cnn:8:8") == ("ulx3s-85f", "cnn", 8, 8)
+    for bad in ("ulx3s-85f:cnn", "ulx3s-85f:rnn:8", "ulx3s-85f:cnn:8:8:1", "x:cnn:8:b"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            area._point(bad)

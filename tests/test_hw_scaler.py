@@ -230,3 +230,40 @@ def test_saturate_equals_clamp_for_every_value(width_x):
     sim.add_testbench(bench)
     sim.run()
     assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
+    """Each shared multiplier's operands are the narrowest signed values holding both of its
+    products' operands: one bit more made the 8-bit reference's ``ST * A`` four ECP5
+    MULT18X18D and an adder tree (the longest path of its ULX3S build)."""
+    from amaranth.back import rtlil
+
+    from boards.dsp import multipliers
+    from boards.refmodel import random_cnn
+
+    plans = random_cnn(bits).plans()
+    scaler = Scaler(plans)
+    top = Module()
+    top.submodules.scaler = scaler
+    ports = []
+    for port, out in ((scaler.inp.valid, False), (scaler.inp.payload.as_value(), False),
+                      (scaler.layer, False), (scaler.psum, False), (scaler.step, False),
+                      (scaler.xlo, False), (scaler.out.valid, True),
+                      (scaler.out.payload.as_value(), True)):
+        outer = Signal.like(port)
+        top.d.comb += outer.eq(port) if out else port.eq(outer)
+        ports.append(outer)
+    il = rtlil.convert(top, name="top", ports=ports)
+
+    def signed_width(name: str) -> int:
+        unsigned_widths = {"acc": True, "psum": True, "st": True, "step": True}
+        return max(getattr(p.widths, name) for p in plans) + unsigned_widths.get(name, False)
+
+    m1 = (max(signed_width("st"), signed_width("lo")),
+          max(signed_width("acc"), signed_width("psum")))
+    m2 = (max(signed_width("xlo"), signed_width("step")),
+          max(signed_width("wsr"), signed_width("vr")))
+    got = sorted((m["a"], m["b"]) for m in multipliers(il))
+    assert got == sorted([m1, m2])
+    assert m1[0] <= 18 and m2 == (18, 18)   # one ECP5 MULT18X18D wide in x (M2 in both)

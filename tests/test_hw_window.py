@@ -15,7 +15,8 @@ from kwshw.hw.window import Window
 from sim.folding import Folded
 
 
-@pytest.mark.parametrize(("n_mels", "context", "stride"), [(3, 4, 2), (5, 1, 1), (2, 3, 3)])
+@pytest.mark.parametrize(("n_mels", "context", "stride"),
+                         [(3, 4, 2), (5, 1, 1), (2, 3, 3), (1, 3, 1)])
 def test_window_vectors_minmax_and_clear(n_mels, context, stride):
     cfg = FeatureConfig(n_mels=n_mels, context=context, stride=stride)
     rng = np.random.default_rng(n_mels * 7 + context)
@@ -72,10 +73,17 @@ def test_window_vectors_minmax_and_clear(n_mels, context, stride):
                 ctx.set(clear, 0)
                 state["phase2"] = True
 
+    async def watchdog(ctx):
+        # A window that never completes a frame would leave the testbenches waiting forever.
+        for _ in range(50_000):
+            await ctx.tick()
+        raise AssertionError("the window stopped producing vectors")
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(host)
     sim.add_testbench(consumer)
+    sim.add_testbench(watchdog, background=True)
     sim.run()
 
 

@@ -355,3 +355,19 @@ def test_parameters():
     uart_link = UARTHostLink(divisor=104, n_bands=40, n_out=12, **IDENT_ARGS)
     assert uart_link.timeout == 1024 * 104
     assert OVERHEAD + 2 * 40 == 88  # bytes on the wire per frame
+
+
+def test_one_crc_processor_serves_receiver_and_transmitter():
+    """The parser checks a packet's CRC before its reply starts, so HostLink gives both ends
+    one processor (the tests above check every byte and CRC through it)."""
+    from amaranth.back import rtlil
+
+    link = HostLink(n_bands=N_BANDS, n_out=N_OUT, timeout=TIMEOUT, **IDENT_ARGS)
+    top = Module()
+    top.submodules.link = link
+    outer = Signal.like(link.tx.payload)
+    top.d.comb += outer.eq(link.tx.payload)
+    il = rtlil.convert(top, name="top", ports=[outer])
+    processors = [line for line in il.splitlines()
+                  if line.startswith("module ") and line.split(".")[-1].startswith("crc")]
+    assert len(processors) == 1, processors

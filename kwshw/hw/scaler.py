@@ -195,8 +195,10 @@ class Scaler(wiring.Component):
         the logic cells of the adder that ends a multiplier wider than one DSP; two
         registers loaded from the adder would each take cells of their own.
         """
-        x = Signal(signed(max(len(a[0]), len(b[0])) + 1), name=f"{name}_x")
-        y = Signal(signed(max(len(a[1]), len(b[1])) + 1), name=f"{name}_y")
+        # Exactly as wide as the operands need: a bit more on ECP5 made a 19 x 25 bit product
+        # of four MULT18X18D and an adder tree, the 8-bit ULX3S build's longest path.
+        x = Signal(signed(max(_signed_width(a[0]), _signed_width(b[0]))), name=f"{name}_x")
+        y = Signal(signed(max(_signed_width(a[1]), _signed_width(b[1]))), name=f"{name}_y")
         m.d.sync += [x.eq(Mux(first, a[0], b[0])), y.eq(Mux(first, a[1], b[1]))]
         # A signal, so that the RTLIL holds one multiplier cell, not one per use.
         product = Signal(signed(len(x) + len(y)), name=name)
@@ -241,6 +243,12 @@ def z_offsets(plans: Sequence[LayerPlan]) -> list[int]:
         candidates = [(0,) * len(shifts)] + [
             tuple(max(s[i] for s in shifts) - s[i] for s in shifts) for i in range(3)]
     return list(min(candidates, key=lambda ks: (choices(ks), max(ks), sum(ks), ks)))
+
+
+def _signed_width(value: Value) -> int:
+    """Bits of the narrowest signed value that holds every value of ``value``."""
+    shape = value.shape()
+    return shape.width + (not shape.signed)
 
 
 def _paced_delay(m: Module, value: Value, valid: Sequence[Value], cycles: int,

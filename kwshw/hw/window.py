@@ -156,6 +156,9 @@ class Window(wiring.Component):
         first = self._ring_back(0)
         first_slots = (Signal(range(slots), init=first, name="first_slot"),
                        Signal(range(slots), init=self._ring_step(first), name="second_slot"))
+        # `wr_band == bands - 1`, a register: the compare behind `feat.valid`, into the enables
+        # of the slot registers and `frame_valid`, was the iCEBreaker's longest path.
+        last_band = Signal(init=bands == 1)
         count = Signal(range(span + 1))       # real frames in the window, saturating
         run_min = Signal(signed(ACT_WIDTH))
         run_max = Signal(signed(ACT_WIDTH))
@@ -173,11 +176,13 @@ class Window(wiring.Component):
                 run_min.eq(new_min), run_max.eq(new_max),
                 wr_addr.eq(Mux(wr_addr == depth - 1, 0, wr_addr + 1)),
                 wr_band.eq(wr_band + 1),
+                last_band.eq(wr_band == bands - 2),
             ]
-            with m.If(wr_band == bands - 1):
+            with m.If(last_band):
                 m.d.comb += mw.en.eq(1)
                 m.d.sync += [
                     wr_band.eq(0),
+                    last_band.eq(bands == 1),
                     wr_slot.eq(Mux(wr_slot == slots - 1, 0, wr_slot + 1)),
                     first_slots[0].eq(self._ring_back(wr_slot)),
                     first_slots[1].eq(self._ring_step(self._ring_back(wr_slot))),

@@ -39,7 +39,7 @@ from .protocol import (
 )
 from .uart import UARTRx, UARTTx, check_divisor
 
-__all__ = ["CRC16", "PACKET_LAYOUT", "REPLY_LAYOUT", "value_layout", "PacketParser",
+__all__ = ["CRC16", "CRCUser", "PACKET_LAYOUT", "REPLY_LAYOUT", "value_layout", "PacketParser",
            "CommandChecker", "PacketReceiver", "FrameBuffer", "ReplyTransmitter", "HostLink",
            "UARTHostLink", "EventTransmitter"]
 
@@ -48,6 +48,45 @@ __all__ = ["CRC16", "PACKET_LAYOUT", "REPLY_LAYOUT", "value_layout", "PacketPars
 #: Data followed by its CRC, most significant byte first, leaves the residue 0: that is what
 #: ``match_detected`` checks.
 CRC16 = crc.catalog.CRC16_CCITT_FALSE(data_width=8)
+
+
+class CRCUser(wiring.Signature):
+    """What a user of a :data:`CRC16` :class:`~amaranth.lib.crc.Processor` drives (``start``,
+    ``valid``, ``data``) and reads (``crc``, ``match_detected``), with the processor's meaning.
+
+    Two users that never feed the processor in the same packet may share one (:class:`HostLink`
+    shares the receiver's with the transmitter: a reply is sent only while its command's packet
+    is held, and the packet's check is over by then).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "start": Out(1), "valid": Out(1), "data": Out(8),
+            "crc": In(16), "match_detected": In(1),
+        })
+
+
+def _crc_port(component: wiring.Component, m: Module, shared: bool):
+    """The CRC a link stage uses: its ``crc`` port when ``shared``, else a processor of its
+    own (the ports have the same names)."""
+    if shared:
+        return component.crc
+    m.submodules.crc = processor = CRC16.create()
+    return processor
+
+
+def _share_crc(m: Module, first, second) -> None:
+    """One :data:`CRC16` processor for two :class:`CRCUser` ports that never feed it in the
+    same cycle: their strobes ORed, ``data`` from ``second`` while it feeds."""
+    m.submodules.crc = processor = CRC16.create()
+    m.d.comb += [
+        processor.start.eq(first.start | second.start),
+        processor.valid.eq(first.valid | second.valid),
+        processor.data.eq(Mux(second.valid, second.data, first.data)),
+    ]
+    for user in (first, second):
+        m.d.comb += [user.crc.eq(processor.crc), user.match_detected.eq(processor.match_detected)]
+
 
 #: Feature values and scores travel as int16 (:func:`kwshw.link.protocol.pack_values`).
 VALUE_WIDTH = 16
@@ -90,6 +129,8 @@ class PacketParser(wiring.Component):
         accepted.
     timeout : int
         Inter-byte timeout in clock cycles: a packet that stops for this long is TRUNCATED.
+    shared_crc : bool
+        Use a CRC processor outside (the ``crc`` port), not one of its own.
 
     Attributes
     ----------
@@ -101,6 +142,9 @@ class PacketParser(wiring.Component):
         The packet's TYPE, SEQ (0 if it ended before) and LEN (of a packet refused for its
         length, only LEN's low byte when no payload reaches 256 bytes), and its framing
         ``error``: 0, or BAD_CRC, BAD_LENGTH (LEN too large) or TRUNCATED.
+    crc : Out(CRCUser()), with ``shared_crc``
+        The CRC of each packet, from TYPE to its CRC's last byte; not fed from a packet's
+        end until it was taken.
 
     Notes
     -----
@@ -112,19 +156,21 @@ class PacketParser(wiring.Component):
     #: Bits of the inter-byte timer's low counter (see :meth:`_idle`).
     _TIMER_LOW_BITS = 8
 
-    def __init__(self, *, n_bands: int, timeout: int):
+    def __init__(self, *, n_bands: int, timeout: int, shared_crc: bool = False):
         self._n_bands = n_bands
         self._timeout = _check_timeout(timeout)
+        self._shared_crc = shared_crc
         super().__init__({
             "rx": In(stream.Signature(8)),
             "values": Out(stream.Signature(value_layout(n_bands), always_ready=True)),
             "packet": Out(stream.Signature(PACKET_LAYOUT)),
+            **({"crc": Out(CRCUser())} if shared_crc else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         max_payload = 2 * self._n_bands
-        m.submodules.crc = checker = CRC16.create()
+        checker = _crc_port(self, m, self._shared_crc)
         count = Signal(range(max_payload + 3))  # bytes of PAYLOAD and CRC received
         low = Signal(8)                         # low byte of the value being received
         payload = Signal()                      # the next byte is payload (count < LEN)
@@ -163,7 +209,7 @@ class PacketParser(wiring.Component):
         fsm.state.attrs["fsm_encoding"] = "one-hot"
         return m
 
-    def _hunt(self, m: Module, checker: crc.Processor) -> None:
+    def _hunt(self, m: Module, checker) -> None:
         """States HUNT and SYNC: look for the two SYNC bytes; the CRC starts after them."""
         rx_byte = self.rx.payload
         with m.State("HUNT"):
@@ -181,7 +227,7 @@ class PacketParser(wiring.Component):
                 with m.Elif(rx_byte != SYNC[0]):
                     m.next = "HUNT"
 
-    def _header(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
+    def _header(self, m: Module, checker, idle: Signal, count: Signal,
                 payload: Signal, crc_last: Signal, max_payload: int,
                 last_byte: tuple[Signal, Signal]) -> None:
         """States TYPE, SEQ, LEN-LO and LEN-HI: the header fields, byte by byte.
@@ -218,12 +264,15 @@ class PacketParser(wiring.Component):
         stored field on into the next state and the error (on iCE40 that chain was the
         longest path)."""
         low_any, low_big = Signal(), Signal()
-        with m.If(self.rx.valid & self.rx.ready):
+        # On every byte offered, taken or not: the states that do not take bytes (CRC, DONE)
+        # never read the flags, and a byte is offered until taken, so the flags are the same
+        # when read; the state decode then stays out of the registers' enable.
+        with m.If(self.rx.valid):
             m.d.sync += [low_any.eq(self.rx.payload.any()),
                          low_big.eq(self.rx.payload > min(max_payload, 255))]
         return low_any, low_big
 
-    def _body(self, m: Module, checker: crc.Processor, idle: Signal, count: Signal,
+    def _body(self, m: Module, checker, idle: Signal, count: Signal,
               low: Signal, payload: Signal, crc_last: Signal) -> None:
         """States BODY and CRC: the payload, passed on as values, then the CRC check."""
         # LEN-HI sent every LEN above the largest payload to DRAIN: here LEN fits in the
@@ -257,7 +306,7 @@ class PacketParser(wiring.Component):
         m.d.sync += self.packet.payload.error.eq(error)
         m.next = state
 
-    def _receive(self, m: Module, checker: crc.Processor, idle: Signal, field,
+    def _receive(self, m: Module, checker, idle: Signal, field,
                  next_state: str) -> None:
         """Take one byte of the packet into ``field`` (if any); the packet is TRUNCATED if the
         line goes idle first."""
@@ -292,7 +341,11 @@ class PacketParser(wiring.Component):
         # chain, which the placer splits, then ends in a register of its own.
         high_next = Signal.like(high)
         m.d.sync += high_next.eq(high + 1)
-        with m.If(self.rx.valid & self.rx.ready):
+        # A byte offered restarts the timer, taken or not: only the states that take every
+        # byte (`rx.ready` high) read `idle`, and a byte is offered until taken. The state's
+        # decode in this enable, into the timer's carry chains, was the longest path of the
+        # iCEBreaker build of a trained CNN (38.91 MHz, bench/results/main-command.json).
+        with m.If(self.rx.valid):
             m.d.sync += [low.eq(0), high.eq(0), idle.eq(0)]
         with m.Elif(~idle):
             m.d.sync += [low.eq(low + 1),
@@ -404,6 +457,8 @@ class PacketReceiver(wiring.Component):
         int16 values in a PUSH_FRAME.
     timeout : int
         Inter-byte timeout in clock cycles.
+    shared_crc : bool
+        The parser's CRC is outside (the ``crc`` port).
 
     Attributes
     ----------
@@ -415,21 +470,28 @@ class PacketReceiver(wiring.Component):
         The reply the packet calls for (SCORES: the values received are a frame to score), held
         until that reply was sent: the transfer marks its end, and ``rx`` is not read before
         it (the host waits for each reply).
+    crc : Out(CRCUser()), with ``shared_crc``
+        The parser's (:class:`PacketParser`).
     """
 
-    def __init__(self, *, n_bands: int, timeout: int):
+    def __init__(self, *, n_bands: int, timeout: int, shared_crc: bool = False):
         self._n_bands = n_bands
         self._timeout = _check_timeout(timeout)
+        self._shared_crc = shared_crc
         super().__init__({
             "rx": In(stream.Signature(8)),
             "values": Out(stream.Signature(value_layout(n_bands), always_ready=True)),
             "command": Out(stream.Signature(REPLY_LAYOUT)),
+            **({"crc": Out(CRCUser())} if shared_crc else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.parser = parser = PacketParser(n_bands=self._n_bands,
-                                                    timeout=self._timeout)
+                                                    timeout=self._timeout,
+                                                    shared_crc=self._shared_crc)
+        if self._shared_crc:
+            connect(m, parser.crc, flipped(self.crc))
         m.submodules.checker = checker = CommandChecker(self._n_bands)
         connect(m, flipped(self.rx), parser.rx)
         connect(m, parser.values, flipped(self.values))
@@ -521,10 +583,11 @@ class _SentCRC:
     path. Set ``start`` and ``valid`` as for a :class:`amaranth.lib.crc.Processor` fed with
     ``tx.payload``; the processor sees them, and the byte, one cycle later, so its ``crc``
     includes the last byte sent one cycle after that byte left (``pending`` until then).
+    ``generator`` is the CRC's ports (a processor or a :class:`CRCUser` port).
     """
 
-    def __init__(self, m: Module, tx: stream.Interface) -> None:
-        m.submodules.crc = self.generator = CRC16.create()
+    def __init__(self, m: Module, tx: stream.Interface, generator) -> None:
+        self.generator = generator
         self.start, self.valid, self.pending = Signal(), Signal(), Signal()
         byte = Signal(8)
         m.d.sync += [byte.eq(tx.payload), self.pending.eq(self.valid),
@@ -561,6 +624,8 @@ class ReplyTransmitter(wiring.Component):
     ----------
     ident : Ident
         The payload of IDENT_REPLY; ``ident.n_out`` scores make a SCORES payload.
+    shared_crc : bool
+        Use a CRC processor outside (the ``crc`` port), not one of its own.
 
     Attributes
     ----------
@@ -572,20 +637,24 @@ class ReplyTransmitter(wiring.Component):
     tx : Out(stream.Signature(8))
         Bytes to the host; each is offered two cycles after the one before was taken at the
         earliest (it is looked up into a register first), and ``valid`` is a register.
+    crc : Out(CRCUser()), with ``shared_crc``
+        The CRC of each reply, from TYPE on; fed only while a reply is offered.
     """
 
-    def __init__(self, ident: Ident):
+    def __init__(self, ident: Ident, *, shared_crc: bool = False):
         self._ident = ident
+        self._shared_crc = shared_crc
         super().__init__({
             "reply": In(stream.Signature(REPLY_LAYOUT)),
             "score": In(stream.Signature(signed(VALUE_WIDTH))),
             "tx": Out(stream.Signature(8)),
+            **({"crc": Out(CRCUser())} if shared_crc else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         max_reply = max(IDENT_SIZE, ERROR_SIZE, 2 * self._ident.n_out)
-        checksum = _SentCRC(m, self.tx)
+        checksum = _SentCRC(m, self.tx, _crc_port(self, m, self._shared_crc))
 
         length, last_index, empty, scores = self._reply_facts(m, max_reply)
         index = Signal(range(max(HEADER_SIZE, max_reply) + 1))
@@ -761,10 +830,14 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.receiver = receiver = PacketReceiver(n_bands=self._ident.n_bands,
-                                                          timeout=self._timeout)
+        m.submodules.receiver = receiver = PacketReceiver(
+            n_bands=self._ident.n_bands, timeout=self._timeout, shared_crc=True)
         m.submodules.frame = frame = FrameBuffer(self._ident.n_bands)
-        m.submodules.transmitter = transmitter = ReplyTransmitter(self._ident)
+        m.submodules.transmitter = transmitter = ReplyTransmitter(self._ident, shared_crc=True)
+        # The receiver checks a packet's CRC before its command is offered, and the transmitter
+        # computes the reply's only while the command is held (state REPLY below), so one
+        # processor serves both (on the iCEBreaker a second one was 51 LUTs and 16 flip-flops).
+        _share_crc(m, receiver.crc, transmitter.crc)
 
         connect(m, flipped(self.rx), receiver.rx)
         connect(m, receiver.values, frame.values)
@@ -926,7 +999,7 @@ class EventTransmitter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        checksum = _SentCRC(m, self.tx)
+        checksum = _SentCRC(m, self.tx, _crc_port(self, m, shared=False))
         seq = Signal(8)
         event = self.events.payload
         # The whole packet but its CRC as one constant-and-field vector, sent a byte at a time.

@@ -235,8 +235,9 @@ def test_saturate_equals_clamp_for_every_value(width_x):
 @pytest.mark.parametrize("bits", [4, 8])
 def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
     """Each shared multiplier's operands are the narrowest signed values holding both of its
-    products' operands: one bit more made the 8-bit reference's ``ST * A`` four ECP5
-    MULT18X18D and an adder tree (the longest path of its ULX3S build)."""
+    products' operands: one bit more made the 8-bit reference's ``ST * A`` 19 bits wide in
+    x, its 19th bit's partial products logic beside the ECP5 MULT18X18D (on the longest path
+    of its ULX3S build)."""
     from amaranth.back import rtlil
 
     from boards.dsp import multipliers

@@ -195,8 +195,9 @@ class Scaler(wiring.Component):
         the logic cells of the adder that ends a multiplier wider than one DSP; two
         registers loaded from the adder would each take cells of their own.
         """
-        # Exactly as wide as the operands need: a bit more on ECP5 made a 19 x 25 bit product
-        # of four MULT18X18D and an adder tree, the 8-bit ULX3S build's longest path.
+        # Exactly as wide as the operands need: one bit more made the 8-bit ST * A 19 x 25 bits,
+        # on ECP5 two MULT18X18D plus the 19th bit's partial products in logic, all added in
+        # the cycle of the product register (the 8-bit ULX3S build's longest path).
         x = Signal(signed(max(_signed_width(a[0]), _signed_width(b[0]))), name=f"{name}_x")
         y = Signal(signed(max(_signed_width(a[1]), _signed_width(b[1]))), name=f"{name}_y")
         m.d.sync += [x.eq(Mux(first, a[0], b[0])), y.eq(Mux(first, a[1], b[1]))]

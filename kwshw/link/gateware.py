@@ -78,7 +78,7 @@ def _crc_port(component: wiring.Component, m: Module, shared: bool):
 def _share_crc(m: Module, first, second) -> None:
     """One :data:`CRC16` processor for two :class:`CRCUser` ports that never feed it in the
     same cycle: their strobes ORed, ``data`` from ``second`` while it feeds."""
-    m.submodules.crc = processor = CRC16.create()
+    m.submodules.shared_crc = processor = CRC16.create()
     m.d.comb += [
         processor.start.eq(first.start | second.start),
         processor.valid.eq(first.valid | second.valid),

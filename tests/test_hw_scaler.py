@@ -232,6 +232,10 @@ def test_saturate_equals_clamp_for_every_value(width_x):
     assert not bad, bad[:5]
 
 
+#: The scaler's inputs that :class:`kwshw.arith.LayerWidths` counts as unsigned.
+UNSIGNED_FIELDS = {"acc", "psum", "st", "step"}
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
     """Each shared multiplier's operands are the narrowest signed values holding both of its
@@ -258,8 +262,8 @@ def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
     il = rtlil.convert(top, name="top", ports=ports)
 
     def signed_width(name: str) -> int:
-        unsigned_widths = {"acc": True, "psum": True, "st": True, "step": True}
-        return max(getattr(p.widths, name) for p in plans) + unsigned_widths.get(name, False)
+        # An unsigned field needs a sign bit more as a signed operand.
+        return max(getattr(p.widths, name) for p in plans) + (name in UNSIGNED_FIELDS)
 
     m1 = (max(signed_width("st"), signed_width("lo")),
           max(signed_width("acc"), signed_width("psum")))

@@ -307,6 +307,45 @@ def test_detector_rule_back_to_back():
     assert len(want) > 5 and fired == want
 
 
+@pytest.mark.parametrize("hold", [1, 2, 5, 8])
+def test_detector_led_is_lit_for_exactly_hold_cycles(hold):
+    """From the cycle of the ``detect`` pulse, ``hold`` cycles (the counter's sign bit is
+    the LED: off at -1, so 1, 2 and powers of two are the edges); a detection while lit
+    restarts the count."""
+    det = Detector([True, False], threshold=0, hold=hold)
+    lit = []
+
+    async def frame(ctx, scores):
+        ctx.set(det.valid, 1)
+        for s in scores:
+            ctx.set(det.score, s)
+            await ctx.tick()
+            lit.append((ctx.get(det.detect), ctx.get(det.led)))
+        ctx.set(det.valid, 0)
+
+    async def bench(ctx):
+        await frame(ctx, [50, 10])          # a detection
+        for _ in range(hold + 6):
+            await ctx.tick()
+            lit.append((ctx.get(det.detect), ctx.get(det.led)))
+        await frame(ctx, [50, 10])          # and two, the second while the first is lit
+        await frame(ctx, [50, 10])
+        for _ in range(hold + 8):
+            await ctx.tick()
+            lit.append((ctx.get(det.detect), ctx.get(det.led)))
+
+    sim = Simulator(det)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    pulses = [k for k, (d, _) in enumerate(lit) if d]
+    assert len(pulses) == 3
+    want = [False] * len(lit)
+    for k in pulses:
+        want[k:k + hold] = [True] * hold
+    assert [bool(led) for _, led in lit] == want[:len(lit)]
+
+
 # --- Programming ---------------------------------------------------------------------------------
 
 def _fake_build(tmp_path, board):

@@ -152,11 +152,12 @@ class Scaler(wiring.Component):
         # Cycles 5, 6: M2's operands XLO, WSR then RM, VR; cycles 6, 7: T1 = XLO * WSR and
         # T2 = RM * VR; cycle 8: Z.
         # Z is computed k_l bits further left and shifted k_l bits more (`z_offsets`).
-        t1, t2 = self._shared_multiply(m, "m2", valid[5], (self.xlo, wsr), (self.step, vr))
+        # T1 is aligned before it waits for T2 (`_shared_multiply`'s ``first_shifts``).
         ks = z_offsets(plans)
+        t1_al, t2 = self._shared_multiply(
+            m, "m2", valid[5], (self.xlo, wsr), (self.step, vr),
+            first_shifts=[p.shifts.align1 + k for p, k in zip(plans, ks, strict=True)])
         z = Signal(signed(max(p.widths.z + max(k, 0) for p, k in zip(plans, ks, strict=True))))
-        t1_al, _ = select_rshift_round(m, self.layer, t1, [-(p.shifts.align1 + k)
-                                                           for p, k in zip(plans, ks, strict=True)])
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-(p.shifts.align2 + k)
                                                            for p, k in zip(plans, ks, strict=True)])
         m.d.sync += z.eq(t1_al + t2_al)
@@ -183,11 +184,13 @@ class Scaler(wiring.Component):
         return m
 
     def _shared_multiply(self, m: Module, name: str, first: Value,
-                         a: tuple[Value, Value], b: tuple[Value, Value]) -> tuple[Signal, Signal]:
+                         a: tuple[Value, Value], b: tuple[Value, Value], *,
+                         first_shifts: Sequence[int] | None = None) -> tuple[Value, Signal]:
         """One multiplier for two products of a column: operands ``a`` taken while ``first``,
         ``b`` in the cycle after (columns are at least two cycles apart). Returns both
         products two cycles after ``b`` was taken: the second from the multiplier's register,
-        the first one register further on.
+        the first one register further on, shifted left by ``first_shifts[layer]`` when
+        given.
 
         The operands are registered before the multiplier, so no block RAM output (the
         constant ROM's) and no multiplexer share a path with it; a DSP block takes these
@@ -203,8 +206,16 @@ class Scaler(wiring.Component):
         m.d.sync += [x.eq(Mux(first, a[0], b[0])), y.eq(Mux(first, a[1], b[1]))]
         # A signal, so that the RTLIL holds one multiplier cell, not one per use.
         product = Signal(signed(len(x) + len(y)), name=name)
-        held = Signal(signed(len(a[0]) + len(a[1]) + 1), name=f"{name}_a")
-        m.d.sync += [product.eq(x * y), held.eq(product)]
+        m.d.sync += product.eq(x * y)
+        first_product, widen = product[:len(a[0]) + len(a[1]) + 1].as_signed(), 0
+        if first_shifts is not None:
+            # The shift's multiplexer sits in front of the held register, which then shares
+            # its logic cells; held as is, the register was a flip-flop per cell on iCE40.
+            first_product, _ = select_rshift_round(m, self.layer, first_product,
+                                                   [-s for s in first_shifts])
+            widen = max(first_shifts)
+        held = Signal(signed(len(a[0]) + len(a[1]) + 1 + widen), name=f"{name}_a")
+        m.d.sync += held.eq(first_product)
         return held, product
 
 

@@ -458,3 +458,18 @@ def test_area_points_take_optional_bits():
     for bad in ("ulx3s-85f:cnn", "ulx3s-85f:rnn:8", "ulx3s-85f:cnn:8:8:1", "x:cnn:8:b"):
         with pytest.raises(argparse.ArgumentTypeError):
             area._point(bad)
+
+
+def test_train_speed_times_the_trainers_loops(tmp_path):
+    """A tiny run of ``bench/train_speed.py``: both loops timed, the trainer's thread count
+    recorded, the result file with its provenance."""
+    pytest.importorskip("torch")
+    import train_speed
+
+    assert train_speed.main(["--windows", "300", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "train-speed.json").read_text())
+    _check_meta(data["meta"])
+    assert data["windows"] == 300 and data["epochs"] == 1 and data["threads"] >= 1
+    assert data["float_s_per_epoch"] > 0 and data["qat4_s_per_epoch"] > 0
+    with pytest.raises(SystemExit):
+        train_speed.main(["--epochs", "0", "--out", str(tmp_path)])

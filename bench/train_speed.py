@@ -3,13 +3,13 @@
 ::
 
     python bench/train_speed.py                    # -> bench/results/train-speed.json
-    python bench/train_speed.py --windows 43750 --epochs 2
+    python bench/train_speed.py --windows 20000 --epochs 1
 
 The CNN recipe's float training (:func:`kwshw.train.trainer.train_float`) and its 4-bit QAT
 fine-tuning with distillation (:func:`~kwshw.train.trainer.finetune_qat`), at the trainer's
 thread count and passive OpenMP waiting, on random windows of the recipe's input size (speed
-does not depend on the values), as many as the README's main command trains on (43,750:
-11,250 clips, two augmented copies, 10,000 stream windows). Nothing else should run on the
+does not depend on the values), as many as the README's main command trains on (57,841:
+windows of 11,250 clips and of two augmented copies of each, and 10,000 stream windows). Nothing else should run on the
 machine meanwhile; the machine is shared, so compare runs of one session, not across days.
 """
 
@@ -27,7 +27,7 @@ from kwshw.features import FeatureConfig, Normalizer
 from kwshw.train.trainer import TrainConfig, TrainData, finetune_qat, train_float
 
 #: Training windows of the README's main command (model meta ``train_examples``).
-MAIN_COMMAND_WINDOWS = 43_750
+MAIN_COMMAND_WINDOWS = 57_841
 
 
 def time_loops(windows: int, epochs: int) -> dict:

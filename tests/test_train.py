@@ -17,6 +17,7 @@ from kwshw.train.qat import (  # noqa: E402
     expand_time_conv,
     fake_quant_act,
     fake_quant_weight,
+    round_half_up,
     weight_grid,
 )
 from kwshw.train.trainer import TrainConfig, TrainData, export, finetune_qat, train_float  # noqa: E402
@@ -29,6 +30,24 @@ def _weights(rng, n_in, n_out, constant_cols=()):
     for j in constant_cols:
         w[:, j] = w[0, j]
     return w
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensor_round_half_up_equals_the_contract(dtype):
+    """QAT's ``floor(x + 1/2)`` is the contract's ``(x + 0.5) // 1`` on every finite value:
+    ties (halves, negative ones too), values next to ties, integers, huge values. (On an
+    infinity the floor division gives NaN, the floor the infinity; no activation or weight
+    is infinite.)"""
+    rng = np.random.default_rng(0)
+    halves = np.arange(-2000, 2001) / 2.0
+    near = np.nextafter(halves, np.inf), np.nextafter(halves, -np.inf)
+    values = np.concatenate([halves, *near, rng.normal(0, 1e3, 20_000),
+                             rng.normal(0, 1, 20_000) * 10.0 ** rng.uniform(-8, 30, 20_000),
+                             [0.0, -0.0, 2.0**52, -2.0**52, 2.0**60, -2.0**60]])
+    x = torch.tensor(values, dtype=dtype)
+    want = arith.round_half_up(x)
+    assert want.dtype == round_half_up(x).dtype
+    assert torch.equal(round_half_up(x), want)
 
 
 @pytest.mark.parametrize("bits", range(2, 9))

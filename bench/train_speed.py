@@ -9,8 +9,9 @@ The CNN recipe's float training (:func:`kwshw.train.trainer.train_float`) and it
 fine-tuning with distillation (:func:`~kwshw.train.trainer.finetune_qat`), at the trainer's
 thread count and passive OpenMP waiting, on random windows of the recipe's input size (speed
 does not depend on the values), as many as the README's main command trains on (57,841:
-windows of 11,250 clips and of two augmented copies of each, and 10,000 stream windows). Nothing else should run on the
-machine meanwhile; the machine is shared, so compare runs of one session, not across days.
+windows of 11,250 clips and of two augmented copies of each, and 10,000 stream windows).
+Nothing else should run on the machine meanwhile; the machine is shared, so compare runs of
+one session, not across days.
 """
 
 from __future__ import annotations

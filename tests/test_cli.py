@@ -126,7 +126,7 @@ def test_all_boards_option(tmp_path, monkeypatch, capsys):
     seen = {}
 
     def fake_run_all(data, out, **kwargs):
-        seen["boards"] = kwargs["boards"]
+        seen["boards"], seen["jobs"] = kwargs["boards"], kwargs["jobs"]
         return {"ok": True}
 
     monkeypatch.setattr(pipeline, "run_all", fake_run_all)
@@ -136,6 +136,11 @@ def test_all_boards_option(tmp_path, monkeypatch, capsys):
                          (["ulx3s-85f", "icebreaker:2"], [("ulx3s-85f", 8), ("icebreaker", 2)])):
         assert cli.main([*base, "--boards", *boards]) == 0
         assert seen.pop("boards") == want, boards
+        assert seen.pop("jobs") is None
+    assert cli.main([*base, "--jobs", "1"]) == 0 and seen.pop("jobs") == 1
+    assert seen.pop("boards") == pipeline.DEFAULT_BOARDS
+    r = run(*base, "--jobs", "0")
+    assert r.returncode == 2 and "must be at least 1, not 0" in r.stderr
     assert cli.main([*base, "--boards", "nosuchboard"]) == 2
     assert "unknown board 'nosuchboard'" in capsys.readouterr().err
     for bad in ("icebreaker:0", "icebreaker:x"):

@@ -1,6 +1,8 @@
 """``kwshw all`` (:func:`kwshw.app.pipeline.run_all`): the order of its steps, the summary it
 returns and writes, and how failures show in it. Every step's library call is replaced by a
-stand-in, so this runs no training, simulator or synthesis."""
+stand-in, so this runs no training, simulator or synthesis (the stand-in builds run in this
+process: ``jobs=1``); the worker-process builds are tested on real builds that the fit check
+refuses."""
 
 from __future__ import annotations
 
@@ -76,13 +78,13 @@ def test_run_all_with_a_given_model(calls, tmp_path):
     modelfile.save(random_model(4, [200, 32, 16, 12], seed=1), model_path)
     out, logs = tmp_path / "out", []
     s = pipeline.run_all(tmp_path / "data", out, lanes=4, frames=7, simulator="icarus",
-                         model_path=model_path, log=logs.append)
+                         model_path=model_path, jobs=1, log=logs.append)
     assert c.order == [("evaluate", "validation", ("golden", "float")), ("generate", 4),
                        ("sim", 4, "icarus", 7), ("build", "ulx3s-85f", 8, "ulx3s-85f-4b", "auto"),
                        ("build", "icebreaker", 4, "icebreaker-4b", "auto")]
     assert list(s) == ["data", "out", "steps", "model", "accuracy", "verilog", "sim", "builds",
                        "total_s", "ok"]
-    assert list(s["steps"]) == ["eval_s", "generate_s", "sim_s"]
+    assert list(s["steps"]) == ["eval_s", "generate_s", "sim_s", "builds_s"]
     assert s["model"]["path"] == str(model_path)
     assert s["model"]["sha256"] == modelfile.load(model_path).sha256
     assert s["accuracy"] == {"golden": 0.5, "float": 0.75}
@@ -98,6 +100,8 @@ def test_run_all_with_a_given_model(calls, tmp_path):
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(s))
     assert json.loads((out / "eval" / "results.json").read_text())["task"] == "speech_commands"
     assert logs[0] == "==> evaluate on speakers not used for training"
+    assert "==> build ulx3s-85f, icebreaker (1 at a time)" in logs
+    assert "    ulx3s-85f: 60.0 MHz fmax, clock 25 MHz (" in "\n".join(logs)
     assert "not built: icebreaker does not fit" in pipeline.format_summary(s)
 
 
@@ -105,7 +109,7 @@ def test_run_all_trains_and_reports_a_mismatch(calls, tmp_path):
     c = calls(sim_ok=False)
     logs = []
     s = pipeline.run_all(tmp_path / "data", tmp_path, bits=8, epochs=2, seed=3, boards=(),
-                         log=logs.append)
+                         jobs=1, log=logs.append)
     assert c.order[0] == ("train", "cnn", 8, 2, 3) and [o[0] for o in c.order[1:]] == [
         "evaluate", "generate", "sim"]
     assert list(s["steps"]) == ["train_s", "eval_s", "generate_s", "sim_s"]
@@ -113,3 +117,22 @@ def test_run_all_trains_and_reports_a_mismatch(calls, tmp_path):
     assert s["builds"] == [] and s["ok"] is False
     assert "    MISMATCH: frame 3, score 7: 5 != 6" in logs
     assert logs.index("    MISMATCH: frame 3, score 7: 5 != 6") == len(logs) - 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_builds_keep_the_boards_order_and_their_refusals(tmp_path, workers):
+    # The 8-bit reference network fits neither board, so both builds stop at the fit check
+    # (a real build takes minutes): what is tested is the pool, the order and the errors.
+    model = random_model(8)
+    boards_ = [("icebreaker", 4), ("ulx3s-12f", 8)]
+    logs: list[str] = []
+    seconds, entries = pipeline._build_all(model, boards_, tmp_path, None, logs.append, workers)
+    assert [(e["board"], e["lanes"]) for e in entries] == boards_
+    assert "1,731,584 weight bits" in entries[0]["error"]
+    assert "iCE40UP5K SPRAM" in entries[0]["error"]
+    assert "LFE5U-12F block RAM" in entries[1]["error"]
+    assert all(e["build_s"] >= 0 for e in entries) and seconds >= 0
+    assert logs[0] == f"==> build icebreaker, ulx3s-12f ({workers} at a time)"
+    assert sorted(line.split(":")[0].strip() for line in logs[1:3]) == ["icebreaker",
+                                                                        "ulx3s-12f"]
+    assert all("not built" in line for line in logs[1:3])

@@ -217,6 +217,17 @@ def _all_clock(text: str) -> float | str | None:
     return None if text == "board" else _clock(text)
 
 
+def _positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from boards.build import build, format_report
     from boards.errors import BuildError
@@ -456,7 +467,8 @@ def cmd_all(args: argparse.Namespace) -> int:
     boards = DEFAULT_BOARDS if args.boards is None else _board_list(args.boards)
     s = run_all(args.data, args.out, recipe=args.recipe, bits=args.bits, lanes=args.lanes,
                 boards=boards, frames=args.frames, simulator=args.simulator,
-                epochs=args.epochs, seed=args.seed, model_path=args.model, clock=args.clock)
+                epochs=args.epochs, seed=args.seed, model_path=args.model, clock=args.clock,
+                jobs=args.jobs)
     print()
     print(format_summary(s))
     return 0 if s["ok"] else 1
@@ -748,6 +760,9 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                         "fastest clock its PLL makes within 90%% of the design's fmax, found "
                         "by a first build at the board's clock; board: the board's clock, "
                         "one build each)")
+    p.add_argument("--jobs", "-j", type=_positive_int, default=None, metavar="N",
+                   help="boards built at a time, each in its own process (default: one per "
+                        "core; a build is single-threaded)")
     p.set_defaults(func=cmd_all)
 
 

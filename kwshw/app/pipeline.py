@@ -11,8 +11,11 @@ and records what they return.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .. import modelfile
@@ -46,7 +49,7 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
             frames: int = 200,
             simulator: str = "verilator", epochs: int | None = None, seed: int = 0,
             model_path: str | Path | None = None, clock: float | str | None = "auto",
-            log: Callable[[str], None] = print) -> dict:
+            jobs: int | None = None, log: Callable[[str], None] = print) -> dict:
     """Run the whole job and return the summary (also written to ``out/summary.json``).
 
     Parameters
@@ -76,6 +79,8 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
         Design clock of the builds in Hz (``boards.build.build``'s ``sys_clk_hz``): by
         default ``"auto"``, each board at the fastest clock its PLL makes within 90% of the
         design's fmax; None: the board's own clock (docs/boards.md).
+    jobs : int, optional
+        Boards built at a time, each in its own process; by default one per core.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,8 +97,10 @@ def run_all(data: str | Path, out: str | Path, *, recipe: str = "cnn", bits: int
     steps["generate_s"], summary["verilog"] = _generate(model, lanes, out / "verilog", log)
     steps["sim_s"], summary["sim"] = _simulate(model, lanes, simulator, seed, frames,
                                                out / "sim", log)
-    summary["builds"] = [_build(model, board, board_lanes, out / "build", clock, log)
-                         for board, board_lanes in boards]
+    summary["builds"] = []
+    if boards:
+        steps["builds_s"], summary["builds"] = _build_all(model, boards, out / "build", clock,
+                                                          log, jobs)
     summary["total_s"] = round(time.monotonic() - t_start, 1)
     summary["ok"] = bool(summary["sim"]["ok"]) and all("error" not in b
                                                        for b in summary["builds"])
@@ -151,19 +158,57 @@ def _simulate(model: modelfile.Model, lanes: int, simulator: str, seed: int, fra
         "first_mismatch_text", "cycles_per_frame", "frames_per_second", "wave")}
 
 
+def _build_all(model: modelfile.Model, boards: Sequence[tuple[str, int]], build_root: Path,
+               clock: float | str | None, log: Callable[[str], None],
+               workers: int | None = None) -> tuple[float, list]:
+    """Build every board's bitstream, ``workers`` at a time (by default as many as there are
+    cores); returns the seconds it took and the summary entries, in the order of ``boards``.
+
+    Each build is one single-threaded synthesis and place-and-route, so two boards on two
+    cores take the time of the slower one. The builds run in spawned processes ("fork" is
+    unsafe after training has started torch's threads) and do not share any file.
+    """
+    if workers is None:
+        workers = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    workers = max(1, min(len(boards), workers))
+    names = ", ".join(board for board, _ in boards)
+    entries: list = [None] * len(boards)
+    with _step(log, f"build {names} ({workers} at a time)") as st:
+        if workers == 1:
+            for i, (board, lanes) in enumerate(boards):
+                entries[i] = _log_build(log, _build(model, board, lanes, build_root, clock))
+        else:
+            with ProcessPoolExecutor(max_workers=workers,
+                                     mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_build, model, board, lanes, build_root, clock): i
+                           for i, (board, lanes) in enumerate(boards)}
+                for fut in as_completed(futures):
+                    entries[futures[fut]] = _log_build(log, fut.result())
+    return st.seconds, entries
+
+
+def _log_build(log: Callable[[str], None], entry: dict) -> dict:
+    log(f"    {entry['board']}: "
+        + (f"not built: {entry['error']}" if "error" in entry else
+           f"{entry['fmax_mhz']} MHz fmax, clock {entry['clock_mhz']:g} MHz")
+        + f" ({entry['build_s']} s)")
+    return entry
+
+
 def _build(model: modelfile.Model, board: str, lanes: int, build_root: Path,
-           clock: float | str | None, log: Callable[[str], None]) -> dict:
+           clock: float | str | None) -> dict:
     """Build one board's bitstream; its summary entry (with ``error`` if it failed)."""
     from boards.build import build
 
-    with _step(log, f"build {board} ({lanes} lanes)") as st:
-        try:
-            b = build(board, model, lanes=lanes, out_dir=build_root / f"{board}-{model.bits}b",
-                      sys_clk_hz=clock)
-            entry = _build_entry(b)
-        except Exception as e:  # a refused or failed build is a result, not a crash
-            entry = {"board": board, "lanes": lanes, "error": str(e)}
-    entry["build_s"] = st.seconds
+    t0 = time.monotonic()
+    try:
+        b = build(board, model, lanes=lanes, out_dir=build_root / f"{board}-{model.bits}b",
+                  sys_clk_hz=clock)
+        entry = _build_entry(b)
+    except Exception as e:  # a refused or failed build is a result, not a crash
+        entry = {"board": board, "lanes": lanes, "error": str(e)}
+    entry["build_s"] = round(time.monotonic() - t0, 1)
     return entry
 
 

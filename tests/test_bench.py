@@ -461,15 +461,21 @@ def test_area_points_take_optional_bits():
 
 
 def test_train_speed_times_the_trainers_loops(tmp_path):
-    """A tiny run of ``bench/train_speed.py``: both loops timed, the trainer's thread count
-    recorded, the result file with its provenance."""
+    """A tiny run of ``bench/train_speed.py``: both loops timed at each thread count, the
+    trainer's own at the top level, the result file with its provenance."""
     pytest.importorskip("torch")
     import train_speed
 
     assert train_speed.main(["--windows", "300", "--epochs", "1", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "train-speed.json").read_text())
     _check_meta(data["meta"])
-    assert data["windows"] == 300 and data["epochs"] == 1 and data["threads"] >= 1
-    assert data["float_s_per_epoch"] > 0 and data["qat4_s_per_epoch"] > 0
-    with pytest.raises(SystemExit):
-        train_speed.main(["--epochs", "0", "--out", str(tmp_path)])
+    assert data["windows"] == 300 and data["epochs"] == 1
+    assert data["threads"] == train_speed.TrainConfig.threads
+    assert set(data["by_threads"]) == {"1", "2"}
+    for run in data["by_threads"].values():
+        assert run["float_s_per_epoch"] > 0 and run["qat4_s_per_epoch"] > 0
+    own = data["by_threads"][str(train_speed.TrainConfig.threads)]
+    assert data["float_s_per_epoch"] == own["float_s_per_epoch"]
+    for bad in (["--epochs", "0"], ["--threads", "0"]):
+        with pytest.raises(SystemExit):
+            train_speed.main([*bad, "--out", str(tmp_path)])

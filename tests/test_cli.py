@@ -154,6 +154,10 @@ def test_train_window_option():
     args = parser.parse_args(["train", "-o", "m.kwm", "--window", "49,2,2"])
     assert args.window == {"context": 49, "stride": 2, "smooth": 2}
     assert parser.parse_args(["train", "-o", "m.kwm"]).window is None  # the default window
+    assert parser.parse_args(["train", "-o", "m.kwm"]).threads is None  # the recipe's (1)
+    assert parser.parse_args(["train", "-o", "m.kwm", "--threads", "2"]).threads == 2
+    r = run("train", "-o", "m.kwm", "--threads", "0")
+    assert r.returncode == 2 and "must be at least 1, not 0" in r.stderr
     r = run("train", "-o", "m.kwm", "--window", "49,0,2")
     assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
 

@@ -281,6 +281,24 @@ def test_training_is_reproducible_with_a_seed():
     assert not np.array_equal(c.numpy_params()[0][0], a.numpy_params()[0][0])
 
 
+def test_training_runs_at_the_configured_thread_count():
+    """``TrainConfig.threads`` is what the loops run at (the model's bits depend on it) and
+    what the model file records, once, in ``meta["threads"]``."""
+    data = _synthetic_data()
+    before = torch.get_num_threads()
+    try:
+        for n in (2, 1):
+            cfg = TrainConfig(**{**_FAST.__dict__, "epochs": 1, "threads": n})
+            net, _ = train_float(data, cfg, progress=False)
+            assert torch.get_num_threads() == n
+        meta = export(net, data, 8, cfg, progress=False).meta
+        assert meta["threads"] == 1 and "threads" not in meta["config"]
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        TrainConfig(threads=0)
+
+
 def test_training_learns_and_qat_keeps_accuracy():
     data = _synthetic_data(n=600)
     cfg = TrainConfig(**{**_FAST.__dict__, "epochs": 15, "qat_epochs": 5})

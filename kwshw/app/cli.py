@@ -435,7 +435,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("no data: pass --data or set KWSHW_DATA")
     # Options left out keep the recipe's values (TrainConfig is their one definition).
     given = {k: v for k, v in (("epochs", args.epochs), ("qat_epochs", args.qat_epochs),
-                               ("copies", args.copies), ("unknown_weight", args.unknown_weight))
+                               ("copies", args.copies), ("unknown_weight", args.unknown_weight),
+                               ("threads", args.threads))
              if v is not None}
     if args.hidden is not None:
         given["hidden"] = tuple(args.hidden)
@@ -731,6 +732,9 @@ def _add_training_commands(sub, shared: _Shared) -> None:
                         "of the float64 front end; recorded in the model file "
                         "(docs/features.md)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="PyTorch threads (default 1: the fastest for the recipes' small "
+                        "layers; the model's bits depend on it, docs/training.md)")
     p.add_argument("-o", "--out", required=True, help="model file to write (.kwm)")
     p.set_defaults(func=cmd_train)
 

@@ -124,10 +124,18 @@ class TrainConfig:
     #: (:func:`kwshw.corpora.general_speech_phrases`), when the data folder has it.
     general_speech: bool = True
     seed: int = 0
+    #: PyTorch threads of the training loops (the model's bits depend on it: reductions split
+    #: differently). The recipes' layers are small (batches of 128 windows, at most 1,000 x
+    #: 176 weights), so a second thread only adds synchronisation: on the 2-core machine one
+    #: thread trains the CNN recipe's epoch in 6.1 s against 8.9 s with two passive threads,
+    #: and is not slowed by a build beside it (docs/training.md, ``bench/train_speed.py``).
+    threads: int = 1
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
     validate: bool = True
 
     def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if not self.unknown_weight > 0:
             raise ValueError(f"unknown_weight must be > 0, got {self.unknown_weight}")
         if self.convs is not None and self.time_conv is not None:
@@ -170,6 +178,7 @@ class TrainConfig:
             del d["label_smoothing"]
         if self.unknown_weight == 1.0:
             del d["unknown_weight"]
+        del d["threads"]  # the meta's own "threads" records it, as before the field existed
         d["augmentation"] = {k: list(v) if isinstance(v, tuple) else v
                              for k, v in asdict(self.augmentation).items()}
         return d
@@ -188,13 +197,9 @@ def resolve_corpus(data_root: str | os.PathLike, task: str) -> Path:
     return resolve_root(data_root, task)
 
 
-def _threads() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _seed(seed: int) -> None:
+def _seed(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(threads)
     # Late in training Adam's second moments underflow to subnormal floats, which the CPU
     # handles 10-100x slower; flushing them to zero keeps epochs at a constant speed.
     torch.set_flush_denormal(True)
@@ -426,7 +431,7 @@ def new_network(data: TrainData, config: TrainConfig) -> Network:
 def train_float(data: TrainData, config: TrainConfig = TrainConfig(),  # noqa: B008
                 progress: bool = True) -> tuple[Network, list[float]]:
     """Train the float network; returns it (in eval mode) and the loss of every epoch."""
-    _seed(config.seed)
+    _seed(config.seed, config.threads)
     net = new_network(data, config)
     losses = _fit(net, data, config, epochs=config.epochs, lr=config.lr, seed=config.seed,
                   desc="float", progress=progress)
@@ -445,7 +450,7 @@ def finetune_qat(net: Network, data: TrainData, bits: int,
     the float training has converged, costs held-out accuracy; docs/training.md).
     """
     seed = config.seed + 1000 + bits
-    _seed(seed)
+    _seed(seed, config.threads)
     q = copy.deepcopy(net)
     q.bits = bits
     teacher = None
@@ -509,7 +514,7 @@ def export(net: Network, data: TrainData, bits: int, config: TrainConfig = Train
         "qat": net.bits is not None,
         **data.info,
         "torch": torch.__version__,
-        "threads": _threads(),
+        "threads": config.threads,
         "static_ranges": static_ranges(ws, bs, data.x_clean, **shape),
         **(meta or {}),
     }

@@ -314,6 +314,14 @@ def _standalone(res: dict) -> list[str]:
     return out
 
 
+def _builds_step(steps: dict) -> str:
+    """The main command's board builds as one step (summaries from ``27a2015`` on, where
+    ``kwshw all`` builds the boards in parallel processes)."""
+    if "builds_s" not in steps:
+        return ""
+    return f", board builds {steps['builds_s']:,.0f} s (side by side, one per core)"
+
+
 def _main_command(res: dict) -> list[str]:
     """The README's main command on a fresh clone (main-command.json)."""
     r = res.get("main-command")
@@ -328,7 +336,7 @@ def _main_command(res: dict) -> list[str]:
            f"{steps.get('eval_s', 0):,.0f} s, Verilog {steps.get('generate_s', 0):,.0f} s, "
            f"Verilator check {steps.get('sim_s', 0):,.0f} s "
            f"({check.get('frames_checked', 0)} real frames, {check.get('mismatches', '?')} "
-           f"mismatches). The {s['model']['bits']}-bit CNN: top-1 "
+           f"mismatches){_builds_step(steps)}. The {s['model']['bits']}-bit CNN: top-1 "
            f"{_pct(acc.get('golden'))} integer golden model, {_pct(acc.get('float'))} float, "
            "on the validation speakers. Each board is built at its design's own clock "
            "(`--clock auto`):", ""]

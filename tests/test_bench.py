@@ -447,6 +447,9 @@ def test_readme_main_command_section():
     assert "**25.0 min**" in text and "0 mismatches" in text and "81.6%" in text
     assert "| icebreaker | 4 | 36 MHz | 42.88 MHz | yes | 3,490/5,280 | 7/8 | 20/30 + 4/4 SPRAM |" \
         in text
+    assert "board builds" not in text  # a summary from before the builds ran side by side
+    summary["steps"]["builds_s"] = 211.9
+    assert "board builds 212 s (side by side" in "\n".join(readme._main_command(res))
     assert "not measured yet" in "\n".join(readme._main_command({}))
 
 

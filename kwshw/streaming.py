@@ -111,43 +111,40 @@ def stream_layers(plans: Sequence[LayerPlan], frames: np.ndarray,
     hop may not use yet), a dense layer's output (the golden model's on the window).
 
     The last layer's is :func:`stream_network`; the accelerator's trace port shows these.
+
+    Every hop's newest position depends on earlier hops' *inputs* only, never on their
+    outputs through a state, so each layer runs once over all hops (one batch per layer, as
+    fast as NumPy goes) rather than hop by hop: convolution ``k``'s newest position at hop
+    ``t`` is the layer on its inputs at hops ``t - taps``, and the dense layers' input at hop
+    ``t`` is the last convolution's outputs at hops ``t - window_ages``. The past before the
+    first hop is that many zero frames, whose outputs are the layers' rest vectors
+    (:func:`rest_vectors`): the state the accelerator's histories start in.
     """
     timing = layer_timing(plans, hop_stride)
     n_conv = sum(t is not None for t in timing)
     if any(t is None for t in timing[:n_conv]):
         raise ValueError("streaming needs the convolutions before the dense layers")
-    histories = _initial_histories(plans, timing, n_conv)
-    outs: list[list[np.ndarray]] = [[] for _ in plans]
-    for frame in np.asarray(frames, np.int64):
-        x = frame
-        if n_conv:
-            _push(histories, 0, frame)
-            for k in range(n_conv):
-                patch = histories[k][-1 - timing[k].taps].reshape(-1)
-                y = golden.run_layer(plans[k], patch[None, :]).y[0]
-                outs[k].append(y)
-                _push(histories, k + 1, y)
-            x = histories[n_conv][-1 - timing[n_conv - 1].window_ages].reshape(-1)
-        for k in range(n_conv, len(plans)):
-            x = golden.run_layer(plans[k], x[None, :]).y[0]
-            outs[k].append(x)
-    return [np.array(o) for o in outs]
+    x = np.asarray(frames, np.int64)
+    n_hops = len(x)
+    outs: list[np.ndarray] = []
+    if n_conv:
+        depth = sum(int(t.taps.max()) for t in timing[:n_conv]) + \
+            int(timing[n_conv - 1].window_ages.max())
+        x = np.concatenate([np.zeros((depth, x.shape[1]), np.int64), x])
+        for k in range(n_conv):
+            x = golden.run_layer(plans[k], _at_ages(x, timing[k].taps)).y
+            outs.append(x[len(x) - n_hops:])
+        x = _at_ages(x, timing[n_conv - 1].window_ages)
+    for k in range(n_conv, len(plans)):
+        x = golden.run_layer(plans[k], x).y
+        outs.append(x)
+    return outs
 
 
-def _initial_histories(plans: Sequence[LayerPlan], timing: Sequence[LayerTiming | None],
-                       n_conv: int) -> list[np.ndarray]:
-    """History ``k`` holds the input steps of convolution ``k`` (``n_conv``: the last one's
-    outputs), oldest first, as deep as its reader's oldest age; filled with the rest state."""
-    if not n_conv:
-        return []
-    depths = [int(timing[k].taps.max()) + 1 for k in range(n_conv)]
-    depths.append(int(timing[n_conv - 1].window_ages.max()) + 1)
-    rests = [np.zeros(plans[0].in_geometry.channels, np.int64)] + rest_vectors(plans)[:n_conv]
-    return [np.tile(rest, (depth, 1)) for rest, depth in zip(rests, depths, strict=True)]
-
-
-def _push(histories: list[np.ndarray], k: int, vector: np.ndarray) -> None:
-    histories[k] = np.concatenate([histories[k][1:], vector[None, :]])
+def _at_ages(steps: np.ndarray, ages: np.ndarray) -> np.ndarray:
+    """Row ``t`` (from ``max(ages)`` on): the rows ``t - ages`` of ``steps``, concatenated."""
+    t = np.arange(int(ages.max()), len(steps))
+    return steps[t[:, None] - ages[None, :]].reshape(len(t), -1)
 
 
 def macs_per_hop(plans: Sequence[LayerPlan]) -> dict[str, int]:

@@ -70,11 +70,11 @@ from .evaluate import (
     model_normalizer,
     offset_threshold,
     posteriors,
-    run_windows,
+    run_stream,
     save_figure,
     smooth,
 )
-from .features import FeatureConfig, stack_windows
+from .features import FeatureConfig
 from .frontends import lfbe
 
 __all__ = [
@@ -671,9 +671,8 @@ def stream_posteriors(model, stream: Stream | np.ndarray, mode: str = "golden",
         # Rows before `a - lo` only serve as history: their own smoothing may be cut short,
         # but the windows of frames a..b-1 never reach them unless lo is the stream's start.
         first = max(0, a - (cfg.span - 1)) - lo
-        x = stack_windows(norm.apply(feats[first:]), cfg,
-                          np.arange(a - lo - first, b - lo - first))
-        out.append(posteriors(run_windows(model, x, mode)))
+        frames = norm.apply(feats[first:b - lo])
+        out.append(posteriors(run_stream(model, frames, mode, start=a - lo - first)))
     return np.concatenate(out)
 
 

@@ -13,6 +13,7 @@ from kwshw import streams as st
 from kwshw.features import FeatureConfig, stack_windows
 from kwshw.features_int import IntFrontEnd, pcm_from_float
 from kwshw.frontends import lfbe
+from sim.stimulus import random_model
 
 SR = 16000
 HOP = 160
@@ -515,6 +516,41 @@ def test_stream_posteriors_chunked_equals_whole(integer):
                           ev.stream_scores(m, [feats], "float")[0])
     with pytest.raises(ValueError, match="8000 Hz"):
         st.stream_posteriors(m, st.Stream(audio, 8000), "float")
+
+
+@pytest.mark.parametrize("integer", [False, True], ids=["float-front-end", "integer-front-end"])
+def test_a_cnn_streams_new_positions_only_with_the_windows_numbers(integer, monkeypatch):
+    """In golden mode a convolutional model's stream is computed by :mod:`kwshw.streaming`
+    (each convolution's new position per hop), never window by window, and every chunking
+    gives the window definition's posteriors bit for bit; other modes keep the windows."""
+    cfg = FeatureConfig(context=9, stride=3, smooth=4, integer=integer)
+    rng = np.random.default_rng(1)
+    audio = rng.normal(0, 0.1, int(2.5 * SR) + 3 * HOP).astype(np.float32)
+    feats = lfbe(audio, cfg)
+    m = random_model([6], 4, n_out=3, features=cfg, calib=feats, convs=[(3, 1, 5), (3, 2, 4)],
+                     seed=1)
+    x = stack_windows(ev.model_normalizer(m).apply(feats), cfg)
+    whole = {mode: ev.posteriors(ev.run_windows(m, x, mode)) for mode in ("golden", "float")}
+    streamed, windowed = [], []
+    monkeypatch.setattr(ev.streaming, "stream_network", _spy(ev.streaming.stream_network,
+                                                             streamed))
+    monkeypatch.setattr(ev, "run_windows", _spy(ev.run_windows, windowed))
+    stream = st.Stream(audio, SR, [st.KeywordEvent(SR, 2 * SR)])
+    for chunk in (1, 37, 64, 100, 10_000):
+        for mode in ("golden", "float"):
+            got = st.stream_posteriors(m, stream, mode, chunk_frames=chunk)
+            assert np.array_equal(got, whole[mode]), (mode, chunk)
+    chunks = sum(-(-len(feats) // (-(-c // 64) * 64)) for c in (1, 37, 64, 100, 10_000))
+    assert (len(streamed), len(windowed)) == (chunks, chunks)
+    assert len(whole["golden"]) == len(feats) and not np.array_equal(whole["golden"],
+                                                                     whole["float"])
+
+
+def _spy(fn, calls: list):
+    def wrapped(*args, **kwargs):
+        calls.append(args)
+        return fn(*args, **kwargs)
+    return wrapped
 
 
 # --- plot ---------------------------------------------------------------------------------------

@@ -425,10 +425,13 @@ def stream_scores(model: Model, frames_list: Sequence[np.ndarray], mode: str = "
     """Keyword posterior of every frame of every clip, each clip streamed from reset.
 
     ``frames_list`` holds raw LFBE frames ``(T, n_mels)`` per clip. In ``golden`` mode the
-    integer window is built by :func:`kwshw.golden.stream_windows`, as the accelerator does.
+    integer window is built by :func:`kwshw.golden.stream_windows`, as the accelerator does
+    (a convolutional model's clips run through :func:`run_stream`, the same numbers).
     """
     cfg = model.features
     norm = model_normalizer(model)
+    if mode == "golden" and _streams_new_positions(model):  # new positions only, same numbers
+        return [posteriors(run_stream(model, norm.apply(f)))[:, keyword] for f in frames_list]
     xs, lens = [], []
     for f in frames_list:
         xs.append(stack_windows(norm.apply(f), cfg))  # zeros before the start, as after reset

@@ -542,6 +542,11 @@ def test_a_cnn_streams_new_positions_only_with_the_windows_numbers(integer, monk
             assert np.array_equal(got, whole[mode]), (mode, chunk)
     chunks = sum(-(-len(feats) // (-(-c // 64) * 64)) for c in (1, 37, 64, 100, 10_000))
     assert (len(streamed), len(windowed)) == (chunks, chunks)
+    # Clips, each from reset (the wake-word evaluation): also new positions only.
+    clips = ev.stream_scores(m, [feats[:50], feats], "golden", keyword=2)
+    assert np.array_equal(clips[1], whole["golden"][:, 2])
+    assert np.array_equal(clips[0], whole["golden"][:50, 2])
+    assert (len(streamed), len(windowed)) == (chunks + 2, chunks)
     assert len(whole["golden"]) == len(feats) and not np.array_equal(whole["golden"],
                                                                      whole["float"])
 

@@ -89,6 +89,7 @@ __all__ = [
     "posteriors",
     "requantize",
     "resolve_root",
+    "run_stream",
     "run_windows",
     "save_figure",
     "smooth",

@@ -165,7 +165,8 @@ def _build_all(model: modelfile.Model, boards: Sequence[tuple[str, int]], build_
     cores); returns the seconds it took and the summary entries, in the order of ``boards``.
 
     Each build is one single-threaded synthesis and place-and-route, so two boards on two
-    cores take the time of the slower one. The builds run in spawned processes ("fork" is
+    cores take at best the time of the slower one (on a shared 2-vCPU machine the two slow
+    each other down: docs/training.md). The builds run in spawned processes ("fork" is
     unsafe after training has started torch's threads) and do not share any file.
     """
     if workers is None:

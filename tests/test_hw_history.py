@@ -1,6 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """Convolution histories (one :class:`HistoryBank`): every streamed patch and every min/max
-is the streaming golden model's ``history[-1 - taps].reshape(-1)``, from reset and after
+is the streaming schedule's ``history[-1 - taps].reshape(-1)`` (a history holds a layer's
+inputs of the last ``depth`` hops, oldest first, and starts in the rest state; the patch of
+:func:`kwshw.streaming.stream_layers` at that hop), from reset and after
 ``clear``, driven as the layer-by-layer schedule drives it (history ``h`` written while
 history ``h - 1`` is read), with random gaps on the write side and back-pressure on the read
 side."""
@@ -12,7 +14,6 @@ import pytest
 from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
-from kwshw import streaming
 from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.convs import history_specs
@@ -74,6 +75,11 @@ def _track_entry(ctx, bank: HistoryBank, entry: list[int]) -> None:
     ctx.set(bank.entry_max, max(entry))
 
 
+def _push(histories: list[np.ndarray], h: int, entry) -> None:
+    """History ``h`` after ``entry`` was written: one hop older, ``entry`` the newest."""
+    histories[h] = np.concatenate([histories[h][1:], np.asarray(entry, np.int64)[None, :]])
+
+
 def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
     """Drive the bank hop by hop, layer by layer, and compare with the golden histories."""
     rng = np.random.default_rng(seed)
@@ -133,7 +139,7 @@ def _run(specs: list[HistorySpec], seed: int, memories=None) -> None:
                         expected.extend([want] * passes)
                     await layer_step(ctx, entry, passes)
                     if h < n:
-                        streaming._push(state, h, entry)
+                        _push(state, h, entry)
                         await ctx.tick().until(bank.mm_valid)
                         want = state[h][-1 - np.array(specs[h].taps)]
                         assert (ctx.get(folded.tracker.xmin),

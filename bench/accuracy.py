@@ -6,6 +6,7 @@ per-tensor static baseline, with the memory footprint of each.
     python bench/accuracy.py              # reference recipe -> bench/results/accuracy.json + PNGs
     python bench/accuracy.py --quick      # small, for CI -> bench/results/quick/
     python bench/accuracy.py --retrain    # ignore the cached model files
+    python bench/accuracy.py --recipe cnn --jobs 2   # two seeds at a time
 
 Needs ``$KWSHW_DATA`` (or ``--data``). For each task (12-class Speech Commands; the wake word
 "alexa" against the other five phrases) the float network is trained once and four model files
@@ -25,6 +26,11 @@ The held-out data: the ``validation`` and ``test`` splits of the speaker hash (1
 speakers of the archive, none used for training), reported separately and joined
 (``validation+test``, the headline number). Wake-word clips have no speaker labels and are
 split by file.
+
+Seeds are independent runs; ``--jobs N`` runs N at a time, each in its own process. Training
+runs on one thread (``TrainConfig.threads``), so on two cores two seeds take about the time of
+one; the results are the same as one at a time (each run is seeded; only the printed tables
+interleave).
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -413,6 +422,17 @@ def run_task(task: str, data: str, out: Path, *, quick: bool, seed: int, retrain
     }
 
 
+def each_seed(fn: Callable[..., dict], runs: Sequence[dict], jobs: int = 1) -> list[dict]:
+    """``fn(**run)`` for every run, in their order: one after another, or ``jobs`` at a time in
+    spawned processes ("fork" is unsafe once torch has started its threads)."""
+    if jobs <= 1 or len(runs) <= 1:
+        return [fn(**run) for run in runs]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(runs)),
+                             mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, **run) for run in runs]
+        return [f.result() for f in futures]
+
+
 def main(argv=None) -> int:
     from kwshw.features import FeatureConfig
 
@@ -450,8 +470,13 @@ def main(argv=None) -> int:
                     help="file name suffix for a variant (accuracy[-RECIPE]-TAG.json); needed "
                          "with --window, --convs or --hidden, so a variant never overwrites the "
                          "recipe's results")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="seeds trained and evaluated at a time, each in its own process "
+                         "(default 1; training is single-threaded, so 2 on two cores)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, not {args.jobs}")
     timer = Timer()
     out = results_dir(args.quick, args.out)
     try:
@@ -481,11 +506,12 @@ def main(argv=None) -> int:
     for task in tasks:
         seeds = [int(v) for v in (args.seeds or ("0" if args.quick else
                                                  DEFAULT_SEEDS[task])).split(",")]
-        runs = [run_task(task, args.data, plot_out, quick=args.quick, seed=seed,
-                         retrain=args.retrain, progress=not args.no_progress,
-                         cache=Path(args.cache), plots=i == 0, recipe_name=args.recipe,
-                         features=features, overrides=overrides)
-                for i, seed in enumerate(seeds)]
+        runs = each_seed(run_task, [
+            {"task": task, "data": args.data, "out": plot_out, "quick": args.quick,
+             "seed": seed, "retrain": args.retrain,
+             "progress": not args.no_progress and args.jobs == 1, "cache": Path(args.cache),
+             "plots": i == 0, "recipe_name": args.recipe, "features": features,
+             "overrides": overrides} for i, seed in enumerate(seeds)], args.jobs)
         results[task] = merge_seeds(runs, seeds)
         if task == "speech_commands" and not args.quick and args.recipe == "dnn":
             results[task]["balance_ablation"] = balance_ablation(

@@ -283,6 +283,17 @@ def test_accuracy_cache_key_follows_the_training_code(tmp_path):
     assert accuracy._training_code_hash(tmp_path) != before
 
 
+def test_accuracy_runs_the_seeds_in_order_one_or_several_at_a_time(tmp_path):
+    """``--jobs N``: the seeds' runs in spawned processes, results in the seeds' order."""
+    import accuracy
+
+    runs = [{"seed": s, "task": "speech_commands"} for s in (2, 0, 1)]
+    for jobs in (1, 2, 5):
+        assert accuracy.each_seed(dict, runs, jobs) == runs
+    with pytest.raises(SystemExit):
+        accuracy.main(["--jobs", "0", "--out", str(tmp_path)])
+
+
 def test_accuracy_variant_options():
     """--window/--convs/--hidden become the FeatureConfig fields and TrainConfig overrides of
     the run, and a variant needs a --tag so it never overwrites the recipe's file."""

@@ -363,12 +363,16 @@ def _static_forward(model: Model, x: np.ndarray, bits: int) -> np.ndarray:
     return h
 
 
+def _logits(model: Model, y: np.ndarray) -> np.ndarray:
+    """The last layer's integer outputs ``y`` as float logits (its output format)."""
+    return np.asarray(y).astype(np.float64) * 2.0 ** -model.layers[-1].out_frac
+
+
 def _golden_logits(model: Model, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
     plans = model.plans()
     xi = quantize.features_to_int(x, model.in_frac)
-    scale = 2.0 ** -model.layers[-1].out_frac
     out = [golden.run_network(plans, xi[i:i + chunk])[-1].y for i in range(0, len(xi), chunk)]
-    return np.concatenate(out).astype(np.float64) * scale if out else \
+    return _logits(model, np.concatenate(out)) if out else \
         np.zeros((0, model.layers[-1].n_out))
 
 
@@ -395,9 +399,7 @@ def run_windows(model: Model, x: np.ndarray, mode: str = "golden") -> np.ndarray
 def _streams_new_positions(model: Model) -> bool:
     """Whether :mod:`kwshw.streaming` runs the model: convolutions, all before the dense
     layers (the CNN recipe; the DNN's time convolution is one dense layer)."""
-    convs = model.convs
-    n_conv = sum(c is not None for c in convs)
-    return n_conv > 0 and all(c is not None for c in convs[:n_conv])
+    return any(c is not None for c in model.convs) and streaming.convs_first(model.convs)
 
 
 def run_stream(model: Model, frames: np.ndarray, mode: str = "golden",
@@ -417,8 +419,7 @@ def run_stream(model: Model, frames: np.ndarray, mode: str = "golden",
         return run_windows(model, x, mode)
     # The window path's casts: stack_windows gives float32, run_windows reads float64.
     xi = quantize.features_to_int(frames.astype(np.float32).astype(np.float64), model.in_frac)
-    y = streaming.stream_network(model.plans(), xi, cfg.stride)[start:]
-    return y.astype(np.float64) * 2.0 ** -model.layers[-1].out_frac
+    return _logits(model, streaming.stream_network(model.plans(), xi, cfg.stride)[start:])
 
 
 def stream_scores(model: Model, frames_list: Sequence[np.ndarray], mode: str = "golden",

@@ -27,7 +27,8 @@ import numpy as np
 from . import golden
 from .quantize import LayerPlan
 
-__all__ = ["LayerTiming", "layer_timing", "rest_vectors", "stream_network", "stream_layers",
+__all__ = ["LayerTiming", "convs_first", "layer_timing", "rest_vectors", "stream_network",
+           "stream_layers",
            "macs_per_hop"]
 
 
@@ -47,6 +48,13 @@ class LayerTiming:
 
     taps: np.ndarray
     window_ages: np.ndarray
+
+
+def convs_first(convs: Sequence[object | None]) -> bool:
+    """Whether every convolution (a layer's ``conv``, ``None`` for a dense layer) comes before
+    every dense layer: what streaming needs (after a dense layer no time axis is left)."""
+    n_conv = sum(c is not None for c in convs)
+    return all(c is not None for c in convs[:n_conv])
 
 
 def layer_timing(plans: Sequence[LayerPlan], hop_stride: int) -> list[LayerTiming | None]:
@@ -120,10 +128,10 @@ def stream_layers(plans: Sequence[LayerPlan], frames: np.ndarray,
     first hop is that many zero frames, whose outputs are the layers' rest vectors
     (:func:`rest_vectors`): the state the accelerator's histories start in.
     """
+    if not convs_first([p.conv for p in plans]):
+        raise ValueError("streaming needs the convolutions before the dense layers")
     timing = layer_timing(plans, hop_stride)
     n_conv = sum(t is not None for t in timing)
-    if any(t is None for t in timing[:n_conv]):
-        raise ValueError("streaming needs the convolutions before the dense layers")
     x = np.asarray(frames, np.int64)
     n_hops = len(x)
     outs: list[np.ndarray] = []

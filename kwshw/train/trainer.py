@@ -127,8 +127,9 @@ class TrainConfig:
     #: PyTorch threads of the training loops (the model's bits depend on it: reductions split
     #: differently). The recipes' layers are small (batches of 128 windows, at most 1,000 x
     #: 176 weights), so a second thread only adds synchronisation: on the 2-core machine one
-    #: thread trains the CNN recipe's epoch in 6.1 s against 8.9 s with two passive threads,
-    #: and is not slowed by a build beside it (docs/training.md, ``bench/train_speed.py``).
+    #: thread runs the CNN recipe's float epoch in 7.15 s against 10.83 s with two passive
+    #: threads (``bench/train_speed.py``), and leaves the other core to a build
+    #: (docs/training.md, "One thread").
     threads: int = 1
     in_frac: int = quantize.DEFAULT_INPUT_FRAC
     validate: bool = True

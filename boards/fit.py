@@ -25,7 +25,7 @@ from kwshw.hw.common import check_plans, conv_layers
 from kwshw.hw.convs import history_memories, history_specs, window_features
 from kwshw.hw.detection import memory_depth, word_width
 from kwshw.hw.frontend import FrontEnd
-from kwshw.hw.history import entry_slots, rest_rom_depth
+from kwshw.hw.history import entry_slots, rest_rom_depth, spram_group_words, spram_groups
 from kwshw.hw.memories import (
     SPRAM_BLOCKS,
     bram_blocks,
@@ -137,16 +137,17 @@ def memory_needs(model, lanes: int, memory: str = "bram", *, spram: int = SPRAM_
 
 
 def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[MemoryNeed]:
-    """The convolution histories (:class:`kwshw.hw.history.HistoryBank`): each history's
-    entries in SPRAM where :func:`~kwshw.hw.convs.history_memories` puts them, the others'
-    in one block RAM memory, and the bank's one min/max memory and one rest ROM."""
+    """The convolution histories (:class:`kwshw.hw.history.HistoryBank`): the SPRAM
+    histories (:func:`~kwshw.hw.convs.history_memories`) in one memory per parity
+    (:func:`~kwshw.hw.history.spram_groups`), the others in one block RAM memory, and the
+    bank's one min/max memory and one rest ROM."""
     act = ACT_WIDTH
     specs = history_specs(plans, hop_stride)
     targets = history_memories(specs, memory, spare)
     needs = [
-        MemoryNeed(f"history of layer {s.reader}'s input ({s.depth} x {s.channels})",
-                   "histories", act, s.values, "spram")
-        for s, target in zip(specs, targets, strict=True) if target == "spram"
+        MemoryNeed(_histories_name([specs[h] for h in hs]), "histories", act, words, "spram")
+        for hs, words in zip(spram_groups(targets), spram_group_words(specs, targets),
+                             strict=True)
     ]
     shared = [s for s, target in zip(specs, targets, strict=True) if target == "bram"]
     if shared:
@@ -158,6 +159,16 @@ def _history_needs(plans, hop_stride: int, memory: str, spare: int) -> list[Memo
                    entry_slots(specs)),
         MemoryNeed("rest vectors of the histories", "histories", act, rest_rom_depth(specs)),
     ]
+
+
+def _histories_name(specs) -> str:
+    """``history of layer 1's input (9 x 64)``, ``histories of layers 1 and 3's inputs (9 x
+    64 + 57 x 64)``."""
+    shapes = " + ".join(f"{s.depth} x {s.channels}" for s in specs)
+    if len(specs) == 1:
+        return f"history of layer {specs[0].reader}'s input ({shapes})"
+    readers = ", ".join(str(s.reader) for s in specs[:-1]) + f" and {specs[-1].reader}"
+    return f"histories of layers {readers}'s inputs ({shapes})"
 
 
 def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "") -> list[MemoryNeed]:

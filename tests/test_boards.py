@@ -607,14 +607,14 @@ def cnn4():
 def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
     board = BOARDS["icebreaker"]
     r = fit_check(board, cnn4, board.default_lanes)
-    targets = {e["name"]: (e["target"], e["blocks"]) for e in r["memories"]
-               if e["kind"] == "histories" and e["name"].startswith("history of")}
-    # The weights (53,456 x 4 bits in 16-bit words of 4 lanes) take one SPRAM block, each
-    # history one of the other three.
-    assert targets == {"history of layer 1's input (9 x 64)": ("spram", 1),
-                       "history of layer 2's input (17 x 64)": ("spram", 1),
-                       "history of layer 3's input (57 x 64)": ("spram", 1)}
-    assert r["spram_blocks_needed"] == 4 <= r["spram_blocks_available"]
+    targets = {e["name"]: (e["target"], e["depth"], e["blocks"]) for e in r["memories"]
+               if e["target"] == "spram" and e["kind"] == "histories"}
+    # The weights (53,456 x 4 bits in 16-bit words of 4 lanes) take one SPRAM block, the
+    # first and third histories one (they are never accessed at once), the second one.
+    assert targets == {
+        "histories of layers 1 and 3's inputs (9 x 64 + 57 x 64)": ("spram", 4_224, 1),
+        "history of layer 2's input (17 x 64)": ("spram", 1_088, 1)}
+    assert r["spram_blocks_needed"] == 3 < r["spram_blocks_available"]
     assert r["bram_blocks_needed"] <= r["bram_blocks_available"] == 30
     # The accelerator places them the same way.
     from kwshw.hw.accelerator import Accelerator
@@ -634,14 +634,14 @@ def test_cnn_fits_icebreaker_with_histories_in_spram(cnn4):
 @pytest.mark.parametrize("lanes", [1, 2])
 def test_cnn_fits_icebreaker_with_one_or_two_lanes(cnn4, lanes):
     """4 and 8-bit weight words stored four and two to an SPRAM word: the 53,456 codes take
-    one block (13,364 words of 16 bits) as with four lanes, and the histories the other
-    three; the accelerator's own layout agrees."""
+    one block (13,364 words of 16 bits) as with four lanes, and the histories two; the
+    accelerator's own layout agrees."""
     from kwshw.hw.accelerator import Accelerator
 
     r = fit_check(BOARDS["icebreaker"], cnn4, lanes)
     weights = next(e for e in r["memories"] if e["kind"] == "weights")
     assert (weights["width"], weights["depth"], weights["blocks"]) == (16, 13_364, 1)
-    assert r["spram_blocks_needed"] == 4 and r["bram_blocks_needed"] <= 30
+    assert r["spram_blocks_needed"] == 3 and r["bram_blocks_needed"] <= 30
     dut = Accelerator(cnn4, lanes, memory="spram")
     assert dut.load_width == 16 and len(dut.weight_load_words()) == 13_364
     assert dut.weight_spram_blocks == 1 and dut.history_memories == ("spram",) * 3

@@ -77,11 +77,12 @@ def test_gate_level_convolutions(arch, bits):
 @needs_yosys
 def test_gate_level_spram_packed_weights():
     """An iCE40 SPRAM build with one lane of 4-bit codes: the weights in ``SB_SPRAM256KA``
-    blocks four to a 16-bit word, loaded through ``load`` with random gaps, the convolution
-    histories in SPRAM too; the netlist computes every layer of every hop like the golden
-    model, so the sub-word select survives synthesis."""
+    blocks four to a 16-bit word, loaded through ``load`` with random gaps, the three
+    convolution histories in SPRAM too, the first and third sharing a block; the netlist
+    computes every layer of every hop like the golden model, so the sub-word select and the
+    shared block's addressing survive synthesis."""
     res = _run(FeatureConfig(n_mels=40, context=4, stride=2), [8], 4, 1, "ice40", 12,
-               seed=31, convs=[(2, 1, 8), (2, 1, 4)], memory="spram")
+               seed=31, convs=[(2, 1, 8), (2, 1, 4), (2, 1, 4)], memory="spram")
     assert res.netlist["cells"]["SB_SPRAM256KA"] == 3
 
 

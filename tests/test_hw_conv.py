@@ -14,6 +14,8 @@ from kwshw.arith import ACT_MAX, ACT_MIN
 from kwshw.features import FeatureConfig
 from kwshw.hw.accelerator import Accelerator, frame_schedule, memory_bits
 from kwshw.hw.common import check_plans
+from kwshw.hw.convs import history_memories
+from kwshw.hw.history import spram_groups
 from sim.pysim import simulate, simulate_clears
 from sim.stimulus import random_model
 
@@ -197,20 +199,21 @@ def test_conv_spram_weights_loaded_through_load_port():
 
 
 def test_history_memories_largest_first_into_spare_spram():
-    """SPRAM builds put the largest histories into the SPRAM blocks the weights leave."""
-    from kwshw.hw.convs import history_memories
-
+    """SPRAM builds put the largest histories into the SPRAM blocks the weights leave, those
+    of one parity sharing a block: three histories take two."""
     cfg, convs, hidden, n_out, bits, lanes = SHAPES[3]
     model = random_model(hidden, bits, n_out=n_out, features=cfg, convs=convs, seed=0)
     dut = Accelerator(model, lanes, memory="spram")
     specs = dut.history_specs
     assert dut.weight_spram_blocks == 1 and dut.history_memories == ("spram",) * 3
+    assert spram_groups(dut.history_memories) == [[0, 2], [1]]
+    assert history_memories(specs, "spram", 2) == ("spram",) * 3
     assert history_memories(specs, "bram", 4) == ("bram",) * 3
     assert Accelerator(model, lanes, memory="spram", spram_blocks=1).history_memories == \
         ("bram",) * 3
-    largest = max(range(3), key=lambda i: (specs[i].values, -i))
-    one = history_memories(specs, "spram", 1)
-    assert one.count("spram") == 1 and one[largest] == "spram"
+    # One block: the largest history (the third, 14 words) and the one of its parity.
+    assert [s.values for s in specs] == [4, 9, 14]
+    assert history_memories(specs, "spram", 1) == ("spram", "bram", "spram")
 
 
 def test_dense_network_builds_no_history():

@@ -17,12 +17,13 @@ Histories in SPRAM (``memory="spram"``, iCE40 UltraPlus)
     The histories are the largest run-time memories of a convolutional network (the
     reference CNN's take 23 of the UP5K's 30 block RAMs), so an SPRAM build moves their values
     into the SPRAM blocks the weights leave free (:func:`history_memories`): the largest
-    history first, each into its own blocks, while blocks remain; the others stay in block
-    RAM. Histories do not share an SPRAM block: a block has one port, and history ``l + 1``
-    is written (by layer ``l``) while history ``l`` is read, so sharing would need an arbiter
-    and stalls in the data path. With the UP5K's 4 blocks, the reference 4-bit CNN's weights
-    (4 lanes) take 1 and each of the three histories one of the other three (20 of 30 block
-    RAMs in all).
+    history first, while blocks remain; the others stay in block RAM. A block has one port,
+    and history ``l + 1`` is written (by layer ``l``) while history ``l`` is read, so those
+    two cannot share one without an arbiter and stalls in the data path; histories ``l`` and
+    ``l + 2`` are never accessed at once and do share
+    (:func:`~kwshw.hw.history.spram_groups`). With the UP5K's 4 blocks, the reference 4-bit
+    CNN's weights (4 lanes) take 1, its first and third histories (576 + 3,648 words) 1 and its
+    second (1,088 words) 1: one block stays free for the rest of the design.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..arith import ACT_WIDTH
 from ..features import FeatureConfig
 from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
-from .history import HistorySpec
+from .history import HistorySpec, spram_group_words
+from .memories import spram_blocks
 from .minmax import MinMax
 
 __all__ = ["history_memories", "history_specs", "history_waits",
@@ -80,16 +83,21 @@ def history_memories(specs: Sequence[HistorySpec], memory: str,
     """Where each history's values live, ``"bram"`` or ``"spram"``, in the order of ``specs``.
 
     With ``memory="bram"`` all in block RAM. With ``"spram"``: the largest first (ties: the
-    earlier history), each into its own :attr:`HistorySpec.spram_blocks` of the
-    ``spare_spram`` SPRAM blocks the weights leave, while they last (see the module
-    docstring).
+    earlier history), each into the SPRAM memory of its parity
+    (:func:`~kwshw.hw.history.spram_groups`) while the blocks those memories take stay within
+    the ``spare_spram`` the weights leave (see the module docstring).
     """
     kinds = ["bram"] * len(specs)
     if memory != "spram":
         return tuple(kinds)
-    left = spare_spram
     for i in sorted(range(len(specs)), key=lambda i: (-specs[i].values, i)):
-        if specs[i].spram_blocks <= left:
-            kinds[i] = "spram"
-            left -= specs[i].spram_blocks
+        trial = kinds[:i] + ["spram"] + kinds[i + 1:]
+        if sum(_blocks(w) for w in spram_group_words(specs, trial)) <= spare_spram:
+            kinds = trial
     return tuple(kinds)
+
+
+def _blocks(words: int) -> int:
+    """SPRAM blocks of a history memory of ``words`` values."""
+    cols, rows = spram_blocks(ACT_WIDTH, words)
+    return cols * rows

@@ -361,6 +361,11 @@ class _Port:
     en: Signal | None
 
 
+#: ROMs built in logic (Yosys attributes): the smoothing's reciprocals are ``smooth`` words
+#: (5 for the default configuration), a few LUTs against a block RAM of their own (Yosys
+#: chooses logic for them anyway; the attribute makes it what the fit check counts on).
+_LOGIC_ROMS = {"recip": {"rom_style": "logic"}}
+
 #: Where the FFT work memory lives: block RAM, or (iCE40 UltraPlus) SPRAM.
 WORK_MEMORIES = ("bram", "spram")
 
@@ -506,10 +511,12 @@ class FrontEnd(wiring.Component):
         return sum(self.schedule().values())
 
     def memory_shapes(self) -> dict[str, tuple[int, int]]:
-        """``name -> (width, depth)`` of every memory this front end builds (block RAM work
-        memory included), for fit checks before elaboration."""
+        """``name -> (width, depth)`` of every memory this front end builds in RAM blocks
+        (the block RAM work memory included, the ROMs built in logic not), for fit checks
+        before elaboration."""
         return {name: (Shape.cast(shape).width, depth)
-                for name, (shape, depth, _) in self._memory_spec().items()}
+                for name, (shape, depth, _) in self._memory_spec().items()
+                if name not in _LOGIC_ROMS}
 
     @property
     def ring_depth(self) -> int:
@@ -661,7 +668,8 @@ class FrontEnd(wiring.Component):
 
     def _memories(self, m: Module) -> dict[str, memory.Memory]:
         """Every buffer and table, as ``lib.memory.Memory``."""
-        mems = {name: memory.Memory(shape=shape, depth=depth, init=init, attrs=DISJOINT_PORTS)
+        mems = {name: memory.Memory(shape=shape, depth=depth, init=init,
+                                    attrs=DISJOINT_PORTS | _LOGIC_ROMS.get(name, {}))
                 for name, (shape, depth, init) in self._memory_spec().items()}
         self.work = mems.get("work")
         for name, mem in mems.items():

@@ -19,12 +19,13 @@ Memory layout
     RAM histories share one simple dual-port memory, one after the other (the history being
     written is never the one being read, so one port per side serves them all, and the patch
     leaves a single block RAM with no multiplexer behind it: on ECP5 the block RAM's slow
-    clock-to-output and a multiplexer after it set the clock); an SPRAM history has a
-    single-port memory of its own (``W_h = 0``). The newest entry's pointers move one slot
-    per entry (as its first value arrives: no pass reads a half-written history); the entry
-    ``a`` hops old sits ``a`` slots behind the newest, so a tap's base address is
-    ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h - 1``),
-    ``a * C_h`` a constant per tap. Each entry's
+    clock-to-output and a multiplexer after it set the clock); the SPRAM histories of each
+    parity of ``h`` share a single-port memory, one after the other (:func:`spram_groups`:
+    histories ``h`` and ``h + 2`` are never accessed at once). The newest entry's pointers
+    move one slot per entry (as its first value arrives: no pass reads a half-written
+    history); the entry ``a`` hops old sits ``a`` slots behind the newest, so a tap's base
+    address is ``newest_base - a * C_h`` around the ring (``W_h .. W_h + depth_h * C_h -
+    1``), ``a * C_h`` a constant per tap. Each entry's
     min and max (one word of two values) live in one memory shared by all histories (history
     ``h``'s slots after those of histories ``0 .. h-1``), written two cycles after the entry's
     last channel arrives (:attr:`MinMax.LATENCY <kwshw.hw.minmax.MinMax.LATENCY>`), from
@@ -64,24 +65,26 @@ Reading
 
 The caller's contract (what the layer-by-layer schedule does)
     ``write_to`` changes only between entries, at least a cycle before the next entry's first
-    value, and ``read_from`` only between passes; a pass
-    never reads the history being written (nor a history whose entry is half written).
+    value, and ``read_from`` only between passes; while entries of history ``l`` are
+    written, passes read history ``l - 1`` or none (never the history being written, nor one
+    whose entry is half written, nor, for the SPRAM groups, one of ``l``'s parity).
     ``read_from`` is set at least :attr:`HistoryBank.READ_LEAD` (3) cycles before a request is
     accepted, and in those cycles no entry of history ``read_from`` completes and ``clear`` is
     low (its pointers are registered, then the first tap looked up from them, then loaded into
     the read address: the schedule sets ``read_from`` with the layer and requests only after
     the history's min/max reduce, ``K + 5`` cycles after its entry, and the layer's dividers,
     which take longer). The next entry of a history
-    goes in after the last value of the last pass over its previous patch has left ``patch``
-    (an SPRAM's output changes with a write). Writes are always accepted (``inp.ready`` is
-    constant 1).
+    goes in after the last value of the last pass over its previous patch, or over any
+    history of its parity, has left ``patch`` (an SPRAM's output changes with a write).
+    Writes are always accepted (``inp.ready`` is constant 1).
 
 Memory kinds
     ``"bram"``: a history's values live in the bank's simple dual-port memory (a block RAM)
     with the other ``"bram"`` histories'.
-    ``"spram"``: in a :class:`~kwshw.hw.memories.SinglePortRAM` of its own (iCE40 UltraPlus
-    SPRAM, 16 bits x 16k per block): one address, the write address while an entry value is
-    written, the read address otherwise (by the contract never both).
+    ``"spram"``: in a :class:`~kwshw.hw.memories.SinglePortRAM` (iCE40 UltraPlus SPRAM, 16
+    bits x 16k per block) shared with the other ``"spram"`` histories of its parity: one
+    address, the write address while an entry value is written, the read address otherwise
+    (by the contract never both: the history read and the history written differ in parity).
 """
 
 from __future__ import annotations
@@ -95,11 +98,11 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from .common import DISJOINT_PORTS, RegisteredRead, disjoint_read_port
-from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices, spram_blocks
+from .memories import MEMORY_KINDS, SinglePortRAM, bram_slices
 from .minmax import MinMax, pair_layout
 
 __all__ = ["HistoryBank", "HistorySpec", "bank_bits", "entry_slots", "patch_layout",
-           "rest_rom_depth"]
+           "rest_rom_depth", "spram_group_words", "spram_groups"]
 
 
 def patch_layout() -> data.StructLayout:
@@ -120,6 +123,23 @@ def entry_slots(specs: Sequence[HistorySpec]) -> int:
 def rest_rom_depth(specs: Sequence[HistorySpec]) -> int:
     """Words of a :class:`HistoryBank`'s rest ROM: one power-of-two row per history."""
     return len(specs) << _chan_bits(specs)
+
+
+def spram_groups(memories: Sequence[str]) -> list[list[int]]:
+    """The SPRAM value memories: which ``"spram"`` histories share one, in bank order.
+
+    Histories ``h`` and ``h + 2`` share one (one group per parity of ``h``): the schedule
+    writes history ``l`` while it reads history ``l - 1``, and nothing else, so two histories
+    of the same parity are never written and read at once, and a single-port memory serves
+    both (the reference CNN's three histories take two SPRAM blocks instead of three).
+    """
+    return [hs for hs in ([h for h, k in enumerate(memories) if k == "spram" and h % 2 == p]
+                          for p in (0, 1)) if hs]
+
+
+def spram_group_words(specs: Sequence[HistorySpec], memories: Sequence[str]) -> list[int]:
+    """Words of each :func:`spram_groups` memory."""
+    return [sum(specs[h].values for h in hs) for hs in spram_groups(memories)]
 
 
 def bank_bits(specs: Sequence[HistorySpec]) -> int:
@@ -181,12 +201,6 @@ class HistorySpec:
     def values(self) -> int:
         """Words of the value memory: ``depth * C``."""
         return self.depth * self.channels
-
-    @property
-    def spram_blocks(self) -> int:
-        """SPRAM blocks the value memory takes in ``"spram"``."""
-        cols, rows = spram_blocks(ACT_WIDTH, self.values)
-        return cols * rows
 
 
 
@@ -302,15 +316,14 @@ class HistoryBank(wiring.Component):
             raise ValueError(f"memories must be {len(specs)} of {MEMORY_KINDS}, got {memories}")
         self.specs, self.memories = specs, memories
         self._first_slots = [entry_slots(specs[:h]) for h in range(len(specs))]
-        # The value memories: the "bram" histories' shared one first (if any), then one per
-        # "spram" history; each history's memory and first word in it.
+        # The value memories: the "bram" histories' shared one first (if any), then the
+        # "spram" histories' (spram_groups); each history's memory and first word in it.
         shared = [h for h, k in enumerate(memories) if k == "bram"]
-        self._groups = ([shared] if shared else []) + \
-            [[h] for h, k in enumerate(memories) if k == "spram"]
+        self._groups = ([shared] if shared else []) + spram_groups(memories)
         self._memory_of = [next(g for g, hs in enumerate(self._groups) if h in hs)
                            for h in range(len(specs))]
-        self._first_words = [sum(specs[j].values for j in shared if j < h)
-                             if memories[h] == "bram" else 0 for h in range(len(specs))]
+        self._first_words = [sum(specs[j].values for j in self._groups[self._memory_of[h]]
+                                 if j < h) for h in range(len(specs))]
         self._words = max(w + s.values for w, s in zip(self._first_words, specs, strict=True))
         self._chan_bits = _chan_bits(specs)
         super().__init__({
@@ -368,10 +381,10 @@ class HistoryBank(wiring.Component):
         words = sum(self.specs[h].values for h in hs)
         if self.memories[hs[0]] == "bram":
             return self._shared_memory(m, words, platform)
-        h = hs[0]
-        m.submodules[f"values{h}"] = ram = SinglePortRAM(ACT_WIDTH, words)
-        vw = _Port(words, f"h{h}_w")
-        vr = _Port(words, f"h{h}_r", data=ram.rdata.as_signed())
+        name = "_".join(map(str, hs))
+        m.submodules[f"values{name}"] = ram = SinglePortRAM(ACT_WIDTH, words)
+        vw = _Port(words, f"h{name}_w")
+        vr = _Port(words, f"h{name}_r", data=ram.rdata.as_signed())
         m.d.comb += [
             ram.addr.eq(Mux(vw.en, vw.addr, vr.addr)),
             ram.we.eq(vw.en), ram.wdata.eq(vw.data),

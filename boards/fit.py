@@ -47,11 +47,13 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram
 
 #: LUTs of the standalone design's stages besides the accelerator, per family: Yosys
 #: synthesis only, measured by ``python bench/stages.py`` (``bench/results/stages.json``,
-#: which ``tests/test_standalone.py`` keeps equal to this table); the UART transmitter's 80
-#: is an estimate. The fit check adds them to what the board must hold.
+#: which ``tests/test_standalone.py`` keeps equal to this table). The fit check adds them
+#: to what the board must hold.
 _STAGE_LUTS = {
-    "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 686, "uart": 80},
-    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 473, "uart": 80},
+    "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 686, "events": 125,
+              "uart": 29},
+    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 473, "events": 138,
+             "uart": 123},
 }
 
 
@@ -190,10 +192,11 @@ def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "") -> list[M
 
 def stage_luts(family: str, mic: str) -> dict[str, int]:
     """LUTs of the standalone design's stages besides the accelerator (measured
-    syntheses): front end, microphone receiver, detector and UART transmitter."""
+    syntheses): front end, microphone receiver, detector, DETECTION packet sender and UART
+    transmitter."""
     luts = _STAGE_LUTS[family]
     return {"front end": luts["front end"], "microphone": luts[mic],
-            "detector": luts["detector"], "uart": luts["uart"]}
+            "detector": luts["detector"], "events": luts["events"], "uart": luts["uart"]}
 
 
 def _boards() -> dict:
@@ -204,6 +207,10 @@ def _boards() -> dict:
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
+
+
+def _lanes(n: int) -> str:
+    return f"{n} lane" + ("" if n == 1 else "s")
 
 
 def _advice(model, capacity: int, larger: bool = False) -> str:
@@ -254,7 +261,7 @@ def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
                 f"16 x 16,384). " + _advice(model, fpga.spram_bits))
         if spram_total > fpga.spram_blocks:
             raise FitError(
-                f"{board.name}: {what} with {lanes} lanes needs {spram_total} SPRAM blocks "
+                f"{board.name}: {what} with {_lanes(lanes)} needs {spram_total} SPRAM blocks "
                 f"({_fmt(weights.depth)} words x {weights.width} bits = {cols} x {rows} blocks "
                 f"of 16 x 16,384); {fpga.name} has {fpga.spram_blocks}. "
                 + ("Use fewer lanes." if cols > fpga.spram_blocks else
@@ -271,7 +278,7 @@ def _refuse(board: Board, model, report: dict, weights: MemoryNeed) -> None:
         detail = ", ".join(f"{e['name']} {e['blocks']}" for e in report["memories"]
                            if e["target"] == "bram" and e["blocks"])
         raise FitError(
-            f"{board.name}: {what} with {lanes} lanes needs about {bram_total} block RAMs "
+            f"{board.name}: {what} with {_lanes(lanes)} needs about {bram_total} block RAMs "
             f"({detail}); {fpga.name} has {fpga.bram_blocks} ({_fmt(fpga.bram_bits)} bits).")
 
 
@@ -292,7 +299,7 @@ def _refuse_standalone(board: Board, report: dict) -> None:
     if bram_total > fpga.bram_blocks or report["luts_estimate"] > fpga.luts:
         raise FitError(
             f"{board.name}: the standalone {report['mic'].upper()} design ({report['model']}, "
-            f"{report['lanes']} lanes) needs about {bram_total} block RAMs ("
+            f"{_lanes(report['lanes'])}) needs about {bram_total} block RAMs ("
             + ", ".join(f"{k} {v}" for k, v in blocks.items())
             + f") and {lut_text}; {fpga.name} has {fpga.bram_blocks} block RAMs and "
             f"{_fmt(fpga.luts)} LUTs. Use a board with a larger FPGA ("

@@ -317,7 +317,7 @@ def _standalone(res: dict) -> list[str]:
 #: The stages of the standalone core (``boards.standalone.StandaloneCore``'s submodules).
 _STAGE_NAMES = {"mic": "PDM receiver", "front_end": "front end", "accel": "accelerator",
                 "detector": "detector", "events": "DETECTION packets", "uart_tx": "UART",
-                "boot": "weight boot (SPRAM)", "top": "top"}
+                "boot": "weight boot (SPRAM)"}
 
 
 def _standalone_ice40(res: dict) -> list[str]:
@@ -331,7 +331,7 @@ def _standalone_ice40(res: dict) -> list[str]:
            f"{whole[0]['clock_mhz']:g} MHz, weights in SPRAM; LUT4 / carry / flip-flop cells "
            "and block RAMs per stage; a build would keep the DSPs within the device's, the "
            "rest in logic):", ""]
-    names = list(whole[0]["by_stage"])
+    names = [n for n in whole[0]["by_stage"] if n != "top"]    # the top's own: wiring
     rows = []
     for name in names:
         rows.append([_STAGE_NAMES.get(name, name)] + [

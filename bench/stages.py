@@ -33,6 +33,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 from common import Timer, provenance, results_dir, write_json
 
+from boards.build import build_platform
 from boards.refmodel import random_cnn, with_class_offsets
 from boards.standalone import FRAME_WIDTH, StandaloneCore
 from boards.table import BOARDS
@@ -90,12 +91,6 @@ def count(stat: str, family: str) -> dict[str, int]:
             for key, prefix in cells.items()}
 
 
-class _ICE40:
-    """What the standalone core asks of a platform here: its family (SPRAM blocks)."""
-
-    family = "iCE40"
-
-
 def standalone_ice40(lanes: int) -> dict:
     """The iCEBreaker's standalone PDM design, synthesized whole: totals and cells by the
     top's stage (``front_end``, ``accel``, ``detector``, ...)."""
@@ -104,7 +99,7 @@ def standalone_ice40(lanes: int) -> dict:
     clk = board.design_clk_hz("pdm")
     stat = synthesize(lambda: StandaloneCore(model, lanes=lanes, clk_hz=clk, baud=board.baud,
                                              mic="pdm", memory="spram"),
-                      "ice40", platform=_ICE40(), flatten=False)
+                      "ice40", platform=build_platform(board), flatten=False)
     # -noflatten lists each module (``=== stage.front_end.mul ===``), then the whole design.
     sections = re.split(r"^=== (\S+) ===$", stat, flags=re.MULTILINE)
     by_stage: dict[str, dict[str, int]] = {}

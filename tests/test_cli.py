@@ -39,18 +39,35 @@ def test_info_text_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert m.sha256 in out and "8-bit codes" in out and "24 -> 10 -> 6 -> 3" in out
     assert "threshold 0.5 for every keyword class, none chosen at export" in out
+    assert "accuracy  not measured (no validation results in the model file)" in out
     labels = [m.labels[0], "_unknown_", m.labels[2]]
     chosen = dataclasses.replace(m, labels=labels, meta={**m.meta, "detection": {
         "threshold": 0.99, "split": "validation", "fa_per_hour_target": 5.0,
-        "class_offsets": {labels[0]: 1.0, labels[2]: -1.0}}})
+        "class_offsets": {labels[0]: 1.0, labels[2]: -1.0}}, "validation": {
+        "split": "validation", "clips": 408, "speakers": 16, "golden_accuracy": 0.8162,
+        "float_accuracy": 0.8113}})
     modelfile.save(chosen, tmp_path / "c.kwm")
     assert cli.main(["info", str(tmp_path / "c.kwm")]) == 0
     out = capsys.readouterr().out
     assert ("threshold 0.99, chosen on the validation stream for 5.0 false accepts per hour; "
             f"per class: {labels[0]} 0.999, {labels[2]} 0.9") in out
+    assert ("accuracy  top-1 golden 81.6%, float 81.1% on the validation speakers (408 clips, "
+            "16 speakers;") in out
     assert cli.main(["info", "--json", str(tmp_path / "m.kwm")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["shape"] == [24, 10, 6, 3] and len(data["layers"]) == 3
+
+
+def test_validation_summary_of_every_task():
+    """A wake word's validation results are clip accuracies at 0.5; a corpus without a
+    validation split leaves the trainer's reason."""
+    wake = {"split": "validation", "clips": 120, "speakers": 9, "golden_clip_accuracy": 0.975,
+            "float_clip_accuracy": 0.9833, "golden_frr_at_far1": 0.05}
+    assert cli._validation_summary({"validation": wake}).startswith(
+        "clips right at 0.5 golden 97.5%, float 98.3% on the validation speakers (120 clips, "
+        "9 speakers;")
+    assert cli._validation_summary({"validation": {"error": "no validation split"}}) == \
+        "not measured (no validation split)"
 
 
 def test_info_bad_file_is_a_clear_error(tmp_path):

@@ -61,6 +61,23 @@ def _detection_summary(model) -> str:
             + ", ".join(f"{model.labels[c]} {t:.6g}" for c, t in thr.items()))
 
 
+def _validation_summary(meta: dict) -> str:
+    """The trainer's evaluation on the validation speakers (``meta["validation"]``, from
+    :func:`kwshw.evaluate.evaluate` at export), one line."""
+    v = meta.get("validation")
+    if not v:
+        return "not measured (no validation results in the model file)"
+    if "error" in v:
+        return f"not measured ({v['error']})"
+    # Speech Commands: top-1; a wake word: clips right at a posterior threshold of 0.5.
+    top1 = any(f"{mode}_accuracy" in v for mode in ("golden", "float"))
+    key, what = ("accuracy", "top-1") if top1 else ("clip_accuracy", "clips right at 0.5")
+    parts = [f"{mode} {100 * v[f'{mode}_{key}']:.1f}%" for mode in ("golden", "float")
+             if f"{mode}_{key}" in v]
+    return (f"{what} {', '.join(parts)} on the {v['split']} speakers ({v['clips']} clips, "
+            f"{v['speakers']} speakers; `kwshw eval --stream` for a stream)")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     plans = model.plans()
@@ -95,6 +112,7 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{fp['constant_bits']:,} column constants) = {100 * fp['ratio_to_float32']:.1f}% "
           f"of float32 ({fp['float32_bits']:,} bits)")
     print(f"detect    {_detection_summary(model)}")
+    print(f"accuracy  {_validation_summary(model.meta)}")
     print()
     print(f"{'layer':>5} {'shape':>11} {'Fx':>3} {'Fy':>3} {'Ew':>3} {'acc':>4} {'V':>3} "
           f"{'sv':>3} {'sw':>3} {'Z':>3} {'out':>4}  relu  kind")
@@ -455,6 +473,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     digest = save(model, args.out)
     print(f"wrote {args.out} ({digest[:12]}): {' -> '.join(map(str, model.shape))}, "
           f"{model.bits}-bit, trained in {model.meta['train_seconds']:.0f} s")
+    print(f"accuracy  {_validation_summary(model.meta)}")
     return 0
 
 

@@ -27,9 +27,8 @@ import numpy as np
 from . import golden
 from .quantize import LayerPlan
 
-__all__ = ["LayerTiming", "convs_first", "layer_timing", "rest_vectors", "stream_network",
-           "stream_layers",
-           "macs_per_hop"]
+__all__ = ["LayerTiming", "convs_first", "layer_timing", "macs_per_hop", "rest_vectors",
+           "stream_layers", "stream_network"]
 
 
 @dataclass(frozen=True)

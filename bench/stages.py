@@ -7,10 +7,11 @@ route) so that its table can be checked and refreshed::
     python bench/stages.py [--out DIR]      # -> DIR/stages.json (default bench/results)
 
 Stages, each as the standalone core builds it for the reference CNN (random weights): the
-integer front end (``FrontEnd``), the PDM receiver at 12 MHz, the I2S receiver at
-12.288 MHz, the keyword detector (250 ms LED hold at 12 MHz, a detection threshold per
-keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``), the
-DETECTION packet sender (``EventTransmitter``) and the UART transmitter (1 Mbaud at 12 MHz);
+integer front end (``FrontEnd``; for iCE40 also with its FFT work memory in one SPRAM block,
+``"spram-serial"``, as an iCEBreaker SPRAM build has it), the PDM receiver at 12 MHz, the
+I2S receiver at 12.288 MHz, the keyword detector (250 ms LED hold at 12 MHz, a detection
+threshold per keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``),
+the DETECTION packet sender (``EventTransmitter``) and the UART transmitter (1 Mbaud at 12 MHz);
 for iCE40 (``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
 
 And the whole standalone design the iCEBreaker would need, which the fit check refuses
@@ -49,17 +50,19 @@ from kwshw.microphone import i2s_config, pdm_config
 #: Yosys synthesis command and the cell types counted, per family.
 FAMILIES = {
     "ice40": ("synth_ice40 -dsp", {"luts": "SB_LUT4", "ffs": "SB_DFF", "carry": "SB_CARRY",
-                                   "dsps": "SB_MAC16", "brams": "SB_RAM40_4K"}),
+                                   "dsps": "SB_MAC16", "brams": "SB_RAM40_4K",
+                                   "sprams": "SB_SPRAM256KA"}),
     "ecp5": ("synth_ecp5", {"luts": "LUT4", "ffs": "TRELLIS_FF", "carry": "CCU2C",
                             "dsps": "MULT18X18D", "brams": "DP16KD"}),
 }
 
 
-def stages() -> dict:
-    """The stages' components, as ``boards.standalone.StandaloneCore`` builds them."""
+def stages(family: str) -> dict:
+    """The stages' components, as ``boards.standalone.StandaloneCore`` builds them for
+    ``family``: ``name -> (make, platform)``."""
     model = with_class_offsets(random_cnn(4))
     rule = IntDetectRule.from_model(model)
-    return {
+    made = {
         "front end": lambda: FrontEnd(IntFrontEnd.from_model(model)),
         "pdm": lambda: PDMReceiver(pdm_config(12_000_000)),
         "i2s": lambda: I2SReceiver(i2s_config(12_288_000)),
@@ -67,6 +70,12 @@ def stages() -> dict:
         "events": lambda: EventTransmitter(event_layout(rule, FRAME_WIDTH)),
         "uart": lambda: UARTTx(uart_divisor(12_000_000, 1_000_000)),
     }
+    out = {name: (make, None) for name, make in made.items()}
+    if family == "ice40":       # SPRAM: the platform says where SB_SPRAM256KA exists
+        out["front end (SPRAM)"] = (lambda: FrontEnd(IntFrontEnd.from_model(model),
+                                                     "spram-serial"),
+                                    build_platform(BOARDS["icebreaker"]))
+    return out
 
 
 def synthesize(make, family: str, *, platform=None, flatten: bool = True) -> str:
@@ -112,9 +121,6 @@ def standalone_ice40(lanes: int) -> dict:
         for key, n in count(body.split("design hierarchy")[0], "ice40").items():
             got[key] += n
     total = count(stat.split("design hierarchy")[-1], "ice40")
-    total["sprams"] = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+SB_SPRAM256KA\s*$",
-                                                      stat.split("design hierarchy")[-1],
-                                                      re.MULTILINE))
     return {"lanes": lanes, "clock_mhz": clk / 1e6, "total": total, "by_stage": by_stage,
             "available": {"luts": board.fpga.luts, "brams": board.fpga.bram_blocks,
                           "dsps": board.fpga.dsps, "sprams": board.fpga.spram_blocks}}
@@ -127,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer()
     result = {}
     for family in FAMILIES:
-        for name, make in stages().items():
+        for name, (make, platform) in stages(family).items():
             print(f"stages: {family} {name} ...", file=sys.stderr, flush=True)
-            result.setdefault(family, {})[name] = count(synthesize(make, family), family)
+            result.setdefault(family, {})[name] = count(
+                synthesize(make, family, platform=platform), family)
             print(f"stages: {family} {name}: {result[family][name]}", file=sys.stderr)
     lanes = sorted({1, BOARDS["icebreaker"].default_lanes})
     for n in lanes:

@@ -24,7 +24,6 @@ from kwshw.features_int import IntFrontEnd
 from kwshw.hw.common import check_plans, conv_layers
 from kwshw.hw.convs import history_memories, history_specs, window_features
 from kwshw.hw.detection import memory_depth, word_width
-from kwshw.hw.frontend import FrontEnd
 from kwshw.hw.history import entry_slots, rest_rom_depth, spram_group_words, spram_groups
 from kwshw.hw.memories import (
     SPRAM_BLOCKS,
@@ -39,7 +38,7 @@ from kwshw.hw.microphone import pdm_history_depth
 from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
 
 from .errors import FitError
-from .standalone import mic_config
+from .standalone import mic_config, standalone_front_end
 from .table import FPGA, Board
 
 __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram_blocks",
@@ -50,8 +49,8 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram
 #: which ``tests/test_standalone.py`` keeps equal to this table). The fit check adds them
 #: to what the board must hold.
 _STAGE_LUTS = {
-    "ice40": {"front end": 1_940, "pdm": 312, "i2s": 54, "detector": 686, "events": 125,
-              "uart": 29},
+    "ice40": {"front end": 1_940, "front end (SPRAM)": 1_911, "pdm": 312, "i2s": 54,
+              "detector": 686, "events": 125, "uart": 29},
     "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 473, "events": 138,
              "uart": 123},
 }
@@ -173,13 +172,18 @@ def _histories_name(specs) -> str:
     return f"histories of layers {readers}'s inputs ({shapes})"
 
 
-def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "") -> list[MemoryNeed]:
+def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "",
+                     spare_spram: int = 0) -> list[MemoryNeed]:
     """The memories the standalone design (:mod:`boards.standalone`) adds to the
     accelerator's: the front end's ring, work memory and tables, the PDM receiver's FIR
-    history and taps, and the detector's RAM, sized as the gateware sizes them."""
-    fe = FrontEnd(IntFrontEnd.from_model(model))
+    history and taps, and the detector's RAM, sized as the gateware sizes them. The work
+    memory is in SPRAM when the accelerator leaves ``spare_spram`` blocks and the front end
+    stays real time at ``clk_hz`` so (:func:`boards.standalone.standalone_front_end`)."""
+    fe = standalone_front_end(IntFrontEnd.from_model(model), spare_spram, clk_hz)
     needs = [MemoryNeed(f"front end {name}", "front end", width, depth)
              for name, (width, depth) in fe.memory_shapes().items()]
+    needs += [MemoryNeed(f"front end {name} (SPRAM)", "front end", width, depth, "spram")
+              for name, (width, depth) in fe.spram_shapes().items()]
     cfg = mic_config(mic, clk_hz, where=where)
     if mic == "pdm":
         needs += [MemoryNeed("PDM FIR history", "microphone", HIST_WIDTH,
@@ -190,12 +194,14 @@ def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "") -> list[M
                                word_width(rule), memory_depth(rule))]
 
 
-def stage_luts(family: str, mic: str) -> dict[str, int]:
+def stage_luts(family: str, mic: str, work_memory: str = "bram") -> dict[str, int]:
     """LUTs of the standalone design's stages besides the accelerator (measured
-    syntheses): front end, microphone receiver, detector, DETECTION packet sender and UART
-    transmitter."""
+    syntheses): front end (with its FFT work memory in block RAM, or on iCE40 in one SPRAM
+    block, ``"spram-serial"``), microphone receiver, detector, DETECTION packet sender and
+    UART transmitter."""
     luts = _STAGE_LUTS[family]
-    return {"front end": luts["front end"], "microphone": luts[mic],
+    front = "front end (SPRAM)" if work_memory == "spram-serial" else "front end"
+    return {"front end": luts[front], "microphone": luts[mic],
             "detector": luts["detector"], "events": luts["events"], "uart": luts["uart"]}
 
 
@@ -318,8 +324,10 @@ def _with_standalone(board: Board, model, needs: list[MemoryNeed], mic: str,
                        f"standalone design is for "
                        + ", ".join(b for b, row in _boards().items() if row.mic_pins))
     clk = clk_hz or board.design_clk_hz(mic)
-    return [n for n in needs if n.kind != "link"] + standalone_needs(model, mic, clk,
-                                                                     where=board.name)
+    used = sum(math.prod(spram_blocks(n.width, n.depth)) for n in needs if n.target == "spram")
+    spare = board.fpga.spram_blocks - used if any(n.target == "spram" for n in needs) else 0
+    return [n for n in needs if n.kind != "link"] + standalone_needs(
+        model, mic, clk, where=board.name, spare_spram=spare)
 
 
 def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
@@ -394,7 +402,9 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
         "clock_hz": clk_hz or board.design_clk_hz(mic),
     }
     if mic != "host":
-        report["stage_luts"] = stage_luts(fpga.family, mic)
+        work = ("spram-serial" if any(n.kind == "front end" and n.target == "spram"
+                                      for n in needs) else "bram")
+        report["stage_luts"] = stage_luts(fpga.family, mic, work)
         report.update(luts_estimate=sum(report["stage_luts"].values()), luts_available=fpga.luts)
     _refuse(board, model, report, next(n for n in needs if n.kind == "weights"))
     return report

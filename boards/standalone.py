@@ -36,6 +36,7 @@ from kwshw.features_int import IntFrontEnd
 from kwshw.hw.accelerator import Accelerator
 from kwshw.hw.detection import KeywordDetector, event_layout, frame_cycles
 from kwshw.hw.frontend import FrontEnd
+from kwshw.hw.memories import SPRAM_BLOCKS
 from kwshw.hw.microphone import I2SReceiver, PDMReceiver
 from kwshw.hw.ports import AcceleratorSignature
 from kwshw.link.gateware import EventTransmitter
@@ -45,7 +46,8 @@ from kwshw.microphone import PCM_RATE, I2SConfig, PDMConfig, i2s_config, pdm_con
 from .errors import BuildError
 from .flashboot import boot_members, weight_boot
 
-__all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "StandaloneCore"]
+__all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "hop_cycles",
+           "standalone_front_end", "StandaloneCore"]
 
 #: The microphone's pins per input kind, in the order of :meth:`boards.table.MicPins.names`:
 #: clocks driven by the FPGA, then the data it reads.
@@ -90,7 +92,7 @@ def check_realtime(front_end: FrontEnd, accelerator, rule: IntDetectRule, clk_hz
     needs more than a hop (the microphone does not wait: samples would be dropped).
     """
     hop = front_end.fe.cfg.hop_length
-    budget = {"hop_cycles": int(hop * clk_hz / PCM_RATE),
+    budget = {"hop_cycles": hop_cycles(front_end.fe, clk_hz),
               "front_end": front_end.cycles_per_hop(),
               "accelerator": getattr(accelerator, "cycles_per_frame", 0),
               "detector": frame_cycles(rule)}
@@ -103,6 +105,24 @@ def check_realtime(front_end: FrontEnd, accelerator, rule: IntDetectRule, clk_hz
             + ", ".join(f"the {k.replace('_', ' ')} needs {v:,}" for k, v in slow.items())
             + ". Use a faster clock, more lanes or a smaller network.")
     return budget
+
+
+def hop_cycles(fe: IntFrontEnd, clk_hz: float) -> int:
+    """Cycles of ``clk_hz`` in one hop of 16 kHz audio: what each stage may take per frame."""
+    return int(fe.cfg.hop_length * clk_hz / PCM_RATE)
+
+
+def standalone_front_end(fe: IntFrontEnd, spare_spram: int, clk_hz: float) -> FrontEnd:
+    """The standalone design's front end: its FFT work memory in one of the ``spare_spram``
+    SPRAM blocks the accelerator leaves (``"spram-serial"``: eight block RAMs fewer for the
+    default configuration) if it stays real time at ``clk_hz`` that way, else in block RAM.
+    (Four spare blocks, ``"spram"``, never occur beside an accelerator, whose weights take
+    at least one.)"""
+    if spare_spram >= 1:
+        serial = FrontEnd(fe, "spram-serial")
+        if serial.cycles_per_hop() <= hop_cycles(fe, clk_hz):
+            return serial
+    return FrontEnd(fe)
 
 
 def _default_accelerator(model, lanes: int, memory: str):
@@ -130,7 +150,9 @@ class StandaloneCore(wiring.Component):
         The receiver's configuration; :func:`mic_config` of ``clk_hz`` by default (a test
         passes a small one).
     memory : str
-        ``"bram"`` or ``"spram"`` (weights from the SPI flash at ``image_offset``).
+        ``"bram"`` or ``"spram"`` (weights from the SPI flash at ``image_offset``; the front
+        end's FFT work memory then goes into an SPRAM block the accelerator leaves, if any:
+        :func:`standalone_front_end`).
     rule : IntDetectRule, optional
         The detection rule; ``IntDetectRule.from_model(model)`` by default.
     hold_ms : float
@@ -170,11 +192,15 @@ class StandaloneCore(wiring.Component):
         #: The stages, built here so that their static facts are known before elaboration.
         self.receiver = (PDMReceiver(self.mic_cfg, sample_edge=sample_edge) if mic == "pdm"
                          else I2SReceiver(self.mic_cfg, channel=channel))
-        self.front_end = FrontEnd(IntFrontEnd.from_model(model))
         self.accelerator = (accelerator or _default_accelerator)(model, lanes, memory)
         if not AcceleratorSignature().is_provided_by(self.accelerator):
             raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
                             f"{AcceleratorSignature()!r}")
+        # An SPRAM build's front end keeps its FFT work memory in a block the accelerator
+        # leaves (an accelerator that does not say what it uses leaves none).
+        spare = (SPRAM_BLOCKS - getattr(self.accelerator, "spram_blocks_used", SPRAM_BLOCKS)
+                 if memory == "spram" else 0)
+        self.front_end = standalone_front_end(IntFrontEnd.from_model(model), spare, clk_hz)
         self.rule = rule or IntDetectRule.from_model(model)
         self.detector = KeywordDetector(self.rule, hold=max(int(hold_ms * 1e-3 * clk_hz), 1),
                                         frame_width=FRAME_WIDTH)

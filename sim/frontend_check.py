@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kwshw.features_int import IntFrontEnd, IntFrontEndStream
+from kwshw.generate import Family
 from kwshw.hw.frontend import FrontEnd
 
 from .gatelevel import synthesize
@@ -90,16 +91,22 @@ class FrontEndSim:
         hops only).
     gate_level : {None, "ice40", "ecp5"}
         Simulate the Yosys netlist of this family instead of the RTL.
+    work_memory : str
+        :class:`~kwshw.hw.frontend.FrontEnd`'s FFT work memory. At iCE40 gate level the SPRAM
+        ones are ``SB_SPRAM256KA`` blocks (Yosys's models); elsewhere their model, a
+        memory with the same contract.
     """
 
     def __init__(self, fe: IntFrontEnd, work_dir: str | os.PathLike, *,
-                 simulator: str = "verilator", gate_level: str | None = None) -> None:
+                 simulator: str = "verilator", gate_level: str | None = None,
+                 work_memory: str = "bram") -> None:
         if simulator not in ("verilator", "icarus"):
             raise ValueError(f"simulator must be 'verilator' or 'icarus', got {simulator!r}")
         self.fe, self.simulator, self.gate_level = fe, simulator, gate_level
         self.dir = Path(work_dir).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.dut = FrontEnd(fe)
+        self.dut = FrontEnd(fe, work_memory)
+        self._platform = Family("iCE40") if gate_level == "ice40" else None
         self.build_seconds = 0.0
         self.cells: dict[str, int] = {}
         self._exe: list[str] = []
@@ -110,7 +117,8 @@ class FrontEndSim:
 
     def _build(self) -> None:
         t0 = time.monotonic()
-        rtl = convert(self.dut, self.dir / "frontend.v", name="frontend")
+        rtl = convert(self.dut, self.dir / "frontend.v", name="frontend",
+                      platform=self._platform)
         sources, incs, defines = [rtl], [], []
         if self.gate_level:
             net = synthesize(rtl, "frontend", self.gate_level, self.dir / self.gate_level)

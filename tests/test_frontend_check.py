@@ -57,3 +57,19 @@ def test_front_end_equals_golden_frame_by_frame(tmp_path, speech, netlist):
     sim.fe = _fe(mean=-3.0)
     bad = sim.run(speech, name="other")
     assert len(bad.mismatched_frames) == bad.frames
+
+
+@pytest.mark.parametrize("netlist", [
+    pytest.param(None, id="rtl"),
+    pytest.param("ice40", id="ice40"),
+])
+def test_front_end_with_its_work_memory_in_one_spram_block(tmp_path, speech, netlist):
+    """As the iCEBreaker's SPRAM build has it (``work_memory="spram-serial"``): at gate
+    level one ``SB_SPRAM256KA`` (Yosys's model) read and written a 16-bit piece at a time."""
+    sim = FrontEndSim(_fe(), tmp_path, simulator="verilator", gate_level=netlist,
+                      work_memory="spram-serial")
+    if netlist:
+        assert sim.cells.get("SB_SPRAM256KA") == 1, sim.cells
+    r = sim.run(speech)
+    assert r.frames == len(expected_frames(sim.fe, speech)) > 300
+    assert r.ok, (r.mismatched_frames[:10], r.frames_out)

@@ -211,6 +211,8 @@ def test_i2s_and_spram_cores_elaborate():
     core = StandaloneCore(_model(), lanes=4, clk_hz=CLK, baud=BAUD, mic_cfg=MIC,
                           memory="spram", rule=_rule(_model()))
     assert "flash" in core.signature.members
+    # At this test clock a front end waiting on one SPRAM block would not keep up.
+    assert core.accelerator.spram_blocks_used < 4 and core.front_end.work_memory == "bram"
     assert "boot" in rtlil.convert(core, name="kws_spram")
 
 
@@ -304,6 +306,32 @@ def test_fit_refuses_standalone_cnn_on_icebreaker_with_numbers():
         "front end", "microphone", "detector"}
 
 
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_spram_standalone_front_end_takes_the_spare_spram_block(lanes):
+    """The reference CNN's SPRAM accelerator (weights 1 block, histories 2) leaves one of the
+    iCE40UP5K's four: the standalone core's front end keeps its FFT work memory there
+    (``spram-serial``), the fit check counts it so (4 of 4 SPRAM, the front end's block RAMs
+    eight fewer, its LUTs the SPRAM variant's) and the front end stays real time at the
+    board's clock; a block RAM build keeps it in block RAM."""
+    board, model = BOARDS["icebreaker"], with_class_offsets(random_cnn(4))
+    clk = board.design_clk_hz("pdm")
+    core = StandaloneCore(model, lanes=lanes, clk_hz=clk, baud=board.baud, memory="spram")
+    assert core.accelerator.spram_blocks_used == 3
+    assert core.front_end.work_memory == "spram-serial"
+    assert core.budget["front_end"] == core.front_end.cycles_per_hop() < core.budget["hop_cycles"]
+    with pytest.raises(FitError) as refusal:
+        fit_check(board, model, lanes, mic="pdm")
+    assert "front end 15" in str(refusal.value)
+    assert f"front end {stage_luts('ice40', 'pdm', 'spram-serial')['front end']:,}" in str(
+        refusal.value)
+    bram = StandaloneCore(model, lanes=lanes, clk_hz=clk, baud=board.baud, memory="bram",
+                          realtime=False)
+    assert bram.front_end.work_memory == "bram"
+    needs = standalone_needs(model, "pdm", clk, spare_spram=1)
+    spram = [n for n in needs if n.target == "spram"]
+    assert [(n.kind, n.width, n.depth) for n in spram] == [("front end", 16, 2048)]
+
+
 def test_mic_pins_exist_on_the_platforms():
     for name, board in BOARDS.items():
         if board.mic_pins is None:
@@ -365,6 +393,13 @@ def test_fit_stage_block_rams_are_the_measured_ones():
     assert (blocks["front end"], blocks["microphone"], blocks["detector"]) == (
         measured["front end"]["brams"], measured["pdm"]["brams"],
         measured["detector"]["brams"])
+    serial = standalone_needs(with_class_offsets(random_cnn(4)), "pdm",
+                              board.design_clk_hz("pdm"), where=board.name, spare_spram=1)
+    assert sum(bram_blocks("ice40", n.width, n.depth) for n in serial
+               if n.kind == "front end" and n.target == "bram") == \
+        measured["front end (SPRAM)"]["brams"]
+    assert [n for n in serial if n.target == "spram"] and \
+        measured["front end (SPRAM)"]["sprams"] == 1
 
 
 def test_fit_stage_luts_are_the_measured_ones():
@@ -383,3 +418,5 @@ def test_fit_stage_luts_are_the_measured_ones():
             assert tuple(luts.values()) == tuple(
                 measured[family][mic if k == "microphone" else k]["luts"] for k in stages), \
                 family
+    assert stage_luts("ice40", "pdm", "spram-serial")["front end"] == \
+        measured["ice40"]["front end (SPRAM)"]["luts"]

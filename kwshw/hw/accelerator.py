@@ -42,7 +42,13 @@ from .common import (
     disjoint_read_port,
     max_width,
 )
-from .convs import history_memories, history_specs, history_waits, window_features
+from .convs import (
+    history_memories,
+    history_specs,
+    history_spram_blocks,
+    history_waits,
+    window_features,
+)
 from .history import HistoryBank, bank_bits
 from .mac_array import MACArray
 from .memories import (
@@ -245,6 +251,13 @@ class Accelerator(wiring.Component):
             return 0
         cols, rows = spram_blocks(self.load_width, max(len(self._load), 1))
         return cols * rows
+
+    @property
+    def spram_blocks_used(self) -> int:
+        """SPRAM blocks of this build: the weights' and the convolution histories' placed
+        there (0 with ``memory="bram"``)."""
+        return self.weight_spram_blocks + history_spram_blocks(self.history_specs,
+                                                               self.history_memories)
 
     def memory_bits(self) -> dict[str, int]:
         """On-chip memory by kind, in bits (:func:`memory_bits`)."""

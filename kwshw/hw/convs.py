@@ -29,6 +29,7 @@ Histories in SPRAM (``memory="spram"``, iCE40 UltraPlus)
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +43,7 @@ from .history import HistorySpec, spram_group_words
 from .memories import spram_blocks
 from .minmax import MinMax
 
-__all__ = ["history_memories", "history_specs", "history_waits",
+__all__ = ["history_memories", "history_specs", "history_spram_blocks", "history_waits",
            "window_features"]
 
 
@@ -92,12 +93,12 @@ def history_memories(specs: Sequence[HistorySpec], memory: str,
         return tuple(kinds)
     for i in sorted(range(len(specs)), key=lambda i: (-specs[i].values, i)):
         trial = kinds[:i] + ["spram"] + kinds[i + 1:]
-        if sum(_blocks(w) for w in spram_group_words(specs, trial)) <= spare_spram:
+        if history_spram_blocks(specs, trial) <= spare_spram:
             kinds = trial
     return tuple(kinds)
 
 
-def _blocks(words: int) -> int:
-    """SPRAM blocks of a history memory of ``words`` values."""
-    cols, rows = spram_blocks(ACT_WIDTH, words)
-    return cols * rows
+def history_spram_blocks(specs: Sequence[HistorySpec], memories: Sequence[str]) -> int:
+    """SPRAM blocks the histories placed in ``memories`` (:func:`history_memories`) take."""
+    return sum(math.prod(spram_blocks(ACT_WIDTH, words))
+               for words in spram_group_words(specs, memories))

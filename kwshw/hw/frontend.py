@@ -15,7 +15,9 @@ and a sequential datapath needs about half of them. So:
   rounds, the rounding half is ORed in on the way, and the mel sums and the log's terms
   are accumulated there too, so the front end has few wide adders;
 - the FFT runs in place in one memory of ``n_fft`` complex words, one butterfly at a time;
-  the power spectrum overwrites bins ``0 .. n_fft / 2`` of it;
+  the power spectrum overwrites bins ``0 .. n_fft / 2`` of it (block RAM, or on iCE40
+  UltraPlus SPRAM: four blocks, or one block a 16-bit piece per cycle with the front end
+  stalled meanwhile, see :data:`WORK_MEMORIES`);
 - mel, log, smoothing and normalization run band by band, and each band's code is sent
   on ``feat`` as soon as it is known.
 
@@ -35,6 +37,7 @@ import numpy as np
 from amaranth.hdl import (
     Cat,
     Const,
+    EnableInserter,
     Module,
     Mux,
     ResetInserter,
@@ -66,7 +69,7 @@ from ..features_int import (
     IntFrontEnd,
 )
 from .common import DISJOINT_PORTS, disjoint_read_port
-from .memories import SinglePortRAM
+from .memories import SerialRAM, SinglePortRAM, serial_ram_depth
 
 __all__ = [
     "MUL_WIDTH",
@@ -366,8 +369,11 @@ class _Port:
 #: chooses logic for them anyway; the attribute makes it what the fit check counts on).
 _LOGIC_ROMS = {"recip": {"rom_style": "logic"}}
 
-#: Where the FFT work memory lives: block RAM, or (iCE40 UltraPlus) SPRAM.
-WORK_MEMORIES = ("bram", "spram")
+#: Where the FFT work memory lives: block RAM; four iCE40 UltraPlus SPRAM blocks, a 16-bit
+#: column of the word each; or one SPRAM block holding a word's 16-bit pieces one after the
+#: other (:class:`~kwshw.hw.memories.SerialRAM`), the front end frozen while it reads or
+#: writes them (:meth:`FrontEnd.schedule` counts those cycles).
+WORK_MEMORIES = ("bram", "spram", "spram-serial")
 
 
 @dataclass
@@ -408,11 +414,14 @@ class FrontEnd(wiring.Component):
     fe : IntFrontEnd
         The golden model, built with a normalizer (the output is the accelerator's input
         format, ``in_frac`` fraction bits, saturated to ``ACT_WIDTH`` bits).
-    work_memory : {"bram", "spram"}, default "bram"
+    work_memory : {"bram", "spram", "spram-serial"}, default "bram"
         The FFT work memory (``n_fft`` words of two FFT values): a
-        :class:`~amaranth.lib.memory.Memory`, or 16-bit
+        :class:`~amaranth.lib.memory.Memory`; 16-bit
         :class:`~kwshw.hw.memories.SinglePortRAM` columns, which are iCE40 UltraPlus SPRAM
-        blocks on an iCE40 platform (4 for the default configuration; 8 block RAMs fewer).
+        blocks on an iCE40 platform (4 for the default configuration; 8 block RAMs fewer);
+        or one such block, a word's 16-bit pieces read and written one per cycle while the
+        front end waits (:class:`~kwshw.hw.memories.SerialRAM`; about 43,000 cycles more
+        per hop for the default configuration, see :meth:`schedule`).
 
     Attributes
     ----------
@@ -449,6 +458,7 @@ class FrontEnd(wiring.Component):
         self._w = _derive_widths(fe)
         self._word = data.StructLayout({"re": signed(self._w["data"]),
                                         "im": signed(self._w["data"])})
+        self._pieces = -(-self._word.size // _WORD)     # of a serial work memory's word
         self._layouts()
         self._ops = _ops(self._w, fe.norm_shift)
         mel = self._ops["mel"]
@@ -495,7 +505,7 @@ class FrontEnd(wiring.Component):
         n, bands, w = self._n, self._bands, self._w
         run = 3                     # start + the multiplier's pipeline (see MulAcc)
         nnz = int((self.fe.mel_hi - self.fe.mel_lo).sum())
-        return {
+        sched = {
             "window": self._win * (1 + s["window"] + run) + (n - self._win),
             "fft": self._stages * (n // 2) * (2 + s["twiddle_re"] + s["twiddle_im"] + run + 1),
             "power": (n // 2 + 1) * (1 + s["power"] + run),
@@ -505,6 +515,17 @@ class FrontEnd(wiring.Component):
             "smooth": bands * (1 + 2 * (self.fe.cfg.smooth - 1) + s["smooth"] + run),
             "normalize": bands * (s["norm"] + run + 1),
         }
+        if self.work_memory == "spram-serial":
+            # A read holds the front end `pieces` cycles, a write `pieces - 1`: the window
+            # writes n_fft words, a butterfly reads and writes two, a bin of the power one
+            # each, and the mel sum reads a bin per diagonal of each of its products.
+            rd, wr = self._pieces, self._pieces - 1
+            bfly = self._stages * (n // 2)
+            sched["window"] += n * wr
+            sched["fft"] += bfly * 2 * (rd + wr)
+            sched["power"] += (n // 2 + 1) * (rd + wr)
+            sched["mel"] += nnz * (self._mel_top + 1) * rd
+        return sched
 
     def cycles_per_hop(self) -> int:
         """Worst-case cycles from the start of a frame to its last code (``busy`` cycles)."""
@@ -518,6 +539,16 @@ class FrontEnd(wiring.Component):
                 for name, (shape, depth, _) in self._memory_spec().items()
                 if name not in _LOGIC_ROMS}
 
+    def spram_shapes(self) -> dict[str, tuple[int, int]]:
+        """``name -> (width, depth)`` of the SPRAM memories (16-bit words) this front end
+        builds on iCE40 UltraPlus, for fit checks: the work memory's four columns, or its
+        serial block."""
+        if self.work_memory == "spram":
+            return {"work": (self._word.size, self._n)}
+        if self.work_memory == "spram-serial":
+            return {"work": (_WORD, serial_ram_depth(self._word.size, self._n))}
+        return {}
+
     @property
     def ring_depth(self) -> int:
         """Samples the ring holds: ``max(win, hop) + hop``."""
@@ -528,16 +559,22 @@ class FrontEnd(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         core = Module()     # everything `clear` restarts (memory contents are not read
-        m.submodules.core = ResetInserter(self.clear)(core)  # before they are rewritten)
+        # before they are rewritten); a serial work memory freezes all of it while busy
+        stall = Signal()
+        held = EnableInserter(~stall)(core) if self.work_memory == "spram-serial" else core
+        m.submodules.core = ResetInserter(self.clear)(held)
         mem = self._memories(core)
         r = self._registers()
         core.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         free = Signal()
         ring_w, hist_w = mem["ring"].write_port(), mem["hist"].write_port()
-        base, count = self._ring(core, ring_w, free)
-        rd, wr = self._work_ports(core, mem)
+        base, count = self._ring(core, ring_w, free, stall)
         ports = {name: mem[name].read_port() for name in
                  ("window", "twiddle", "band", "mel", "log", "recip")}
+        # States whose next cycle uses the work memory's word raise it (a serial work memory
+        # reads only then; the others read every cycle).
+        ports["work_re"] = Signal()
+        rd, wr = self._work_ports(m, core, mem, ports["work_re"], stall)
         # A word read in the cycle it is written is never used, so the read-during-write
         # behaviour is free to choose: left undefined, it costs no bypass flip-flops around
         # iCE40 block RAMs (the work memory's too; hw.common.disjoint_read_port).
@@ -554,32 +591,43 @@ class FrontEnd(wiring.Component):
                     core.next = "WIN_RD"
             self._window(core, r, eng, ports, wr, free)
             self._fft(core, r, eng, ports, rd, wr, addrs)
-            self._power(core, r, eng, rd, wr)
+            self._power(core, r, eng, ports, rd, wr)
             self._mel(core, r, eng, ports, rd)
             self._log(core, r, eng, ports)
             self._smooth(core, r, eng, ports)
             self._normalize(core, r, eng, ports)
         return m
 
-    def _work_ports(self, m: Module, mem: dict) -> tuple:
+    def _work_ports(self, m: Module, core: Module, mem: dict, re: Signal,
+                    stall: Signal) -> tuple:
         """A read and a write port of the work memory. With ``work_memory="spram"`` it is
         four 16-bit :class:`~kwshw.hw.memories.SinglePortRAM` columns (iCE40 SPRAM): the
         front end never reads and writes it in the same cycle, and never uses the word read
-        in a cycle after a write to the same column."""
+        in a cycle after a write to the same column. With ``"spram-serial"`` it is one
+        :class:`~kwshw.hw.memories.SerialRAM` outside ``core``, which ``stall`` freezes
+        while a read (``re``) or a write takes its pieces."""
         if self.work_memory == "bram":
             wr = mem["work"].write_port()
-            return disjoint_read_port(m, mem["work"], "work_rd"), wr
+            return disjoint_read_port(core, mem["work"], "work_rd"), wr
         rd = _Port(Signal(range(self._n)), Signal(self._word), None)
         wr = _Port(Signal(range(self._n)), Signal(self._word), Signal())
+        if self.work_memory == "spram-serial":
+            work = SerialRAM(self._word.size, self._n)
+            m.submodules.work = ResetInserter(self.clear)(work)
+            m.d.comb += [work.addr.eq(Mux(wr.en, wr.addr, rd.addr)), work.we.eq(wr.en),
+                         work.re.eq(re), work.wdata.eq(wr.data.as_value()),
+                         rd.data.eq(work.rdata),
+                         stall.eq(work.stall)]
+            return rd, wr
         cols = -(-self._word.size // _WORD)
         rdata = []
         for c in range(cols):
-            m.submodules[f"work{c}"] = col = SinglePortRAM(_WORD, self._n)
-            m.d.comb += [col.addr.eq(Mux(wr.en, wr.addr, rd.addr)), col.we.eq(wr.en),
+            core.submodules[f"work{c}"] = col = SinglePortRAM(_WORD, self._n)
+            core.d.comb += [col.addr.eq(Mux(wr.en, wr.addr, rd.addr)), col.we.eq(wr.en),
                          col.re.eq(~wr.en),
                          col.wdata.eq(wr.data.as_value()[_WORD * c:_WORD * (c + 1)])]
             rdata.append(col.rdata)
-        m.d.comb += rd.data.eq(Cat(*rdata))
+        core.d.comb += rd.data.eq(Cat(*rdata))
         return rd, wr
 
     @contextmanager
@@ -706,15 +754,16 @@ class FrontEnd(wiring.Component):
             slot=Signal(range(max(self._hist_slots, 2))),
         )
 
-    def _ring(self, m: Module, wp: memory.WritePort, free: Signal) -> tuple[Signal, Signal]:
-        """The sample ring: writes at the stream's pace, ``free`` (end of a frame's window
-        stage) drops the frame's first hop. Returns the frame start's address and the count
-        of samples from it."""
+    def _ring(self, m: Module, wp: memory.WritePort, free: Signal,
+              stall: Signal) -> tuple[Signal, Signal]:
+        """The sample ring: writes at the stream's pace (not while ``stall`` freezes the
+        ring), ``free`` (end of a frame's window stage) drops the frame's first hop. Returns
+        the frame start's address and the count of samples from it."""
         depth, hop = self._depth, self._hop
         wr_addr, base = Signal(range(depth)), Signal(range(depth))
         count = Signal(range(depth + 1))
         push = self.pcm.valid & self.pcm.ready
-        m.d.comb += [self.pcm.ready.eq(count < depth), wp.addr.eq(wr_addr),
+        m.d.comb += [self.pcm.ready.eq((count < depth) & ~stall), wp.addr.eq(wr_addr),
                      wp.data.eq(self.pcm.payload), wp.en.eq(push)]
         with m.If(push):
             m.d.sync += wr_addr.eq(Mux(wr_addr == depth - 1, 0, wr_addr + 1))
@@ -783,9 +832,10 @@ class FrontEnd(wiring.Component):
         addr_a, addr_b, _ = addrs
         t_im = _rounded(eng, self._ops["twiddle_im"])
         with self._state(m, "BF_RA", Phase.FFT):
-            m.d.comb += rd.addr.eq(addr_a)
+            m.d.comb += [rd.addr.eq(addr_a), ports["work_re"].eq(1)]
             m.next = "BF_RB"
         with self._state(m, "BF_RB", Phase.FFT):     # reads b (and holds it) while a arrives
+            m.d.comb += ports["work_re"].eq(1)
             m.d.sync += [r.a_re.eq(rd.data.re), r.a_im.eq(rd.data.im)]
             m.next = "BF_RUN"
         with self._state(m, "BF_RUN", Phase.FFT):    # b and its twiddle are read
@@ -810,11 +860,12 @@ class FrontEnd(wiring.Component):
                     m.d.sync += r.k.eq(0)
                     m.next = "PW_RD"
 
-    def _power(self, m: Module, r: _Regs, eng: MulAcc, rd: memory.ReadPort,
+    def _power(self, m: Module, r: _Regs, eng: MulAcc, ports: dict, rd: memory.ReadPort,
                wr: memory.WritePort) -> None:
         """``P[k] = rshift_round(Re^2 + Im^2, 2 DATA_FRAC - POWER_FRAC)`` over bin ``k``'s word
         (both halves: ``P`` is wider than one part)."""
         with self._state(m, "PW_RD", Phase.POWER):      # bin k is read
+            m.d.comb += ports["work_re"].eq(1)
             m.next = "PW_RUN"
         with self._state(m, "PW_RUN", Phase.POWER):
             self._start(m, eng, _P_POW)
@@ -852,6 +903,7 @@ class FrontEnd(wiring.Component):
                          r.hbase.eq(r.hidx)]
             m.next = "MEL_RD"
         with self._state(m, "MEL_RD", Phase.BANDS):      # P[k] and its weight are read
+            m.d.comb += ports["work_re"].eq(1)
             m.next = "MEL_RUN"
         with self._state(m, "MEL_RUN", Phase.BANDS):
             # Diagonal by diagonal over the band's bins: one Horner sum, exact, no adder.

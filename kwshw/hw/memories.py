@@ -19,7 +19,9 @@ word's address (its high bits) and the sub-word (its low bits, registered beside
 :class:`SinglePortRAM` is the same kind of memory for data written at run time (the
 convolution histories of an SPRAM build, :class:`~kwshw.hw.history.HistoryBank`): one address
 for writes and reads, ``SB_SPRAM256KA`` blocks on iCE40, a model with the same contract
-elsewhere.
+elsewhere. :class:`SerialRAM` keeps words wider than 16 bits in one such block, a 16-bit
+piece per cycle, stalling its user meanwhile (the front end's FFT work memory on the
+iCEBreaker).
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import numpy as np
 from amaranth.hdl import (
     Cat,
     ClockSignal,
+    Const,
     Instance,
     Module,
+    Mux,
     Signal,
     Value,
     ValueLike,
@@ -55,6 +59,7 @@ __all__ = [
     "CONST_ROMS",
     "SMALL_BITS",
     "ConstantROM",
+    "SerialRAM",
     "SinglePortRAM",
     "WeightMemory",
     "const_bases",
@@ -66,6 +71,7 @@ __all__ = [
     "ecp5_bram_slices",
     "load_words",
     "pack_words",
+    "serial_ram_depth",
     "spram_blocks",
     "spram_packing",
     "spram_store",
@@ -545,4 +551,94 @@ class SinglePortRAM(wiring.Component):
         word = _spram_grid(m, addr, din, self.we, cols=1, rows=rows, active=self.we | self.re,
                            latch=self.re & ~self.we)
         m.d.comb += self.rdata.eq(word[:self._width])
+        return m
+
+
+def serial_ram_depth(width: int, depth: int) -> int:
+    """16-bit words a :class:`SerialRAM` of ``depth`` words of ``width`` bits addresses:
+    each word's pieces at the next power of two."""
+    return depth << (-(-width // _SPRAM_WIDTH) - 1).bit_length()
+
+
+class SerialRAM(wiring.Component):
+    """A memory of wide words in one 16-bit :class:`SinglePortRAM`, a 16-bit piece per cycle.
+
+    Word ``a``'s piece ``i`` is at ``(a << s) | i``, ``s`` the bits of a piece index. One
+    iCE40 UltraPlus SPRAM block holds what takes many block RAMs in words of ``width`` bits,
+    at the cost of time: the user holds its request while :attr:`stall` is high (it freezes
+    itself, e.g. under an :class:`~amaranth.hdl.EnableInserter` of ``~stall``), so that it
+    sees a memory that reads and writes a whole word per cycle.
+
+    Parameters
+    ----------
+    width, depth : int
+        Word width and number of words; ``pieces = ceil(width / 16)``, and
+        ``depth << ceil(log2(pieces))`` words of 16 bits must fit one SPRAM block.
+
+    Attributes
+    ----------
+    addr : Signal, in
+        The word of this request.
+    re : Signal, in
+        Read ``addr``: :attr:`stall` is high for the first ``pieces`` cycles of the request;
+        from the cycle after the one it falls in, :attr:`rdata` holds the word until the next
+        read ends.
+    we : Signal, in
+        Write ``wdata`` at ``addr`` (not together with ``re``): :attr:`stall` is high for
+        the first ``pieces - 1`` cycles; the word is written when it falls.
+    wdata : Signal, in
+    rdata : Signal, out
+        Changes only in the cycle after a read ends, so that a user frozen by :attr:`stall`
+        still sees the word it read before.
+    stall : Signal, out
+        The request is not done: hold it.
+    """
+
+    def __init__(self, width: int, depth: int) -> None:
+        self._pieces = -(-width // _SPRAM_WIDTH)
+        self._sel = (self._pieces - 1).bit_length()
+        if width < 1 or depth < 1 or serial_ram_depth(width, depth) > _SPRAM_DEPTH:
+            raise ValueError(f"SerialRAM: {depth} words of {width} bits do not fit one SPRAM "
+                             f"block a 16-bit piece at a time ({_SPRAM_DEPTH} x "
+                             f"{_SPRAM_WIDTH} bits)")
+        self._width, self._depth = width, depth
+        super().__init__({
+            "addr": In(range(max(depth, 2))),
+            "re": In(1),
+            "we": In(1),
+            "wdata": In(unsigned(width)),
+            "rdata": Out(unsigned(width)),
+            "stall": Out(1),
+        })
+
+    @property
+    def pieces(self) -> int:
+        """16-bit pieces per word: a read stalls this many cycles, a write one fewer."""
+        return self._pieces
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        n, w = self._pieces, _SPRAM_WIDTH
+        m.submodules.ram = ram = SinglePortRAM(w, max(serial_ram_depth(self._width,
+                                                                        self._depth), 2))
+        beat = Signal(range(n + 1))
+        # The pieces of a read but the last, until the whole word replaces rdata at once.
+        low = Signal(max((n - 1) * w, 1))
+        wpieces = Cat(self.wdata, Const(0, n * w - self._width))
+        busy = Signal()
+        m.d.comb += [
+            busy.eq(Mux(self.re, beat != n, self.we & (beat != n - 1))),
+            self.stall.eq(busy),
+            ram.addr.eq(Cat(beat[:self._sel], self.addr) if self._sel else self.addr),
+            ram.re.eq(self.re & (beat < n)),
+            ram.we.eq(self.we & ~self.re),
+            ram.wdata.eq(wpieces.word_select(beat[:max(self._sel, 1)], w)),
+        ]
+        m.d.sync += beat.eq(Mux(busy, beat + 1, 0))
+        with m.If(self.re & (beat != 0)):
+            for i in range(n - 1):
+                with m.If(beat == i + 1):
+                    m.d.sync += low[i * w:(i + 1) * w].eq(ram.rdata)
+            with m.If(beat == n):
+                m.d.sync += self.rdata.eq(Cat(low[:(n - 1) * w], ram.rdata))
         return m

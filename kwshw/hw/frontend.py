@@ -560,8 +560,9 @@ class FrontEnd(wiring.Component):
         m = Module()
         core = Module()     # everything `clear` restarts (memory contents are not read
         # before they are rewritten); a serial work memory freezes all of it while busy
-        stall = Signal()
-        held = EnableInserter(~stall)(core) if self.work_memory == "spram-serial" else core
+        serial = self.work_memory == "spram-serial"
+        stall = Signal() if serial else Const(0)
+        held = EnableInserter(~stall)(core) if serial else core
         m.submodules.core = ResetInserter(self.clear)(held)
         mem = self._memories(core)
         r = self._registers()
@@ -629,6 +630,13 @@ class FrontEnd(wiring.Component):
             rdata.append(col.rdata)
         core.d.comb += rd.data.eq(Cat(*rdata))
         return rd, wr
+
+    def _read_word(self, m: Module, ports: dict) -> None:
+        """This state's next cycle uses the work memory's word: a serial work memory reads
+        it (the others read every cycle, and an unused strobe would still reshape their
+        FSM's logic)."""
+        if self.work_memory == "spram-serial":
+            m.d.comb += ports["work_re"].eq(1)
 
     @contextmanager
     def _state(self, m: Module, name: str, phase: Phase) -> Iterator[None]:
@@ -832,10 +840,11 @@ class FrontEnd(wiring.Component):
         addr_a, addr_b, _ = addrs
         t_im = _rounded(eng, self._ops["twiddle_im"])
         with self._state(m, "BF_RA", Phase.FFT):
-            m.d.comb += [rd.addr.eq(addr_a), ports["work_re"].eq(1)]
+            m.d.comb += rd.addr.eq(addr_a)
+            self._read_word(m, ports)
             m.next = "BF_RB"
         with self._state(m, "BF_RB", Phase.FFT):     # reads b (and holds it) while a arrives
-            m.d.comb += ports["work_re"].eq(1)
+            self._read_word(m, ports)
             m.d.sync += [r.a_re.eq(rd.data.re), r.a_im.eq(rd.data.im)]
             m.next = "BF_RUN"
         with self._state(m, "BF_RUN", Phase.FFT):    # b and its twiddle are read
@@ -865,7 +874,7 @@ class FrontEnd(wiring.Component):
         """``P[k] = rshift_round(Re^2 + Im^2, 2 DATA_FRAC - POWER_FRAC)`` over bin ``k``'s word
         (both halves: ``P`` is wider than one part)."""
         with self._state(m, "PW_RD", Phase.POWER):      # bin k is read
-            m.d.comb += ports["work_re"].eq(1)
+            self._read_word(m, ports)
             m.next = "PW_RUN"
         with self._state(m, "PW_RUN", Phase.POWER):
             self._start(m, eng, _P_POW)
@@ -903,7 +912,7 @@ class FrontEnd(wiring.Component):
                          r.hbase.eq(r.hidx)]
             m.next = "MEL_RD"
         with self._state(m, "MEL_RD", Phase.BANDS):      # P[k] and its weight are read
-            m.d.comb += ports["work_re"].eq(1)
+            self._read_word(m, ports)
             m.next = "MEL_RUN"
         with self._state(m, "MEL_RUN", Phase.BANDS):
             # Diagonal by diagonal over the band's bins: one Horner sum, exact, no adder.

@@ -51,7 +51,7 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram
 _STAGE_LUTS = {
     "ice40": {"front end": 1_940, "front end (SPRAM)": 1_911, "pdm": 312, "i2s": 54,
               "detector": 686, "events": 125, "uart": 29},
-    "ecp5": {"front end": 1_805, "pdm": 354, "i2s": 30, "detector": 473, "events": 138,
+    "ecp5": {"front end": 1_740, "pdm": 354, "i2s": 30, "detector": 473, "events": 138,
              "uart": 123},
 }
 

@@ -71,17 +71,14 @@ def _model_for(bits: int, shape, seed: int, source_model=None, network: str = "d
 def fit_numbers(board, model, lanes: int) -> dict:
     """Fit check of one point: ``{"fits": bool, ...numbers..., "message"}``."""
     from boards.errors import FitError
-    from boards.fit import bram_blocks, memory_needs, spram_blocks
+    from boards.fit import bram_blocks, memory_needs
+    from kwshw.hw.memories import spram_block_count
 
     fpga = board.fpga
     needs = memory_needs(model, lanes, board.memory, spram=board.fpga.spram_blocks,
                          family=fpga.family)
     bram = sum(bram_blocks(fpga.family, n.width, n.depth) for n in needs if n.target == "bram")
-    spram = 0
-    for n in needs:
-        if n.target == "spram":
-            c, r = spram_blocks(n.width, n.depth)
-            spram += c * r
+    spram = sum(spram_block_count(n.width, n.depth) for n in needs if n.target == "spram")
     fp = model.footprint()
     out = {
         "memory": board.memory,

@@ -31,6 +31,7 @@ from kwshw.hw.memories import (
     const_layout,
     const_roms,
     ecp5_bram_slices,
+    spram_block_count,
     spram_blocks,
     spram_store,
 )
@@ -131,8 +132,7 @@ def memory_needs(model, lanes: int, memory: str = "bram", *, spram: int = SPRAM_
         MemoryNeed("score buffer", "scores", act, plans[-1].n_out),
     ]
     if convolutional:
-        cols, rows = spram_blocks(width, max(words, 1))
-        spare = spram - cols * rows if memory == "spram" else 0
+        spare = spram - spram_block_count(width, max(words, 1)) if memory == "spram" else 0
         needs += _history_needs(plans, model.features.stride, memory, spare)
     return needs
 
@@ -238,9 +238,8 @@ def _blocks(fpga: FPGA, needs: list[MemoryNeed]) -> tuple[list[dict], int, int]:
     for need in needs:
         entry = {**asdict(need), "bits": need.bits}
         if need.target == "spram":
-            cols, rows = spram_blocks(need.width, need.depth)
-            entry["blocks"] = cols * rows
-            spram_total += cols * rows
+            entry["blocks"] = spram_block_count(need.width, need.depth)
+            spram_total += entry["blocks"]
         elif need.sliced and fpga.family == "ecp5":
             entry["blocks"] = sum(bram_blocks(fpga.family, w, need.depth)
                                   for w in ecp5_bram_slices(need.width, need.depth))
@@ -324,7 +323,7 @@ def _with_standalone(board: Board, model, needs: list[MemoryNeed], mic: str,
                        f"standalone design is for "
                        + ", ".join(b for b, row in _boards().items() if row.mic_pins))
     clk = clk_hz or board.design_clk_hz(mic)
-    used = sum(math.prod(spram_blocks(n.width, n.depth)) for n in needs if n.target == "spram")
+    used = sum(spram_block_count(n.width, n.depth) for n in needs if n.target == "spram")
     spare = board.fpga.spram_blocks - used if any(n.target == "spram" for n in needs) else 0
     return [n for n in needs if n.kind != "link"] + standalone_needs(
         model, mic, clk, where=board.name, spare_spram=spare)

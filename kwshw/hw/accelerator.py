@@ -57,7 +57,7 @@ from .memories import (
     WeightMemory,
     const_bits,
     load_words,
-    spram_blocks,
+    spram_block_count,
     weight_words,
 )
 from .minmax import MinMax
@@ -249,8 +249,7 @@ class Accelerator(wiring.Component):
         """SPRAM blocks of the weight memory (``memory="spram"``; 0 otherwise)."""
         if self.memory != "spram":
             return 0
-        cols, rows = spram_blocks(self.load_width, max(len(self._load), 1))
-        return cols * rows
+        return spram_block_count(self.load_width, max(len(self._load), 1))
 
     @property
     def spram_blocks_used(self) -> int:

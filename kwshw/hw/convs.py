@@ -29,7 +29,6 @@ Histories in SPRAM (``memory="spram"``, iCE40 UltraPlus)
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +39,7 @@ from ..quantize import LayerPlan
 from ..streaming import layer_timing, rest_vectors
 from .common import conv_layers
 from .history import HistorySpec, spram_group_words
-from .memories import spram_blocks
+from .memories import spram_block_count
 from .minmax import MinMax
 
 __all__ = ["history_memories", "history_specs", "history_spram_blocks", "history_waits",
@@ -100,5 +99,5 @@ def history_memories(specs: Sequence[HistorySpec], memory: str,
 
 def history_spram_blocks(specs: Sequence[HistorySpec], memories: Sequence[str]) -> int:
     """SPRAM blocks the histories placed in ``memories`` (:func:`history_memories`) take."""
-    return sum(math.prod(spram_blocks(ACT_WIDTH, words))
+    return sum(spram_block_count(ACT_WIDTH, words)
                for words in spram_group_words(specs, memories))

@@ -72,6 +72,7 @@ __all__ = [
     "load_words",
     "pack_words",
     "serial_ram_depth",
+    "spram_block_count",
     "spram_blocks",
     "spram_packing",
     "spram_store",
@@ -235,6 +236,12 @@ def const_bits(plans: Sequence[LayerPlan]) -> int:
 def spram_blocks(width: int, depth: int) -> tuple[int, int]:
     """``(columns, rows)`` of ``SB_SPRAM256KA`` blocks (16 bits x 16k) for a memory."""
     return -(-width // _SPRAM_WIDTH), -(-depth // _SPRAM_DEPTH)
+
+
+def spram_block_count(width: int, depth: int) -> int:
+    """``SB_SPRAM256KA`` blocks of a memory: the product of :func:`spram_blocks`."""
+    cols, rows = spram_blocks(width, depth)
+    return cols * rows
 
 
 def const_bases(plans: Sequence[LayerPlan]) -> list[int]:

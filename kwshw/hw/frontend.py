@@ -428,7 +428,8 @@ class FrontEnd(wiring.Component):
     pcm : stream, in
         One signed 16-bit sample per beat. Ready while the sample ring has room: always, if
         the source delivers at most ``hop_length`` samples per :meth:`cycles_per_hop` cycles
-        (plus any cycles ``feat`` is held back by its consumer).
+        (plus any cycles ``feat`` is held back by its consumer), but not during the stalls
+        of a serial work memory (``"spram-serial"``, a few cycles each).
     feat : stream, out
         ``n_mels`` codes per frame in band order, frame ``t`` of the golden stream (samples
         ``t hop .. t hop + win - 1``); computed once ``max(win, hop)`` samples past the frame's

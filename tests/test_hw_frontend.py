@@ -369,19 +369,25 @@ def test_ring_never_refuses_a_sample_at_the_claimed_rate(burst):
     assert got == list(want)
 
 
-@pytest.mark.parametrize("width", [64, 47, 20, 16])
-def test_serial_ram_against_a_dictionary(width):
-    """:class:`SerialRAM` (its single-port RAM's simulation model): random reads and writes,
-    each held while ``stall``; ``rdata`` is the word read, holds until the next read ends and
-    never changes while a read stalls (what a frozen user still looks at)."""
-    dut, rng, model = SerialRAM(width, 40), np.random.default_rng(width), {}
-    stalls = {"re": set(), "we": set()}
+@pytest.mark.parametrize("shapes", [[(64, 40)], [(47, 40)], [(20, 40)], [(16, 40)],
+                                    [(64, 40), (16, 30), (21, 20)]])
+def test_serial_ram_against_a_dictionary(shapes):
+    """:class:`SerialRAM` (its single-port RAM's simulation model): random reads and writes
+    of its memories, each held while ``stall``; ``rdata`` is the word read, holds until the
+    next read ends and never changes while a request stalls (what a frozen user still looks
+    at); a read stalls ``pieces`` cycles, a write one fewer; the memories do not overlap."""
+    dut = SerialRAM(*shapes)
+    rng, model = np.random.default_rng(len(shapes) + shapes[0][0]), {}
+    stalls = {}
 
     async def bench(ctx):
         held = None
-        for _ in range(300):
-            addr, kind = int(rng.integers(40)), "we" if rng.random() < 0.5 else "re"
+        for _ in range(400):
+            k = int(rng.integers(len(shapes)))
+            width, depth = shapes[k]
+            addr, kind = int(rng.integers(depth)), "we" if rng.random() < 0.5 else "re"
             value = int.from_bytes(rng.bytes(8), "little") % (1 << width)
+            ctx.set(dut.mem, k)
             ctx.set(dut.addr, addr)
             ctx.set(dut.wdata, value)
             ctx.set(getattr(dut, kind), 1)
@@ -392,13 +398,11 @@ def test_serial_ram_against_a_dictionary(width):
                 n += 1
             await ctx.tick()
             ctx.set(getattr(dut, kind), 0)
-            stalls[kind].add(n)
+            stalls.setdefault((k, kind), set()).add(n)
             if kind == "we":
-                model[addr] = value
-            elif addr in model:
-                held = model[addr]
+                model[k, addr] = value
             else:
-                held = None
+                held = model.get((k, addr))
             await ctx.tick().repeat(1 + int(rng.integers(3)))
             assert held is None or ctx.get(dut.rdata) == held
 
@@ -406,12 +410,13 @@ def test_serial_ram_against_a_dictionary(width):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert stalls == {"re": {dut.pieces}, "we": {dut.pieces - 1}}
+    assert stalls == {(k, kind): {dut.pieces(k) - (kind == "we")}
+                      for k in range(len(shapes)) for kind in ("re", "we")}
 
 
 def test_serial_ram_refuses_what_one_block_cannot_hold():
     with pytest.raises(ValueError, match="one SPRAM block"):
-        SerialRAM(64, 4097)
+        SerialRAM((64, 4097))
 
 
 @pytest.mark.parametrize("work_memory", ["spram", "spram-serial"])
@@ -586,14 +591,16 @@ class _ICE40:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_yosys() is None, reason="YoWASP Yosys not installed")
-@pytest.mark.parametrize("work_memory, sprams", [("spram", 4), ("spram-serial", 1)])
-def test_ice40_synthesis_with_the_work_memory_in_spram(tmp_path, work_memory, sprams):
-    """The work memory as four SB_SPRAM256KA, or as one: eight block RAMs fewer."""
+@pytest.mark.parametrize("work_memory, sprams, brams", [("spram", 4, 15),
+                                                        ("spram-serial", 1, 10)])
+def test_ice40_synthesis_with_the_work_memory_in_spram(tmp_path, work_memory, sprams, brams):
+    """The work memory as four SB_SPRAM256KA: eight block RAMs fewer; as one, which also
+    holds the sample ring and the smoothing history: thirteen fewer."""
     dut = FrontEnd(_fe(FULL), work_memory)
     (tmp_path / "fe.il").write_text(rtlil.convert(dut, name="frontend", platform=_ICE40()))
     subprocess.run([_yosys(), "-q", "-p", "read_rtlil fe.il; synth_ice40 -dsp -top frontend; "
                     "tee -q -o stat.txt stat"], cwd=tmp_path, check=True, capture_output=True)
     cells = {name: int(n) for n, name in
              re.findall(r"^\s+(\d+)\s+(SB_\w+)\s*$", (tmp_path / "stat.txt").read_text(), re.M)}
-    assert cells["SB_SPRAM256KA"] == sprams and cells["SB_RAM40_4K"] == 15
+    assert cells["SB_SPRAM256KA"] == sprams and cells["SB_RAM40_4K"] == brams
     assert cells["SB_MAC16"] == 1

@@ -310,8 +310,9 @@ def test_fit_refuses_standalone_cnn_on_icebreaker_with_numbers():
 def test_spram_standalone_front_end_takes_the_spare_spram_block(lanes):
     """The reference CNN's SPRAM accelerator (weights 1 block, histories 2) leaves one of the
     iCE40UP5K's four: the standalone core's front end keeps its FFT work memory there
-    (``spram-serial``), the fit check counts it so (4 of 4 SPRAM, the front end's block RAMs
-    eight fewer, its LUTs the SPRAM variant's) and the front end stays real time at the
+    (``spram-serial``, with the sample ring and the smoothing history), the fit check counts
+    it so (4 of 4 SPRAM, the front end's block RAMs thirteen fewer, its LUTs the SPRAM
+    variant's) and the front end stays real time at the
     board's clock; a block RAM build keeps it in block RAM."""
     board, model = BOARDS["icebreaker"], with_class_offsets(random_cnn(4))
     clk = board.design_clk_hz("pdm")
@@ -321,7 +322,7 @@ def test_spram_standalone_front_end_takes_the_spare_spram_block(lanes):
     assert core.budget["front_end"] == core.front_end.cycles_per_hop() < core.budget["hop_cycles"]
     with pytest.raises(FitError) as refusal:
         fit_check(board, model, lanes, mic="pdm")
-    assert "front end 15" in str(refusal.value)
+    assert "front end 10" in str(refusal.value)
     assert f"front end {stage_luts('ice40', 'pdm', 'spram-serial')['front end']:,}" in str(
         refusal.value)
     bram = StandaloneCore(model, lanes=lanes, clk_hz=clk, baud=board.baud, memory="bram",
@@ -329,7 +330,8 @@ def test_spram_standalone_front_end_takes_the_spare_spram_block(lanes):
     assert bram.front_end.work_memory == "bram"
     needs = standalone_needs(model, "pdm", clk, spare_spram=1)
     spram = [n for n in needs if n.target == "spram"]
-    assert [(n.kind, n.width, n.depth) for n in spram] == [("front end", 16, 2048)]
+    # 512 words of 4 pieces, 560 samples, 160 history values of 2 pieces
+    assert [(n.kind, n.width, n.depth) for n in spram] == [("front end", 16, 2928)]
 
 
 def test_mic_pins_exist_on_the_platforms():

@@ -375,6 +375,10 @@ _LOGIC_ROMS = {"recip": {"rom_style": "logic"}}
 #: writes them (:meth:`FrontEnd.schedule` counts those cycles).
 WORK_MEMORIES = ("bram", "spram", "spram-serial")
 
+#: The buffers of a ``"spram-serial"`` front end's one SPRAM block, as
+#: :class:`~kwshw.hw.memories.SerialRAM` memories.
+_SERIAL = {"work": 0, "ring": 1, "hist": 2}
+
 
 @dataclass
 class _Regs:
@@ -518,14 +522,19 @@ class FrontEnd(wiring.Component):
         }
         if self.work_memory == "spram-serial":
             # A read holds the front end `pieces` cycles, a write `pieces - 1`: the window
-            # writes n_fft words, a butterfly reads and writes two, a bin of the power one
-            # each, and the mel sum reads a bin per diagonal of each of its products.
+            # reads win_length samples and writes n_fft words, a butterfly reads and writes
+            # two, a bin of the power one each, the mel sum reads a bin per diagonal of
+            # each of its products, the smoothing writes a band's value to the history and
+            # reads up to smooth - 1 of them.
             rd, wr = self._pieces, self._pieces - 1
+            ring = -(-16 // _WORD)
+            hist = -(-self._w["log_mel"] // _WORD)
             bfly = self._stages * (n // 2)
-            sched["window"] += n * wr
+            sched["window"] += n * wr + self._win * ring
             sched["fft"] += bfly * 2 * (rd + wr)
             sched["power"] += (n // 2 + 1) * (rd + wr)
             sched["mel"] += nnz * (self._mel_top + 1) * rd
+            sched["smooth"] += bands * ((hist - 1) + (self.fe.cfg.smooth - 1) * hist)
         return sched
 
     def cycles_per_hop(self) -> int:
@@ -542,12 +551,13 @@ class FrontEnd(wiring.Component):
 
     def spram_shapes(self) -> dict[str, tuple[int, int]]:
         """``name -> (width, depth)`` of the SPRAM memories (16-bit words) this front end
-        builds on iCE40 UltraPlus, for fit checks: the work memory's four columns, or its
-        serial block."""
+        builds on iCE40 UltraPlus, for fit checks: the work memory's four columns, or the
+        serial block of the work memory, the sample ring and the smoothing history."""
         if self.work_memory == "spram":
             return {"work": (self._word.size, self._n)}
         if self.work_memory == "spram-serial":
-            return {"work": (_WORD, serial_ram_depth(self._word.size, self._n))}
+            return {"work, ring, history": (_WORD, sum(serial_ram_depth(*shape) for shape
+                                                       in self._serial_shapes()))}
         return {}
 
     @property
@@ -569,20 +579,26 @@ class FrontEnd(wiring.Component):
         r = self._registers()
         core.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         free = Signal()
-        ring_w, hist_w = mem["ring"].write_port(), mem["hist"].write_port()
-        base, count = self._ring(core, ring_w, free, stall)
         ports = {name: mem[name].read_port() for name in
                  ("window", "twiddle", "band", "mel", "log", "recip")}
-        # States whose next cycle uses the work memory's word raise it (a serial work memory
-        # reads only then; the others read every cycle).
-        ports["work_re"] = Signal()
-        rd, wr = self._work_ports(m, core, mem, ports["work_re"], stall)
-        # A word read in the cycle it is written is never used, so the read-during-write
-        # behaviour is free to choose: left undefined, it costs no bypass flip-flops around
-        # iCE40 block RAMs (the work memory's too; hw.common.disjoint_read_port).
-        ports["ring"] = disjoint_read_port(core, mem["ring"], "ring_rd")
-        ports["hist"] = disjoint_read_port(core, mem["hist"], "hist_rd")
-        ports["hist_w"] = hist_w
+        # States whose next cycle uses a buffer's word raise its strobe (a serial block reads
+        # only then; memories of their own read every cycle).
+        ports.update(work_re=Signal(), ring_re=Signal(), hist_re=Signal())
+        if serial:
+            rd, wr, ring_w = self._serial_ports(m, ports, stall)
+            hold = Signal()     # the FSM uses the block: a sample waits
+            m.d.comb += hold.eq(ports["work_re"] | wr.en | ports["ring_re"]
+                                | ports["hist_re"] | ports["hist_w"].en)
+        else:
+            ring_w, hold = mem["ring"].write_port(), Const(0)
+            ports["hist_w"] = mem["hist"].write_port()
+            rd, wr = self._work_ports(core, mem)
+            # A word read in the cycle it is written is never used, so the read-during-write
+            # behaviour is free to choose: left undefined, it costs no bypass flip-flops
+            # around iCE40 block RAMs (the work memory's too; hw.common.disjoint_read_port).
+            ports["ring"] = disjoint_read_port(core, mem["ring"], "ring_rd")
+            ports["hist"] = disjoint_read_port(core, mem["hist"], "hist_rd")
+        base, count = self._ring(core, ring_w, free, hold)
         addrs = self._bfly_addresses(core, r)
         self._held_addresses(core, r, ports, rd, addrs)
         core.submodules.mul = eng = self._multiplier(core, r, ports, rd)
@@ -600,27 +616,57 @@ class FrontEnd(wiring.Component):
             self._normalize(core, r, eng, ports)
         return m
 
-    def _work_ports(self, m: Module, core: Module, mem: dict, re: Signal,
-                    stall: Signal) -> tuple:
+    def _serial_shapes(self) -> list[tuple[int, int]]:
+        """``(width, depth)`` of the buffers a serial block holds, in :data:`_SERIAL` order."""
+        return [(self._word.size, self._n), (16, self._depth),
+                (self._w["log_mel"], self._bands * self._hist_slots)]
+
+    def _serial_ports(self, m: Module, ports: dict, stall: Signal) -> tuple:
+        """``work_memory="spram-serial"``: the work memory, the sample ring and the smoothing
+        history in one :class:`~kwshw.hw.memories.SerialRAM` outside ``core``, which
+        ``stall`` freezes while a request takes its pieces. The FSM's requests come one at
+        a time (a state reads or writes one buffer); a sample is written when the FSM makes
+        none (``pcm`` waits meanwhile). Returns the work memory's read and write ports and
+        the ring's write port; sets ``ports["ring"]``, ``["hist"]`` and ``["hist_w"]``."""
+        n, depth, hist = self._n, self._depth, self._bands * self._hist_slots
+        rd = _Port(Signal(range(n)), Signal(self._word), None)
+        wr = _Port(Signal(range(n)), Signal(self._word), Signal())
+        ring_rd = _Port(Signal(range(depth)), Signal(signed(16)), None)
+        ring_w = _Port(Signal(range(depth)), Signal(signed(16)), Signal())
+        hist_rd = _Port(Signal(range(hist)), Signal(signed(self._w["log_mel"])), None)
+        hist_w = _Port(Signal(range(hist)), Signal(signed(self._w["log_mel"])), Signal())
+        ports.update(ring=ring_rd, hist=hist_rd, hist_w=hist_w)
+        block = SerialRAM(*self._serial_shapes())
+        m.submodules.work = ResetInserter(self.clear)(block)
+        requests = [(_SERIAL["work"], ports["work_re"], rd, wr),
+                    (_SERIAL["hist"], ports["hist_re"], hist_rd, hist_w),
+                    (_SERIAL["ring"], ports["ring_re"], ring_rd, ring_w)]
+        # Later assignments win: the FSM's requests over a sample's write (which waits).
+        for k, re, r_port, w_port in reversed(requests):
+            with m.If(re | w_port.en):
+                m.d.comb += [block.mem.eq(k), block.addr.eq(Mux(w_port.en, w_port.addr,
+                                                                r_port.addr)),
+                             block.wdata.eq(Value.cast(w_port.data))]
+        m.d.comb += [
+            block.re.eq(ports["work_re"] | ports["hist_re"] | ports["ring_re"]),
+            block.we.eq(wr.en | hist_w.en | ring_w.en),
+            rd.data.eq(block.rdata),
+            ring_rd.data.eq(block.rdata[:16]),
+            hist_rd.data.eq(block.rdata[:len(hist_rd.data)]),
+            stall.eq(block.stall),
+        ]
+        return rd, wr, ring_w
+
+    def _work_ports(self, core: Module, mem: dict) -> tuple:
         """A read and a write port of the work memory. With ``work_memory="spram"`` it is
         four 16-bit :class:`~kwshw.hw.memories.SinglePortRAM` columns (iCE40 SPRAM): the
         front end never reads and writes it in the same cycle, and never uses the word read
-        in a cycle after a write to the same column. With ``"spram-serial"`` it is one
-        :class:`~kwshw.hw.memories.SerialRAM` outside ``core``, which ``stall`` freezes
-        while a read (``re``) or a write takes its pieces."""
+        in a cycle after a write to the same column."""
         if self.work_memory == "bram":
             wr = mem["work"].write_port()
             return disjoint_read_port(core, mem["work"], "work_rd"), wr
         rd = _Port(Signal(range(self._n)), Signal(self._word), None)
         wr = _Port(Signal(range(self._n)), Signal(self._word), Signal())
-        if self.work_memory == "spram-serial":
-            work = SerialRAM(self._word.size, self._n)
-            m.submodules.work = ResetInserter(self.clear)(work)
-            m.d.comb += [work.addr.eq(Mux(wr.en, wr.addr, rd.addr)), work.we.eq(wr.en),
-                         work.re.eq(re), work.wdata.eq(wr.data.as_value()),
-                         rd.data.eq(work.rdata),
-                         stall.eq(work.stall)]
-            return rd, wr
         cols = -(-self._word.size // _WORD)
         rdata = []
         for c in range(cols):
@@ -632,12 +678,12 @@ class FrontEnd(wiring.Component):
         core.d.comb += rd.data.eq(Cat(*rdata))
         return rd, wr
 
-    def _read_word(self, m: Module, ports: dict) -> None:
-        """This state's next cycle uses the work memory's word: a serial work memory reads
-        it (the others read every cycle, and an unused strobe would still reshape their
-        FSM's logic)."""
+    def _read_word(self, m: Module, ports: dict, buffer: str = "work") -> None:
+        """This state's next cycle uses ``buffer``'s word: a serial block reads it (memories
+        of their own read every cycle, and an unused strobe would still reshape their FSM's
+        logic)."""
         if self.work_memory == "spram-serial":
-            m.d.comb += ports["work_re"].eq(1)
+            m.d.comb += ports[f"{buffer}_re"].eq(1)
 
     @contextmanager
     def _state(self, m: Module, name: str, phase: Phase) -> Iterator[None]:
@@ -699,7 +745,8 @@ class FrontEnd(wiring.Component):
 
     def _memory_spec(self) -> dict[str, tuple]:
         """``name -> (shape, depth, init)`` of every buffer and table (ROM contents from the
-        model), the block RAM work memory first."""
+        model), the block RAM work memory first; a serial block's buffers (work memory,
+        ring, history) are not memories of their own."""
         fe, w = self.fe, self._w
         tw = data.StructLayout({"c": signed(w["twiddle"]), "s": signed(w["twiddle"])})
         weights = [int(fe.mel_weights[k, b]) for b in range(self._bands)
@@ -721,6 +768,8 @@ class FrontEnd(wiring.Component):
         }
         if self.work_memory == "bram":
             spec = {"work": (self._word, self._n, []), **spec}
+        if self.work_memory == "spram-serial":
+            spec = {name: v for name, v in spec.items() if name not in _SERIAL}
         return spec
 
     def _memories(self, m: Module) -> dict[str, memory.Memory]:
@@ -764,15 +813,16 @@ class FrontEnd(wiring.Component):
         )
 
     def _ring(self, m: Module, wp: memory.WritePort, free: Signal,
-              stall: Signal) -> tuple[Signal, Signal]:
-        """The sample ring: writes at the stream's pace (not while ``stall`` freezes the
-        ring), ``free`` (end of a frame's window stage) drops the frame's first hop. Returns
-        the frame start's address and the count of samples from it."""
+              hold: Value) -> tuple[Signal, Signal]:
+        """The sample ring: writes at the stream's pace (not while ``hold``: the FSM uses the
+        serial block the ring shares), ``free`` (end of a frame's window stage) drops the
+        frame's first hop. Returns the frame start's address and the count of samples from
+        it."""
         depth, hop = self._depth, self._hop
         wr_addr, base = Signal(range(depth)), Signal(range(depth))
         count = Signal(range(depth + 1))
         push = self.pcm.valid & self.pcm.ready
-        m.d.comb += [self.pcm.ready.eq((count < depth) & ~stall), wp.addr.eq(wr_addr),
+        m.d.comb += [self.pcm.ready.eq((count < depth) & ~hold), wp.addr.eq(wr_addr),
                      wp.data.eq(self.pcm.payload), wp.en.eq(push)]
         with m.If(push):
             m.d.sync += wr_addr.eq(Mux(wr_addr == depth - 1, 0, wr_addr + 1))
@@ -808,6 +858,7 @@ class FrontEnd(wiring.Component):
                 m.d.comb += [wr.data.re.eq(0), wr.data.im.eq(0)]
                 advance()
             with m.Else():
+                self._read_word(m, ports, "ring")
                 m.next = "WIN_RUN"
         with self._state(m, "WIN_RUN", Phase.WINDOW):
             self._start(m, eng, _P_WIN)
@@ -985,6 +1036,7 @@ class FrontEnd(wiring.Component):
                 m.next = "SM_RD"
         with self._state(m, "SM_RD", Phase.BANDS):
             m.d.comb += hist.addr.eq(addr(r.slot - r.sj))
+            self._read_word(m, ports, "hist")
             m.next = "SM_ADD"
         with self._state(m, "SM_ADD", Phase.BANDS):
             m.d.sync += [r.ssum.eq(r.ssum + hist.data), r.sj.eq(r.sj + 1)]

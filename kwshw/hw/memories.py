@@ -562,34 +562,37 @@ class SinglePortRAM(wiring.Component):
 
 
 def serial_ram_depth(width: int, depth: int) -> int:
-    """16-bit words a :class:`SerialRAM` of ``depth`` words of ``width`` bits addresses:
+    """16-bit words a :class:`SerialRAM` memory of ``depth`` words of ``width`` bits takes:
     each word's pieces at the next power of two."""
     return depth << (-(-width // _SPRAM_WIDTH) - 1).bit_length()
 
 
 class SerialRAM(wiring.Component):
-    """A memory of wide words in one 16-bit :class:`SinglePortRAM`, a 16-bit piece per cycle.
+    """Memories of wide words in one 16-bit :class:`SinglePortRAM`, a 16-bit piece per cycle.
 
-    Word ``a``'s piece ``i`` is at ``(a << s) | i``, ``s`` the bits of a piece index. One
-    iCE40 UltraPlus SPRAM block holds what takes many block RAMs in words of ``width`` bits,
-    at the cost of time: the user holds its request while :attr:`stall` is high (it freezes
-    itself, e.g. under an :class:`~amaranth.hdl.EnableInserter` of ``~stall``), so that it
-    sees a memory that reads and writes a whole word per cycle.
+    Memory ``k`` (``shapes[k] = (width, depth)``) lies after the ones before it; its word
+    ``a``'s piece ``i`` is at ``base_k + ((a << s_k) | i)``, ``s_k`` the bits of a piece
+    index. One iCE40 UltraPlus SPRAM block holds what takes many block RAMs, at the cost of
+    time: the user holds its request while :attr:`stall` is high (it freezes itself, e.g.
+    under an :class:`~amaranth.hdl.EnableInserter` of ``~stall``), so that it sees memories
+    that read and write a whole word per cycle, one request at a time.
 
     Parameters
     ----------
-    width, depth : int
-        Word width and number of words; ``pieces = ceil(width / 16)``, and
-        ``depth << ceil(log2(pieces))`` words of 16 bits must fit one SPRAM block.
+    *shapes : (int, int)
+        Word width and number of words of each memory; ``pieces = ceil(width / 16)``, and
+        the :func:`serial_ram_depth` of all must fit one SPRAM block.
 
     Attributes
     ----------
+    mem : Signal, in
+        The memory of this request (index into ``shapes``).
     addr : Signal, in
         The word of this request.
     re : Signal, in
         Read ``addr``: :attr:`stall` is high for the first ``pieces`` cycles of the request;
-        from the cycle after the one it falls in, :attr:`rdata` holds the word until the next
-        read ends.
+        from the cycle after the one it falls in, :attr:`rdata` holds the word (zero-extended)
+        until the next read ends.
     we : Signal, in
         Write ``wdata`` at ``addr`` (not together with ``re``): :attr:`stall` is high for
         the first ``pieces - 1`` cycles; the word is written when it falls.
@@ -601,16 +604,21 @@ class SerialRAM(wiring.Component):
         The request is not done: hold it.
     """
 
-    def __init__(self, width: int, depth: int) -> None:
-        self._pieces = -(-width // _SPRAM_WIDTH)
-        self._sel = (self._pieces - 1).bit_length()
-        if width < 1 or depth < 1 or serial_ram_depth(width, depth) > _SPRAM_DEPTH:
-            raise ValueError(f"SerialRAM: {depth} words of {width} bits do not fit one SPRAM "
-                             f"block a 16-bit piece at a time ({_SPRAM_DEPTH} x "
-                             f"{_SPRAM_WIDTH} bits)")
-        self._width, self._depth = width, depth
+    def __init__(self, *shapes: tuple[int, int]) -> None:
+        if not shapes or any(w < 1 or d < 1 for w, d in shapes):
+            raise ValueError(f"SerialRAM: need memories of at least 1 bit x 1 word, got "
+                             f"{shapes}")
+        self._shapes = shapes
+        self._bases = [sum(serial_ram_depth(*sh) for sh in shapes[:k])
+                       for k in range(len(shapes) + 1)]
+        if self._bases[-1] > _SPRAM_DEPTH:
+            raise ValueError(f"SerialRAM: {self._bases[-1]} words of 16 bits do not fit one "
+                             f"SPRAM block ({_SPRAM_DEPTH} x {_SPRAM_WIDTH} bits)")
+        width = max(w for w, _ in shapes)
+        self._width = width
         super().__init__({
-            "addr": In(range(max(depth, 2))),
+            "mem": In(range(max(len(shapes), 2))),
+            "addr": In(range(max(max(d for _, d in shapes), 2))),
             "re": In(1),
             "we": In(1),
             "wdata": In(unsigned(width)),
@@ -618,34 +626,53 @@ class SerialRAM(wiring.Component):
             "stall": Out(1),
         })
 
+    def pieces(self, k: int = 0) -> int:
+        """16-bit pieces of a word of memory ``k``: a read stalls this many cycles, a write
+        one fewer."""
+        return -(-self._shapes[k][0] // _SPRAM_WIDTH)
+
     @property
-    def pieces(self) -> int:
-        """16-bit pieces per word: a read stalls this many cycles, a write one fewer."""
-        return self._pieces
+    def depth(self) -> int:
+        """16-bit words of the block used."""
+        return self._bases[-1]
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        n, w = self._pieces, _SPRAM_WIDTH
-        m.submodules.ram = ram = SinglePortRAM(w, max(serial_ram_depth(self._width,
-                                                                        self._depth), 2))
-        beat = Signal(range(n + 1))
+        w = _SPRAM_WIDTH
+        most = max(self.pieces(k) for k in range(len(self._shapes)))
+        m.submodules.ram = ram = SinglePortRAM(w, max(self.depth, 2))
+        beat = Signal(range(most + 1))
+        n = Signal(range(most + 1))         # pieces of the requested memory's words
+        where = Signal(range(max(self.depth, 2)))
+        for k in range(len(self._shapes)):
+            sel = (self.pieces(k) - 1).bit_length()
+            with m.If(self.mem == k):
+                m.d.comb += [n.eq(self.pieces(k)),
+                             where.eq(self._bases[k] + (Cat(beat[:sel], self.addr) if sel
+                                                        else self.addr))]
         # The pieces of a read but the last, until the whole word replaces rdata at once.
-        low = Signal(max((n - 1) * w, 1))
-        wpieces = Cat(self.wdata, Const(0, n * w - self._width))
+        low = Signal(max((most - 1) * w, 1))
+        wpieces = Cat(self.wdata, Const(0, most * w - self._width))
         busy = Signal()
         m.d.comb += [
             busy.eq(Mux(self.re, beat != n, self.we & (beat != n - 1))),
             self.stall.eq(busy),
-            ram.addr.eq(Cat(beat[:self._sel], self.addr) if self._sel else self.addr),
+            ram.addr.eq(where),
             ram.re.eq(self.re & (beat < n)),
             ram.we.eq(self.we & ~self.re),
-            ram.wdata.eq(wpieces.word_select(beat[:max(self._sel, 1)], w)),
+            ram.wdata.eq(wpieces.word_select(beat[:max((most - 1).bit_length(), 1)], w)),
         ]
         m.d.sync += beat.eq(Mux(busy, beat + 1, 0))
         with m.If(self.re & (beat != 0)):
-            for i in range(n - 1):
+            for i in range(most - 1):
                 with m.If(beat == i + 1):
                     m.d.sync += low[i * w:(i + 1) * w].eq(ram.rdata)
             with m.If(beat == n):
-                m.d.sync += self.rdata.eq(Cat(low[:(n - 1) * w], ram.rdata))
+                # The last piece arrives now; the ones above it (a narrower memory) are zero.
+                word = Signal(most * w)
+                for k in range(len(self._shapes)):
+                    pk = self.pieces(k)
+                    with m.If(self.mem == k):
+                        m.d.comb += word.eq(Cat(low[:(pk - 1) * w], ram.rdata))
+                m.d.sync += self.rdata.eq(word)
         return m

@@ -326,11 +326,12 @@ def _standalone_ice40(res: dict) -> list[str]:
     if not whole:
         return []
     a = whole[0]["available"]
-    out = ["", "What the iCEBreaker refuses, synthesized whole (Yosys only, "
+    out = ["", "What the iCEBreaker refuses, synthesized whole (Yosys, "
            "`python bench/stages.py`, `stages.json`: the PDM design at "
            f"{whole[0]['clock_mhz']:g} MHz, weights in SPRAM; LUT4 / carry / flip-flop cells "
-           "and block RAMs per stage; a build would keep the DSPs within the device's, the "
-           "rest in logic):", ""]
+           "and block RAMs per stage, DSPs as Yosys maps them), then packed into the "
+           "device's logic cells by nextpnr (`--pack-only`, the DSPs kept within the "
+           "device's as a build does, the other multipliers in logic):", ""]
     names = [n for n in whole[0]["by_stage"] if n != "top"]    # the top's own: wiring
     rows = []
     for name in names:
@@ -342,6 +343,11 @@ def _standalone_ice40(res: dict) -> list[str]:
         f"(iCE40UP5K: {a['luts']:,} logic cells), **{w['total']['brams']}** BRAM (of "
         f"{a['brams']}), {w['total']['dsps']} DSP (of {a['dsps']}), {w['total']['sprams']} "
         f"SPRAM (of {a['sprams']})" for w in whole])
+    if all("packed" in w for w in whole):
+        rows.append(["**packed by nextpnr**"] + [
+            f"**{w['packed']['logic_cells']:,}** logic cells (of "
+            f"{w['packed']['available']['logic_cells']:,}), {w['packed']['brams']} BRAM, "
+            f"{w['packed']['dsps']} DSP" for w in whole])
     return out + _table(["stage"] + [f"P = {w['lanes']}" for w in whole], rows)
 
 

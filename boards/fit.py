@@ -35,26 +35,41 @@ from kwshw.hw.memories import (
     spram_blocks,
     spram_store,
 )
-from kwshw.hw.microphone import pdm_history_depth
-from kwshw.microphone import COEF_WIDTH, HIST_WIDTH
+from kwshw.hw.microphone import pdm_fir_memories
 
 from .errors import FitError
 from .standalone import mic_config, standalone_front_end
 from .table import FPGA, Board
 
-__all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "bram_blocks",
-           "spram_blocks", "fit_check"]
+__all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "logic_cells",
+           "bram_blocks", "spram_blocks", "fit_check", "STANDALONE_BOARDS", "ACCEL_LANES"]
 
-#: LUTs of the standalone design's stages besides the accelerator, per family: Yosys
-#: synthesis only, measured by ``python bench/stages.py`` (``bench/results/stages.json``,
-#: which ``tests/test_standalone.py`` keeps equal to this table). The fit check adds them
-#: to what the board must hold.
+#: LUT4s of the standalone design's stages, per family: each stage synthesized alone (Yosys,
+#: no place and route) by ``python bench/stages.py`` (``bench/results/stages.json``, which
+#: ``tests/test_standalone.py`` keeps equal to this table): the reference CNN's accelerator
+#: with the lanes of :data:`ACCEL_LANES` as the family's :data:`STANDALONE_BOARDS` board
+#: builds it (iCE40: weights in SPRAM), and the SPRAM weight boot (counted within the whole
+#: design: it is not a component of its own).
 _STAGE_LUTS = {
-    "ice40": {"front end": 1_940, "front end (SPRAM)": 1_975, "pdm": 312, "i2s": 54,
-              "detector": 686, "events": 125, "uart": 29},
-    "ecp5": {"front end": 1_740, "pdm": 354, "i2s": 30, "detector": 473, "events": 138,
-             "uart": 123},
+    "ice40": {"front end": 1_972, "front end (SPRAM)": 2_004, "pdm": 323, "i2s": 54,
+              "detector": 686, "events": 125, "uart": 29, "accelerator P=1": 1_674,
+              "accelerator P=4": 1_887, "weight boot": 167},
+    "ecp5": {"front end": 1_762, "pdm": 217, "i2s": 30, "detector": 473, "events": 138,
+             "uart": 123, "accelerator P=1": 1_123, "accelerator P=8": 1_419},
 }
+
+#: The boards whose standalone designs measure a family's figures (:data:`_STAGE_LUTS`,
+#: :data:`_CELLS_PER_LUT4`), and the accelerator lanes measured: one and the board's.
+STANDALONE_BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-25f"}
+ACCEL_LANES = {"ice40": (1, 4), "ecp5": (1, 8)}
+
+#: Logic cells nextpnr packs the whole standalone PDM design into, per LUT4 of its stages
+#: synthesized alone (:func:`stage_luts`), measured at :data:`ACCEL_LANES`' lanes
+#: (``stages.json``, ``packed``; ``tests/test_standalone.py`` checks that this estimate is
+#: within 3% of each measurement). On iCE40 a cell holds a LUT4, a carry and a flip-flop, and
+#: flip-flops and carries that find no LUT of their own, the multipliers built from logic
+#: once the DSPs run out and what flattening saves all land in it; ECP5 counts LUT4s.
+_CELLS_PER_LUT4 = {"ice40": 1.36, "ecp5": 1.47}
 
 
 @dataclass(frozen=True)
@@ -186,23 +201,36 @@ def standalone_needs(model, mic: str, clk_hz: int, *, where: str = "",
               for name, (width, depth) in fe.spram_shapes().items()]
     cfg = mic_config(mic, clk_hz, where=where)
     if mic == "pdm":
-        needs += [MemoryNeed("PDM FIR history", "microphone", HIST_WIDTH,
-                             pdm_history_depth(cfg)),
-                  MemoryNeed("PDM FIR taps", "microphone", COEF_WIDTH, cfg.fir_taps)]
+        needs += [MemoryNeed(f"PDM FIR {name}", "microphone", width, depth)
+                  for name, (width, depth) in pdm_fir_memories(cfg).items()]
     rule = IntDetectRule.from_model(model)
     return needs + [MemoryNeed("detector RAM (exp table, scores, history)", "detector",
                                word_width(rule), memory_depth(rule))]
 
 
-def stage_luts(family: str, mic: str, work_memory: str = "bram") -> dict[str, int]:
-    """LUTs of the standalone design's stages besides the accelerator (measured
-    syntheses): front end (with its FFT work memory in block RAM, or on iCE40 in one SPRAM
-    block, ``"spram-serial"``), microphone receiver, detector, DETECTION packet sender and
-    UART transmitter."""
+def stage_luts(family: str, mic: str, work_memory: str = "bram", *, lanes: int = 1,
+               memory: str = "bram") -> dict[str, int]:
+    """LUT4s of the standalone design's stages (measured syntheses): front end (with its FFT
+    work memory in block RAM, or on iCE40 in one SPRAM block, ``"spram-serial"``),
+    microphone receiver, detector, DETECTION packet sender, UART transmitter, the accelerator
+    with ``lanes`` lanes (the reference CNN's, on a line through the two measured lane
+    counts) and, with weights in SPRAM, their boot from the flash."""
     luts = _STAGE_LUTS[family]
     front = "front end (SPRAM)" if work_memory == "spram-serial" else "front end"
-    return {"front end": luts[front], "microphone": luts[mic],
-            "detector": luts["detector"], "events": luts["events"], "uart": luts["uart"]}
+    one, many = ACCEL_LANES[family]
+    a1, an = luts[f"accelerator P={one}"], luts[f"accelerator P={many}"]
+    out = {"front end": luts[front], "microphone": luts[mic],
+           "detector": luts["detector"], "events": luts["events"], "uart": luts["uart"],
+           "accelerator": round(a1 + (an - a1) * (lanes - one) / (many - one))}
+    if memory == "spram":
+        out["weight boot"] = luts["weight boot"]
+    return out
+
+
+def logic_cells(family: str, luts: int) -> int:
+    """The logic cells a standalone design of ``luts`` stage LUT4s (:func:`stage_luts`)
+    packs into: :data:`_CELLS_PER_LUT4` of them each."""
+    return round(luts * _CELLS_PER_LUT4[family])
 
 
 def _boards() -> dict:
@@ -298,16 +326,18 @@ def _refuse_standalone(board: Board, report: dict) -> None:
                 else "accelerator"
             blocks[kind] = blocks.get(kind, 0) + e["blocks"]
     luts = report["stage_luts"]
-    lut_text = (f"about {_fmt(report['luts_estimate'])} LUTs besides the accelerator ("
-                + ", ".join(f"{k} {_fmt(v)}" for k, v in luts.items()) + ")")
+    cells = report["logic_cells_estimate"]
+    lut_text = (f"about {_fmt(cells)} logic cells ({_CELLS_PER_LUT4[fpga.family]:.2f} per "
+                f"LUT4 of its stages: " + ", ".join(f"{k} {_fmt(v)}" for k, v in luts.items())
+                + ")")
     bram_total = report["bram_blocks_needed"]
-    if bram_total > fpga.bram_blocks or report["luts_estimate"] > fpga.luts:
+    if bram_total > fpga.bram_blocks or cells > fpga.luts:
         raise FitError(
             f"{board.name}: the standalone {report['mic'].upper()} design ({report['model']}, "
             f"{_lanes(report['lanes'])}) needs about {bram_total} block RAMs ("
             + ", ".join(f"{k} {v}" for k, v in blocks.items())
             + f") and {lut_text}; {fpga.name} has {fpga.bram_blocks} block RAMs and "
-            f"{_fmt(fpga.luts)} LUTs. Use a board with a larger FPGA ("
+            f"{_fmt(fpga.luts)} logic cells. Use a board with a larger FPGA ("
             + ", ".join(b for b, row in _boards().items()
                         if row.mic_pins and row.fpga.bram_blocks > fpga.bram_blocks)
             + ") or the UART-fed design (--mic host), which computes the features on the "
@@ -403,7 +433,9 @@ def fit_check(board: Board, model, lanes: int, *, memory: str | None = None,
     if mic != "host":
         work = ("spram-serial" if any(n.kind == "front end" and n.target == "spram"
                                       for n in needs) else "bram")
-        report["stage_luts"] = stage_luts(fpga.family, mic, work)
-        report.update(luts_estimate=sum(report["stage_luts"].values()), luts_available=fpga.luts)
+        report["stage_luts"] = stage_luts(fpga.family, mic, work, lanes=lanes, memory=memory)
+        luts = sum(report["stage_luts"].values())
+        report.update(luts_estimate=luts, logic_cells_estimate=logic_cells(fpga.family, luts),
+                      luts_available=fpga.luts)
     _refuse(board, model, report, next(n for n in needs if n.kind == "weights"))
     return report

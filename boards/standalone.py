@@ -47,7 +47,7 @@ from .errors import BuildError
 from .flashboot import boot_members, weight_boot
 
 __all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "hop_cycles",
-           "standalone_front_end", "StandaloneCore"]
+           "standalone_front_end", "default_accelerator", "StandaloneCore"]
 
 #: The microphone's pins per input kind, in the order of :meth:`boards.table.MicPins.names`:
 #: clocks driven by the FPGA, then the data it reads.
@@ -125,7 +125,8 @@ def standalone_front_end(fe: IntFrontEnd, spare_spram: int, clk_hz: float) -> Fr
     return FrontEnd(fe)
 
 
-def _default_accelerator(model, lanes: int, memory: str):
+def default_accelerator(model, lanes: int, memory: str) -> Accelerator:
+    """The accelerator a board top builds unless told otherwise."""
     return Accelerator(model, lanes, memory=memory)
 
 
@@ -192,7 +193,7 @@ class StandaloneCore(wiring.Component):
         #: The stages, built here so that their static facts are known before elaboration.
         self.receiver = (PDMReceiver(self.mic_cfg, sample_edge=sample_edge) if mic == "pdm"
                          else I2SReceiver(self.mic_cfg, channel=channel))
-        self.accelerator = (accelerator or _default_accelerator)(model, lanes, memory)
+        self.accelerator = (accelerator or default_accelerator)(model, lanes, memory)
         if not AcceleratorSignature().is_provided_by(self.accelerator):
             raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
                             f"{AcceleratorSignature()!r}")

@@ -32,7 +32,6 @@ from amaranth.lib.wiring import In, Out
 
 from kwshw.arith import ACT_MAX, ACT_MIN, ACT_WIDTH
 from kwshw.evaluate import keyword_classes
-from kwshw.hw.accelerator import Accelerator
 from kwshw.hw.ports import AcceleratorSignature
 from kwshw.link.gateware import UARTHostLink
 from kwshw.link.uart import uart_divisor
@@ -42,7 +41,7 @@ from kwshw.quantize import round_half_up
 from .errors import BuildError
 from .flashboot import boot_members, weight_boot
 from .pll import ecp5_pll, ecp5_pll_exact, ice40_pll
-from .standalone import MIC_PINS, StandaloneCore, mic_config
+from .standalone import MIC_PINS, StandaloneCore, default_accelerator, mic_config
 from .table import Board
 
 __all__ = ["Detector", "KWSCore", "BoardTop", "keyword_mask", "score_threshold"]
@@ -154,10 +153,6 @@ class Detector(wiring.Component):
         return m
 
 
-def _default_accelerator(model, lanes: int, memory: str):
-    return Accelerator(model, lanes, memory=memory)
-
-
 class KWSCore(wiring.Component):
     """Board-independent top: host link, accelerator, detection and (SPRAM) weight boot.
 
@@ -227,7 +222,7 @@ class KWSCore(wiring.Component):
         self.flash_half_period = flash_half_period
         #: The accelerator component (built here so that its static facts -- cycles per
         #: frame, memory bits -- are available before elaboration).
-        self.accelerator = (accelerator or _default_accelerator)(model, lanes, memory)
+        self.accelerator = (accelerator or default_accelerator)(model, lanes, memory)
         if not AcceleratorSignature().is_provided_by(self.accelerator):
             raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
                             f"{AcceleratorSignature()!r}")

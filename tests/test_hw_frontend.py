@@ -31,7 +31,7 @@ from kwshw.features_int import (
     IntFrontEnd,
 )
 from kwshw.hw.frontend import CHUNK, FrontEnd, MulAcc, MulOp, Phase, n_chunks
-from kwshw.hw.memories import SerialRAM
+from kwshw.hw.memories import SerialRAM, bram_blocks
 
 FULL = FeatureConfig()
 SMALL = FeatureConfig(n_fft=64, win_length=48, hop_length=20, n_mels=8, smooth=3)
@@ -326,6 +326,25 @@ def test_other_golden_constants(monkeypatch, consts):
     assert max(res["busy"]) <= FrontEnd(fe).cycles_per_hop()
 
 
+def test_window_and_log_table_share_a_memory_when_it_saves_a_block(monkeypatch):
+    """The default configuration's window (201 x 21) and log table (256 x 24) are one
+    memory, 3 iCE40 block RAMs instead of 4; a table shorter than the window (here 16
+    words, the window 25) keeps them apart, and the front end is exact both ways."""
+    shapes = FrontEnd(_fe(FULL)).memory_shapes()
+    assert shapes["tables"] == (24, 457) and not {"window", "log"} & set(shapes)
+    assert bram_blocks("ice40", 24, 457) == 3 < bram_blocks("ice40", 24, 256) + \
+        bram_blocks("ice40", 21, 201)
+    import kwshw.features_int as fi
+    import kwshw.hw.frontend as hw
+    for module in (fi, hw):
+        monkeypatch.setattr(module, "LOG_INDEX", 4)
+    fe = _fe(SMALL)
+    shapes = FrontEnd(fe).memory_shapes()
+    assert shapes["log"] == (24, 16) and shapes["window"][1] == 25 and "tables" not in shapes
+    pcm = np.random.default_rng(12).integers(PCM_MIN, PCM_MAX + 1, 6 * SMALL.hop_length)
+    check(fe, pcm, simulate(fe, pcm, n_out=fe.stream().run(pcm).size), power=False)
+
+
 @pytest.mark.parametrize("burst", [False, True], ids=["steady", "bursts"])
 def test_ring_never_refuses_a_sample_at_the_claimed_rate(burst):
     """The no-drop claim: a source delivering ``hop`` samples per ``cycles_per_hop`` cycles
@@ -579,7 +598,7 @@ def test_ice40_synthesis_resources(tmp_path):
     cells = {name: int(n) for n, name in
              re.findall(r"^\s+(\d+)\s+(SB_\w+)\s*$", (tmp_path / "stat.txt").read_text(), re.M)}
     assert cells["SB_MAC16"] == 1
-    assert cells["SB_RAM40_4K"] == 23
+    assert cells["SB_RAM40_4K"] == 22
     assert cells["SB_LUT4"] <= 1991 * 1.05
 
 
@@ -591,8 +610,8 @@ class _ICE40:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_yosys() is None, reason="YoWASP Yosys not installed")
-@pytest.mark.parametrize("work_memory, sprams, brams", [("spram", 4, 15),
-                                                        ("spram-serial", 1, 10)])
+@pytest.mark.parametrize("work_memory, sprams, brams", [("spram", 4, 14),
+                                                        ("spram-serial", 1, 9)])
 def test_ice40_synthesis_with_the_work_memory_in_spram(tmp_path, work_memory, sprams, brams):
     """The work memory as four SB_SPRAM256KA: eight block RAMs fewer; as one, which also
     holds the sample ring and the smoothing history: thirteen fewer."""

@@ -12,7 +12,14 @@ import pytest
 from amaranth.sim import Simulator
 
 from kwshw.arith import rshift_round
-from kwshw.hw.microphone import I2SReceiver, PDMReceiver, pdm_history_depth
+from kwshw.hw.memories import bram_blocks
+from kwshw.hw.microphone import (
+    I2SReceiver,
+    PDMReceiver,
+    pdm_fir_memories,
+    pdm_fir_shared,
+    pdm_history_depth,
+)
 from kwshw.microphone import (
     I2S_FRAME,
     PCM_RATE,
@@ -219,7 +226,7 @@ def _run_pdm(cfg: PDMConfig, bits: np.ndarray, seed: int, edge: str | None = Non
     # The data settles any time in its level: odd seeds take the latest (the worst case).
     tdv = high - 1 if seed % 2 else int(rng.integers(0, high))
     dut = PDMReceiver(cfg, sample_edge=edge)
-    cycles = (len(bits) + 2) * cfg.divisor + cfg.fir_taps + 4 * cfg.cic_order + 20
+    cycles = (len(bits) + 2) * cfg.divisor + 2 * cfg.fir_taps + 4 * cfg.cic_order + 20
     got: list = []
     sim = Simulator(dut)
     sim.add_clock(1e-7)
@@ -230,10 +237,13 @@ def _run_pdm(cfg: PDMConfig, bits: np.ndarray, seed: int, edge: str | None = Non
 
 
 @pytest.mark.parametrize(("seed", "divisor", "r", "d", "order"), [
-    (1, 5, 25, 3, 5), (2, 7, 25, 5, 4), (3, 6, 25, 4, 5), (4, 8, 32, 2, 3),
+    (1, 5, 25, 3, 5), (2, 7, 25, 5, 4), (3, 6, 25, 4, 5), (4, 8, 32, 2, 3), (5, 4, 16, 4, 4),
 ])
 def test_pdm_receiver_bit_exact_random(seed, divisor, r, d, order):
+    """Random PCM through the receiver, bit for bit; the last configuration (4.096 MHz) has
+    the FIR's history and taps in memories of their own, the others share one."""
     cfg = _config(divisor, r, d, order)
+    assert pdm_fir_shared(cfg) == (seed != 5)
     rng = np.random.default_rng(seed)
     n = 45
     pcm = rng.integers(-20_000, 20_000, n)
@@ -286,9 +296,29 @@ def test_pdm_receiver_latency(edge):
     assert seen.get("first") == read + dut.latency
 
 
-def test_pdm_history_depth():
+def test_pdm_history_depth_and_the_fir_memories():
+    """The history and the coefficients share one memory (one iCE40 block RAM) when two
+    reads per tap fit an output sample's cycles (``2 T + 4``: 194 of 375 here); at 4.096 MHz
+    (256 cycles, 127 taps) each has its own."""
     cfg = _config(5)
     assert pdm_history_depth(cfg) == 128 >= cfg.fir_taps + cfg.fir_decimation - 1
+    assert pdm_fir_shared(cfg)
+    assert pdm_fir_memories(cfg) == {"history and taps": (16, 128 + 95)}
+    assert bram_blocks("ice40", 16, 128 + 95) == 1
+    slow = _config(4, 16, 4, 4)
+    assert (slow.fir_taps, slow.divisor * slow.decimation) == (127, 256)
+    assert pdm_fir_memories(slow) == {"history": (16, 256), "taps": (16, 127)}
+
+
+def test_pdm_receiver_refuses_taps_that_do_not_fit_a_sample():
+    """With a memory each, ``T`` taps need ``T + 4`` of an output sample's cycles."""
+    def cfg(taps: int) -> PDMConfig:
+        return PDMConfig(PCM_RATE * 4 * 75, 4, 25, 3, cic_order=4, fir_taps=taps)
+
+    assert pdm_fir_shared(cfg(147)) and not pdm_fir_shared(cfg(149))
+    PDMReceiver(cfg(295))
+    with pytest.raises(ValueError, match="297 FIR taps do not fit the 300 system cycles"):
+        PDMReceiver(cfg(297))
 
 
 def _run_overrun(dut, drive, period: int):

@@ -69,7 +69,7 @@ from ..features_int import (
     IntFrontEnd,
 )
 from .common import DISJOINT_PORTS, disjoint_read_port
-from .memories import SerialRAM, SinglePortRAM, serial_ram_depth
+from .memories import SerialRAM, SinglePortRAM, bram_blocks, serial_ram_depth
 
 __all__ = [
     "MUL_WIDTH",
@@ -369,6 +369,13 @@ class _Port:
 #: chooses logic for them anyway; the attribute makes it what the fit check counts on).
 _LOGIC_ROMS = {"recip": {"rom_style": "logic"}}
 
+#: ROMs read in disjoint phases that share one memory when it takes fewer block RAMs than
+#: two (:meth:`FrontEnd._shared_tables`): the log table at address 0 (``2^LOG_INDEX``
+#: words), the window after it. The default configuration's 256 x 24 and 201 x 21 bits take
+#: 2 iCE40 block RAMs each (256 x 16 words), together 3 (512 x 8), for an address
+#: multiplexer; on ECP5 one block instead of two.
+_SHARED = ("log", "window")
+
 #: Where the FFT work memory lives: block RAM; four iCE40 UltraPlus SPRAM blocks, a 16-bit
 #: column of the word each; or one SPRAM block holding a word's 16-bit pieces one after the
 #: other (:class:`~kwshw.hw.memories.SerialRAM`), the front end frozen while it reads or
@@ -579,8 +586,11 @@ class FrontEnd(wiring.Component):
         r = self._registers()
         core.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         free = Signal()
-        ports = {name: mem[name].read_port() for name in
-                 ("window", "twiddle", "band", "mel", "log", "recip")}
+        ports = {name: mem[name].read_port() for name in ("twiddle", "band", "mel", "recip")}
+        if "tables" in mem:
+            ports["window"] = ports["log"] = mem["tables"].read_port()
+        else:
+            ports.update({name: mem[name].read_port() for name in _SHARED})
         # States whose next cycle uses a buffer's word raise its strobe (a serial block reads
         # only then; memories of their own read every cycle).
         ports.update(work_re=Signal(), ring_re=Signal(), hist_re=Signal())
@@ -707,9 +717,15 @@ class FrontEnd(wiring.Component):
         half = self._win // 2
         waddr = Mux(r.n <= half, r.n, self._win - r.n) if self._mirror else r.n
         idx, _ = self._log_fields(r)
-        m.d.comb += [ports["ring"].addr.eq(r.raddr), ports["window"].addr.eq(waddr),
+        if self._shared_tables():
+            # The window is read only in its phase, the log table only in the bands'.
+            wa = waddr | (1 << LOG_INDEX)       # the window is not longer than the table
+            m.d.comb += ports["log"].addr.eq(Mux(self.phase == Phase.WINDOW, wa, idx + 1))
+        else:
+            m.d.comb += [ports["window"].addr.eq(waddr), ports["log"].addr.eq(idx + 1)]
+        m.d.comb += [ports["ring"].addr.eq(r.raddr),
                      ports["twiddle"].addr.eq(tw_idx), ports["mel"].addr.eq(r.hidx),
-                     ports["recip"].addr.eq(r.nprev + 1), ports["log"].addr.eq(idx + 1),
+                     ports["recip"].addr.eq(r.nprev + 1),
                      rd.addr.eq(Mux(self.phase == Phase.FFT, addr_b, r.k))]
 
     def _multiplier(self, m: Module, r: _Regs, ports: dict, rd: memory.ReadPort) -> MulAcc:
@@ -718,14 +734,15 @@ class FrontEnd(wiring.Component):
         idx, frac = self._log_fields(r)
         # T[2^LOG_INDEX] is a constant: the table's last word is not stored
         upper = Mux(idx == (1 << LOG_INDEX) - 1,
-                    int(fe.log_table[-1]) + _half(LOG_TABLE_FRAC - LOG_FRAC), ports["log"].data)
+                    int(fe.log_table[-1]) + _half(LOG_TABLE_FRAC - LOG_FRAC),
+                    ports["log"].data[:w["log_table"]])
         xs = [(ports["ring"].data, 16), (rd.data.re, w["data"]), (rd.data.im, w["data"]),
               (rd.data.as_value()[:w["power"]], w["power"] + 1),
               (upper - r.t0, w["log_diff"] + 1), (r.ssum, w["smooth_sum"]),
               (r.ssum - r.bconst.mu, w["norm_diff"]), (r.t0, w["log_table"] + 1),
               (r.pexp, len(r.pexp))]
         tw = ports["twiddle"].data
-        ys = [(ports["window"].data, w["window"] + 1), (tw.c, w["twiddle"]),
+        ys = [(ports["window"].data[:w["window"]], w["window"] + 1), (tw.c, w["twiddle"]),
               (tw.s, w["twiddle"]), (rd.data.re, w["data"]), (rd.data.im, w["data"]),
               (ports["mel"].data, w["weight"] + 1), (frac, LOG_INTERP + 1),
               (ports["recip"].data, w["recip"] + 1), (r.bconst.g, w["gain"] + 1),
@@ -766,11 +783,23 @@ class FrontEnd(wiring.Component):
                       [int(v) for v in fe.smooth_recip]),
             "hist": (signed(w["log_mel"]), self._bands * self._hist_slots, []),
         }
+        if self._shared_tables():
+            (lw, ln, li), (ww, wn, wi) = (spec.pop(name) for name in _SHARED)
+            spec["tables"] = (unsigned(max(lw.width, ww.width)), ln + wn, li + wi)
         if self.work_memory == "bram":
             spec = {"work": (self._word, self._n, []), **spec}
         if self.work_memory == "spram-serial":
             spec = {name: v for name, v in spec.items() if name not in _SERIAL}
         return spec
+
+    def _shared_tables(self) -> bool:
+        """Whether the log table and the window share one memory (:data:`_SHARED`): when
+        that takes fewer iCE40 block RAMs than two and the window is at most as long as
+        the table (so that its addresses are the table's with one more bit set)."""
+        (lw, ln), (ww, wn) = ((self._w["log_table"], 1 << LOG_INDEX),
+                              (self._w["window"], len(self._window_rom)))
+        return wn <= ln and (bram_blocks("ice40", max(lw, ww), ln + wn)
+                             < bram_blocks("ice40", lw, ln) + bram_blocks("ice40", ww, wn))
 
     def _memories(self, m: Module) -> dict[str, memory.Memory]:
         """Every buffer and table, as ``lib.memory.Memory``."""
@@ -1005,7 +1034,7 @@ class FrontEnd(wiring.Component):
             with m.Else():
                 m.d.sync += [r.nrm.eq(r.nrm << 1), r.pexp.eq(r.pexp - 1)]
         with self._state(m, "LOG_RD1", Phase.BANDS):     # T[i] arrives, T[i + 1] is read
-            m.d.sync += r.t0.eq(table.data)
+            m.d.sync += r.t0.eq(table.data[:self._w["log_table"]])
             m.next = "LOG_RUN"
         with self._state(m, "LOG_RUN", Phase.BANDS):
             self._start(m, eng, _P_LOG)

@@ -8,8 +8,10 @@ its data pin through a two flip-flop synchronizer.
 (one integrator per system cycle, ``N`` of them between two PDM bits) and one subtractor for
 the ``N`` combs, each over a ring of registers that rotates once per step so that the stage
 being updated is always at its head (no multiplexer over the stages); the compensating FIR
-runs at the CIC's output rate with one multiplier (an iCE40 DSP), one tap per cycle, its
-history and its taps in two block RAMs.
+runs at the CIC's output rate with one multiplier (an iCE40 DSP). Its history and its taps
+share one block RAM when an output sample's cycles allow two reads per tap (a tap's
+coefficient, then its sample; 12 MHz and faster with the default filter), else each has its
+own and a tap takes one cycle (:func:`pdm_fir_memories`).
 
 When a sample completes while the previous one still waits on ``pcm`` (``valid`` and not
 ``ready``), the new sample is dropped and the sticky ``overrun`` flag is set; it stays set
@@ -37,19 +39,44 @@ from ..microphone import (
 )
 from .common import clamp, rshift_round
 
-__all__ = ["PDMReceiver", "I2SReceiver", "PCM_WIDTH", "pdm_history_depth"]
+__all__ = ["PDMReceiver", "I2SReceiver", "PCM_WIDTH", "pdm_history_depth", "pdm_fir_shared",
+           "pdm_fir_memories"]
 
 #: Width of the PCM samples on ``pcm``.
 PCM_WIDTH = 16
-#: Cycles of the FIR pipeline after its last tap is issued: memory read, product, accumulate.
+#: Cycles of the FIR pipeline after its last read is issued: memory read, product, accumulate.
 _FIR_TAIL = 3
 
 
 def pdm_history_depth(cfg: PDMConfig) -> int:
-    """Entries of the FIR history RAM: a power of two (the ring wraps for free) holding the
+    """Entries of the FIR history: a power of two (the ring wraps for free) holding the
     ``taps`` samples being read and the ``D - 1`` that can arrive during a FIR run."""
     need = cfg.fir_taps + cfg.fir_decimation - 1
     return 1 << (need - 1).bit_length()
+
+
+def pdm_fir_shared(cfg: PDMConfig) -> bool:
+    """Whether the FIR's history and taps share one memory: when two reads per tap, the
+    pipeline's tail and the output register fit the system cycles of an output sample."""
+    return 2 * cfg.fir_taps + _FIR_TAIL + 1 <= cfg.divisor * cfg.decimation
+
+
+def pdm_fir_memories(cfg: PDMConfig) -> dict[str, tuple[int, int]]:
+    """``name -> (width, depth)`` of the FIR's memories. Shared (:func:`pdm_fir_shared`):
+    the history ring at ``0 .. H - 1`` (``H =`` :func:`pdm_history_depth`), tap ``t``'s
+    coefficient at ``H + t`` (``taps <= H``: its address is ``t`` with bit ``log2 H`` set);
+    128 + 95 words of 16 bits for the default filter, one iCE40 block RAM where two memories
+    take two. Else the history and the taps, each in its own."""
+    depth = pdm_history_depth(cfg)
+    if pdm_fir_shared(cfg):
+        return {"history and taps": (max(HIST_WIDTH, COEF_WIDTH), depth + cfg.fir_taps)}
+    return {"history": (HIST_WIDTH, depth), "taps": (COEF_WIDTH, cfg.fir_taps)}
+
+
+def _fir_cycles(cfg: PDMConfig) -> int:
+    """System cycles from a FIR run's start to its sum: the reads (two per tap in a shared
+    memory) and the tail."""
+    return (2 if pdm_fir_shared(cfg) else 1) * cfg.fir_taps + _FIR_TAIL
 
 
 def _output(m: Module, pcm: stream.Interface, overrun: Signal, overrun_clear: Signal,
@@ -110,7 +137,7 @@ class PDMReceiver(wiring.Component):
         if sample_edge not in ("falling", "rising"):
             raise ValueError(f"sample_edge must be 'falling' or 'rising', not {sample_edge!r}")
         period = cfg.divisor * cfg.decimation
-        if cfg.fir_taps + _FIR_TAIL + 1 > period:
+        if _fir_cycles(cfg) + 1 > period:
             raise ValueError(f"{cfg.fir_taps} FIR taps do not fit the {period} system cycles "
                              f"of one output sample")
         self._cfg, self._edge = cfg, sample_edge
@@ -127,9 +154,9 @@ class PDMReceiver(wiring.Component):
     def latency(self) -> int:
         """System cycles from the one that reads a sample's last PDM bit out of the
         synchronizer (two cycles after the pin was taken) to ``pcm.valid``: ``N`` integrator
-        steps, ``N`` comb steps, the history write, one tap per cycle, the MAC pipeline and
-        the output register."""
-        return 2 * self._cfg.cic_order + self._cfg.fir_taps + _FIR_TAIL + 1
+        steps, ``N`` comb steps, the history write, the reads (one or two per tap,
+        :func:`pdm_fir_shared`), the MAC pipeline and the output register."""
+        return 2 * self._cfg.cic_order + _fir_cycles(self._cfg) + 1
 
     @property
     def decimator(self) -> PDMDecimator:
@@ -209,43 +236,69 @@ class PDMReceiver(wiring.Component):
     def _fir(self, m: Module, c: Value, write: Value) -> tuple[Signal, Signal]:
         """Store each rounded CIC output; after every ``D``-th, run the taps through one
         multiplier. Returns the accumulator and a pulse when it holds an output."""
-        cfg, taps = self._cfg, self._cfg.fir_taps
-        depth = pdm_history_depth(cfg)
-        m.submodules.hist = hist = memory.Memory(shape=signed(HIST_WIDTH), depth=depth, init=[])
-        m.submodules.coefs = rom = memory.Memory(
-            shape=signed(COEF_WIDTH), depth=taps,
-            init=[int(v) for v in self._dec.coefs])
-        hw, hr, cr = hist.write_port(), hist.read_port(), rom.read_port()
-        wr = Signal(range(depth))
+        cfg = self._cfg
+        hb = pdm_history_depth(cfg).bit_length() - 1
+        coefs = [int(v) for v in self._dec.coefs]
+        if pdm_fir_shared(cfg):
+            (width, depth), = pdm_fir_memories(cfg).values()
+            m.submodules.fir = hist = memory.Memory(shape=signed(width), depth=depth,
+                                                    init=[0] * (1 << hb) + coefs)
+            rom = None
+        else:
+            m.submodules.hist = hist = memory.Memory(shape=signed(HIST_WIDTH), depth=1 << hb,
+                                                     init=[])
+            m.submodules.coefs = rom = memory.Memory(shape=signed(COEF_WIDTH),
+                                                     depth=len(coefs), init=coefs)
+        hw = hist.write_port()
+        wr = Signal(hb)
         phase = Signal(range(cfg.fir_decimation))
         start = Signal()
         m.d.comb += [hw.addr.eq(wr), hw.data.eq(c), hw.en.eq(write),
                      start.eq(write & (phase == cfg.fir_decimation - 1))]
         with m.If(write):
             m.d.sync += [wr.eq(wr + 1), phase.eq(Mux(start, 0, phase + 1))]
-        return self._mac(m, hr, cr, wr, start)
+        return self._mac(m, hist.read_port(), rom and rom.read_port(), wr, start)
 
-    def _mac(self, m: Module, hr: memory.ReadPort, cr: memory.ReadPort, wr: Signal,
+    def _mac(self, m: Module, rd: memory.ReadPort, cr: memory.ReadPort | None, wr: Signal,
              start: Value) -> tuple[Signal, Signal]:
-        """The MAC pipeline: issue tap ``t`` (history ``newest - t``, ROM ``t``), multiply,
-        accumulate; ``_FIR_TAIL`` cycles after the last issue the sum is ready."""
+        """The MAC pipeline: per tap ``t`` read its sample (history ``newest - t``) and its
+        coefficient (``cr``'s word ``t``; from a shared memory, ``H + t`` in the cycle
+        before), multiply, accumulate; ``_FIR_TAIL`` cycles after the last read the sum is
+        ready."""
         taps = self._cfg.fir_taps
         run, t = Signal(), Signal(range(taps))
+        sample = Signal() if cr is None else Const(1)       # the read is the tap's sample
         newest = Signal.like(wr)
-        m.d.comb += [hr.addr.eq(newest - t), cr.addr.eq(t)]
+        sample_addr = (newest - t)[:len(wr)]
+        if cr is None:
+            m.d.comb += rd.addr.eq(Mux(sample, sample_addr, t | (1 << len(wr))))
+        else:
+            m.d.comb += [rd.addr.eq(sample_addr), cr.addr.eq(t)]
         with m.If(start):
             m.d.sync += [run.eq(1), t.eq(0), newest.eq(wr)]
+            if cr is None:
+                m.d.sync += sample.eq(0)
         with m.Elif(run):
-            m.d.sync += t.eq(t + 1)
-            with m.If(t == taps - 1):
-                m.d.sync += run.eq(0)
-        v1, f1, l1, v2, f2, l2, done = (Signal(name=n) for n in
-                                        ("v1", "f1", "l1", "v2", "f2", "l2", "done"))
-        m.d.sync += [v1.eq(run), f1.eq(run & (t == 0)), l1.eq(run & (t == taps - 1)),
+            if cr is None:
+                m.d.sync += sample.eq(~sample)
+            with m.If(sample):
+                m.d.sync += t.eq(t + 1)
+                with m.If(t == taps - 1):
+                    m.d.sync += run.eq(0)
+        c1, v1, f1, l1, v2, f2, l2, done = (Signal(name=n) for n in
+                                            ("c1", "v1", "f1", "l1", "v2", "f2", "l2", "done"))
+        m.d.sync += [c1.eq(run & ~sample), v1.eq(run & sample), f1.eq(run & (t == 0)),
+                     l1.eq(run & (t == taps - 1)),
                      v2.eq(v1), f2.eq(f1), l2.eq(l1), done.eq(v2 & l2)]
+        if cr is None:
+            coef = Signal(signed(COEF_WIDTH))
+            with m.If(c1):
+                m.d.sync += coef.eq(rd.data)
+        else:
+            coef = cr.data
         prod = Signal(signed(HIST_WIDTH + COEF_WIDTH))
         acc = Signal(signed(self._dec.acc_width))
-        m.d.sync += prod.eq(hr.data * cr.data)
+        m.d.sync += prod.eq(rd.data[:HIST_WIDTH].as_signed() * coef)
         with m.If(v2):
             m.d.sync += acc.eq(Mux(f2, prod, acc + prod))
         return acc, done

@@ -12,8 +12,9 @@ integer front end (``FrontEnd``; for iCE40 also with its FFT work memory in one 
 I2S receiver at 12.288 MHz, the keyword detector (250 ms LED hold at 12 MHz, a detection
 threshold per keyword class as a trained model brings, ``boards.refmodel.with_class_offsets``),
 the DETECTION packet sender (``EventTransmitter``), the UART transmitter (1 Mbaud at 12 MHz)
-and the accelerator with one lane and with the board's lanes (as the iCEBreaker builds it,
-weights in SPRAM, and as the ULX3S does, in block RAM); for iCE40 (``synth_ice40 -dsp``) and
+and the accelerator with one lane and with the board's lanes (as the iCEBreaker's standalone
+design builds it, weights in SPRAM and the scaler's products one DSP each,
+``boards.standalone.standalone_accelerator``, and as the ULX3S does, in block RAM); for iCE40 (``synth_ice40 -dsp``) and
 ECP5 (``synth_ecp5``).
 
 And the whole standalone design the iCEBreaker would need (``standalone_ice40``):
@@ -42,7 +43,7 @@ from boards.build import build_platform
 from boards.dsp import dsp_plan
 from boards.fit import ACCEL_LANES, STANDALONE_BOARDS
 from boards.refmodel import random_cnn, with_class_offsets
-from boards.standalone import FRAME_WIDTH, StandaloneCore, default_accelerator
+from boards.standalone import FRAME_WIDTH, StandaloneCore, standalone_accelerator
 from boards.table import BOARDS
 from kwshw.detect_int import IntDetectRule
 from kwshw.features_int import IntFrontEnd
@@ -85,7 +86,7 @@ def stages(family: str) -> dict:
                                                      "spram-serial"), platform)
     for lanes in ACCEL_LANES[family]:
         out[f"accelerator P={lanes}"] = (
-            lambda lanes=lanes: default_accelerator(model, lanes, board.memory), platform)
+            lambda lanes=lanes: standalone_accelerator(model, lanes, board.memory), platform)
     return out
 
 

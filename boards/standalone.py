@@ -47,7 +47,8 @@ from .errors import BuildError
 from .flashboot import boot_members, weight_boot
 
 __all__ = ["MIC_PINS", "mic_config", "mic_signature", "check_realtime", "hop_cycles",
-           "standalone_front_end", "default_accelerator", "StandaloneCore"]
+           "standalone_front_end", "default_accelerator", "standalone_accelerator",
+           "StandaloneCore"]
 
 #: The microphone's pins per input kind, in the order of :meth:`boards.table.MicPins.names`:
 #: clocks driven by the FPGA, then the data it reads.
@@ -125,9 +126,18 @@ def standalone_front_end(fe: IntFrontEnd, spare_spram: int, clk_hz: float) -> Fr
     return FrontEnd(fe)
 
 
-def default_accelerator(model, lanes: int, memory: str) -> Accelerator:
+def default_accelerator(model, lanes: int, memory: str, *,
+                        dsp_strips: bool = False) -> Accelerator:
     """The accelerator a board top builds unless told otherwise."""
-    return Accelerator(model, lanes, memory=memory)
+    return Accelerator(model, lanes, memory=memory, dsp_strips=dsp_strips)
+
+
+def standalone_accelerator(model, lanes: int, memory: str) -> Accelerator:
+    """The standalone design's accelerator: the front end and the PDM receiver take a DSP
+    each, so on iCE40 its scaler builds its products with one DSP apiece
+    (``dsp_strips``; the reference CNN's 7 DSPs become 4, where the ninth multiplier was
+    built from logic)."""
+    return default_accelerator(model, lanes, memory, dsp_strips=True)
 
 
 class StandaloneCore(wiring.Component):
@@ -193,7 +203,7 @@ class StandaloneCore(wiring.Component):
         #: The stages, built here so that their static facts are known before elaboration.
         self.receiver = (PDMReceiver(self.mic_cfg, sample_edge=sample_edge) if mic == "pdm"
                          else I2SReceiver(self.mic_cfg, channel=channel))
-        self.accelerator = (accelerator or default_accelerator)(model, lanes, memory)
+        self.accelerator = (accelerator or standalone_accelerator)(model, lanes, memory)
         if not AcceleratorSignature().is_provided_by(self.accelerator):
             raise TypeError(f"the accelerator {self.accelerator!r} does not have the ports of "
                             f"{AcceleratorSignature()!r}")

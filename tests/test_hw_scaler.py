@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from kwshw import arith
 from kwshw.arith import ACT_MAX, ACT_MIN
-from kwshw.hw.common import saturate, select_rshift_round
+from kwshw.hw.common import dsp_product, saturate, select_rshift_round
 from kwshw.hw.memories import const_roms
 from kwshw.hw.scaler import Scaler, z_offsets
 from kwshw.hw.sequencer import COLUMN_INTERVAL
@@ -63,16 +63,19 @@ class _OnFamily(Elaboratable):
         return Fragment.get(self.dut, SimpleNamespace(family=self.family))
 
 
-@pytest.mark.parametrize("family, roms", [(None, 2), ("iCE40", 1)])
+@pytest.mark.parametrize("family, roms, strips", [(None, 2, False), ("iCE40", 1, False),
+                                                  ("iCE40", 1, True)])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_scaler_matches_scale_column(bits, family, roms):
+def test_scaler_matches_scale_column(bits, family, roms, strips):
     """Both ways of reading the constants: WSR and B from a second ROM read at cycle 4, and
     (where two ROMs would take more block RAMs: these layers' 8 x 16-bit iCE40 blocks) one
-    ROM whose WSR and B are carried down the pipeline from cycle 2."""
+    ROM whose WSR and B are carried down the pipeline from cycle 2; on iCE40 also with the
+    products' operand strips in logic (``dsp_strips``: M2's 18 x 18 at both widths, M1's
+    18 x 13 at 4 bits)."""
     rng = np.random.default_rng(bits)
     plans = _plans(bits, seed=bits)
     assert len(const_roms(plans, family)) == roms
-    _check_scaler(plans, family, rng)
+    _check_scaler(plans, family, rng, dsp_strips=strips)
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -111,11 +114,11 @@ def test_z_offsets_trade_shift_choices():
     assert z_offsets(plans((0, 2, 20))) == [0]
 
 
-def _check_scaler(plans, family, rng) -> None:
+def _check_scaler(plans, family, rng, *, dsp_strips: bool = False) -> None:
     """Every column of every layer of ``plans`` through a :class:`Scaler` against
     :func:`kwshw.arith.scale_column`, saturation and ReLU included."""
     bits = plans[0].bits
-    dut = Scaler(plans)
+    dut = Scaler(plans, dsp_strips=dsp_strips)
     jobs = []
     for k, plan in enumerate(plans):
         for p, rm, xlo in _cases(plan, rng):
@@ -232,23 +235,11 @@ def test_saturate_equals_clamp_for_every_value(width_x):
     assert not bad, bad[:5]
 
 
-#: The scaler's inputs that :class:`kwshw.arith.LayerWidths` counts as unsigned.
-UNSIGNED_FIELDS = {"acc", "psum", "st", "step"}
-
-
-@pytest.mark.parametrize("bits", [4, 8])
-def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
-    """Each shared multiplier's operands are the narrowest signed values holding both of its
-    products' operands: one bit more made the 8-bit reference's ``ST * A`` 19 bits wide in
-    x, its 19th bit's partial products logic beside the ECP5 MULT18X18D (on the longest path
-    of its ULX3S build)."""
+def _scaler_rtlil(plans, family: str | None = None, *, dsp_strips: bool = False) -> str:
+    """RTLIL of a scaler for ``plans``, elaborated for ``family``, its ports as a top's."""
     from amaranth.back import rtlil
 
-    from boards.dsp import multipliers
-    from boards.refmodel import random_cnn
-
-    plans = random_cnn(bits).plans()
-    scaler = Scaler(plans)
+    scaler = Scaler(plans, dsp_strips=dsp_strips)
     top = Module()
     top.submodules.scaler = scaler
     ports = []
@@ -259,7 +250,25 @@ def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
         outer = Signal.like(port)
         top.d.comb += outer.eq(port) if out else port.eq(outer)
         ports.append(outer)
-    il = rtlil.convert(top, name="top", ports=ports)
+    return rtlil.convert(top, name="top", ports=ports,
+                         platform=family and SimpleNamespace(family=family))
+
+
+#: The scaler's inputs that :class:`kwshw.arith.LayerWidths` counts as unsigned.
+UNSIGNED_FIELDS = {"acc", "psum", "st", "step"}
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
+    """Each shared multiplier's operands are the narrowest signed values holding both of its
+    products' operands: one bit more made the 8-bit reference's ``ST * A`` 19 bits wide in
+    x, its 19th bit's partial products logic beside the ECP5 MULT18X18D (on the longest path
+    of its ULX3S build)."""
+    from boards.dsp import multipliers
+    from boards.refmodel import random_cnn
+
+    plans = random_cnn(bits).plans()
+    il = _scaler_rtlil(plans)
 
     def signed_width(name: str) -> int:
         # An unsigned field needs a sign bit more as a signed operand.
@@ -272,3 +281,55 @@ def test_multiplier_operands_are_exactly_as_wide_as_needed(bits):
     got = sorted((m["a"], m["b"]) for m in multipliers(il))
     assert got == sorted([m1, m2])
     assert m1[0] <= 18 and m2 == (18, 18)   # one ECP5 MULT18X18D wide in x (M2 in both)
+
+
+@pytest.mark.parametrize("wx, wy", [(18, 18), (18, 17), (17, 17), (17, 12), (16, 18), (19, 18)])
+@pytest.mark.parametrize("sx, sy", [(True, True), (False, True), (True, False), (False, False)])
+def test_dsp_product_is_the_product(wx, wy, sx, sy):
+    """The iCE40 split product (low 16 bits times low 16 bits in a DSP, 1- or 2-bit strips
+    in logic) equals ``x * y`` for extremes and random operands of either signedness; 19
+    bits (a 3-bit strip) and operands of 16 bits or fewer stay ``x * y``."""
+    x = Signal(signed(wx) if sx else unsigned(wx))
+    y = Signal(signed(wy) if sy else unsigned(wy))
+    out = Signal(signed(wx + wy + 1))
+    m = Module()
+    m.d.comb += out.eq(dsp_product(x, y, "iCE40"))
+
+    def span(w, s):
+        return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if s else (0, (1 << w) - 1)
+
+    (xl, xh), (yl, yh) = span(wx, sx), span(wy, sy)
+    rng = np.random.default_rng(wx * 100 + wy)
+    edges_x = [xl, xh, 0, 1, -1 if sx else 2, (1 << 16) - 1, 1 << 16]
+    edges_y = [yl, yh, 0, 1, -1 if sy else 2, (1 << 15), (1 << 16) - 1]
+    pairs = [(a, b) for a in edges_x for b in edges_y if xl <= a <= xh and yl <= b <= yh]
+    pairs += list(zip(rng.integers(xl, xh + 1, 300).tolist(),
+                      rng.integers(yl, yh + 1, 300).tolist(), strict=True))
+    bad = []
+
+    async def bench(ctx):
+        for a, b in pairs:
+            ctx.set(x, a)
+            ctx.set(y, b)
+            if ctx.get(out) != a * b:
+                bad.append((a, b, ctx.get(out)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]
+
+
+def test_ice40_scaler_multipliers_take_one_dsp_each_with_strips():
+    """With ``dsp_strips`` on iCE40 the reference CNN's two shared multipliers (18 x 13 and
+    18 x 18 operands, which Yosys gives 2 and 3 DSPs) are one ``$mul`` each of at most 17 x
+    17 bits: one SB_MAC16 each (:func:`boards.dsp.dsp_tiles`); without it, and on ECP5,
+    the 18-bit products stay whole."""
+    from boards.dsp import dsp_tiles, multipliers
+    from boards.refmodel import random_cnn
+
+    plans = random_cnn(4).plans()
+    for family, strips, want in (("iCE40", True, [1, 1]), ("iCE40", False, [2, 3]),
+                                 ("ecp5", True, [2, 3])):
+        muls = multipliers(_scaler_rtlil(plans, family, dsp_strips=strips))
+        assert [dsp_tiles(m["a"], m["b"]) for m in muls] == want, (family, strips, muls)

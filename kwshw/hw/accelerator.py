@@ -156,6 +156,10 @@ class Accelerator(wiring.Component):
         Quotient bits per cycle of the frame dividers.
     spram_blocks : int
         SPRAM blocks of the FPGA (``memory="spram"`` only; the iCE40 UltraPlus has 4).
+    dsp_strips : bool
+        On iCE40, the scaler's products in one DSP each, their operands' top strips in
+        logic (:class:`~kwshw.hw.scaler.Scaler`): for a design whose other multipliers need
+        the DSPs.
 
     Attributes
     ----------
@@ -178,7 +182,8 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, model: Model, lanes: int, memory: str = "bram", trace: bool = False,
-                 *, radix_bits: int = 1, spram_blocks: int = SPRAM_BLOCKS) -> None:
+                 *, radix_bits: int = 1, spram_blocks: int = SPRAM_BLOCKS,
+                 dsp_strips: bool = False) -> None:
         check_lanes(lanes)
         if memory not in MEMORY_KINDS:
             raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
@@ -191,6 +196,7 @@ class Accelerator(wiring.Component):
                              f"window gives {n_window}")
         self.model = model
         self.lanes = lanes
+        self.dsp_strips = dsp_strips
         self.memory = memory
         self.trace = trace
         self.plans = model.plans()
@@ -302,7 +308,7 @@ class Accelerator(wiring.Component):
         core.submodules.mac = mac = MACArray(self.lanes, bits, max_width(plans, "acc"),
                                              max_width(plans, "psum"),
                                              interval=COLUMN_INTERVAL)
-        core.submodules.scaler = scaler = Scaler(plans)
+        core.submodules.scaler = scaler = Scaler(plans, dsp_strips=self.dsp_strips)
         # The tracker also folds the window's stored min/max pairs (as a frame is taken) and
         # the histories' (after a convolution's entry): one set of comparators and min/max
         # registers gives every layer's XLO and R.

@@ -18,6 +18,9 @@ from ..quantize import LayerPlan
 
 __all__ = [
     "DISJOINT_PORTS",
+    "ICE40_DSP_BITS",
+    "STRIP_BITS",
+    "dsp_product",
     "RegisteredRead",
     "disjoint_read_port",
     "rshift_round",
@@ -136,6 +139,48 @@ def select_rshift_round(m: Module, sel: Value, x: Value,
                 if h is not None:
                     m.d.comb += half.eq(h)
     return floor, half
+
+
+#: Operand bits of an iCE40 ``SB_MAC16`` product (16 x 16).
+ICE40_DSP_BITS = 16
+#: Widest operand strip beyond :data:`ICE40_DSP_BITS` that :func:`dsp_product` adds in logic.
+STRIP_BITS = 2
+
+
+def dsp_product(x: Value, y: Value, family: str | None) -> Value:
+    """``x * y``, exactly, shaped for ``family``'s DSPs (``platform.family``; ``None``: any).
+
+    Yosys (``mul2dsp``) cuts an iCE40 multiplier's operands into 16-bit pieces and gives every
+    pair of pieces of at least 2 bits each an ``SB_MAC16`` of its own: an 18 x 18 product
+    takes 3 of the iCE40UP5K's 8 DSPs, an 18 x 17 one 2. On iCE40 an operand of up to
+    ``16 + STRIP_BITS`` bits is therefore split into its low 16 bits (unsigned) and a signed
+    strip ``h`` above them (of the operand's signedness), ``x y = xl yl + 2^16 (xh y + yh
+    xl)``: the low product is one DSP (its 17th bit, a zero sign bit where ``xl`` meets a
+    signed operand, goes to logic) and each strip's product is one shifted addition per
+    strip bit (a signed strip's top one subtracted). Elsewhere, and for wider strips,
+    ``x * y``.
+    """
+    def split(v: Value) -> tuple[Value, Value | None]:
+        if len(v) <= ICE40_DSP_BITS:
+            return v, None
+        high = v[ICE40_DSP_BITS:]
+        return v[:ICE40_DSP_BITS], high.as_signed() if v.shape().signed else high
+
+    if family != "iCE40" or any(len(v) > ICE40_DSP_BITS + STRIP_BITS for v in (x, y)):
+        return x * y
+    (xl, xh), (yl, yh) = split(x), split(y)
+    if xh is None and yh is None:
+        return x * y
+    strips = [_strip_product(h, v) for h, v in ((xh, y), (yh, xl)) if h is not None]
+    return xl * yl + (sum(strips[1:], strips[0]) << ICE40_DSP_BITS)
+
+
+def _strip_product(h: Value, v: Value) -> Value:
+    """``h v`` for a strip ``h`` of a few bits: ``v`` shifted by each set bit, added (a
+    signed strip's sign bit subtracted)."""
+    top = len(h) - 1 if h.shape().signed else len(h)
+    terms = sum((Mux(h[i], v << i, 0) for i in range(top)), 0)
+    return terms - Mux(h[top], v << top, 0) if h.shape().signed else terms
 
 
 def clamp(x: ValueLike, lo: ValueLike, hi: ValueLike) -> Value:

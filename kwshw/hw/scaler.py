@@ -35,7 +35,14 @@ from amaranth.lib.wiring import In, Out
 
 from ..arith import ACT_WIDTH
 from ..quantize import LayerPlan
-from .common import check_plans, delay, max_width, saturate, select_rshift_round
+from .common import (
+    check_plans,
+    delay,
+    dsp_product,
+    max_width,
+    saturate,
+    select_rshift_round,
+)
 from .memories import ConstantROM, const_bases, const_roms
 from .sequencer import COLUMN_INTERVAL
 
@@ -49,6 +56,10 @@ class Scaler(wiring.Component):
     ----------
     plans : sequence of LayerPlan
         The network; gives the constant ROM, the shifts and the widths.
+    dsp_strips : bool
+        On iCE40, build each product as one DSP and its operands' top strips in logic
+        (:func:`~kwshw.hw.common.dsp_product`): 3 DSPs fewer on the reference CNN for some
+        150 LUTs, for designs whose other multipliers need the DSPs.
 
     Attributes
     ----------
@@ -72,8 +83,8 @@ class Scaler(wiring.Component):
     #: Cycles from a column's ``inp`` beat to its ``out`` beat.
     LATENCY = 11
 
-    def __init__(self, plans: Sequence[LayerPlan]) -> None:
-        self._plans = list(plans)
+    def __init__(self, plans: Sequence[LayerPlan], *, dsp_strips: bool = False) -> None:
+        self._plans, self._dsp_strips = list(plans), dsp_strips
         self._bits = check_plans(self._plans)
         n_cols = max(p.n_out for p in self._plans)
         in_layout = data.StructLayout({
@@ -98,7 +109,9 @@ class Scaler(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         plans, bits = self._plans, self._bits
-        roms = const_roms(plans, getattr(platform, "family", None))
+        family = getattr(platform, "family", None)
+        roms = const_roms(plans, family)
+        strips = family if self._dsp_strips else None
         m.submodules.rom = rom = ConstantROM(plans, roms[0])
 
         # "last" travels beside the data; valid[k] marks a column k cycles in. The column
@@ -142,7 +155,7 @@ class Scaler(wiring.Component):
         # cycle 5: VR. A is read at cycle 1, where the MAC array's hold bank still holds it
         # (a register of its own here was 16 logic cells on the iCEBreaker CNN).
         p1, p2 = self._shared_multiply(m, "m1", valid[1], (rom.data.st, self.inp.payload.acc),
-                                       (rom.data.lo, self.psum))
+                                       (rom.data.lo, self.psum), strips=strips)
         v = Signal(signed(max_width(plans, "v")))
         m.d.sync += v.eq(p1 + (p2 << bits))
         vr = Signal(signed(max_width(plans, "vr")))
@@ -156,7 +169,8 @@ class Scaler(wiring.Component):
         ks = z_offsets(plans)
         t1_al, t2 = self._shared_multiply(
             m, "m2", valid[5], (self.xlo, wsr), (self.step, vr),
-            first_shifts=[p.shifts.align1 + k for p, k in zip(plans, ks, strict=True)])
+            first_shifts=[p.shifts.align1 + k for p, k in zip(plans, ks, strict=True)],
+            strips=strips)
         z = Signal(signed(max(p.widths.z + max(k, 0) for p, k in zip(plans, ks, strict=True))))
         t2_al, _ = select_rshift_round(m, self.layer, t2, [-(p.shifts.align2 + k)
                                                            for p, k in zip(plans, ks, strict=True)])
@@ -185,7 +199,8 @@ class Scaler(wiring.Component):
 
     def _shared_multiply(self, m: Module, name: str, first: Value,
                          a: tuple[Value, Value], b: tuple[Value, Value], *,
-                         first_shifts: Sequence[int] | None = None) -> tuple[Value, Signal]:
+                         first_shifts: Sequence[int] | None = None,
+                         strips: str | None = None) -> tuple[Value, Signal]:
         """One multiplier for two products of a column: operands ``a`` taken while ``first``,
         ``b`` in the cycle after (columns are at least two cycles apart). Returns both
         products two cycles after ``b`` was taken: the second from the multiplier's register,
@@ -196,7 +211,9 @@ class Scaler(wiring.Component):
         constant ROM's) and no multiplexer share a path with it; a DSP block takes these
         registers in. The product register is loaded every cycle, so that on iCE40 it shares
         the logic cells of the adder that ends a multiplier wider than one DSP; two
-        registers loaded from the adder would each take cells of their own.
+        registers loaded from the adder would each take cells of their own. With ``strips``
+        (the platform's family) the product is :func:`~kwshw.hw.common.dsp_product`'s: on
+        iCE40 one DSP and the operands' top strips in logic, not a DSP per strip.
         """
         # Exactly as wide as the operands need: one bit more made the 8-bit ST * A 19 x 25 bits,
         # on ECP5 two MULT18X18D plus the 19th bit's partial products in logic, all added in
@@ -206,7 +223,7 @@ class Scaler(wiring.Component):
         m.d.sync += [x.eq(Mux(first, a[0], b[0])), y.eq(Mux(first, a[1], b[1]))]
         # A signal, so that the RTLIL holds one multiplier cell, not one per use.
         product = Signal(signed(len(x) + len(y)), name=name)
-        m.d.sync += product.eq(x * y)
+        m.d.sync += product.eq(dsp_product(x, y, strips))
         first_product, widen = product[:len(a[0]) + len(a[1]) + 1].as_signed(), 0
         if first_shifts is not None:
             # The shift's multiplexer sits in front of the held register, which then shares

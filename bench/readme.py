@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 from pathlib import Path
 from statistics import fmean
@@ -301,9 +302,10 @@ def _standalone(res: dict) -> list[str]:
     rows = []
     for p in points:
         if p["status"] != "built":
+            # The refusal's first sentence: what the design needs and what the FPGA has.
+            why = re.split(r"\.\s+(?=[A-Z])", p["reason"].split(": ", 1)[-1])[0]
             rows.append([p["board"], p["mic"].upper(), str(p["lanes"]), "-", "refused before "
-                         "synthesis: " + p["reason"].split(": ", 1)[-1][:160] + "...", "", "",
-                         "", ""])
+                         f"synthesis: {why}", "", "", "", ""])
             continue
         u = p["utilization"]
         rows.append([p["board"], p["mic"].upper(), str(p["lanes"]), f"{p['design_mhz']:g} MHz",

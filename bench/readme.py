@@ -350,7 +350,17 @@ def _standalone_ice40(res: dict) -> list[str]:
             f"**{w['packed']['logic_cells']:,}** logic cells (of "
             f"{w['packed']['available']['logic_cells']:,}), {w['packed']['brams']} BRAM, "
             f"{w['packed']['dsps']} DSP" for w in whole])
-    return out + _table(["stage"] + [f"P = {w['lanes']}" for w in whole], rows)
+    out += _table(["stage"] + [f"P = {w['lanes']}" for w in whole], rows)
+    alone = {name: s for name, s in (res["stages"].get("ice40") or {}).items()
+             if "logic_cells" in s}
+    if alone:
+        out += ["", "Each stage synthesized and packed alone (iCE40 LUT4 -> logic cells; a stage "
+                "rich in flip-flops without a LUT of their own takes far more cells than LUTs):",
+                ""]
+        out += _table(["stage", "LUT4", "flip-flops", "logic cells", "per LUT4"], [
+            [name, f"{s['luts']:,}", f"{s['ffs']:,}", f"{s['logic_cells']:,}",
+             f"{s['logic_cells'] / s['luts']:.2f}"] for name, s in alone.items()])
+    return out
 
 
 def _builds_step(steps: dict) -> str:

@@ -17,6 +17,9 @@ design builds it, weights in SPRAM and the scaler's products one DSP each,
 ``boards.standalone.standalone_accelerator``, and as the ULX3S does, in block RAM); for
 iCE40 (``synth_ice40 -dsp``) and ECP5 (``synth_ecp5``).
 
+Each iCE40 stage is also packed alone (``logic_cells``, :func:`packed`): the cells a stage
+takes besides its LUT4s are its flip-flops and carries without a LUT of their own.
+
 And the whole standalone design the iCEBreaker would need (``standalone_ice40``):
 ``boards.standalone.StandaloneCore`` (PDM microphone, weights in SPRAM) at the board's
 standalone clock with one lane and with the board's lanes, synthesized (``synth_ice40 -dsp
@@ -201,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stages: {family} {name} ...", file=sys.stderr, flush=True)
             result.setdefault(family, {})[name] = count(
                 synthesize(make, family, platform=platform), family)
+            if family == "ice40":   # a stage's own cells: FF-heavy stages cost far more
+                result[family][name]["logic_cells"] = packed(
+                    make, BOARDS[STANDALONE_BOARDS[family]])["logic_cells"]
             print(f"stages: {family} {name}: {result[family][name]}", file=sys.stderr)
     for n in ACCEL_LANES["ice40"]:
         print(f"stages: the iCEBreaker's whole standalone design, {n} lanes ...",

@@ -43,7 +43,7 @@ from amaranth.back import rtlil
 from common import Timer, provenance, results_dir, write_json
 
 from boards.build import build_platform
-from boards.dsp import dsp_plan
+from boards.dsp import booth_commands, dsp_plan
 from boards.fit import ACCEL_LANES, STANDALONE_BOARDS
 from boards.refmodel import random_cnn, with_class_offsets
 from boards.standalone import FRAME_WIDTH, StandaloneCore, standalone_accelerator
@@ -138,11 +138,8 @@ def packed(make, board) -> dict:
     tool, options, logic = _NEXTPNR[board.fpga.name]
     platform = build_platform(board)
     il = rtlil.convert(make(), name="stage", platform=platform)
-    prep = ""
-    if family == "ice40":
-        soft = dsp_plan(il, board.fpga.dsps)["soft"]
-        if soft:
-            prep = "proc; booth " + " ".join(f"{m['module']}/{m['cell']}" for m in soft) + "; "
+    prep = "".join(f"{c}; " for c in booth_commands(dsp_plan(il, board.fpga.dsps)["soft"])
+                   ) if family == "ice40" else ""
     command, _ = FAMILIES[family]
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "stage.il").write_text(il)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["multipliers", "dsp_plan", "dsp_tiles", "limit_dsps"]
+__all__ = ["multipliers", "dsp_plan", "dsp_tiles", "booth_commands", "limit_dsps"]
 
 _CONST = re.compile(r"^-?\d+'[01xz-]+$")
 
@@ -90,6 +90,14 @@ def dsp_plan(il: str, budget: int, *, max_width: int = 16, min_y: int = 11) -> d
             "estimated_dsps": sum(cands[i]["dsps"] for i in keep)}
 
 
+def booth_commands(soft: list[dict]) -> list[str]:
+    """The Yosys commands that build the multipliers ``soft`` (:func:`dsp_plan`'s) from
+    logic, to run after ``read_rtlil`` and before synthesis: none if there are none."""
+    if not soft:
+        return []
+    return ["proc", "booth " + " ".join(f"{m['module']}/{m['cell']}" for m in soft)]
+
+
 def limit_dsps(plan, budget: int, *, name: str) -> dict:
     """Make the Yosys script of ``plan`` (an Amaranth build plan of design ``name``) build the
     multipliers not chosen by :func:`dsp_plan` from logic: Yosys' ``booth`` pass turns them
@@ -105,10 +113,10 @@ def limit_dsps(plan, budget: int, *, name: str) -> dict:
     ys_name = f"{name}.ys"
     ys = plan.files[ys_name]
     ys = ys.decode() if isinstance(ys, bytes) else ys
-    if choice["soft"]:
-        cells = " ".join(f"{m['module']}/{m['cell']}" for m in choice["soft"])
+    commands = booth_commands(choice["soft"])
+    if commands:
         read = f"read_rtlil {name}.il\n"
-        ys = ys.replace(read, f"{read}proc\nbooth {cells}\n", 1)
+        ys = ys.replace(read, read + "".join(f"{c}\n" for c in commands), 1)
         plan.files[ys_name] = ys
     return {"budget": budget, "estimated": choice["estimated_dsps"],
             "in_dsps": [f"{m['module'].split('.')[-1]}/{m['cell']} {m['a']}x{m['b']}"

@@ -239,16 +239,14 @@ class PDMReceiver(wiring.Component):
         cfg = self._cfg
         hb = pdm_history_depth(cfg).bit_length() - 1
         coefs = [int(v) for v in self._dec.coefs]
-        if pdm_fir_shared(cfg):
-            (width, depth), = pdm_fir_memories(cfg).values()
-            m.submodules.fir = hist = memory.Memory(shape=signed(width), depth=depth,
-                                                    init=[0] * (1 << hb) + coefs)
-            rom = None
-        else:
-            m.submodules.hist = hist = memory.Memory(shape=signed(HIST_WIDTH), depth=1 << hb,
-                                                     init=[])
-            m.submodules.coefs = rom = memory.Memory(shape=signed(COEF_WIDTH),
-                                                     depth=len(coefs), init=coefs)
+        # History first, then (shared) the taps: pdm_fir_memories' layout.
+        inits = [[0] * (1 << hb) + coefs] if pdm_fir_shared(cfg) else [[], coefs]
+        mems = [memory.Memory(shape=signed(width), depth=depth, init=init)
+                for (width, depth), init in zip(pdm_fir_memories(cfg).values(), inits,
+                                                strict=True)]
+        for k, mem in enumerate(mems):
+            m.submodules[f"fir{k}"] = mem
+        hist, rom = mems[0], (mems[1] if len(mems) > 1 else None)
         hw = hist.write_port()
         wr = Signal(hb)
         phase = Signal(range(cfg.fir_decimation))
@@ -265,21 +263,21 @@ class PDMReceiver(wiring.Component):
         coefficient (``cr``'s word ``t``; from a shared memory, ``H + t`` in the cycle
         before), multiply, accumulate; ``_FIR_TAIL`` cycles after the last read the sum is
         ready."""
-        taps = self._cfg.fir_taps
+        taps, shared = self._cfg.fir_taps, cr is None
         run, t = Signal(), Signal(range(taps))
-        sample = Signal() if cr is None else Const(1)       # the read is the tap's sample
+        sample = Signal() if shared else Const(1)           # the read is the tap's sample
         newest = Signal.like(wr)
         sample_addr = (newest - t)[:len(wr)]
-        if cr is None:
+        if shared:
             m.d.comb += rd.addr.eq(Mux(sample, sample_addr, t | (1 << len(wr))))
         else:
             m.d.comb += [rd.addr.eq(sample_addr), cr.addr.eq(t)]
         with m.If(start):
             m.d.sync += [run.eq(1), t.eq(0), newest.eq(wr)]
-            if cr is None:
+            if shared:
                 m.d.sync += sample.eq(0)
         with m.Elif(run):
-            if cr is None:
+            if shared:
                 m.d.sync += sample.eq(~sample)
             with m.If(sample):
                 m.d.sync += t.eq(t + 1)
@@ -290,7 +288,7 @@ class PDMReceiver(wiring.Component):
         m.d.sync += [c1.eq(run & ~sample), v1.eq(run & sample), f1.eq(run & (t == 0)),
                      l1.eq(run & (t == taps - 1)),
                      v2.eq(v1), f2.eq(f1), l2.eq(l1), done.eq(v2 & l2)]
-        if cr is None:
+        if shared:
             coef = Signal(signed(COEF_WIDTH))
             with m.If(c1):
                 m.d.sync += coef.eq(rd.data)
